@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` (main job) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test setup lint format gpu-test bench
+
+setup:
+	@bash scripts/setup_env.sh
+
+demo: setup
+	$(PY) -m gan.cli demo
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+gpu-test: setup
+	$(PY) -m pytest -q -m gpu
+
+bench: setup
+	$(PY) benchmarks/bench_discrete.py

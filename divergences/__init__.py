@@ -1,0 +1,17 @@
+"""divergences: how far apart two distributions are, from their samples or densities.
+
+The core package: the f-divergence family (exact on discrete distributions and Gaussians),
+distances between sample sets on one nearest-neighbour engine, and estimators of
+divergences from samples with error bars. Pure math on tensors: no file I/O, no
+``torch.distributed``, no models.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+# --- exports are grouped by module; each block is edited only with its module -------------
+
+__all__ = [
+    "__version__",
+]

@@ -1,0 +1,183 @@
+"""Validation at the public boundary, and the NumPy/torch array boundary.
+
+Every public function validates its inputs here once; private helpers assume valid input.
+Errors are ``ValueError`` (bad values or shapes) or ``TypeError`` (bad types) and name the
+argument and the problem.
+
+Array boundary: torch in → torch out on the same device and dtype (differentiable);
+NumPy arrays, lists or Python scalars in → computed in float64 and returned as NumPy
+arrays (or Python floats for 0-d results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "as_tensor",
+    "check_choice",
+    "check_finite",
+    "check_point_sets",
+    "check_positive_int",
+    "check_probabilities",
+    "check_same_device",
+    "to_output",
+]
+
+
+def as_tensor(x: Any, name: str) -> tuple[torch.Tensor, bool]:
+    """Return ``(tensor, is_numpy)``.
+
+    Tensors pass through unchanged (they must be floating point). Anything else is converted
+    to a float64 CPU tensor; ``is_numpy`` is then True and results go back through
+    :func:`to_output`.
+    """
+    if isinstance(x, torch.Tensor):
+        if not (x.is_floating_point()):
+            raise TypeError(
+                f"{name} must be a floating-point tensor, got dtype {x.dtype}; "
+                f"convert it with {name}.float() or .double()"
+            )
+        return x, False
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be an array or tensor, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # pragma: no cover - numpy's own message is kept
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    return torch.from_numpy(np.array(arr, dtype=np.float64, copy=True)), True
+
+
+def to_output(t: torch.Tensor, is_numpy: bool) -> Any:
+    """Convert a result back to the caller's array type (see :func:`as_tensor`)."""
+    if not is_numpy:
+        return t
+    arr = t.detach().cpu().numpy()
+    if arr.ndim == 0:
+        return float(arr)
+    return arr
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` if ``x`` holds NaN or ±inf."""
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        n_nan = int(torch.isnan(x).sum())
+        n_inf = int(torch.isinf(x).sum())
+        raise ValueError(f"{name} must be finite, found {n_nan} NaN and {n_inf} inf values")
+
+
+def check_same_device(tensors: Sequence[torch.Tensor], names: Sequence[str]) -> None:
+    """Raise ``ValueError`` if the tensors live on different devices (never copy silently)."""
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        where = ", ".join(f"{n} on {t.device}" for n, t in zip(names, tensors))
+        raise ValueError(f"inputs must be on one device, got {where}; move them explicitly")
+
+
+def check_choice(value: Any, name: str, choices: Iterable[Any]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices`` (listing them)."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as int if it is an integer >= ``minimum``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_probabilities(
+    p: torch.Tensor,
+    name: str,
+    *,
+    normalize: bool = False,
+    atol: float | None = None,
+) -> torch.Tensor:
+    """Validate probability vectors along the last axis; return them (normalised if asked).
+
+    Entries must be finite and non-negative; each row must sum to 1 within ``atol``
+    (default ``1e-6`` in float64, ``1e-4`` in lower precision) unless ``normalize=True``,
+    in which case each row is divided by its sum (which must be positive).
+    """
+    if p.ndim == 0:
+        raise ValueError(f"{name} must have at least one axis (categories last), got a scalar")
+    if p.shape[-1] == 0:
+        raise ValueError(f"{name} must have at least one category, got shape {tuple(p.shape)}")
+    if p.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(p.shape)})")
+    check_finite(p, name)
+    if bool((p < 0).any()):
+        n_neg = int((p < 0).sum())
+        raise ValueError(f"{name} must be non-negative, found {n_neg} negative entries")
+    s = p.sum(dim=-1, keepdim=True)
+    if normalize:
+        if bool((s <= 0).any()):
+            raise ValueError(f"{name} has a row summing to 0; it cannot be normalised")
+        return p / s
+    if atol is None:
+        atol = 1e-6 if p.dtype == torch.float64 else 1e-4
+    dev = (s - 1).abs().max()
+    if float(dev) > atol:
+        raise ValueError(
+            f"{name} must sum to 1 along the last axis (max deviation {float(dev):.3g} > "
+            f"{atol:g}); pass normalize=True to rescale"
+        )
+    return p
+
+
+def check_point_sets(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    names: tuple[str, str] = ("x", "y"),
+    *,
+    allow_batch: bool = True,
+) -> bool:
+    """Validate two sample sets of shape ``(N, D)`` / ``(M, D)`` or ``(B, N, D)`` / ``(B, M, D)``.
+
+    Checks: floating dtype (TypeError), same device, same number of dims, matching D (and B),
+    non-empty, finite. Returns True if the inputs are batched.
+    """
+    nx, ny = names
+    for t, n in ((x, nx), (y, ny)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{n} must be a torch.Tensor here, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{n} must be floating point, got dtype {t.dtype}")
+        if t.ndim not in ((2, 3) if allow_batch else (2,)):
+            want = "(N, D) or (B, N, D)" if allow_batch else "(N, D)"
+            raise ValueError(f"{n} must have shape {want}, got {tuple(t.shape)}")
+    check_same_device((x, y), names)
+    if x.ndim != y.ndim:
+        raise ValueError(
+            f"{nx} and {ny} must both be (N, D) or both (B, N, D); "
+            f"got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(
+            f"{nx} and {ny} must have the same dimension D; got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
+        )
+    if x.ndim == 3 and x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{nx} and {ny} must have the same batch size B; got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
+        )
+    for t, n in ((x, nx), (y, ny)):
+        if t.shape[-2] == 0 or t.shape[-1] == 0:
+            raise ValueError(f"{n} is empty (shape {tuple(t.shape)})")
+        check_finite(t, n)
+    return x.ndim == 3
