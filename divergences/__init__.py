@@ -10,8 +10,28 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# --- exports are grouped by module; each block is edited only with its module -------------
+# --- exports are grouped by module; each block is edited only by that module's owner -------
+# [f_divergences + discrete]
+# [/f_divergences + discrete]
+# [continuous + sampling]
+# [/continuous + sampling]
+# [neighbors + sets]
+# [/neighbors + sets]
+# [kernels + transport]
+# [/kernels + transport]
+# [estimators]
+# [/estimators]
 
 __all__ = [
     "__version__",
+    # [f_divergences + discrete]
+    # [/f_divergences + discrete]
+    # [continuous + sampling]
+    # [/continuous + sampling]
+    # [neighbors + sets]
+    # [/neighbors + sets]
+    # [kernels + transport]
+    # [/kernels + transport]
+    # [estimators]
+    # [/estimators]
 ]
