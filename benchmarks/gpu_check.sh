@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One-shot GPU check for the nearest-neighbour engine and the set distances: runs the GPU tests
+# (CUDA brute + Triton engines against the CPU engines) and the GPU half of the benchmark.
+# Usage (from the repository root, on a machine with CUDA and a CUDA build of torch):
+#   bash benchmarks/gpu_check.sh [python]      # default python: .venv/bin/python or python3
+set -u
+PY="${1:-}"
+if [ -z "$PY" ]; then
+  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+fi
+"$PY" -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else ''); sys.exit(0 if torch.cuda.is_available() else 1)" || { echo "no CUDA: nothing to check"; exit 1; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+"$PY" -c "import triton; print('triton', triton.__version__)" || echo "triton missing: the triton engine falls back to brute in 'auto'"
+echo "== GPU tests =="
+"$PY" -m pytest -q -m gpu tests/divergences/test_neighbors.py tests/divergences/test_sets.py -p no:cacheprovider
+status=$?
+echo "== GPU benchmark (exact Chamfer) =="
+"$PY" benchmarks/bench_sets.py --device cuda --timeout 240 "${@:2}"
+exit $status

@@ -1,0 +1,222 @@
+"""Private engines behind :func:`divergences.neighbors.knn` (inputs are already validated).
+
+All engines take batched inputs ``x`` (B, N, D), ``y`` (B, M, D) and per-set lengths
+``x_len``/``y_len`` (B,) as Python ints, and return candidate indices (B, N, kk) into the rows
+of ``y`` (``-1`` for padded rows of ``x``). The public function then recomputes the distances
+exactly from the coordinates and re-sorts (see :func:`finalize`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+# Extra candidates kept by the matrix-product engine beyond k. Selection with
+# ||y||^2 - 2 x.y has a rounding error of about eps * ||x|| ||y|| on centred data; keeping a
+# few more candidates and re-ranking them by exact distances makes a wrong neighbour need
+# more than EXTRA points inside that rounding band around the k-th distance.
+EXTRA_CANDIDATES = 4
+# Number of score entries (rows x columns) of one tile: 2^22 floats = 16 MiB in float32.
+DEFAULT_TILE_ELEMENTS = 1 << 22
+# Rows per chunk of the exact recomputation, bounded so that chunk * kk * D stays small.
+RECOMPUTE_ELEMENTS = 1 << 22
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64; every other floating dtype computes in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def pair_distances(diff: torch.Tensor, p: float, *, squared: bool = False) -> torch.Tensor:
+    """``||diff||_p`` over the last axis, with a zero (sub)gradient at ``diff = 0``.
+
+    The plain ``sqrt``/``pow`` formulas have an infinite or NaN derivative at 0; the double
+    ``where`` keeps the forward value exact and the backward finite.
+    """
+    if p == 2.0:
+        s = diff.square().sum(-1)
+        if squared:
+            return s
+        pos = s > 0
+        return torch.where(pos, torch.where(pos, s, torch.ones_like(s)).sqrt(), s.new_zeros(()))
+    a = diff.abs()
+    if math.isinf(p):
+        d = a.amax(-1)
+    elif p == 1.0:
+        d = a.sum(-1)
+    else:
+        # scale by the largest coordinate so |diff|^p neither overflows nor underflows
+        m = a.amax(-1, keepdim=True)
+        pos = m > 0
+        safe_m = torch.where(pos, m, torch.ones_like(m))
+        s = (a / safe_m).pow(p).sum(-1)  # in [1, D] where m > 0
+        pos = pos.squeeze(-1)
+        s = torch.where(pos, s, torch.ones_like(s))
+        d = torch.where(pos, safe_m.squeeze(-1) * s.pow(1.0 / p), a.new_zeros(()))
+    return d.square() if squared else d
+
+
+def gather_rows(y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``y[b, idx[b, i, j]]`` for ``y`` (B, M, D), ``idx`` (B, n, kk) → (B, n, kk, D)."""
+    B, M, D = y.shape
+    flat = idx.clamp_min(0) + M * torch.arange(B, device=y.device).view(-1, 1, 1)
+    return y.reshape(B * M, D).index_select(0, flat.reshape(-1)).view(*idx.shape, D)
+
+
+def exact_distances(
+    x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, p: float, dtype: torch.dtype
+) -> torch.Tensor:
+    """Distances ``||x[b, i] - y[b, idx[b, i, j]]||_p`` in ``dtype`` (B, N, kk), row-chunked."""
+    B, N, kk = idx.shape
+    D = x.shape[-1]
+    step = max(1, RECOMPUTE_ELEMENTS // max(1, B * kk * D))
+    out = []
+    for i0 in range(0, N, step):
+        xi = x[:, i0 : i0 + step].to(dtype).unsqueeze(2)
+        yi = gather_rows(y, idx[:, i0 : i0 + step]).to(dtype)
+        out.append(pair_distances(xi - yi, p))
+    return torch.cat(out, dim=1)
+
+
+def sort_candidates(
+    dist: torch.Tensor, idx: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the k smallest by (distance, index): ties are broken by the smaller index."""
+    o = torch.argsort(idx, dim=-1, stable=True)
+    dist, idx = dist.gather(-1, o), idx.gather(-1, o)
+    o = torch.argsort(dist, dim=-1, stable=True)[..., :k]
+    return dist.gather(-1, o), idx.gather(-1, o)
+
+
+def kdtree(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    k: int,
+    p: float,
+    exclude_self: bool,
+    x_len: list[int],
+    y_len: list[int],
+) -> torch.Tensor:
+    """scipy cKDTree (all cores) on float64 copies, one tree per set; returns (B, N, k)."""
+    from scipy.spatial import cKDTree
+
+    B, N, _ = x.shape
+    out = np.full((B, N, k), -1, dtype=np.int64)
+    kq = k + 1 if exclude_self else k
+    for b in range(B):
+        xb = x[b, : x_len[b]].detach().cpu().double().numpy()
+        yb = y[b, : y_len[b]].detach().cpu().double().numpy()
+        tree = cKDTree(yb, balanced_tree=False, compact_nodes=False)  # 2x faster build
+        _, ib = tree.query(xb, k=list(range(1, kq + 1)), p=p, workers=-1)
+        ib = ib.astype(np.int64, copy=False)
+        if exclude_self:
+            # drop the index i itself (not merely a zero distance: duplicates are kept);
+            # when i is not among the k + 1 found, every one of them is at least as close,
+            # so drop the last
+            rows = np.arange(ib.shape[0])
+            is_self = ib == rows[:, None]
+            drop = np.where(is_self.any(1), is_self.argmax(1), kq - 1)
+            keep = np.ones_like(ib, dtype=bool)
+            keep[rows, drop] = False
+            ib = ib[keep].reshape(ib.shape[0], k)
+        out[b, : x_len[b]] = ib
+    return torch.from_numpy(out).to(x.device)
+
+
+def _centre(x: torch.Tensor, y: torch.Tensor, y_len: list[int], dtype: torch.dtype):
+    """Shift both sets by the mean of the valid points of y (any common shift keeps the
+    distances; this one keeps ``||x||`` and ``||y||`` at the scale of the spread)."""
+    mu = torch.stack([y[b, : y_len[b]].mean(0, dtype=torch.float64) for b in range(y.shape[0])])
+    mu = mu.unsqueeze(1).to(dtype)
+    return x.to(dtype) - mu, y.to(dtype) - mu
+
+
+def brute(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    k: int,
+    p: float,
+    exclude_self: bool,
+    x_len: list[int],
+    y_len: list[int],
+    tile: int | None = None,
+) -> torch.Tensor:
+    """Blocked brute force; returns candidate indices (B, N, kk) with kk = k + a few.
+
+    For p = 2 each tile scores ``||y_j||^2 - 2 x_i . y_j`` with one batched matrix product on
+    data centred at the mean of y (the row constant ``||x_i||^2`` does not change the
+    ranking); other p use ``torch.cdist`` on the tile. A running top-kk per row is merged
+    tile by tile, so memory is the inputs plus one (B, tile_n, tile_m) score tile.
+    """
+    B, N, _ = x.shape
+    M = y.shape[1]
+    cdt = compute_dtype(x.dtype)
+    valid = min(y_len) - (1 if exclude_self else 0)
+    kk = min(k + EXTRA_CANDIDATES, valid)
+    elems = DEFAULT_TILE_ELEMENTS if tile is None else tile * tile
+    tm = min(M, tile or 4096)
+    tn = max(1, min(N, elems // max(1, B * tm)))
+    x, y = _centre(x.detach(), y.detach(), y_len, cdt)
+    ylen_t = torch.tensor(y_len, device=x.device).view(B, 1, 1)
+    yt = y.transpose(1, 2)
+    yn = y.square().sum(-1) if p == 2.0 else None
+    out = torch.full((B, N, kk), -1, dtype=torch.int64, device=x.device)
+    for i0 in range(0, N, tn):
+        xb = x[:, i0 : i0 + tn]
+        n = xb.shape[1]
+        best_s = torch.full((B, n, kk), math.inf, dtype=cdt, device=x.device)
+        best_i = torch.full((B, n, kk), -1, dtype=torch.int64, device=x.device)
+        for j0 in range(0, M, tm):
+            m = min(tm, M - j0)
+            if p == 2.0:
+                s = torch.baddbmm(yn[:, None, j0 : j0 + m], xb, yt[:, :, j0 : j0 + m], alpha=-2)
+            else:
+                s = torch.cdist(xb, y[:, j0 : j0 + m], p=p)
+            cols = torch.arange(j0, j0 + m, device=x.device)
+            if j0 + m > min(y_len):  # padded columns in this tile
+                s = s.masked_fill(cols.view(1, 1, m) >= ylen_t, math.inf)
+            if exclude_self and i0 < j0 + m and j0 < i0 + n:  # the diagonal crosses the tile
+                rows = torch.arange(i0, i0 + n, device=x.device)
+                s = s.masked_fill(rows.view(1, n, 1) == cols.view(1, 1, m), math.inf)
+            if m > kk:
+                s, pos = torch.topk(s, kk, dim=-1, largest=False, sorted=False)
+                ci = cols[pos]
+            else:
+                ci = cols.expand(B, n, m)
+            cand_s = torch.cat([best_s, s], dim=-1)
+            cand_i = torch.cat([best_i, ci], dim=-1)
+            best_s, pos = torch.topk(cand_s, kk, dim=-1, largest=False, sorted=False)
+            best_i = cand_i.gather(-1, pos)
+        out[:, i0 : i0 + n] = best_i
+    return out
+
+
+def finalize(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cand: torch.Tensor,
+    k: int,
+    p: float,
+    x_len: list[int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact re-ranking of candidates (no grad), then differentiable distances of the k kept.
+
+    Returns ``dists`` (B, N, k) in x's dtype (computed in float32 or float64) and ``idx``
+    (B, N, k) int64; padded rows of x get ``+inf`` and ``-1``.
+    """
+    cdt = compute_dtype(x.dtype)
+    with torch.no_grad():
+        dist, idx = sort_candidates(exact_distances(x, y, cand, p, cdt), cand, k)
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        dist = pair_distances(x.to(cdt).unsqueeze(2) - gather_rows(y, idx).to(cdt), p)
+    dist = dist.to(x.dtype)
+    N = x.shape[1]
+    if any(n < N for n in x_len):
+        pad = torch.arange(N, device=x.device).view(1, N, 1) >= torch.tensor(
+            x_len, device=x.device
+        ).view(-1, 1, 1)
+        dist = dist.masked_fill(pad, math.inf)
+        idx = idx.masked_fill(pad, -1)
+    return dist, idx
