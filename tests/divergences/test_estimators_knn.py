@@ -1,0 +1,195 @@
+"""kNN estimators (KL, α family) and the variational bound: references, laws, errors."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.distance import cdist
+from scipy.stats import special_ortho_group
+from sklearn.exceptions import ConvergenceWarning
+
+from divergences.estimators import (
+    ensemble_weights,
+    knn_divergence,
+    knn_kl,
+    variational_bound,
+)
+
+
+def _wkv_reference(x, y, k):
+    """Plain WKV by brute force with distinct-point distances (independent float64 oracle)."""
+    n, d = x.shape
+    m = y.shape[0]
+    dxx, dxy = cdist(x, x), cdist(x, y)
+    rho = np.array([np.sort(r[r > 0])[k - 1] for r in dxx])
+    nu = np.array([np.sort(r[r > 0])[k - 1] for r in dxy])
+    return d * np.mean(np.log(nu / rho)) + math.log(m / (n - 1)), rho, nu
+
+
+@pytest.mark.parametrize("k, n, m, d", [(1, 60, 80, 1), (3, 50, 40, 3), (2, 70, 70, 5)])
+def test_plain_wkv_matches_brute_force(rng, k, n, m, d):
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 0.5
+    ref, _, _ = _wkv_reference(x, y, k)
+    e = knn_kl(x, y, k=k, correction="none", n_groups=2)
+    assert e.value == pytest.approx(ref, abs=1e-10)
+
+
+def test_duplicates_use_distinct_points(rng):
+    x = rng.normal(size=(40, 2))
+    x = np.concatenate([x, x[:10], x[:5]])  # triplicates and duplicates
+    y = np.concatenate([rng.normal(size=(50, 2)), x[:3]])  # y shares points with x
+    ref, _, _ = _wkv_reference(x, y, 2)
+    e = knn_kl(x, y, k=2, correction="none", n_groups=2)
+    assert math.isfinite(e.value) and e.value == pytest.approx(ref, abs=1e-10)
+    # zero distances skipped: 15 triplicates x 2 + 10 duplicates x 1 within x, 3 x 3 to y
+    assert e.details["ties"] == 15 * 2 + 10 + 9
+    with pytest.raises(ValueError, match="fewer than k=1 distinct"):
+        knn_kl(np.zeros(40), np.arange(40.0), k=1, correction="none", n_groups=2)
+
+
+def test_ensemble_is_weighted_sum_of_plain(rng):
+    x, y = rng.normal(size=(120, 3)), rng.normal(size=(100, 3)) * 1.2
+    w = ensemble_weights(6, 3)
+    plain = [knn_kl(x, y, k=k, correction="none", n_groups=2).value for k in range(1, 7)]
+    e = knn_kl(x, y, k=6, n_groups=2)
+    assert e.value == pytest.approx(float(np.dot(w, plain)), abs=1e-10)
+
+
+@settings(max_examples=200)
+@given(st.integers(2, 40), st.integers(1, 30), st.integers(1, 3))
+def test_ensemble_weights_constraints(k, d, L):
+    if L + 1 > k:
+        with pytest.raises(ValueError, match="too small"):
+            ensemble_weights(k, d, L)
+        return
+    w = ensemble_weights(k, d, L)
+    ks = np.arange(1, k + 1)
+    assert w.sum() == pytest.approx(1.0, abs=1e-6)
+    for l in range(1, L + 1):
+        g = np.array([math.gamma(j + 2 * l / d) / math.gamma(j) for j in ks])
+        assert abs(w @ g) < 1e-6 * max(1.0, np.abs(w).max() * g.max())
+
+
+def test_orthogonal_invariance_exact_and_affine_within_tolerance(rng):
+    x, y = rng.normal(size=(300, 3)), rng.normal(size=(300, 3)) + np.array([1.0, 0.0, 0.0])
+    e = knn_kl(x, y)
+    rot = special_ortho_group.rvs(3, random_state=1)
+    er = knn_kl(x @ rot.T + 5.0, y @ rot.T + 5.0)
+    assert er.value == pytest.approx(e.value, abs=1e-8)
+    a = np.array([[2.0, 0.3, 0.0], [0.0, 0.5, 0.1], [0.2, 0.0, 1.5]])
+    ea = knn_kl(x @ a.T - 1.0, y @ a.T - 1.0)
+    assert abs(ea.value - e.value) < 3 * e.stderr
+
+
+def test_identical_distributions_cover_zero(rng):
+    x, y = rng.normal(size=(800, 2)), rng.normal(size=(600, 2))
+    e = knn_kl(x, y)
+    assert e.ci[0] < 0 < e.ci[1] or abs(e.value) < 3 * e.stderr
+
+
+def test_unequal_sizes_against_closed_form(rng):
+    # KL(N(0,1) ‖ N(0,4)) = log 2 + 1/8 - 1/2
+    truth = math.log(2.0) + 1 / 8 - 0.5
+    x, y = rng.normal(size=1500), 2.0 * rng.normal(size=4000)
+    e = knn_kl(x, y)
+    assert (e.n_x, e.n_y) == (1500, 4000)
+    assert abs(e.value - truth) < 4 * e.stderr + 0.01
+    r = knn_divergence(y, x, "reverse_kl")
+    assert abs(r.value - truth) < 4 * r.stderr + 0.02
+
+
+def test_alpha_family_coarse(rng):
+    x, y = rng.normal(size=(3000, 2)), rng.normal(size=(3000, 2)) + np.array([1.0, 0.0])
+    h = knn_divergence(x, y, "hellinger2")
+    assert abs(h.value - (1 - math.exp(-1 / 8))) < 4 * h.stderr + 0.02
+    r = knn_divergence(x, y, "renyi", alpha=0.5)  # Rényi-α of unit Gaussians: α|μ|²/2
+    assert abs(r.value - 0.25) < 4 * r.stderr + 0.04
+    a = knn_divergence(x, y, "alpha", alpha=0.5)  # (∫√pq − 1)/(α(α−1)) = 4 · hellinger2
+    assert a.value == pytest.approx(4 * h.value, rel=1e-10)
+    j = knn_divergence(x, y, "jeffreys")
+    assert abs(j.value - 1.0) < 4 * j.stderr + 0.1
+
+
+def test_seed_and_torch_inputs(rng, device):
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 0.5
+    a, b = knn_kl(x, y, seed=4), knn_kl(x, y, seed=4)
+    assert a == b and a.details == b.details
+    assert knn_kl(x, y, seed=5).stderr != a.stderr
+    tx, ty = torch.tensor(x, device=device), torch.tensor(y, device=device)
+    t = knn_kl(tx, ty, seed=4)
+    assert isinstance(t.value, float) and t.value == pytest.approx(a.value, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, exc, match",
+    [
+        (("kl",), {"k": 30}, ValueError, "x needs at least k \\+ 1 = 31 samples"),
+        (("renyi",), {}, ValueError, "needs alpha="),
+        (("alpha",), {"alpha": 1.0}, ValueError, "must not be 0 or 1"),
+        (("kl",), {"alpha": 0.5}, ValueError, "alpha is only used"),
+        (("renyi",), {"alpha": 9.0}, ValueError, "1 - k < alpha < k \\+ 1"),
+        (("tv",), {}, ValueError, "divergence \\(knn\\) must be one of"),
+        (("kl",), {"correction": "magic"}, ValueError, "correction must be one of"),
+        (("kl",), {"n_groups": 1}, ValueError, "n_groups must be >= 2"),
+        ((3,), {}, TypeError, "divergence must be a name"),
+    ],
+)
+def test_knn_bad_options(rng, args, kwargs, exc, match):
+    x, y = rng.normal(size=(20, 2)), rng.normal(size=(40, 2))
+    with pytest.raises(exc, match=match):
+        knn_divergence(x, y, *args, **kwargs)
+
+
+def test_knn_bad_samples(rng):
+    x = rng.normal(size=(30, 2))
+    with pytest.raises(ValueError, match="y must be finite"):
+        knn_kl(x, np.full((30, 2), np.inf))
+    with pytest.raises(ValueError, match="same dimension D"):
+        knn_kl(x, rng.normal(size=(30, 3)))
+    with pytest.raises(ValueError, match="need at least 36 samples"):
+        knn_kl(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)))
+
+
+# --- variational -------------------------------------------------------------------------------
+
+
+def _quick(x, y, div, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return variational_bound(x, y, div, lr=1e-2, max_epochs=40, **kw)
+
+
+def test_variational_lower_bounds(rng):
+    x, y = rng.normal(size=(600, 1)), rng.normal(size=(600, 1)) + 1.0
+    tv = _quick(x, y, "tv")  # truth 2Φ(1/2) − 1 = 0.3829
+    assert tv.value < 0.3829 + 3 * tv.stderr and tv.value > 0.2
+    kl = _quick(x, y, "kl")
+    assert kl.value < 0.5 + 3 * kl.stderr and kl.value > 0.25
+    far = _quick(rng.normal(size=(300, 2)), rng.normal(size=(300, 2)) + 30.0, "js")
+    assert far.value > math.log(2.0) - 0.05
+    assert far.details["lower_bound"] and far.n_x == 300 and far.details["n_eval"] == (150, 150)
+
+
+def test_variational_reproducible_and_zero_for_identical(rng):
+    x, y = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+    a, b = _quick(x, y, "js", seed=2), _quick(x, y, "js", seed=2)
+    assert a == b
+    assert a.value < 3 * a.stderr + 0.01
+
+
+def test_variational_bad_input(rng):
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    with pytest.raises(ValueError, match="x needs at least 10 samples"):
+        variational_bound(x[:5], y)
+    with pytest.raises(ValueError, match="train_fraction must be in"):
+        variational_bound(x, y, train_fraction=1.5)
+    with pytest.raises(ValueError, match="lr must be a positive float"):
+        variational_bound(x, y, lr=-1.0)
+    with pytest.warns(ConvergenceWarning, match="still improving"):
+        variational_bound(x, y + 3.0, "js", max_epochs=1)
