@@ -130,7 +130,7 @@ def check_probabilities(
         return p / s
     if atol is None:
         atol = 1e-6 if p.dtype == torch.float64 else 1e-4
-    dev = (s - 1).abs().max()
+    dev = (s.detach() - 1).abs().max()
     if float(dev) > atol:
         raise ValueError(
             f"{name} must sum to 1 along the last axis (max deviation {float(dev):.3g} > "
