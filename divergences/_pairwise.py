@@ -1,0 +1,146 @@
+"""Blocked pairwise reductions: sums and log-sum-exps over all pairs without an N×M matrix.
+
+Private helpers shared by :mod:`divergences.kernels` and :mod:`divergences.transport`. They
+assume validated input: ``x`` of shape ``(N, D)`` and ``y`` of shape ``(M, D)``, same device
+and dtype. Memory is O(tile²) in the forward pass, and also in the backward pass: when autograd
+is recording, each tile is wrapped in :func:`torch.utils.checkpoint.checkpoint`, so its
+intermediates are recomputed during backward instead of being kept for all N×M pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+Tensor = torch.Tensor
+BlockFn = Callable[[Tensor, Tensor], Tensor]
+
+DEFAULT_TILE = 2048
+
+
+def sq_dists(x: Tensor, y: Tensor) -> Tensor:
+    """Squared Euclidean distances ``(n, m)`` by the GEMM expansion, clamped at 0.
+
+    ``‖x‖² + ‖y‖² − 2 x·y`` loses accuracy for near-duplicate points far from the origin;
+    callers centre the data first (distances are translation invariant).
+    """
+    xx = (x * x).sum(-1, keepdim=True)
+    yy = (y * y).sum(-1).unsqueeze(0)
+    return torch.addmm(xx + yy, x, y.transpose(0, 1), alpha=-2.0).clamp_min_(0.0)
+
+
+def _refine_small(sq: Tensor, x: Tensor, y: Tensor, xx: Tensor, yy: Tensor) -> Tensor:
+    """Recompute exactly (by differences) the pairs where the expansion has cancelled.
+
+    Where ``sq < 1e-2·(‖x‖² + ‖y‖²)`` the relative rounding error of the expansion exceeds
+    about ``100·eps``; those pairs (near-duplicates) are recomputed from ``x_i − y_j``, in chunks
+    of about 2²⁰ numbers so that the memory bound holds.
+    """
+    i, j = (sq < 1e-2 * (xx + yy)).nonzero(as_tuple=True)
+    if i.numel() == 0:
+        return sq
+    step = max(1, (1 << 20) // x.shape[1])
+    exact = torch.cat(
+        [(x[i[k : k + step]] - y[j[k : k + step]]).pow(2).sum(-1) for k in range(0, len(i), step)]
+    )
+    return sq.index_put((i, j), exact)
+
+
+def dists(x: Tensor, y: Tensor) -> Tensor:
+    """Euclidean distances ``(n, m)``; near-duplicate pairs are recomputed from differences.
+
+    The plain expansion would give ``‖x_i − y_j‖ ≈ sqrt(eps)·‖x‖`` instead of 0 for a duplicate;
+    here such pairs are exact (to rounding of ``x_i − y_j``). Gradient 0 at coincident points.
+    """
+    xx = (x * x).sum(-1, keepdim=True)
+    yy = (y * y).sum(-1).unsqueeze(0)
+    sq = torch.addmm(xx + yy, x, y.transpose(0, 1), alpha=-2.0).clamp_min(0.0)
+    return safe_sqrt(_refine_small(sq, x, y, xx, yy))
+
+
+def safe_sqrt(sq: Tensor) -> Tensor:
+    """``sqrt`` with gradient 0 (not inf/NaN) where the argument is 0 (coincident points)."""
+    pos = sq > 0
+    return torch.where(pos, torch.sqrt(torch.where(pos, sq, torch.ones_like(sq))), 0.0)
+
+
+def cost_matrix(x: Tensor, y: Tensor, p: float) -> Tensor:
+    """Ground cost ``‖x_i − y_j‖₂^p`` for a block (``p = 2`` avoids the square root)."""
+    if p == 2:
+        return sq_dists(x, y)
+    if p == 1:
+        return dists(x, y)
+    return dists(x, y) ** p
+
+
+def _grad_needed(*ts: Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
+
+
+def _block_sum(fn: BlockFn, xi: Tensor, yj: Tensor) -> Tensor:
+    return fn(xi, yj).sum(dtype=torch.float64)
+
+
+def _block_sum_offdiag(fn: BlockFn, xi: Tensor) -> Tensor:
+    blk = fn(xi, xi)
+    return blk.sum(dtype=torch.float64) - blk.diagonal().sum(dtype=torch.float64)
+
+
+def pairwise_sum(x: Tensor, y: Tensor | None, fn: BlockFn, *, tile: int = DEFAULT_TILE) -> Tensor:
+    """Float64 ``Σ_ij fn(x, y)_ij`` tile by tile; ``y=None`` means ``Σ_{i≠j} fn(x, x)_ij``.
+
+    With ``y=None``, ``fn`` must be symmetric (``fn(a, b) = fn(b, a)ᵀ``): only tiles on and above
+    the diagonal are evaluated, off-diagonal tiles count twice, and the diagonal of the diagonal
+    tiles is left out (callers add the exact diagonal themselves when they need it).
+    """
+    grad = _grad_needed(x) if y is None else _grad_needed(x, y)
+
+    def run(f, *args):
+        if grad:
+            return checkpoint(f, fn, *args, use_reentrant=False)
+        return f(fn, *args)
+
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    n = x.shape[0]
+    if y is None:
+        for i in range(0, n, tile):
+            xi = x[i : i + tile]
+            total = total + run(_block_sum_offdiag, xi)
+            for j in range(i + tile, n, tile):
+                total = total + 2.0 * run(_block_sum, xi, x[j : j + tile])
+        return total
+    for i in range(0, n, tile):
+        xi = x[i : i + tile]
+        for j in range(0, y.shape[0], tile):
+            total = total + run(_block_sum, xi, y[j : j + tile])
+    return total
+
+
+def _lse_rows(h: Tensor, x: Tensor, y: Tensor, p: float, eps: float) -> Tensor:
+    return torch.logsumexp(h.unsqueeze(0) - cost_matrix(x, y, p) / eps, dim=1)
+
+
+def softmin(h: Tensor, x: Tensor, y: Tensor, p: float, eps: float, *, tile: int) -> Tensor:
+    """Soft c-transform ``f_i = −ε log Σ_j exp(h_j − ‖x_i − y_j‖^p / ε)``, tile by tile.
+
+    Args:
+        h: ``(M,)`` log-weights plus scaled potential, ``log b_j + g_j / ε``.
+        x: ``(N, D)``; y: ``(M, D)``.
+
+    Returns:
+        ``(N,)`` in ``h``'s dtype. The log-sum-exp over ``j`` is merged across column tiles with
+        ``logaddexp``, so no more than a ``tile × tile`` block of the cost exists at any time.
+    """
+    grad = _grad_needed(h, x, y)
+    rows = []
+    for i in range(0, x.shape[0], tile):
+        xi = x[i : i + tile]
+        acc = None
+        for j in range(0, y.shape[0], tile):
+            args = (h[j : j + tile], xi, y[j : j + tile], p, eps)
+            part = checkpoint(_lse_rows, *args, use_reentrant=False) if grad else _lse_rows(*args)
+            acc = part if acc is None else torch.logaddexp(acc, part)
+        rows.append(acc)
+    return -eps * torch.cat(rows)
