@@ -1,8 +1,64 @@
 """metrics: evaluation of generators (FID, KID, IS, precision/recall, density/coverage, modes).
 
-Streaming and mergeable, in bounded memory; built on :mod:`divergences`.
+Streaming and mergeable, in bounded memory; built on :mod:`divergences`. Every metric is a
+function on feature arrays and, where state is useful, an accumulator class with
+``update``/``compute``/``merge``/``reset`` that calls the same helper. :func:`evaluate` runs
+several at once on arrays, files, image folders or a generator and returns a :class:`Report`.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from metrics import distributed, features
+from metrics._types import Score
+from metrics.evaluate import METRICS, Entry, Report, cli_evaluate, evaluate, load_samples
+from metrics.features import digits_features, digits_logits, extract
+from metrics.fid import FID, fid, fid_from_stats, frechet_distance
+from metrics.inception_score import InceptionScore, inception_score
+from metrics.kid import KID, kid
+from metrics.modes import ModeCoverage, mode_coverage
+from metrics.prdc import (
+    PRDC,
+    DensityCoverage,
+    PrecisionRecall,
+    PrecisionRecallDensityCoverage,
+    density_coverage,
+    prdc,
+    precision_recall,
+)
+from metrics.stats import FeatureStats
+from metrics.two_sample import TWO_SAMPLE, two_sample
+
+__all__ = [
+    "FID",
+    "KID",
+    "METRICS",
+    "PRDC",
+    "TWO_SAMPLE",
+    "DensityCoverage",
+    "Entry",
+    "FeatureStats",
+    "InceptionScore",
+    "ModeCoverage",
+    "PrecisionRecall",
+    "PrecisionRecallDensityCoverage",
+    "Report",
+    "Score",
+    "cli_evaluate",
+    "density_coverage",
+    "digits_features",
+    "digits_logits",
+    "distributed",
+    "evaluate",
+    "extract",
+    "features",
+    "fid",
+    "fid_from_stats",
+    "frechet_distance",
+    "inception_score",
+    "kid",
+    "load_samples",
+    "mode_coverage",
+    "prdc",
+    "precision_recall",
+    "two_sample",
+]

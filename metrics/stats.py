@@ -1,0 +1,275 @@
+"""Streaming feature statistics: count, mean and covariance in float64, mergeable.
+
+``FeatureStats`` is the state of FID: it keeps ``n``, the mean and the centred scatter matrix
+``M2 = sum_i (x_i - mean)(x_i - mean)^T`` in float64, merges two states exactly with the
+pairwise update of Chan, Golub & LeVeque (1979), merges across ``torch.distributed`` processes
+by summing sufficient statistics, and saves/loads ``.npz`` files in pytorch-fid's ``mu``/``sigma``
+layout (so published reference statistics work, and ours work with pytorch-fid).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from divergences._checks import check_finite
+from metrics.distributed import all_reduce_sum
+
+__all__ = ["FeatureStats"]
+
+_ROWS_PER_CHUNK = 8192  # float64 rows converted at once in update (bounds the temporary copy)
+
+
+def _gram(x: torch.Tensor) -> torch.Tensor:
+    """``x^T x`` for ``x`` (N, D), computing only the upper block triangle (a blocked SYRK)."""
+    d = x.shape[1]
+    nb = min(8, d // 256)
+    if nb <= 1:
+        return x.T @ x
+    out = x.new_empty(d, d)
+    edges = [round(i * d / nb) for i in range(nb + 1)]
+    for lo, hi in itertools.pairwise(edges):
+        blk = x[:, lo:hi].T @ x[:, lo:]
+        out[lo:hi, lo:] = blk
+        out[hi:, lo:hi] = blk[:, hi - lo :].T
+    return out
+
+
+def _as_features(x: Any, name: str) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float64))
+    if not t.is_floating_point():
+        t = t.double()
+    if t.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, D), got {tuple(t.shape)}")
+    return t
+
+
+class FeatureStats:
+    """Streaming count, mean and covariance of features ``(N, D)``, accumulated in float64.
+
+    .. math:: \\mu = \\frac1n\\sum_i x_i,\\quad
+        \\Sigma = \\frac{1}{n-1}\\sum_i (x_i-\\mu)(x_i-\\mu)^\\top \\ (\\text{unbiased})
+
+    Updates and merges use Chan et al.'s pairwise formula (each batch is centred on its own
+    mean, so no large sums of squares cancel). State lives on the device of the first batch.
+
+    Args:
+        dim: feature dimension D if known (required before :meth:`all_reduce` on a rank that
+            may see no data); otherwise set by the first update.
+
+    References:
+        Chan, Golub & LeVeque, "Updating formulae and a pairwise algorithm for computing
+        sample variances" (1979). File layout of ``mseitzer/pytorch-fid`` (``mu``, ``sigma``).
+
+    Example:
+        >>> import numpy as np
+        >>> s = FeatureStats().update(np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 8.0]]))
+        >>> s.n, s.mean.tolist(), s.cov()[0, 0].item()
+        (3, [2.0, 4.0], 4.0)
+    """
+
+    def __init__(self, dim: int | None = None) -> None:
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ValueError(f"dim must be a positive integer or None, got {dim!r}")
+        self._dim = dim
+        self.reset()
+
+    # --- state -------------------------------------------------------------------------------
+    def reset(self) -> FeatureStats:
+        """Forget all samples (keeps ``dim``)."""
+        self._n: int | None = 0
+        self._mean: torch.Tensor | None = None
+        self._m2: torch.Tensor | None = None
+        self._cov_given: torch.Tensor | None = None
+        return self
+
+    @property
+    def n(self) -> int | None:
+        """Number of samples (None for statistics loaded without a count)."""
+        return self._n
+
+    @property
+    def dim(self) -> int | None:
+        """Feature dimension D (None before the first update)."""
+        return self._dim
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Mean ``(D,)`` in float64."""
+        if self._mean is None:
+            raise ValueError("FeatureStats is empty: call update() first")
+        return self._mean
+
+    def cov(self, unbiased: bool = True) -> torch.Tensor:
+        """Covariance ``(D, D)`` in float64; ``unbiased`` divides by ``n - 1`` (else ``n``)."""
+        if self._cov_given is not None:
+            if not unbiased:
+                raise ValueError("statistics loaded without a count only have the unbiased cov")
+            return self._cov_given
+        n = self._n or 0
+        if self._m2 is None or n < 2:
+            raise ValueError(f"covariance needs at least 2 samples, got n={n}")
+        return self._m2 / (n - 1 if unbiased else n)
+
+    def _ensure_dim(self, d: int, device: torch.device) -> None:
+        if self._dim is None:
+            self._dim = d
+        elif d != self._dim:
+            raise ValueError(
+                f"features have dimension D={d}, but these statistics have D={self._dim}"
+            )
+        if self._mean is None:
+            self._mean = torch.zeros(d, dtype=torch.float64, device=device)
+            self._m2 = torch.zeros(d, d, dtype=torch.float64, device=device)
+
+    def _check_mergeable(self) -> None:
+        if self._n is None:
+            raise ValueError(
+                "these statistics were loaded without a sample count (mu/sigma only); "
+                "they can be used for FID but not updated or merged"
+            )
+
+    def _merge_moments(self, n_b: int, mean_b: torch.Tensor, m2_b: torch.Tensor) -> None:
+        n_a = self._n
+        n = n_a + n_b
+        delta = mean_b - self._mean
+        self._mean += delta * (n_b / n)
+        self._m2 += m2_b
+        self._m2.add_(torch.outer(delta, delta), alpha=n_a * n_b / n)
+        self._n = n
+
+    def update(self, features: Any, *, valid: Any = None) -> FeatureStats:
+        """Add a batch of features ``(N, D)`` (any float dtype, NumPy or torch); returns self.
+
+        Args:
+            features: ``(N, D)`` batch.
+            valid: optional bool mask ``(N,)``; rows where it is False are skipped (e.g. the
+                padding of a distributed sampler, see ``metrics.distributed.sampler_valid_mask``).
+        """
+        self._check_mergeable()
+        x = _as_features(features, "features")
+        check_finite(x, "features")
+        if valid is not None:
+            mask = torch.as_tensor(valid, dtype=torch.bool, device=x.device)
+            if mask.shape != (x.shape[0],):
+                raise ValueError(f"valid must have shape ({x.shape[0]},), got {tuple(mask.shape)}")
+            x = x[mask]
+        device = self._mean.device if self._mean is not None else x.device
+        self._ensure_dim(x.shape[1], device)
+        for chunk in torch.split(x, _ROWS_PER_CHUNK):
+            c = chunk.to(device=device, dtype=torch.float64)
+            mean_b = c.mean(dim=0)
+            c = c - mean_b
+            if self._n == 0:
+                self._n, self._mean, self._m2 = c.shape[0], mean_b, _gram(c)
+            else:
+                self._merge_moments(c.shape[0], mean_b, _gram(c))
+        return self
+
+    def merge(self, other: FeatureStats) -> FeatureStats:
+        """Add another state's samples to this one (exact pairwise merge); returns self."""
+        if not isinstance(other, FeatureStats):
+            raise TypeError(f"other must be a FeatureStats, got {type(other).__name__}")
+        self._check_mergeable()
+        other._check_mergeable()
+        if other._n == 0:
+            return self
+        self._ensure_dim(other._dim, other._mean.device)
+        mean_b = other._mean.to(self._mean.device)
+        m2_b = other._m2.to(self._mean.device)
+        if self._n == 0:
+            self._n, self._mean, self._m2 = other._n, mean_b.clone(), m2_b.clone()
+        else:
+            self._merge_moments(other._n, mean_b, m2_b)
+        return self
+
+    def all_reduce(self) -> FeatureStats:
+        """Merge this state over all ``torch.distributed`` processes (in place; no-op alone).
+
+        Sums sufficient statistics: the count, ``n * mean``, and each rank's scatter about the
+        global mean, ``M2_r + n_r (mean_r - mean)(mean_r - mean)^T`` (exact, like Chan's merge).
+        Every rank must call it; ranks without data need ``dim`` set at construction.
+        """
+        self._check_mergeable()
+        if self._dim is None:
+            raise ValueError("all_reduce needs dim: pass FeatureStats(dim=D) on every rank")
+        device = self._mean.device if self._mean is not None else torch.device("cpu")
+        self._ensure_dim(self._dim, device)
+        n_all = int(all_reduce_sum(torch.tensor([self._n], dtype=torch.int64, device=device)))
+        if n_all == 0:
+            return self
+        total = all_reduce_sum(self._mean * self._n)
+        mean_all = total / n_all
+        delta = self._mean - mean_all
+        m2 = all_reduce_sum(self._m2 + torch.outer(delta, delta) * self._n)
+        self._n, self._mean, self._m2 = n_all, mean_all, m2
+        return self
+
+    # --- files ---------------------------------------------------------------------------------
+    @classmethod
+    def from_moments(cls, mean: Any, cov: Any, n: int | None = None) -> FeatureStats:
+        """Statistics from a mean ``(D,)`` and an unbiased covariance ``(D, D)``.
+
+        With ``n`` (>= 2) the state can be merged further; without it, it serves FID only.
+        """
+        mu = mean if isinstance(mean, torch.Tensor) else torch.from_numpy(np.asarray(mean, float))
+        if mu.ndim != 1:
+            raise ValueError(f"mean must have shape (D,), got {tuple(mu.shape)}")
+        mu = mu.double()
+        sigma = _as_features(cov, "cov").double().to(mu.device)
+        d = mu.shape[0]
+        if sigma.shape != (d, d):
+            raise ValueError(
+                f"cov must have shape ({d}, {d}) to match mean, got {tuple(sigma.shape)}"
+            )
+        check_finite(mu, "mean")
+        check_finite(sigma, "cov")
+        if not torch.allclose(sigma, sigma.T, rtol=1e-6, atol=1e-9 * float(sigma.abs().max())):
+            raise ValueError("cov must be symmetric")
+        from metrics.fid import check_psd
+
+        check_psd(sigma, "cov")
+        out = cls(dim=d)
+        out._mean = mu.clone()
+        if n is None:
+            out._n, out._cov_given = None, sigma.clone()
+        else:
+            if isinstance(n, bool) or int(n) != n or n < 2:
+                raise ValueError(f"n must be an integer >= 2 (or None), got {n!r}")
+            out._n, out._m2 = int(n), sigma * (int(n) - 1)
+        return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``mu``, ``sigma`` (unbiased) and ``n`` to an ``.npz`` (pytorch-fid compatible).
+
+        The file is written to a temporary name and moved into place (atomic).
+        """
+        mu = self.mean.cpu().numpy()
+        sigma = self.cov().cpu().numpy()
+        arrays = {"mu": mu, "sigma": sigma}
+        if self._n is not None:
+            arrays["n"] = np.int64(self._n)
+        path = os.fspath(path)
+        tmp = path + ".tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FeatureStats:
+        """Read an ``.npz`` holding ``mu``, ``sigma`` and optionally ``n`` (no pickles)."""
+        with np.load(os.fspath(path), allow_pickle=False) as f:
+            missing = [k for k in ("mu", "sigma") if k not in f.files]
+            if missing:
+                raise ValueError(
+                    f"{os.fspath(path)} must hold arrays 'mu' and 'sigma' (pytorch-fid layout); "
+                    f"missing {missing}, found {sorted(f.files)}"
+                )
+            n = int(f["n"]) if "n" in f.files else None
+            return cls.from_moments(f["mu"], f["sigma"], n=n)
+
+    def __repr__(self) -> str:
+        return f"FeatureStats(n={self._n}, dim={self._dim})"

@@ -1,0 +1,138 @@
+"""FID: against scipy's sqrtm route and an SVD oracle, closed forms, invariances, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metrics import FID, FeatureStats, fid, fid_from_stats, frechet_distance
+from tests.metrics._oracles import fid_nuclear, fid_sqrtm
+
+
+@pytest.mark.parametrize("n, m, d", [(500, 400, 1), (300, 307, 8), (600, 500, 64)])
+def test_agrees_with_scipy_sqrtm_route(rng, n, m, d):
+    a = rng.normal(size=(d, d))
+    x = rng.normal(size=(n, d)) @ a + 1.0
+    y = rng.normal(size=(m, d)) * 1.5 - 0.3
+    got = fid(x, y)
+    assert got == pytest.approx(fid_sqrtm(x, y), rel=1e-6)
+    assert got == pytest.approx(fid_nuclear(x, y), rel=1e-9)
+
+
+@pytest.mark.parametrize("n, m, d", [(5, 9, 20), (2, 2, 3), (30, 40, 50), (60, 10, 64)])
+def test_singular_covariances_n_below_d(rng, n, m, d):
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 0.5
+    got = fid(x, y)
+    assert isinstance(got, float)
+    assert got == pytest.approx(fid_nuclear(x, y), rel=1e-9, abs=1e-9)
+
+
+def test_identical_sets_give_zero(rng):
+    x = rng.normal(size=(300, 20)) @ rng.normal(size=(20, 20))
+    assert abs(fid(x, x)) < 1e-8
+    x = rng.normal(size=(10, 30))  # singular
+    assert abs(fid(x, x)) < 1e-8
+    s = FeatureStats().update(x)
+    assert fid_from_stats(s, s) < 1e-8
+
+
+def test_permutation_of_dimensions_is_invariant(rng):
+    x, y = rng.normal(size=(200, 12)), rng.normal(size=(150, 12)) * 2
+    perm = rng.permutation(12)
+    assert fid(x[:, perm], y[:, perm]) == pytest.approx(fid(x, y), rel=1e-10)
+    rows = rng.permutation(200)
+    assert fid(x[rows], y) == pytest.approx(fid(x, y), rel=1e-10)
+
+
+def test_gaussian_closed_form_commuting():
+    mu1, mu2 = np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 1.0])
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.0])  # cov2 is singular
+    want = 1 + 4 + 4 + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want, rel=1e-12)
+
+
+def _spd2(seed: int) -> np.ndarray:
+    a = np.random.default_rng(seed).normal(size=(2, 2))
+    return a @ a.T + 0.05 * np.eye(2)
+
+
+@settings(max_examples=100)
+@given(s1=st.integers(0, 10**6), s2=st.integers(0, 10**6))
+def test_gaussian_closed_form_2x2(s1, s2):
+    # for 2x2: (tr sqrt(AB))^2 = tr(AB) + 2 sqrt(det(AB)) (both eigenvalues are >= 0)
+    a, b = _spd2(s1), _spd2(s2)
+    tr_sqrt = np.sqrt(np.trace(a @ b) + 2 * np.sqrt(np.linalg.det(a) * np.linalg.det(b)))
+    want = np.trace(a) + np.trace(b) - 2 * tr_sqrt
+    got = frechet_distance(np.zeros(2), a, np.zeros(2), b)
+    assert got == pytest.approx(max(want, 0.0), rel=1e-9, abs=1e-10)
+
+
+@settings(max_examples=40)
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 30), d=st.integers(1, 8))
+def test_laws_nonnegative_symmetric_translation(seed, n, d):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(n + 3, d)) * 2
+    v = fid(x, y)
+    assert v >= 0
+    assert fid(y, x) == pytest.approx(v, rel=1e-8, abs=1e-9)
+    shift = rng.normal(size=d) * 10
+    assert fid(x + shift, y + shift) == pytest.approx(v, rel=1e-7, abs=1e-8)
+    assert v == pytest.approx(fid_nuclear(x, y), rel=1e-7, abs=1e-8)
+
+
+def test_torch_in_torch_out_and_gradients(rng, device):
+    x = torch.tensor(rng.normal(size=(40, 3)), dtype=torch.float32, device=device)
+    y = torch.tensor(rng.normal(size=(30, 3)), dtype=torch.float32, device=device) + 1
+    v = fid(x, y)
+    assert isinstance(v, torch.Tensor) and v.dtype == torch.float32 and v.device == x.device
+    assert float(v) == pytest.approx(
+        fid(x.double().cpu().numpy(), y.double().cpu().numpy()), rel=1e-5
+    )
+    xd = torch.tensor(rng.normal(size=(8, 3)), requires_grad=True)
+    yd = torch.tensor(rng.normal(size=(9, 3)) + 0.5)
+    assert torch.autograd.gradcheck(lambda a: fid(a, yd), (xd,))
+    m = torch.tensor([0.5, 0.0], dtype=torch.float32)
+    out = frechet_distance(m, torch.eye(2), torch.zeros(2), torch.eye(2))
+    assert out.dtype == torch.float32 and float(out) == pytest.approx(0.25)
+
+
+def test_class_matches_function_and_merges(rng):
+    x, y = rng.normal(size=(100, 5)), rng.normal(size=(80, 5)) + 0.2
+    a, b = FID(), FID()
+    a.update_real(x[:60]).update_fake(y[:10])
+    b.update_real(x[60:]).update_fake(y[10:])
+    assert a.merge(b).compute() == pytest.approx(fid(x, y), rel=1e-10)
+    ref = FeatureStats().update(x)
+    m = FID(reference=ref).update_fake(y)
+    assert m.compute() == pytest.approx(fid(x, y), rel=1e-10)
+    m.reset_fake().update_fake(x)
+    assert m.compute() < 1e-8
+    with pytest.raises(ValueError, match="empty"):
+        m.reset().compute()
+
+
+def test_errors(rng):
+    x = rng.normal(size=(10, 3))
+    with pytest.raises(ValueError, match="same dimension D"):
+        fid(x, rng.normal(size=(10, 4)))
+    with pytest.raises(ValueError, match="fake needs at least 2 samples"):
+        fid(x, x[:1])
+    with pytest.raises(ValueError, match="real must be finite, found 0 NaN and 1 inf"):
+        fid(np.vstack([x, [[np.inf, 0, 0]]]), x)
+    with pytest.raises(ValueError, match=r"real must have shape \(N, D\)"):
+        fid(x[0], x)
+    with pytest.raises(ValueError, match=r"cov1 must have shape \(2, 2\)"):
+        frechet_distance(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="cov2 must be symmetric"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.array([[1.0, 1], [0, 1]]))
+    with pytest.raises(ValueError, match="mu1 and mu2 must have the same dimension"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+    with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
+        frechet_distance(np.zeros(2), np.diag([1.0, -0.5]), np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="cov must be positive semi-definite"):
+        FeatureStats.from_moments(np.zeros(2), np.diag([1.0, -0.5]))
+    with pytest.raises(TypeError, match="real must be a FeatureStats"):
+        fid_from_stats(x, FeatureStats())

@@ -1,0 +1,166 @@
+"""FeatureStats: moments against NumPy, Chan merge laws, files, padding masks, errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from metrics import FeatureStats, fid_from_stats
+from metrics.distributed import sampler_valid_mask, shard_range
+
+
+def _close(s: FeatureStats, x: np.ndarray) -> None:
+    assert s.n == len(x)
+    np.testing.assert_allclose(s.mean.numpy(), x.mean(0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        s.cov().numpy(), np.atleast_2d(np.cov(x, rowvar=False)), rtol=1e-10, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        s.cov(unbiased=False).numpy(),
+        np.atleast_2d(np.cov(x, rowvar=False, bias=True)),
+        rtol=1e-10,
+        atol=1e-10,
+    )
+
+
+@pytest.mark.parametrize("n, d", [(2, 1), (3, 5), (50, 1), (200, 7), (40, 300)])
+def test_moments_match_numpy(rng, n, d):
+    x = rng.normal(size=(n, d)) * 3 + 100.0  # a large offset: the centred update must not cancel
+    _close(FeatureStats().update(x), x)
+
+
+def test_duplicates_and_float32_tensor(rng):
+    x = np.repeat(rng.normal(size=(5, 4)), 3, axis=0)
+    s = FeatureStats().update(torch.tensor(x, dtype=torch.float32))
+    assert s.mean.dtype == torch.float64
+    _close(s, x.astype(np.float32).astype(np.float64))
+
+
+def test_large_chunked_update_matches(rng, monkeypatch):
+    import metrics.stats as ms
+
+    monkeypatch.setattr(ms, "_ROWS_PER_CHUNK", 7)
+    x = rng.normal(size=(53, 3))
+    _close(FeatureStats().update(x), x)
+
+
+def test_blocked_gram_matches_plain(rng):
+    from metrics.stats import _gram
+
+    x = torch.tensor(rng.normal(size=(30, 1100)))
+    torch.testing.assert_close(_gram(x), x.T @ x, rtol=1e-12, atol=1e-10)
+
+
+@settings(max_examples=60)
+@given(
+    n=st.integers(2, 40),
+    d=st.integers(1, 6),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+    seed=st.integers(0, 2**16),
+)
+def test_merge_of_any_split_equals_union(n, d, cuts, seed):
+    x = np.random.default_rng(seed).normal(size=(n, d)) + 5.0
+    edges = sorted({0, n, *[c % (n + 1) for c in cuts]})
+    parts = [FeatureStats().update(x[a:b]) for a, b in itertools.pairwise(edges)]
+    merged = FeatureStats()
+    for p in parts:
+        merged.merge(p)
+    _close(merged, x)
+    # streaming updates in the same pieces agree as well
+    streamed = FeatureStats()
+    for a, b in itertools.pairwise(edges):
+        streamed.update(x[a:b])
+    _close(streamed, x)
+
+
+def test_merge_is_order_independent(rng):
+    a, b = rng.normal(size=(10, 3)), rng.normal(size=(17, 3)) + 2
+    ab = FeatureStats().update(a).merge(FeatureStats().update(b))
+    ba = FeatureStats().update(b).merge(FeatureStats().update(a))
+    torch.testing.assert_close(ab.cov(), ba.cov(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ab.mean, ba.mean, rtol=1e-12, atol=1e-12)
+
+
+def test_valid_mask_skips_rows(rng):
+    x = rng.normal(size=(9, 2))
+    mask = np.array([1, 1, 0, 1, 0, 1, 1, 1, 0], bool)
+    _close(FeatureStats().update(x, valid=mask), x[mask])
+
+
+def test_distributed_sampler_padding_is_masked(rng):
+    sampler_cls = torch.utils.data.DistributedSampler
+    x = rng.normal(size=(7, 3))
+    merged = FeatureStats()
+    for rank in range(3):
+        idx = list(sampler_cls(range(7), num_replicas=3, rank=rank, shuffle=False))
+        mask = sampler_valid_mask(7, len(idx), rank=rank, world_size=3)
+        merged.merge(FeatureStats(dim=3).update(x[idx], valid=mask))
+    _close(merged, x)
+
+
+def test_shard_range_partitions():
+    for n in range(0, 12):
+        for w in range(1, 5):
+            got = [i for r in range(w) for i in shard_range(n, r, w)]
+            assert got == list(range(n))
+
+
+def test_save_load_roundtrip_and_pytorch_fid_layout(tmp_path, rng):
+    x = rng.normal(size=(30, 4))
+    s = FeatureStats().update(x)
+    s.save(tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz") as f:
+        np.testing.assert_allclose(f["mu"], x.mean(0))
+        np.testing.assert_allclose(f["sigma"], np.cov(x, rowvar=False))
+        assert int(f["n"]) == 30
+    back = FeatureStats.load(tmp_path / "s.npz")
+    _close(back, x)
+    back.update(x[:3])  # mergeable: the count was saved
+    _close(back, np.concatenate([x, x[:3]]))
+    # a pytorch-fid file: mu and sigma only
+    np.savez(tmp_path / "ref.npz", mu=x.mean(0), sigma=np.cov(x, rowvar=False))
+    ref = FeatureStats.load(tmp_path / "ref.npz")
+    assert ref.n is None
+    assert fid_from_stats(ref, s) == pytest.approx(0.0, abs=1e-8)
+    with pytest.raises(ValueError, match="without a sample count"):
+        ref.update(x)
+    with pytest.raises(ValueError, match="without a sample count"):
+        s.merge(ref)
+
+
+def test_load_rejects_pickles_and_missing_keys(tmp_path):
+    np.savez(tmp_path / "obj.npz", mu=np.array([{"a": 1}], dtype=object), sigma=np.eye(1))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        FeatureStats.load(tmp_path / "obj.npz")
+    np.savez(tmp_path / "bad.npz", mean=np.zeros(2))
+    with pytest.raises(ValueError, match="'mu' and 'sigma'"):
+        FeatureStats.load(tmp_path / "bad.npz")
+
+
+def test_errors(rng):
+    s = FeatureStats().update(rng.normal(size=(3, 2)))
+    with pytest.raises(ValueError, match="dimension D=3, but these statistics have D=2"):
+        s.update(rng.normal(size=(3, 3)))
+    with pytest.raises(ValueError, match=r"features must be finite, found 1 NaN"):
+        s.update(np.array([[np.nan, 0.0]]))
+    with pytest.raises(ValueError, match=r"features must have shape \(N, D\)"):
+        s.update(np.zeros(3))
+    with pytest.raises(ValueError, match="at least 2 samples, got n=1"):
+        FeatureStats().update(np.zeros((1, 2))).cov()
+    with pytest.raises(ValueError, match="empty"):
+        _ = FeatureStats().mean
+    with pytest.raises(ValueError, match=r"valid must have shape \(3,\)"):
+        s.update(np.zeros((3, 2)), valid=[True])
+    with pytest.raises(ValueError, match="symmetric"):
+        FeatureStats.from_moments(np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"cov must have shape \(2, 2\)"):
+        FeatureStats.from_moments(np.zeros(2), np.eye(3))
+    with pytest.raises(ValueError, match="n must be an integer >= 2"):
+        FeatureStats.from_moments(np.zeros(2), np.eye(2), n=1)
+    with pytest.raises(TypeError, match="other must be a FeatureStats"):
+        s.merge(np.zeros(2))
