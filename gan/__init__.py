@@ -3,4 +3,73 @@ evaluation is :mod:`metrics`; the ``divergences`` command-line tool."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from gan.config import TrainConfig, resolve_config
+from gan.data import DATASETS, Data, load_array, load_data
+from gan.ema import EMA
+from gan.evaluation import evaluate_generator, format_table
+from gan.losses import (
+    GANLoss,
+    fgan_bound,
+    fgan_d_loss,
+    fgan_g_loss,
+    get_loss,
+    gradient_penalty,
+    hinge_d_loss,
+    hinge_g_loss,
+    js_estimate,
+    logistic_d_loss,
+    loss_names,
+    lsgan_d_loss,
+    lsgan_g_loss,
+    minimax_g_loss,
+    ns_g_loss,
+    r1_penalty,
+    wasserstein_d_loss,
+    wasserstein_g_loss,
+)
+from gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from gan.rejection import DRSResult, calibrate_discriminator, rejection_sample
+from gan.sampling import load_run, sample_run
+from gan.training_loop import TrainingDiverged, TrainResult, train
+
+__all__ = [
+    "DATASETS",
+    "EMA",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "DRSResult",
+    "Data",
+    "GANLoss",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "calibrate_discriminator",
+    "evaluate_generator",
+    "fgan_bound",
+    "fgan_d_loss",
+    "fgan_g_loss",
+    "format_table",
+    "get_loss",
+    "gradient_penalty",
+    "hinge_d_loss",
+    "hinge_g_loss",
+    "js_estimate",
+    "load_array",
+    "load_data",
+    "load_run",
+    "logistic_d_loss",
+    "loss_names",
+    "lsgan_d_loss",
+    "lsgan_g_loss",
+    "minimax_g_loss",
+    "ns_g_loss",
+    "r1_penalty",
+    "rejection_sample",
+    "resolve_config",
+    "sample_run",
+    "train",
+    "wasserstein_d_loss",
+    "wasserstein_g_loss",
+]

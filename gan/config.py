@@ -1,0 +1,234 @@
+"""The training configuration: one frozen dataclass, presets in TOML, overrides from the CLI.
+
+Precedence (lowest to highest): the dataclass defaults, the preset of the data set
+(``gan/presets/<data>.toml``, when one exists), a user TOML file, then ``--key value``
+options on the command line. The resolved configuration is written as JSON next to the
+results of every run (``config.json``) and stored in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    tomllib = None  # type: ignore[assignment]
+
+__all__ = ["PRESET_DIR", "TrainConfig", "load_toml", "preset_names", "resolve_config"]
+
+PRESET_DIR = Path(__file__).with_name("presets")
+
+#: Fields that may change when a run is resumed (they do not affect the trained weights
+#: of the steps already taken, or they only schedule I/O).
+RESUMABLE_FIELDS = frozenset(
+    {"steps", "log_every", "eval_every", "ckpt_every", "eval_samples", "progress", "out",
+     "tensorboard", "rejection", "plots"}
+)  # fmt: skip
+
+ARCHS = ("auto", "mlp", "dcgan")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every option of a training run (validated in ``__post_init__``).
+
+    Example:
+        >>> cfg = TrainConfig(data="ring8", steps=100)
+        >>> cfg.loss, cfg.batch_size
+        ('ns', 512)
+        >>> TrainConfig(steps=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: steps must be >= 1, got 0
+    """
+
+    # --- data and objective ---------------------------------------------------------------
+    data: str = "ring8"  # ring8 | grid25 | swissroll | digits | path (.npy/.npz/.pt/folder)
+    image_size: int = 0  # images from a folder are resized to this (0: keep; must be square)
+    loss: str = "ns"  # minimax | ns | wgan-gp | hinge | lsgan | fgan-<divergence>
+    alpha: float = 0.5  # parameter of fgan-alpha
+    r1: float = 0.0  # R1 penalty weight gamma: gamma/2 * E_real ||grad D||^2
+    gp: float = 0.0  # WGAN-GP weight lambda; 0 with loss=wgan-gp means the paper's 10
+    # --- models ---------------------------------------------------------------------------
+    arch: str = "auto"  # auto (mlp for vectors, dcgan for images) | mlp | dcgan
+    z_dim: int = 16  # noise dimension
+    hidden: int = 256  # MLP width (G and D)
+    g_layers: int = 4  # MLP hidden layers of G
+    d_layers: int = 4  # MLP hidden layers of D
+    channels: int = 64  # DCGAN base channels
+    spectral_norm: bool = False  # spectral normalisation on every layer of D
+    pac: int = 1  # PacGAN packing: D sees `pac` samples at once
+    # --- optimisation ---------------------------------------------------------------------
+    steps: int = 5000  # generator steps
+    batch_size: int = 512  # per process
+    n_critic: int = 1  # D steps per G step
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4  # TTUR: set lr_d > lr_g
+    beta1: float = 0.5
+    beta2: float = 0.9
+    lr_schedule: str = "constant"  # constant | linear | cosine (decay over the last part)
+    lr_decay_start: float = 0.5  # fraction of steps after which the schedule decays
+    lr_final: float = 0.1  # final lr as a fraction of the initial one
+    ema: float = 0.999  # EMA decay of G's weights per step (0 disables)
+    # --- execution ------------------------------------------------------------------------
+    seed: int = 0
+    deterministic: bool = False  # torch.use_deterministic_algorithms, no cudnn autotuning
+    device: str = "auto"  # auto (CUDA if present, else CPU) | cpu | cuda
+    amp: bool = True  # bf16 autocast (CUDA only)
+    compile: bool = False  # torch.compile G and D (D stays eager with R1 / gradient penalty)
+    # --- logging, evaluation, checkpoints -------------------------------------------------
+    out: str = ""  # run directory ("" chooses runs/<data>-<loss>-<timestamp>)
+    log_every: int = 100  # host sync, JSONL line, progress bar update
+    eval_every: int = 0  # periodic evaluation (0: only at the end)
+    ckpt_every: int = 1000  # checkpoints (0: only the one at the end, which is always written)
+    eval_samples: int = 2500  # generated samples per evaluation (PacGAN: 2500; 0: no evaluation)
+    rejection: bool = True  # also evaluate discriminator rejection sampling at the end
+    plots: bool = True  # write PNG plots
+    progress: bool = True  # tqdm progress bar
+    tensorboard: bool = False  # also log to TensorBoard (needs the tensorboard package)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "n_critic", "z_dim", "hidden", "channels", "pac"):
+            _positive_int(getattr(self, name), name)
+        for name in ("g_layers", "d_layers", "log_every", "ckpt_every", "eval_samples"):
+            _positive_int(getattr(self, name), name, minimum=0 if name != "log_every" else 1)
+        _positive_int(self.eval_every, "eval_every", minimum=0)
+        _positive_int(self.image_size, "image_size", minimum=0)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise TypeError(f"seed must be an integer, got {type(self.seed).__name__}")
+        for name in ("lr_g", "lr_d"):
+            _finite(getattr(self, name), name, lo=0.0, lo_open=True)
+        for name in ("r1", "gp"):
+            _finite(getattr(self, name), name, lo=0.0)
+        _finite(self.beta1, "beta1", lo=0.0, hi=1.0)
+        _finite(self.beta2, "beta2", lo=0.0, hi=1.0)
+        _finite(self.ema, "ema", lo=0.0, hi=1.0)
+        _finite(self.lr_decay_start, "lr_decay_start", lo=0.0, hi=1.0)
+        _finite(self.lr_final, "lr_final", lo=0.0, hi=1.0)
+        _finite(self.alpha, "alpha")
+        _choice(self.arch, "arch", ARCHS)
+        _choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES)
+        _choice(self.device, "device", DEVICES)
+        if self.batch_size % self.pac:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac})"
+            )
+        if not isinstance(self.data, str) or not self.data:
+            raise ValueError("data must be a data set name or a path, got an empty value")
+        if not isinstance(self.loss, str) or not self.loss:
+            raise ValueError("loss must be a loss name, got an empty value")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a JSON-serialisable dict (``extra`` omitted when empty)."""
+        d = dataclasses.asdict(self)
+        if not d["extra"]:
+            d.pop("extra")
+        return d
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def differences(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """Fields (other than :data:`RESUMABLE_FIELDS`) whose values differ from ``other``."""
+        out = {}
+        for f in fields(self):
+            if f.name in RESUMABLE_FIELDS or f.name == "extra":
+                continue
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if a != b:
+                out[f.name] = (a, b)
+        return out
+
+
+def _positive_int(value: Any, name: str, *, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _finite(value, name, *, lo=-math.inf, hi=math.inf, lo_open=False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
+        lo_b = "(" if lo_open else "["
+        raise ValueError(f"{name} must be finite and in {lo_b}{lo}, {hi}], got {value}")
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def field_types() -> dict[str, type]:
+    """The Python type of each configurable field (for the CLI and TOML checks)."""
+    kinds = {"int": int, "float": float, "str": str, "bool": bool}
+    return {f.name: kinds[str(f.type)] for f in fields(TrainConfig) if f.name != "extra"}
+
+
+def preset_names() -> tuple[str, ...]:
+    """Names of the bundled presets (one per embedded data set).
+
+    Example:
+        >>> "ring8" in preset_names()
+        True
+    """
+    return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.toml")))
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a flat TOML config file and type-check its keys against :class:`TrainConfig`."""
+    path = Path(path)
+    if tomllib is None:  # pragma: no cover
+        raise RuntimeError("reading TOML needs Python >= 3.11 (tomllib)")
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} does not exist")
+    with path.open("rb") as fh:
+        raw = tomllib.load(fh)
+    types = field_types()
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        key = key.replace("-", "_")
+        if key not in types:
+            raise ValueError(
+                f"unknown option {key!r} in {path}; valid options: {', '.join(sorted(types))}"
+            )
+        want = types[key]
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            raise TypeError(
+                f"option {key!r} in {path} must be {want.__name__}, got {type(value).__name__}"
+            )
+        out[key] = value
+    return out
+
+
+def resolve_config(
+    overrides: dict[str, Any] | None = None, *, config_file: str | Path | None = None
+) -> TrainConfig:
+    """Defaults < preset of the data set < ``config_file`` < ``overrides``.
+
+    Example:
+        >>> cfg = resolve_config({"data": "grid25", "steps": 10})
+        >>> cfg.data, cfg.steps
+        ('grid25', 10)
+    """
+    overrides = dict(overrides or {})
+    from_file = load_toml(config_file) if config_file is not None else {}
+    data = overrides.get("data", from_file.get("data", TrainConfig.data))
+    merged: dict[str, Any] = {}
+    if data in preset_names():
+        merged.update(load_toml(PRESET_DIR / f"{data}.toml"))
+    merged.update(from_file)
+    merged.update(overrides)
+    return TrainConfig(**merged)

@@ -1,0 +1,196 @@
+"""Generators and discriminators: MLPs for vectors, DCGAN-style convnets for 8–64 px images.
+
+Discriminators return raw logits ``(B,)`` (no sigmoid); every loss in :mod:`gan.losses`
+works on logits. With ``pac > 1`` the discriminator judges ``pac`` samples at once
+(PacGAN, Lin et al. 2018): it takes ``(B·pac, *shape)`` and returns ``(B,)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrizations
+
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator"]
+
+
+def _sn(layer: nn.Module, on: bool) -> nn.Module:
+    return parametrizations.spectral_norm(layer) if on else layer
+
+
+class MLPGenerator(nn.Module):
+    """``z (B, z_dim) → x (B, out_dim)``: ``layers`` hidden Linear + LeakyReLU(0.2) blocks.
+
+    Example:
+        >>> g = MLPGenerator(16, 2, hidden=32, layers=2)
+        >>> tuple(g(torch.zeros(5, 16)).shape)
+        (5, 2)
+    """
+
+    def __init__(self, z_dim: int, out_dim: int, *, hidden: int = 256, layers: int = 4):
+        super().__init__()
+        self.z_dim, self.out_shape = z_dim, (out_dim,)
+        dims = [z_dim] + [hidden] * layers
+        blocks: list[nn.Module] = []
+        for a, b in itertools.pairwise(dims):
+            blocks += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+        blocks.append(nn.Linear(dims[-1], out_dim))
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """``x (B·pac, in_dim) → logits (B,)``; optional spectral norm on every Linear.
+
+    Example:
+        >>> d = MLPDiscriminator(2, hidden=32, layers=2, pac=2)
+        >>> tuple(d(torch.zeros(6, 2)).shape)
+        (3,)
+    """
+
+    def __init__(
+        self, in_dim: int, *, hidden: int = 256, layers: int = 4, spectral_norm: bool = False,
+        pac: int = 1,
+    ):  # fmt: skip
+        super().__init__()
+        self.pac = pac
+        dims = [in_dim * pac] + [hidden] * layers
+        blocks: list[nn.Module] = []
+        for a, b in itertools.pairwise(dims):
+            blocks += [_sn(nn.Linear(a, b), spectral_norm), nn.LeakyReLU(0.2)]
+        blocks.append(_sn(nn.Linear(dims[-1], 1), spectral_norm))
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(x.shape[0] // self.pac, -1)).squeeze(-1)
+
+
+def _start_size(size: int) -> tuple[int, int]:
+    """(first feature-map side, number of ×2 upsamplings) for an image side."""
+    if size == 28:
+        return 7, 2
+    if size not in (8, 16, 32, 64):
+        raise ValueError(f"image size must be one of 8, 16, 28, 32, 64; got {size}")
+    n = int(math.log2(size // 4))
+    return 4, n
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    # DCGAN (Radford et al. 2016): weights N(0, 0.02), BatchNorm scale N(1, 0.02).
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN generator ``z (B, z_dim) → images (B, C, S, S)`` in [−1, 1], S ∈ {8, 16, 28, 32, 64}.
+
+    ConvTranspose(z → 2^(n−1)·ch, s0×s0) then n ConvTranspose(4, 2, 1) doublings with
+    BatchNorm + ReLU, tanh output; with S = 64, ch = 64 it is Radford et al.'s network
+    (as in pytorch/examples ``dcgan/main.py``).
+
+    Example:
+        >>> g = DCGANGenerator(8, (1, 28, 28), channels=8)
+        >>> tuple(g(torch.zeros(2, 8)).shape)
+        (2, 1, 28, 28)
+    """
+
+    def __init__(self, z_dim: int, out_shape: tuple[int, int, int], *, channels: int = 64):
+        super().__init__()
+        c_out, size, _ = out_shape
+        s0, n = _start_size(size)
+        self.z_dim, self.out_shape = z_dim, tuple(out_shape)
+        ch = channels * 2 ** (n - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, ch, s0, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)
+        ]  # fmt: skip
+        for _ in range(n - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(ch // 2), nn.ReLU(True)]  # fmt: skip
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, c_out, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        _dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator ``images (B·pac, C, S, S) → logits (B,)``.
+
+    Conv(4, 2, 1) halvings with LeakyReLU(0.2) and BatchNorm (BatchNorm is dropped when
+    ``spectral_norm=True``), then a Conv(s0×s0) to one logit; the mirror of
+    :class:`DCGANGenerator`.
+
+    Example:
+        >>> d = DCGANDiscriminator((3, 32, 32), channels=8)
+        >>> tuple(d(torch.zeros(2, 3, 32, 32)).shape)
+        (2,)
+    """
+
+    def __init__(
+        self, in_shape: tuple[int, int, int], *, channels: int = 64, spectral_norm: bool = False,
+        pac: int = 1,
+    ):  # fmt: skip
+        super().__init__()
+        c_in, size, _ = in_shape
+        s0, n = _start_size(size)
+        self.pac = pac
+        sn = spectral_norm
+        ch = channels
+        layers: list[nn.Module] = [_sn(nn.Conv2d(c_in * pac, ch, 4, 2, 1, bias=sn), sn),
+                                   nn.LeakyReLU(0.2, True)]  # fmt: skip
+        for _ in range(n - 1):
+            layers.append(_sn(nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=sn), sn))
+            if not sn:
+                layers.append(nn.BatchNorm2d(ch * 2))
+            layers.append(nn.LeakyReLU(0.2, True))
+            ch *= 2
+        layers.append(_sn(nn.Conv2d(ch, 1, s0, 1, 0, bias=sn), sn))
+        self.net = nn.Sequential(*layers)
+        _dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        return self.net(x.reshape(b // self.pac, c * self.pac, h, w)).reshape(-1)
+
+
+def build_models(cfg, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+    """``(generator, discriminator)`` for samples of ``shape`` from a :class:`TrainConfig`."""
+    arch = cfg.arch
+    if arch == "auto":
+        arch = "dcgan" if len(shape) == 3 else "mlp"
+    if arch == "mlp":
+        dim = math.prod(shape)
+        g: nn.Module = MLPGenerator(cfg.z_dim, dim, hidden=cfg.hidden, layers=cfg.g_layers)
+        d: nn.Module = MLPDiscriminator(dim, hidden=cfg.hidden, layers=cfg.d_layers,
+                                        spectral_norm=cfg.spectral_norm, pac=cfg.pac)  # fmt: skip
+        if len(shape) > 1:
+            g = _Reshape(g, shape)
+        return g, d
+    if len(shape) != 3:
+        raise ValueError(f"arch='dcgan' needs image data (C, H, W), got samples of shape {shape}")
+    g = DCGANGenerator(cfg.z_dim, shape, channels=cfg.channels)
+    d = DCGANDiscriminator(shape, channels=cfg.channels, spectral_norm=cfg.spectral_norm,
+                           pac=cfg.pac)  # fmt: skip
+    return g, d
+
+
+class _Reshape(nn.Module):
+    """An MLP generator whose flat output is reshaped to image samples."""
+
+    def __init__(self, inner: nn.Module, shape: tuple[int, ...]):
+        super().__init__()
+        self.inner, self.out_shape, self.z_dim = inner, tuple(shape), inner.z_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.inner(z).reshape(z.shape[0], *self.out_shape)

@@ -1,0 +1,340 @@
+"""The training loop: alternate ``n_critic`` D-steps and one G-step until D outputs ~½.
+
+One function, :func:`train`, with explicit phases. Host synchronisation happens only at the
+marked sync points (logging, evaluation, checkpoints); a training step itself never reads a
+value back to the host. Loop shape after karpathy/nanoGPT ``train.py``; phases after
+NVlabs/stylegan2-ada-pytorch ``training/training_loop.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan import _dist, rundir
+from gan.checkpoint import load_checkpoint, save_atomic
+from gan.config import TrainConfig
+from gan.data import Data, load_data
+from gan.ema import EMA
+from gan.losses import get_loss, gradient_penalty, r1_penalty
+from gan.models import build_models
+from gan.reporting import JSONLWriter, ScalarAccumulator
+
+__all__ = ["TrainResult", "TrainingDiverged", "train"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when a loss or a weight becomes NaN/inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        run_dir: the run directory.
+        step: generator steps done.
+        generator: the generator to sample from (the EMA copy when ``ema > 0``), eval mode.
+        discriminator: the trained discriminator.
+        data: the training distribution.
+        evaluation: the final evaluation (flat dict; empty on ranks other than 0).
+        seconds_per_step: mean wall time per step over the logged intervals of this call.
+    """
+
+    run_dir: Path
+    step: int
+    generator: nn.Module
+    discriminator: nn.Module
+    data: Data
+    evaluation: dict[str, Any]
+    seconds_per_step: float
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` → CUDA if available, else CPU; ``cuda`` without CUDA is an error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but CUDA is not available; use device='auto' or 'cpu'")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """Learning-rate multiplier at ``step``: 1, then a decay to ``lr_final`` after the start."""
+    start = cfg.lr_decay_start * cfg.steps
+    if cfg.lr_schedule == "constant" or step < start:
+        return 1.0
+    t = min(1.0, (step - start) / max(1.0, cfg.steps - start))
+    if cfg.lr_schedule == "linear":
+        return 1.0 - (1.0 - cfg.lr_final) * t
+    return cfg.lr_final + (1.0 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _rng_states(rng: torch.Generator) -> list[torch.Tensor]:
+    state = rng.get_state()
+    if not _dist.is_distributed():
+        return [state]
+    out: list[Any] = [None] * _dist.get_world_size()
+    torch.distributed.all_gather_object(out, state)
+    return out
+
+
+def train(
+    cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, stop_at: int | None = None
+) -> TrainResult:
+    """Train a GAN described by ``cfg`` into its run directory and evaluate it.
+
+    Per step: ``n_critic`` times {real batch, fake batch under no_grad, D loss (+ R1 / GP),
+    D update}, then one G update through D, then the EMA update. Gradients are averaged over
+    processes under torchrun (see :mod:`gan._dist`); rank 0 logs and checkpoints.
+
+    Args:
+        cfg: the configuration (see :class:`gan.config.TrainConfig`).
+        resume: continue the run in ``cfg.out`` from its checkpoint (same configuration);
+            the continuation is bit-for-bit the uninterrupted run (deterministic devices).
+        overwrite: replace the run in ``cfg.out``.
+        stop_at: stop after this step with a checkpoint and no final evaluation, as if
+            interrupted (for time-limited jobs; continue later with ``resume=True``).
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ValueError: bad data/loss names, or a run directory that may not be written.
+        TrainingDiverged: a non-finite loss or weight (the last good checkpoint is kept).
+
+    Example:
+        >>> import tempfile
+        >>> cfg = TrainConfig(data="ring8", steps=20, batch_size=64, hidden=32, log_every=10,
+        ...                   out=tempfile.mkdtemp(), progress=False, plots=False,
+        ...                   eval_samples=500, rejection=False)
+        >>> res = train(cfg)
+        >>> res.step, sorted(res.evaluation)[:2]
+        (20, ['high_quality', 'js'])
+    """
+    from gan import evaluation, plots  # evaluation pulls in metrics; plots is lazy
+
+    # ---- phase 0: processes, device, seeds ---------------------------------------------
+    device = pick_device(cfg.device)
+    _dist.init_from_env(device.type)
+    rank, world = _dist.rank_and_world()
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    loss = get_loss(cfg.loss, alpha=cfg.alpha)  # validates the name first
+    data = load_data(cfg.data, image_size=cfg.image_size).to(device)
+    det_before = torch.are_deterministic_algorithms_enabled()
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(cfg.seed)  # model initialisation: identical on every rank
+    rng = torch.Generator(device).manual_seed(cfg.seed * world + rank)  # data + noise, per rank
+
+    # ---- phase 1: run directory (rank 0 decides, the others follow) --------------------
+    run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
+    if world > 1:
+        box = [str(run_dir)]
+        torch.distributed.broadcast_object_list(box, src=0)
+        run_dir = Path(box[0])
+    cfg = cfg.replace(out=str(run_dir))
+    err: list[Any] = [None]
+    if rank == 0:
+        try:
+            rundir.prepare_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+            rundir.write_config(run_dir, cfg)
+        except ValueError as exc:
+            err = [str(exc)]
+    if world > 1:
+        torch.distributed.broadcast_object_list(err, src=0)
+    if err[0] is not None:
+        raise ValueError(err[0])
+    resuming = resume  # prepare_run_dir refused to resume without a checkpoint
+
+    # ---- phase 2: models, optimisers, EMA ----------------------------------------------
+    g, d = build_models(cfg, data.shape)
+    g, d = g.to(device), d.to(device)
+    if device.type == "cuda" and data.is_image:  # NHWC convolutions on tensor cores
+        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
+        if data.train is not None:
+            data.train = data.train.contiguous(memory_format=torch.channels_last)
+    _dist.broadcast_module(g)
+    _dist.broadcast_module(d)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    ema = EMA(g, cfg.ema) if cfg.ema > 0 else None
+    gp_weight = cfg.gp if (cfg.gp > 0 or cfg.loss != "wgan-gp") else 10.0
+    step = 0
+    if resuming:
+        ck = load_checkpoint(run_dir / rundir.CHECKPOINT, map_location=device)
+        g.load_state_dict(ck["g"])
+        d.load_state_dict(ck["d"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        if ema is not None:
+            ema.load_state_dict(ck["g_ema"])
+        if len(ck["rng"]) != world:
+            raise ValueError(f"checkpoint was written by {len(ck['rng'])} processes, not {world}")
+        rng.set_state(ck["rng"][rank].cpu())  # generator states are CPU byte tensors
+        step = int(ck["step"])
+    g_fwd = torch.compile(g) if cfg.compile else g
+    # R1 / WGAN-GP need double backward through D, which torch.compile does not support:
+    # D then stays eager.
+    penalties = cfg.r1 > 0 or gp_weight > 0
+    d_fwd = torch.compile(d) if cfg.compile and not penalties else d
+    amp = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if cfg.amp and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    log = JSONLWriter(run_dir / rundir.LOG, run_dir / "tensorboard" if cfg.tensorboard else None)
+    log = log if rank == 0 else None
+    acc = ScalarAccumulator()
+    bar = None
+    if cfg.progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True)
+
+    def save_checkpoint() -> None:
+        # Sync point: checks every weight is finite before replacing the last good checkpoint.
+        params = [*g.parameters(), *d.parameters()]
+        if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            raise TrainingDiverged(f"non-finite weights at step {step}; kept last checkpoint")
+        state = {
+            "version": 1, "config": cfg.to_dict(), "step": step, "g": g.state_dict(),
+            "d": d.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "g_ema": ema.state_dict() if ema is not None else None, "rng": _rng_states(rng),
+        }  # fmt: skip
+        if rank == 0:
+            save_atomic(state, run_dir / rundir.CHECKPOINT)
+
+    def sample_real(n: int, gen: torch.Generator) -> torch.Tensor:
+        return data.sample(n, gen)
+
+    def evaluate(final: bool) -> dict[str, Any]:
+        gen_eval = torch.Generator(device).manual_seed(cfg.seed + 7919 * (step + 1))
+        g_eval = ema.model if ema is not None else g
+        g_eval.eval()
+        d_eval, cal_steps = d, (1000 if final else 300)
+        if cfg.pac > 1:  # the JS classifier and DRS need an unpacked D: a fresh one, longer
+            d_eval = build_models(cfg.replace(pac=1), data.shape)[1].to(device)
+            cal_steps = 2000 if final else 1000
+        res = evaluation.evaluate_generator(
+            g_eval, d_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim, generator=gen_eval,
+            rejection=final and cfg.rejection, calibration_steps=cal_steps,
+        )  # fmt: skip
+        g.train()
+        return res
+
+    # ---- phase 3: the loop ---------------------------------------------------------------
+    b, t_last, step_last, times = cfg.batch_size, time.perf_counter(), step, []
+    last = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    try:
+        while step < last:
+            for opt, base in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
+                for group in opt.param_groups:
+                    group["lr"] = base * lr_factor(cfg, step)
+            # -- phase D: n_critic discriminator steps. The last one keeps G's graph of its
+            #    fake batch, which the G phase reuses (as the DCGAN reference loop does).
+            for i in range(cfg.n_critic):
+                real = sample_real(b, rng)
+                z = torch.randn(b, cfg.z_dim, generator=rng, device=device)
+                with torch.set_grad_enabled(i == cfg.n_critic - 1), amp:
+                    fake_g = g_fwd(z)
+                fake = fake_g.detach()
+                if cfg.r1 > 0:
+                    real.requires_grad_(True)
+                with amp:
+                    logit_r, logit_f = d_fwd(real).float(), d_fwd(fake).float()
+                    loss_d = loss.d_loss(logit_r, logit_f)
+                    if cfg.r1 > 0:
+                        loss_d = loss_d + 0.5 * cfg.r1 * r1_penalty(logit_r, real)
+                    if gp_weight > 0:
+                        gp = gradient_penalty(d_fwd, real, fake, generator=rng, pac=cfg.pac)
+                        loss_d = loss_d + gp_weight * gp
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                _dist.all_reduce_grads(d)
+                opt_d.step()
+            # -- phase G: one generator step through the updated D (D's gradients discarded)
+            with amp:
+                loss_g = loss.g_loss(d_fwd(fake_g).float())
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            _dist.all_reduce_grads(g)
+            opt_g.step()
+            if ema is not None:
+                ema.update(g)
+            step += 1
+            # -- accumulate on the device (no sync)
+            lr_, lf_ = logit_r.detach(), logit_f.detach()
+            d_real = torch.sigmoid(lr_).mean() if loss.logistic else lr_.mean()
+            d_fake = torch.sigmoid(lf_).mean() if loss.logistic else lf_.mean()
+            acc.add(loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
+                    **{loss.estimate_name: loss.estimate(lr_, lf_)})  # fmt: skip
+            # -- sync point 1: logging (one .tolist() for all scalars, all ranks agree)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                values = acc.means(reduce=_mean_over_ranks)
+                now = time.perf_counter()
+                times.append((now - t_last, step - step_last))
+                t_last, step_last = now, step
+                bad = [k for k, v in values.items() if not math.isfinite(v)]
+                if bad:
+                    raise TrainingDiverged(
+                        f"non-finite {', '.join(bad)} at step {step} (values {values}); the "
+                        f"last good checkpoint in {run_dir} was kept"
+                    )
+                if log is not None:
+                    log.write({"kind": "train", "step": step, **values,
+                               "sec_per_step": times[-1][0] / max(1, times[-1][1])})  # fmt: skip
+                if bar is not None:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+                    bar.update(step - bar.n)
+            # -- sync point 2: periodic evaluation (rank 0 evaluates, the others wait)
+            if cfg.eval_every and cfg.eval_samples and step % cfg.eval_every == 0 and step < last:
+                if rank == 0:
+                    res = evaluate(final=False)
+                    log.write({"kind": "eval", "step": step, **res})
+                _dist.barrier()
+            # -- sync point 3: checkpoint
+            if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < last:
+                save_checkpoint()
+        # ---- phase 4: final checkpoint, evaluation and plots --------------------------------
+        save_checkpoint()
+        result: dict[str, Any] = {}
+        if rank == 0 and step == cfg.steps and cfg.eval_samples > 0:
+            result = evaluate(final=True)
+            log.write({"kind": "eval", "step": step, "final": True, **result})
+            evaluation.write_json(run_dir / rundir.EVALUATION, result)
+        if rank == 0 and step == cfg.steps and cfg.plots:
+            plots.plot_run(run_dir, ema.model if ema is not None else g, data, cfg)
+        _dist.barrier()
+    finally:
+        if bar is not None:
+            bar.close()
+        if log is not None:
+            log.close()
+        if cfg.deterministic and not det_before:
+            torch.use_deterministic_algorithms(False)
+    sps = sum(t for t, _ in times) / max(1, sum(n for _, n in times))
+    g_out = (ema.model if ema is not None else g).eval()
+    return TrainResult(run_dir, step, g_out, d, data, result, sps)
+
+
+def _mean_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    if _dist.get_world_size() > 1:
+        t = t.clone()
+        torch.distributed.all_reduce(t)
+        t /= _dist.get_world_size()
+    return t

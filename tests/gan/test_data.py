@@ -1,0 +1,158 @@
+"""Data sets, array loading, models, EMA, checkpoints and rejection sampling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gan.checkpoint import load_checkpoint, save_atomic
+from gan.config import TrainConfig
+from gan.data import load_array, load_data
+from gan.ema import EMA
+from gan.models import DCGANDiscriminator, DCGANGenerator, build_models
+from gan.rejection import rejection_sample
+
+
+def test_mixtures_match_their_definitions():
+    g = torch.Generator().manual_seed(0)
+    ring = load_data("ring8")
+    a = 2 * np.pi * np.arange(8) / 8
+    np.testing.assert_allclose(ring.centers.numpy(), np.c_[np.cos(a), np.sin(a)], atol=1e-7)
+    x = ring.sample(40000, g).double()
+    d = torch.cdist(x, ring.centers.double()).min(1).values
+    # 2-D isotropic Gaussian: P(r <= 3σ) = 1 − exp(−4.5) ≈ 0.9889 (the "true samples" score)
+    assert float((d <= 0.03).double().mean()) == pytest.approx(1 - math.exp(-4.5), abs=3e-3)
+    grid = load_data("grid25")
+    assert sorted(set(grid.centers[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    x = grid.sample(50000, g)
+    k = torch.cdist(x, grid.centers).argmin(1)
+    counts = torch.bincount(k, minlength=25).double() / len(x)
+    assert float((counts - 1 / 25).abs().max()) < 0.005
+    assert float((x - grid.centers[k]).std()) == pytest.approx(0.05, rel=0.02)
+
+
+def test_swissroll_and_digits():
+    g = torch.Generator().manual_seed(0)
+    s = load_data("swissroll").sample(1000, g)
+    assert s.shape == (1000, 2) and float(s.norm(dim=1).max()) < 3.0
+    d = load_data("digits")
+    assert d.shape == (1, 8, 8) and len(d.train) == 1437 and len(d.test) == 360
+    assert float(d.train.min()) == -1.0 and float(d.train.max()) == 1.0
+    assert d.sample(5, g).shape == (5, 1, 8, 8)
+
+
+def test_load_array_formats_and_errors(tmp_path):
+    x = np.arange(12, dtype=np.float64).reshape(6, 2)
+    np.save(tmp_path / "a.npy", x)
+    np.savez(tmp_path / "b.npz", only=x)
+    torch.save({"x": torch.from_numpy(x)}, tmp_path / "c.pt")
+    for name in ("a.npy", "b.npz", "c.pt"):
+        np.testing.assert_array_equal(load_array(tmp_path / name).numpy(), x)
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="Object arrays cannot be loaded"):
+        load_array(tmp_path / "obj.npy")
+    np.savez(tmp_path / "two.npz", a=x, b=x)
+    with pytest.raises(ValueError, match="must hold exactly one array"):
+        load_array(tmp_path / "two.npz")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_array(tmp_path / "missing.npy")
+    imgs = np.random.default_rng(0).integers(0, 256, (4, 3, 16, 16)).astype(np.float32)
+    np.save(tmp_path / "img.npy", imgs)
+    d = load_data(str(tmp_path / "img.npy"))
+    assert d.shape == (3, 16, 16) and float(d.train.min()) >= -1 and float(d.train.max()) <= 1
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png"
+        )
+    d = load_data(str(tmp_path), image_size=16)
+    assert d.shape == (3, 16, 16) and len(d.train) == 3
+    with pytest.raises(ValueError, match="side in"):
+        load_data(str(tmp_path))  # 20 px is not a supported size
+
+
+@pytest.mark.parametrize("size", [8, 16, 28, 32, 64])
+def test_dcgan_shapes(size):
+    g = DCGANGenerator(10, (3, size, size), channels=4)
+    x = g(torch.randn(4, 10))
+    assert x.shape == (4, 3, size, size) and float(x.detach().abs().max()) <= 1
+    for sn in (False, True):
+        d = DCGANDiscriminator((3, size, size), channels=4, spectral_norm=sn, pac=2)
+        assert d(x).shape == (2,)
+
+
+def test_spectral_norm_bounds_the_mlp_lipschitz_constant():
+    cfg = TrainConfig(spectral_norm=True, hidden=32, d_layers=2)
+    _, d = build_models(cfg, (2,))
+    for _ in range(20):  # power iterations converge in train mode
+        d(torch.randn(8, 2))
+    d.eval()
+    x = torch.randn(256, 2, requires_grad=True)
+    (grad,) = torch.autograd.grad(d(x).sum(), x)
+    assert float(grad.norm(dim=1).max()) <= 1.0 + 1e-3  # LeakyReLU is 1-Lipschitz
+
+
+def test_ema_matches_closed_form():
+    lin = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(lin.weight)
+    ema = EMA(lin, beta=0.9)
+    expected = 0.0
+    for t in range(30):
+        with torch.no_grad():
+            lin.weight.fill_(float(t + 1))
+        ema.update(lin)
+        beta = min(0.9, (1 + t) / (10 + t))
+        expected = beta * expected + (1 - beta) * (t + 1)
+    assert float(ema.model.weight) == pytest.approx(expected, rel=1e-6)
+    state = ema.state_dict()
+    other = EMA(lin, beta=0.9)
+    other.load_state_dict(state)
+    assert other.num_updates == 30 and torch.equal(other.model.weight, ema.model.weight)
+
+
+def test_atomic_checkpoint_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "c.pt"
+    save_atomic({"step": 1}, path)
+    with pytest.raises(Exception):  # noqa: B017 - any pickling error
+        save_atomic({"step": 2, "bad": lambda: 0}, path)
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temp file left behind
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="could not be read"):
+        load_checkpoint(path)
+
+
+class _ExactLogRatio(nn.Module):
+    """Logit of D* for p* = N(1, 1) against p_θ = N(0, 1): log p*/p_θ = x − ½."""
+
+    def forward(self, x):
+        return x[:, 0] - 0.5
+
+
+def test_rejection_sampling_moves_samples_towards_the_target():
+    g = nn.Identity()  # p_θ = N(0, 1) in 1-D
+    gen = torch.Generator().manual_seed(0)
+    res = rejection_sample(g, _ExactLogRatio(), 4000, z_dim=1, generator=gen, burn_in=20000,
+                           gamma=0.0)  # fmt: skip
+    # γ = 0 is exact rejection sampling: the accepted samples follow N(1, 1)
+    x = res.samples[:, 0].double()
+    assert float(x.mean()) == pytest.approx(1.0, abs=0.08)
+    assert float(x.std()) == pytest.approx(1.0, abs=0.08)
+    # acceptance = E_θ[e^(s − M)] = e^(−M) since E_θ[p*/p_θ] = 1
+    assert res.acceptance_rate == pytest.approx(math.exp(-res.max_logit), rel=0.15)
+    shifted = rejection_sample(g, _ExactLogRatio(), 2000, z_dim=1, generator=gen, burn_in=20000)
+    # Azadi et al.'s shift (γ = 95th percentile of F, negative here) accepts more than exact
+    # rejection: the samples move part of the way from N(0, 1) towards N(1, 1)
+    assert shifted.gamma < 0 and shifted.acceptance_rate > res.acceptance_rate
+    assert 0.3 < float(shifted.samples.mean()) < 0.95
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        rejection_sample(g, _ExactLogRatio(), 0, z_dim=1, generator=gen)

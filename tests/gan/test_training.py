@@ -1,0 +1,147 @@
+"""The training loop: learning ring8, bit-for-bit resume, run directories, NaN detection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gan.checkpoint import load_checkpoint
+from gan.config import TrainConfig
+from gan.reporting import read_jsonl
+from gan.training_loop import TrainingDiverged, lr_factor, train
+
+FAST = dict(
+    data="ring8", batch_size=256, hidden=64, g_layers=3, d_layers=3, log_every=100,
+    progress=False, eval_samples=2500, rejection=False, plots=False, lr_g=1e-3, lr_d=1e-3,
+    ema=0.99,
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # The CI machine is small and shared: one intra-op thread is much faster here.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_learns_ring8_modes(tmp_path):
+    res = train(TrainConfig(steps=600, seed=0, out=str(tmp_path / "r"), **FAST))
+    ev = res.evaluation
+    assert ev["modes"] >= 6, ev
+    assert 0.0 <= ev["js"] < 0.69
+    assert res.step == 600
+    log = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["kind"] == "train"] == list(range(100, 601, 100))
+    assert log[-1]["kind"] == "eval" and log[-1]["final"]
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["steps"] == 600
+
+
+def _states(run_dir):
+    ck = load_checkpoint(run_dir / "checkpoint.pt")
+    return ck
+
+
+def _assert_same(a, b, path="ck"):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{path} differs"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            if k not in ("config",):
+                _assert_same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a} != {b}"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        # periodic evaluation in between must not disturb the training RNG
+        dict(
+            loss="ns", r1=0.5, n_critic=2, lr_schedule="linear", lr_decay_start=0.25, eval_every=10
+        ),
+        dict(loss="wgan-gp", pac=2, ema=0.0),
+    ],
+)
+def test_resume_equals_uninterrupted_run(tmp_path, extra):
+    kw = {**FAST, "log_every": 10, "ckpt_every": 10, "eval_samples": 200, **extra}
+    full = train(TrainConfig(steps=30, out=str(tmp_path / "full"), **kw))
+    part = TrainConfig(steps=30, out=str(tmp_path / "part"), **kw)
+    stopped = train(part, stop_at=20)
+    assert stopped.step == 20 and stopped.evaluation == {}
+    assert load_checkpoint(tmp_path / "part" / "checkpoint.pt")["step"] == 20
+    resumed = train(part, resume=True)
+    assert full.step == resumed.step == 30
+    if extra.get("eval_every"):
+        evals = [r for r in read_jsonl(tmp_path / "full" / "log.jsonl") if r["kind"] == "eval"]
+        assert [r["step"] for r in evals] == [10, 20, 30] and "js" in evals[0]
+    _assert_same(_states(tmp_path / "full"), _states(tmp_path / "part"))
+
+
+def test_lr_schedule_shapes():
+    cfg = TrainConfig(steps=100, lr_schedule="linear", lr_decay_start=0.5, lr_final=0.1)
+    assert lr_factor(cfg, 0) == 1.0 and lr_factor(cfg, 50) == 1.0
+    assert lr_factor(cfg, 100) == pytest.approx(0.1) and lr_factor(cfg, 75) == pytest.approx(0.55)
+    cos = cfg.replace(lr_schedule="cosine")
+    assert lr_factor(cos, 75) == pytest.approx(0.55) and lr_factor(cos, 100) == pytest.approx(0.1)
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    kw = {**FAST, "eval_samples": 200}
+    cfg = TrainConfig(steps=5, out=str(tmp_path / "r"), **kw)
+    train(cfg)
+    before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"holds another run; pass --resume .* or --overwrite"):
+        train(cfg)
+    assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(ValueError, match=r"configuration differs \(hidden: run has 64"):
+        train(cfg.replace(hidden=32), resume=True)
+    with pytest.raises(ValueError, match=r"cannot resume: .* holds no checkpoint\.pt"):
+        train(cfg.replace(out=str(tmp_path / "empty")), resume=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty and holds no run"):
+        train(cfg.replace(out=str(tmp_path / "other")))
+    res = train(cfg.replace(seed=3), overwrite=True)
+    assert res.step == 5
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["seed"] == 3
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_last_checkpoint(tmp_path):
+    kw = {**FAST, "eval_samples": 200, "log_every": 1, "ckpt_every": 1, "ema": 0.0,
+          "lr_d": 1.0, "lr_g": 1.0}  # fmt: skip
+    cfg = TrainConfig(steps=200, loss="fgan-kl", out=str(tmp_path / "r"), **kw)
+    with pytest.raises(TrainingDiverged, match=r"non-finite .* at step \d+.*last good checkpoint"):
+        train(cfg)
+    ck = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
+    assert all(torch.isfinite(t).all() for t in ck["g"].values())
+    assert all(torch.isfinite(t).all() for t in ck["d"].values())
+
+
+def test_unknown_data_and_loss_list_the_valid_ones(tmp_path):
+    with pytest.raises(ValueError, match="unknown loss 'bogus'; valid losses: minimax, ns, hinge"):
+        train(TrainConfig(loss="bogus", out=str(tmp_path / "a")))
+    with pytest.raises(ValueError, match="unknown data set 'bogus': use one of ring8, grid25"):
+        train(TrainConfig(data="bogus", out=str(tmp_path / "b")))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_images_dcgan_digits_and_mlp_on_images(tmp_path):
+    kw = dict(progress=False, plots=True, rejection=True, eval_samples=400, log_every=5)
+    res = train(TrainConfig(data="digits", steps=6, batch_size=32, channels=8, z_dim=8,
+                            out=str(tmp_path / "d"), **kw))  # fmt: skip
+    for key in ("fid", "fid_train_test", "kid", "js", "drs_fid", "drs_acceptance_rate"):
+        assert key in res.evaluation
+    assert (tmp_path / "d" / "samples.png").stat().st_size > 0
+    assert (tmp_path / "d" / "curves.png").stat().st_size > 0
+    res = train(TrainConfig(data="digits", arch="mlp", steps=3, batch_size=16, hidden=16,
+                            out=str(tmp_path / "m"), **{**kw, "rejection": False}))  # fmt: skip
+    assert res.generator(torch.zeros(2, 16)).shape == (2, 1, 8, 8)
