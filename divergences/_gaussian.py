@@ -13,7 +13,7 @@ import torch
 
 from divergences._checks import as_tensor, check_finite, to_output
 
-__all__ = ["frechet_distance", "prepare_gaussians"]
+__all__ = ["check_psd", "frechet64", "frechet_distance", "prepare_gaussians"]
 
 Tensor = torch.Tensor
 _NAMES = ("mu1", "cov1", "mu2", "cov2")
@@ -93,36 +93,53 @@ def prepare_gaussians(
     return out, out_dtype, is_numpy
 
 
-def _psd_part(cov: Tensor, name: str, eps: float) -> Tensor:
-    """Check ``cov`` is positive semi-definite up to rounding; return it with eigenvalues ≥ 0.
+def _check_eigs(lam: Tensor, name: str, eps: float) -> bool:
+    """Raise or warn on negative eigenvalues ``lam`` (ascending, batched) of a covariance.
 
-    Negative eigenvalues above ``-10·D·eps·λ_max`` (rounding of the input dtype) are clamped
-    silently, down to ``-max(√eps, 100·D·eps)·λ_max`` with a warning; below that the matrix is
-    not a covariance and a ValueError is raised. The returned value is the clamped matrix
-    with the gradient of ``cov`` (straight through).
+    Relative to the largest eigenvalue, negatives above ``-10·D·eps`` (rounding of the input
+    dtype) pass silently, down to ``-max(√eps, 100·D·eps)`` with a warning, below that a
+    ValueError is raised. Returns True when the caller should clamp (the warned case).
     """
-    lam = torch.linalg.eigvalsh(cov.detach())
-    d = cov.shape[-1]
+    d = lam.shape[-1]
     top = lam[..., -1].clamp_min(0.0)
-    rel = (lam[..., 0] / top.clamp_min(_TINY64)).where(lam[..., 0] < 0, torch.zeros_like(top))
-    worst = float(rel.min())
-    if worst >= 0:
-        return cov
+    low = lam[..., 0]
+    worst = float(torch.where(low < 0, low / top.clamp_min(_TINY64), 0.0).min())
+    if worst >= -10.0 * d * eps:
+        return False
     if worst < -max(math.sqrt(eps), 100.0 * d * eps):
         raise ValueError(
             f"{name} must be positive semi-definite; it has an eigenvalue {worst:.3g} times "
             "its largest one"
         )
-    if worst < -10.0 * d * eps:
-        warnings.warn(
-            f"{name} has negative eigenvalues down to {worst:.3g} times its largest one; "
-            "they were clamped to 0 (the covariance is slightly indefinite)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    lam, vec = torch.linalg.eigh(cov.detach())
-    fixed = _sym_fn(lam.clamp_min(0.0), vec)
-    return cov + (fixed - cov.detach())
+    warnings.warn(
+        f"{name} has negative eigenvalues down to {worst:.3g} times its largest one; "
+        "they were clamped to 0 (the covariance is slightly indefinite)",
+        RuntimeWarning,
+        stacklevel=5,
+    )
+    return True
+
+
+def _near_psd(cov: Tensor, eps: float) -> bool:
+    """True when Cholesky of ``cov + δI`` succeeds, ``δ = 10·D·eps·max diag``: this proves every
+    eigenvalue is above ``-δ ≥ -10·D·eps·λ_max`` (the silent band of :func:`_check_eigs`)
+    without an eigen-decomposition."""
+    d = cov.shape[-1]
+    diag = torch.diagonal(cov, dim1=-2, dim2=-1)
+    delta = 10.0 * d * eps * diag.max(-1).values.clamp_min(_TINY64)
+    eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
+    return bool((torch.linalg.cholesky_ex(cov + delta[..., None, None] * eye)[1] == 0).all())
+
+
+def check_psd(cov: Tensor, name: str, *, eps: float) -> None:
+    """Raise unless float64 ``cov (..., D, D)`` is PSD up to rounding (see :func:`_check_eigs`).
+
+    A successful Cholesky factorisation (of ``cov`` plus a rounding-level ridge) proves it
+    cheaply; otherwise the eigenvalues decide.
+    """
+    if _near_psd(cov.detach(), eps):
+        return
+    _check_eigs(torch.linalg.eigvalsh(cov.detach()), name, eps)
 
 
 def _sym_fn(lam: Tensor, vec: Tensor) -> Tensor:
@@ -134,35 +151,68 @@ def _drop_rounding(lam: Tensor) -> Tensor:
     """Set eigenvalues below ``D·eps·λ_max`` (rounding noise of ``eigh``) to exactly 0.
 
     Their square roots would otherwise add ``O(√eps)`` relative errors to the trace for
-    singular matrices.
+    singular matrices. Negative eigenvalues become 0 too.
     """
     cut = lam.shape[-1] * _EPS64 * lam[..., -1:].clamp_min(0.0)
     return torch.where(lam > cut, lam, 0.0)
 
 
-class _TraceSqrtProduct(torch.autograd.Function):
-    """``tr (Σ₁^{1/2} Σ₂ Σ₁^{1/2})^{1/2}`` for PSD float64 inputs, with an explicit gradient.
+def _trace(c: Tensor) -> Tensor:
+    return torch.diagonal(c, dim1=-2, dim2=-1).sum(-1)
 
-    Forward: symmetric eigen-decompositions only (never complex, works for singular inputs).
-    Backward: ``∂/∂Σ₁ = ½ S⁺ M^{1/2} S⁺`` and ``∂/∂Σ₂ = ½ S M^{+1/2} S`` with ``S = Σ₁^{1/2}``,
-    ``M = S Σ₂ S`` and ``⁺`` the pseudo-inverse (exact where the inputs are positive definite;
-    the gradient restricted to the supports otherwise). Unlike autograd through ``eigh`` this
-    stays finite for repeated eigenvalues (e.g. identity covariances).
+
+class _Bures2(torch.autograd.Function):
+    """Squared Bures distance ``tr Σ₁ + tr Σ₂ − 2 tr (Σ₁^{1/2} Σ₂ Σ₁^{1/2})^{1/2}``, float64.
+
+    Forward: one covariance is factored as ``Σ = F Fᵀ`` — the Cholesky factor when both are
+    positive definite, else ``F = V_r Λ_r^{1/2}`` from ``eigh`` of a singular one, keeping its
+    ``r`` eigenvalues above rounding level — and ``tr (Σ₁Σ₂)^{1/2} = Σ_k √ν_k`` with ``ν`` the
+    eigenvalues of the symmetric PSD ``r × r`` matrix ``N = Fᵀ Σ_o F`` (``Σ_o`` the other
+    covariance; ``Σ₁Σ₂`` and ``Σ₂Σ₁`` share eigenvalues). Never complex; exact for singular
+    covariances. Rounding-level and negative ``ν`` are set to 0.
+
+    Backward (``N = W diag(ν) Wᵀ``, ``Σ_f = F Fᵀ``): ``∂ tr N^{1/2} / ∂Σ_o = ½ F N^{-1/2} Fᵀ``
+    and ``∂ / ∂Σ_f = ½ Σ_o F N^{-3/2} Fᵀ Σ_o`` (for positive definite inputs these are the two
+    optimal-transport maps between the Gaussians, halved; the second equals
+    ``½ F^{-ᵀ} N^{1/2} F^{-1}``). Both are built from matrix functions of ``N``, so no
+    eigenvalue gap is divided by and repeated eigenvalues are fine. With pseudo-inverse powers
+    they are also the exact derivative along rank-preserving changes of singular covariances
+    (e.g. ``Σ = A Aᵀ`` as a function of a ``D × r`` matrix ``A``).
     """
 
     @staticmethod
-    def forward(ctx: Any, c1: Tensor, c2: Tensor) -> Tensor:
-        lam1, u1 = torch.linalg.eigh(c1)
-        lam1 = _drop_rounding(lam1)
-        s = _sym_fn(lam1.sqrt(), u1)
-        m = s @ c2 @ s
+    def forward(ctx: Any, c1: Tensor, c2: Tensor, eps: float) -> Tensor:
+        covs, names = (c1, c2), ("cov1", "cov2")
+        chol = [torch.linalg.cholesky_ex(c) for c in covs]
+        pd = [bool((info == 0).all()) for _, info in chol]
+        if all(pd):  # Σ₂ = L Lᵀ; Cholesky success also proves Σ₁ positive definite
+            k, factor = 1, chol[1][0]
+            other, trace = c1, _trace(c1) + _trace(c2)
+        else:  # factor a singular one by eigh (its rank r may be < D)
+            k = 1 if not pd[1] else 0
+            lam, vec = torch.linalg.eigh(covs[k])
+            _check_eigs(lam, names[k], eps)
+            trace = _trace(covs[k]) - lam.clamp_max(0.0).sum(-1)
+            lam = _drop_rounding(lam)
+            r = max(int((lam > 0).sum(-1).max()), 1)
+            lam, vec = lam[..., -r:], vec[..., -r:]
+            factor = vec * lam.sqrt().unsqueeze(-2)
+            other = covs[1 - k]
+            if (
+                not pd[1 - k]
+                and not _near_psd(other, eps)
+                and _check_eigs(torch.linalg.eigvalsh(other), names[1 - k], eps)
+            ):
+                lo, vo = torch.linalg.eigh(other)
+                other = _sym_fn(lo.clamp_min(0.0), vo)
+            trace = trace + _trace(other)
+        m = factor.mT @ other @ factor
         m = 0.5 * (m + m.mT)
-        if any(ctx.needs_input_grad):
-            mu, v = torch.linalg.eigh(m)
+        if any(ctx.needs_input_grad[:2]):
+            nu, w = torch.linalg.eigh(m)
         else:  # the value needs only eigenvalues
-            mu, v = torch.linalg.eigvalsh(m), m.new_empty(0)
-        top = mu[..., -1].clamp_min(_TINY64)
-        worst = float((mu[..., 0] / top).min())
+            nu, w = torch.linalg.eigvalsh(m), m.new_empty(0)
+        worst = float((nu[..., 0] / nu[..., -1].clamp_min(_TINY64)).min())
         if worst < -1e3 * c1.shape[-1] * _EPS64:
             warnings.warn(
                 "frechet_distance: the product matrix Σ₁^½ Σ₂ Σ₁^½ has negative eigenvalues down "
@@ -171,25 +221,40 @@ class _TraceSqrtProduct(torch.autograd.Function):
                 RuntimeWarning,
                 stacklevel=4,
             )
-        mu = _drop_rounding(mu)
-        ctx.save_for_backward(lam1, u1, s, mu, v)
-        return mu.sqrt().sum(-1)
+        nu = _drop_rounding(nu)
+        ctx.k = k
+        ctx.save_for_backward(factor, other, nu, w)
+        return trace - 2.0 * nu.sqrt().sum(-1)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        lam1, u1, s, mu, v = ctx.saved_tensors
-        g = 0.5 * grad[..., None, None]
-        g1 = g2 = None
-        if ctx.needs_input_grad[0]:
-            inv_sqrt1 = torch.where(lam1 > 0, lam1.clamp_min(_TINY64).rsqrt(), 0.0)
-            s_pinv = _sym_fn(inv_sqrt1, u1)
-            g1 = g * (s_pinv @ _sym_fn(mu.sqrt(), v) @ s_pinv)
-            g1 = 0.5 * (g1 + g1.mT)
-        if ctx.needs_input_grad[1]:
-            inv_sqrt_m = torch.where(mu > 0, mu.clamp_min(_TINY64).rsqrt(), 0.0)
-            g2 = g * (s @ _sym_fn(inv_sqrt_m, v) @ s)
-            g2 = 0.5 * (g2 + g2.mT)
-        return g1, g2
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        factor, other, nu, w = ctx.saved_tensors
+        k = ctx.k
+        g = grad[..., None, None]
+        eye = torch.eye(factor.shape[-2], dtype=factor.dtype, device=factor.device)
+        fw = factor @ w
+        out: list[Tensor | None] = [None, None]
+        if ctx.needs_input_grad[1 - k]:  # I − F N^{+1/2} Fᵀ
+            r = fw * _pinv_pow(nu, 0.25).unsqueeze(-2)
+            out[1 - k] = g * (eye - r @ r.mT)
+        if ctx.needs_input_grad[k]:  # I − Σ_o F N^{+3/2} Fᵀ Σ_o
+            q = other @ (fw * _pinv_pow(nu, 0.75).unsqueeze(-2))
+            out[k] = g * (eye - q @ q.mT)
+        return out[0], out[1], None
+
+
+def _pinv_pow(nu: Tensor, p: float) -> Tensor:
+    """``ν^{-p}`` where ``ν > 0``, else 0 (the pseudo-inverse convention)."""
+    return torch.where(nu > 0, nu.clamp_min(_TINY64) ** -p, 0.0)
+
+
+def frechet64(m1: Tensor, c1: Tensor, m2: Tensor, c2: Tensor, *, eps: float) -> Tensor:
+    """``W₂²`` (clamped at 0) of validated float64 moments with symmetric covariances.
+
+    ``eps`` is the rounding unit for the semi-definiteness tolerances (see
+    :func:`_check_eigs`). Shared by :func:`frechet_distance` and ``metrics.fid``.
+    """
+    return ((m1 - m2).pow(2).sum(-1) + _Bures2.apply(c1, c2, eps)).clamp_min(0.0)
 
 
 def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any, *, squared: bool = True) -> Any:
@@ -197,14 +262,16 @@ def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any, *, squared: bool 
 
     .. math:: W₂² = ‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁^{1/2} Σ₂ Σ₁^{1/2})^{1/2}
 
-    The trace of the matrix square root is computed from two symmetric eigen-decompositions
-    in float64 (``Σ₁ = U Λ Uᵀ``, then the eigenvalues of the symmetric PSD matrix
-    ``Σ₁^{1/2} Σ₂ Σ₁^{1/2}``), so the result is never complex and singular (rank-deficient)
-    covariances, e.g. from fewer samples than dimensions, are fine. Tiny negative eigenvalues
-    from rounding are clamped to 0 (with a ``RuntimeWarning`` when they are not negligible),
-    and ``W₂²`` is clamped at 0. Gradients use the closed form ``∂/∂Σ₂ = ½ S M^{-1/2} S``
-    (``S = Σ₁^{1/2}``, ``M = S Σ₂ S``), finite even for repeated eigenvalues; at singular
-    covariances pseudo-inverses give the gradient along the supports.
+    The trace of the matrix square root needs one factorisation and one symmetric eigenvalue
+    call, in float64: with ``Σ₂ = F Fᵀ`` (Cholesky, or ``V Λ^{1/2}`` from ``eigh`` when a
+    covariance is singular, keeping only its support) the eigenvalues of ``Σ₁Σ₂`` are those of
+    the symmetric PSD matrix ``Fᵀ Σ₁ F``. So the result is never complex, and singular
+    (rank-deficient) covariances, e.g. from fewer samples than dimensions, are exact.
+    Eigenvalues at rounding level are set to 0 (negative covariance eigenvalues that are not
+    negligible give a ``RuntimeWarning``), and ``W₂²`` is clamped at 0. Gradients use the closed
+    forms ``∂/∂Σ₁ tr(Σ₁Σ₂)^{1/2} = ½ F N^{-1/2} Fᵀ`` and ``∂/∂Σ₂ = ½ F^{-ᵀ} N^{1/2} F^{-1}``
+    (``N = Fᵀ Σ₁ F``), finite even for repeated eigenvalues; at singular covariances
+    pseudo-inverses give the gradient along the supports.
 
     Args:
         mu1: Mean of the first Gaussian, shape ``(..., D)``.
@@ -237,14 +304,7 @@ def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any, *, squared: bool 
     if not isinstance(squared, bool):
         raise TypeError(f"squared must be a bool, got {type(squared).__name__}")
     (m1, c1, m2, c2), out_dtype, is_numpy = prepare_gaussians(mu1, cov1, mu2, cov2)
-    eps = torch.finfo(out_dtype).eps
-    c1 = _psd_part(c1, "cov1", eps)
-    c2 = _psd_part(c2, "cov2", eps)
-    tr_sqrt = _TraceSqrtProduct.apply(c1, c2)
-    trace = torch.diagonal(c1, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(c2, dim1=-2, dim2=-1).sum(
-        -1
-    )
-    val = ((m1 - m2).pow(2).sum(-1) + trace - 2.0 * tr_sqrt).clamp_min(0.0)
+    val = frechet64(m1, c1, m2, c2, eps=torch.finfo(out_dtype).eps)
     if not squared:
         pos = val > 0
         val = torch.where(pos, torch.where(pos, val, 1.0).sqrt(), 0.0)

@@ -15,7 +15,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 Tensor = torch.Tensor
-BlockFn = Callable[[Tensor, Tensor], Tensor]
+BlockFn = Callable[..., Tensor]
 
 DEFAULT_TILE = 2048
 
@@ -75,25 +75,37 @@ def cost_matrix(x: Tensor, y: Tensor, p: float) -> Tensor:
     return dists(x, y) ** p
 
 
-def _grad_needed(*ts: Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
+Rows = Tensor | tuple[Tensor, ...]
 
 
-def _block_sum(fn: BlockFn, xi: Tensor, yj: Tensor) -> Tensor:
+def _grad_needed(*ts: Rows) -> bool:
+    flat = [u for t in ts for u in (t if isinstance(t, tuple) else (t,))]
+    return torch.is_grad_enabled() and any(u.requires_grad for u in flat)
+
+
+def _rows(t: Rows, start: int, stop: int) -> Rows:
+    if isinstance(t, tuple):
+        return tuple(u[start:stop] for u in t)
+    return t[start:stop]
+
+
+def _block_sum(fn: BlockFn, xi: Rows, yj: Rows) -> Tensor:
     return fn(xi, yj).sum(dtype=torch.float64)
 
 
-def _block_sum_offdiag(fn: BlockFn, xi: Tensor) -> Tensor:
+def _block_sum_offdiag(fn: BlockFn, xi: Rows) -> Tensor:
     blk = fn(xi, xi)
     return blk.sum(dtype=torch.float64) - blk.diagonal().sum(dtype=torch.float64)
 
 
-def pairwise_sum(x: Tensor, y: Tensor | None, fn: BlockFn, *, tile: int = DEFAULT_TILE) -> Tensor:
+def pairwise_sum(x: Rows, y: Rows | None, fn: BlockFn, *, tile: int = DEFAULT_TILE) -> Tensor:
     """Float64 ``Σ_ij fn(x, y)_ij`` tile by tile; ``y=None`` means ``Σ_{i≠j} fn(x, x)_ij``.
 
-    With ``y=None``, ``fn`` must be symmetric (``fn(a, b) = fn(b, a)ᵀ``): only tiles on and above
-    the diagonal are evaluated, off-diagonal tiles count twice, and the diagonal of the diagonal
-    tiles is left out (callers add the exact diagonal themselves when they need it).
+    ``x`` (and ``y``) may be a tuple of tensors sharing their first (row) dimension, e.g. points
+    and per-point scalars; ``fn`` then receives tuples of row slices. With ``y=None``, ``fn``
+    must be symmetric (``fn(a, b) = fn(b, a)ᵀ``): only tiles on and above the diagonal are
+    evaluated, off-diagonal tiles count twice, and the diagonal of the diagonal tiles is left
+    out (callers add the exact diagonal themselves when they need it).
     """
     grad = _grad_needed(x) if y is None else _grad_needed(x, y)
 
@@ -102,19 +114,21 @@ def pairwise_sum(x: Tensor, y: Tensor | None, fn: BlockFn, *, tile: int = DEFAUL
             return checkpoint(f, fn, *args, use_reentrant=False)
         return f(fn, *args)
 
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
-    n = x.shape[0]
+    first = x[0] if isinstance(x, tuple) else x
+    total = torch.zeros((), dtype=torch.float64, device=first.device)
+    n = first.shape[0]
     if y is None:
         for i in range(0, n, tile):
-            xi = x[i : i + tile]
+            xi = _rows(x, i, i + tile)
             total = total + run(_block_sum_offdiag, xi)
             for j in range(i + tile, n, tile):
-                total = total + 2.0 * run(_block_sum, xi, x[j : j + tile])
+                total = total + 2.0 * run(_block_sum, xi, _rows(x, j, j + tile))
         return total
+    m = (y[0] if isinstance(y, tuple) else y).shape[0]
     for i in range(0, n, tile):
-        xi = x[i : i + tile]
-        for j in range(0, y.shape[0], tile):
-            total = total + run(_block_sum, xi, y[j : j + tile])
+        xi = _rows(x, i, i + tile)
+        for j in range(0, m, tile):
+            total = total + run(_block_sum, xi, _rows(y, j, j + tile))
     return total
 
 

@@ -3,11 +3,9 @@
 .. math:: \\mathrm{FID} = \\lVert\\mu_1-\\mu_2\\rVert^2 + \\operatorname{tr}\\Sigma_1
     + \\operatorname{tr}\\Sigma_2 - 2\\operatorname{tr}\\big(\\Sigma_1\\Sigma_2\\big)^{1/2}
 
-The trace of the matrix square root is computed without ``sqrtm`` and without complex numbers:
-the eigenvalues of ``Σ1 Σ2`` are those of the symmetric PSD matrix ``Fᵀ Σ1 F`` for any factor
-``Σ2 = F Fᵀ`` — the Cholesky factor when ``Σ2`` is positive definite, else ``V Λ^{1/2}`` from a
-symmetric eigen-decomposition (exact for singular covariances, e.g. ``n < d``) — so
-``tr (Σ1Σ2)^{1/2} = Σ_k sqrt(λ_k(Fᵀ Σ1 F))`` from one ``eigvalsh``, all in float64.
+The distance itself is the core's :func:`divergences.frechet_distance` (one implementation;
+these functions are doors onto it): one factorisation (Cholesky, or ``eigh`` for a singular
+covariance, e.g. ``n < d``) and one symmetric eigenvalue call, in float64, never complex.
 Covariances are unbiased (divide by ``n - 1``), as in pytorch-fid, torchmetrics and clean-fid.
 """
 
@@ -18,31 +16,21 @@ from typing import Any
 import torch
 
 from divergences._checks import as_tensor, check_finite, to_output
+from divergences._gaussian import check_psd as _core_check_psd
+from divergences._gaussian import frechet64
 from metrics.stats import FeatureStats, _gram
 
 __all__ = ["FID", "fid", "fid_from_stats", "frechet_distance"]
 
-
-def _trace_sqrt_product(cov1: torch.Tensor, cov2: torch.Tensor) -> torch.Tensor:
-    """``tr (cov1 cov2)^{1/2}`` for symmetric PSD float64 matrices (see module docstring)."""
-    eps = torch.finfo(torch.float64).eps * cov1.shape[0]
-    factor, info = torch.linalg.cholesky_ex(cov2)
-    if int(info) != 0:
-        w, v = torch.linalg.eigh(cov2)
-        keep = w > eps * w.abs().max()  # eigenvalues at rounding level are zeros
-        factor = v[:, keep] * w[keep].sqrt()
-    m = factor.T @ (cov1 @ factor)
-    ev = torch.linalg.eigvalsh(0.5 * (m + m.T))
-    # eigenvalues below rounding level are zeros (their square roots would add sqrt(eps) noise)
-    ev = torch.where(ev > eps * ev.abs().max(), ev, torch.zeros_like(ev))
-    return ev.sqrt().sum()
+# Tolerance unit handed to the core: covariances may have eigenvalues down to -sqrt(1e-12)
+# = -1e-6 times the largest (as FeatureStats.from_moments accepts) before they are rejected.
+_PSD_EPS = 1e-12
 
 
 def _frechet(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor):
-    """Fréchet distance of float64 moments; rounding-level negatives are clamped to 0."""
-    diff = mu1 - mu2
-    value = diff @ diff + cov1.trace() + cov2.trace() - 2.0 * _trace_sqrt_product(cov1, cov2)
-    return value.clamp(min=0)
+    """Fréchet distance of float64 moments via the core (covariances symmetrised first)."""
+    sym1, sym2 = 0.5 * (cov1 + cov1.T), 0.5 * (cov2 + cov2.T)
+    return frechet64(mu1, sym1, mu2, sym2, eps=_PSD_EPS)
 
 
 def _check_moments(mu: torch.Tensor, cov: torch.Tensor, names: tuple[str, str]) -> None:
@@ -58,20 +46,13 @@ def _check_moments(mu: torch.Tensor, cov: torch.Tensor, names: tuple[str, str]) 
     scale = float(cov.abs().max()) if cov.numel() else 0.0
     if float((cov - cov.T).abs().max()) > 1e-6 * scale + 1e-12:
         raise ValueError(f"{names[1]} must be symmetric")
-    check_psd(cov, names[1])
 
 
 def check_psd(cov: torch.Tensor, name: str) -> None:
-    """Raise unless ``cov`` is positive semi-definite up to rounding (a Cholesky success proves
-    it cheaply; otherwise the smallest eigenvalue must be >= -1e-6 times the largest)."""
-    if int(torch.linalg.cholesky_ex(cov.detach())[1]) == 0:
-        return
-    w = torch.linalg.eigvalsh(cov.detach())
-    if float(w[0]) < -1e-6 * max(float(w[-1]), 0.0):
-        raise ValueError(
-            f"{name} must be positive semi-definite; its smallest eigenvalue is {float(w[0]):.3g}"
-            f" (largest {float(w[-1]):.3g})"
-        )
+    """Raise unless float64 ``cov`` is positive semi-definite up to rounding (the core's check:
+    a Cholesky success proves it cheaply; otherwise the smallest eigenvalue must be >= -1e-6
+    times the largest)."""
+    _core_check_psd(cov, name, eps=_PSD_EPS)
 
 
 def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
@@ -87,6 +68,10 @@ def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
         ``||mu1 - mu2||² + tr cov1 + tr cov2 - 2 tr (cov1 cov2)^{1/2}`` (>= 0): a float for
         NumPy input; for torch input a 0-d tensor in ``mu1``'s dtype and device (computed in
         float64, differentiable).
+
+    This is :func:`divergences.frechet_distance` (same computation) for single ``(D,)``
+    moments, with FeatureStats' tolerances: covariances symmetric to 1e-6 relative and
+    eigenvalues down to -1e-6 times the largest accepted as rounding.
 
     References:
         Dowson & Landau (1982); Heusel et al., "GANs trained by a two time-scale update rule

@@ -7,11 +7,13 @@
 averaged over ``subsets`` random subsets of ``m`` real and ``m`` fake features drawn without
 replacement from a seeded ``torch.Generator`` (reproducible; no global RNG).
 
-Numerics: both sets are centred on their pooled mean ``c`` in float64, so
+Each subset's MMD² is the core's :func:`divergences.mmd2` polynomial route (one
+implementation): both sets are centred on their pooled mean ``c`` in float64, so
 ``x·y = x̃·ỹ + x̃·c + ỹ·c + c·c`` with only the small centred products ``x̃·ỹ`` taken from a
 float32 matrix product (``gram_dtype``); the kernel values and all sums are float64. On
 Inception-like features this agrees with an all-float64 computation to ~1e-8 relative at float32
-speed (``gram_dtype=torch.float64`` gives the all-float64 route).
+speed (``gram_dtype=torch.float64`` gives the all-float64 route). Here the centring is done once
+for all subsets.
 """
 
 from __future__ import annotations
@@ -23,45 +25,12 @@ from typing import Any
 import torch
 
 from divergences._checks import as_tensor, check_finite, check_positive_int
+from divergences._pairwise import DEFAULT_TILE
+from divergences.kernels import _centre_polynomial, _polynomial_mmd2
 from metrics._buffer import FeatureBuffer
 from metrics._types import Score
 
 __all__ = ["KID", "kid"]
-
-
-def _kernel_sum(a, b, ua, ub, shift: float, gamma: float, coef0: float, degree: int, offdiag: bool):
-    """``sum_ij k(a_i, b_j)`` (over ``i != j`` if ``offdiag``) in float64, from centred ``a``,
-    ``b`` and their products ``ua``, ``ub`` with the centre: ``k = (γ G_ij + p_i + q_j)^degree``
-    with ``G = a bᵀ`` (float32 product, converted once), ``p = γ ua + coef0 + γ c·c``,
-    ``q = γ ub``.
-
-    For the cubic kernel the sum is expanded around the rank-one part ``h_ij = p_i + q_j``:
-    ``Σ (γG + h)³ = Σ h³ + 3γ Σ h² G + 3γ² Σ h G² + γ³ Σ G³``, where ``Σ h³`` is exact from the
-    vectors and the rest are float64 matrix-vector products and one dot product (fewer passes
-    over the ``m × m`` matrix than evaluating the kernel entry by entry).
-    """
-    g = (a @ b.T).double()
-    p = gamma * ua + (coef0 + gamma * shift)
-    q = gamma * ub
-    if degree == 3:
-        n1, n2 = p.shape[0], q.shape[0]
-        total = (
-            n2 * p.pow(3).sum()
-            + 3 * p.square().sum() * q.sum()
-            + 3 * p.sum() * q.square().sum()
-            + n1 * q.pow(3).sum()
-        )
-        gv = g @ torch.stack([torch.ones_like(q), q, q * q], 1)
-        total += 3 * gamma * (p.square() @ gv[:, 0] + 2 * p @ gv[:, 1] + gv[:, 2].sum())
-        g2 = g * g
-        g2v = g2 @ torch.stack([torch.ones_like(q), q], 1)
-        total += 3 * gamma**2 * (p @ g2v[:, 0] + g2v[:, 1].sum())
-        total += gamma**3 * torch.dot(g2.view(-1), g.view(-1))
-    else:
-        total = (g * gamma + p[:, None] + q[None, :]).pow_(degree).sum()
-    if offdiag:  # the diagonal terms, from the same products
-        total = total - (gamma * g.diagonal() + p + q).pow(degree).sum()
-    return total
 
 
 def _kid_impl(
@@ -75,24 +44,20 @@ def _kid_impl(
     coef0: float,
     gram_dtype: torch.dtype,
 ) -> tuple[torch.Tensor, int]:
-    """Per-subset unbiased MMD² values (float64, shape (subsets,)) and the subset size."""
-    x64, y64 = x.to(torch.float64), y.to(device=x.device, dtype=torch.float64)
-    c = torch.cat([x64, y64]).mean(0)
-    xc, yc = x64 - c, y64 - c
-    ux, uy, shift = xc @ c, yc @ c, float(c @ c)
-    xg, yg = xc.to(gram_dtype), yc.to(gram_dtype)
-    del x64, y64, xc, yc
+    """Per-subset unbiased MMD² values (float64, shape (subsets,)) and the subset size.
+
+    Both sets are centred once (on the pooled mean of all features); each subset's MMD² is
+    then the core's tiled polynomial MMD² on the selected rows.
+    """
+    (xg, ux), (yg, uy), shift = _centre_polynomial(x, y.to(x.device), gram_dtype)
     gen = torch.Generator().manual_seed(seed)
     out = torch.empty(subsets, dtype=torch.float64)
-    args = (gamma, coef0, degree)
+    opts = {"degree": degree, "gamma": gamma, "coef0": coef0, "unbiased": True}
     for s in range(subsets):
         ix = torch.randperm(x.shape[0], generator=gen)[:m].to(x.device)
         iy = torch.randperm(y.shape[0], generator=gen)[:m].to(x.device)
-        a, b, ua, ub = xg[ix], yg[iy], ux[ix], uy[iy]
-        kxx = _kernel_sum(a, a, ua, ua, shift, *args, offdiag=True)
-        kyy = _kernel_sum(b, b, ub, ub, shift, *args, offdiag=True)
-        kxy = _kernel_sum(a, b, ua, ub, shift, *args, offdiag=False)
-        out[s] = float((kxx + kyy) / (m * (m - 1)) - 2 * kxy / (m * m))
+        val = _polynomial_mmd2((xg[ix], ux[ix]), (yg[iy], uy[iy]), shift, **opts, tile=DEFAULT_TILE)
+        out[s] = float(val)
     return out, m
 
 

@@ -8,6 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import divergences
 from metrics import FID, FeatureStats, fid, fid_from_stats, frechet_distance
 from tests.metrics._oracles import fid_nuclear, fid_sqrtm
 
@@ -136,3 +137,25 @@ def test_errors(rng):
         FeatureStats.from_moments(np.zeros(2), np.diag([1.0, -0.5]))
     with pytest.raises(TypeError, match="real must be a FeatureStats"):
         fid_from_stats(x, FeatureStats())
+
+
+def test_one_implementation_with_the_core(rng):
+    # metrics' doors and divergences.frechet_distance compute the same thing, bit for bit
+    x, y = rng.normal(size=(40, 6)), rng.normal(size=(9, 6)) + 0.2  # y's covariance is singular
+    core = divergences.frechet_distance(
+        x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+    )
+    sx, sy = FeatureStats().update(x), FeatureStats().update(y)
+    door = frechet_distance(sx.mean.numpy(), sx.cov().numpy(), sy.mean.numpy(), sy.cov().numpy())
+    assert door == divergences.frechet_distance(
+        sx.mean.numpy(), sx.cov().numpy(), sy.mean.numpy(), sy.cov().numpy()
+    )
+    assert fid(x, y) == pytest.approx(core, rel=1e-12)
+    assert fid_from_stats(sx, sy) == pytest.approx(core, rel=1e-12)
+
+
+def test_gradient_with_fewer_samples_than_dimensions(rng):
+    # n < d: both covariances singular; the FID is still differentiable in the features
+    x = torch.tensor(rng.normal(size=(4, 7)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(5, 7)) + 0.3)
+    assert torch.autograd.gradcheck(lambda a: fid(a, y), (x,))

@@ -43,6 +43,18 @@ def test_mixed_precision_within_1e6_of_float64(rng):
     assert float(core) == pytest.approx(want, rel=1e-9)
 
 
+@pytest.mark.parametrize("gram_dtype", [torch.float32, torch.float64])
+def test_one_implementation_with_core_mmd2(rng, gram_dtype):
+    # with subset_size = N = M every subset is a permutation of the full sets: KID's value is
+    # the core's mmd2 (same centring, same products), up to summation order
+    x, y = _inception_like(rng, 50, 32), _inception_like(rng, 50, 32, shift=0.05)
+    got = kid(x, y, subsets=2, subset_size=50, gram_dtype=gram_dtype).mean
+    pts = (torch.tensor(x, dtype=gram_dtype), torch.tensor(y, dtype=gram_dtype))
+    assert got == pytest.approx(float(mmd2(*pts, kernel="polynomial")), rel=1e-6)
+    if gram_dtype == torch.float64:
+        assert got == pytest.approx(mmd2(x, y, kernel="polynomial"), rel=1e-11)
+
+
 def test_seeded_subsets_are_reproducible(rng):
     x, y = rng.normal(size=(100, 5)), rng.normal(size=(90, 5))
     a = kid(x, y, subsets=7, subset_size=30, seed=3)
