@@ -56,6 +56,7 @@ class TrainConfig:
     alpha: float = 0.5  # parameter of fgan-alpha
     r1: float = 0.0  # R1 penalty weight gamma: gamma/2 * E_real ||grad D||^2
     gp: float = 0.0  # WGAN-GP weight lambda; 0 with loss=wgan-gp means the paper's 10
+    normalize: bool = False  # G and D work in standardised coordinates (x - loc) / scale
     # --- models ---------------------------------------------------------------------------
     arch: str = "auto"  # auto (mlp for vectors, dcgan for images) | mlp | dcgan
     z_dim: int = 16  # noise dimension

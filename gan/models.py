@@ -14,7 +14,10 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator"]
+__all__ = [
+    "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "Standardized",
+    "build_models",
+]  # fmt: skip
 
 
 def _sn(layer: nn.Module, on: bool) -> nn.Module:
@@ -165,7 +168,54 @@ class DCGANDiscriminator(nn.Module):
 
 
 def build_models(cfg, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """``(generator, discriminator)`` for samples of ``shape`` from a :class:`TrainConfig`."""
+    """``(generator, discriminator)`` for samples of ``shape`` from a :class:`TrainConfig`.
+
+    With ``cfg.normalize`` both networks work in standardised coordinates
+    ``u = (x − loc) / scale`` (:func:`gan.data.standardization` of ``cfg.data``): the
+    generator's output is mapped back, ``x = loc + scale · u``, and the discriminator's input
+    is standardised, so both still take and return data-space samples. ``loc`` and ``scale``
+    are buffers: they travel in every checkpoint.
+    """
+    g, d = _build(cfg, shape)
+    if getattr(cfg, "normalize", False):
+        from gan.data import load_data, standardization
+
+        loc, scale = standardization(load_data(cfg.data, image_size=cfg.image_size))
+        g, d = Standardized(g, loc, scale, "generator"), Standardized(d, loc, scale, "critic")
+    return g, d
+
+
+class Standardized(nn.Module):
+    """A fixed affine standardisation around a generator or a discriminator.
+
+    ``role="generator"``: ``x = loc + scale · inner(z)``; ``role="critic"``:
+    ``inner((x − loc) / scale)``. ``loc`` (the per-feature mean, shape of one sample) and
+    ``scale`` (a scalar) are buffers, saved in state dicts.
+
+    Example:
+        >>> d = Standardized(nn.Flatten(0), torch.tensor([1.0, 2.0]), 2.0, "critic")
+        >>> d(torch.tensor([[3.0, 2.0]])).tolist()
+        [1.0, 0.0]
+    """
+
+    def __init__(self, inner: nn.Module, loc: torch.Tensor, scale: float, role: str):
+        super().__init__()
+        if role not in ("generator", "critic"):
+            raise ValueError(f"role must be 'generator' or 'critic', got {role!r}")
+        self.inner, self.role = inner, role
+        for name in ("z_dim", "out_shape", "pac"):
+            if hasattr(inner, name):
+                setattr(self, name, getattr(inner, name))
+        self.register_buffer("loc", torch.as_tensor(loc, dtype=torch.float32).clone())
+        self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.role == "generator":
+            return self.loc + self.scale * self.inner(x)
+        return self.inner((x - self.loc) / self.scale)
+
+
+def _build(cfg, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
     arch = cfg.arch
     if arch == "auto":
         arch = "dcgan" if len(shape) == 3 else "mlp"

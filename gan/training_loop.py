@@ -173,6 +173,8 @@ def train(
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     ema = EMA(g, cfg.ema) if cfg.ema > 0 else None
+    # R1 is measured in the coordinates D works in (standardised ones with cfg.normalize).
+    r1_scale = float(d.scale) ** 2 if cfg.normalize else 1.0
     gp_weight = cfg.gp if (cfg.gp > 0 or cfg.loss != "wgan-gp") else 10.0
     step = 0
     if resuming:
@@ -258,8 +260,8 @@ def train(
                 with amp:
                     logit_r, logit_f = d_fwd(real).float(), d_fwd(fake).float()
                     loss_d = loss.d_loss(logit_r, logit_f)
-                    if cfg.r1 > 0:
-                        loss_d = loss_d + 0.5 * cfg.r1 * r1_penalty(logit_r, real)
+                    if cfg.r1 > 0:  # in standardised coordinates: ∇_u = scale · ∇_x
+                        loss_d = loss_d + 0.5 * cfg.r1 * r1_scale * r1_penalty(logit_r, real)
                     if gp_weight > 0:
                         gp = gradient_penalty(d_fwd, real, fake, generator=rng, pac=cfg.pac)
                         loss_d = loss_d + gp_weight * gp

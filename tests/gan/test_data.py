@@ -156,3 +156,32 @@ def test_rejection_sampling_moves_samples_towards_the_target():
     assert 0.3 < float(shifted.samples.mean()) < 0.95
     with pytest.raises(ValueError, match="n must be >= 1"):
         rejection_sample(g, _ExactLogRatio(), 0, z_dim=1, generator=gen)
+
+
+def test_standardization_matches_the_moments():
+    from gan.data import Data, standardization
+
+    loc, scale = standardization(load_data("grid25"))
+    # centres uniform on {−4, −2, 0, 2, 4}: Var = (16 + 4 + 0 + 4 + 16) / 5 = 8, plus σ² = 0.05²
+    assert loc.tolist() == [0.0, 0.0] and scale == pytest.approx(math.sqrt(8 + 0.05**2))
+    loc, scale = standardization(load_data("ring8"))
+    assert float(loc.abs().max()) < 1e-6 and scale == pytest.approx(math.sqrt(0.5 + 1e-4))
+    x = np.random.default_rng(0).normal([1.0, -3.0, 0.5], [2.0, 0.1, 1.0], size=(500, 3))
+    loc, scale = standardization(Data("x", (3,), train=torch.tensor(x, dtype=torch.float32)))
+    np.testing.assert_allclose(loc.numpy(), x.mean(0), rtol=1e-5, atol=1e-5)
+    assert scale == pytest.approx(math.sqrt(x.var(0).mean()), rel=1e-5)
+    with pytest.raises(ValueError, match="zero variance"):
+        standardization(Data("c", (2,), train=torch.ones(4, 2)))
+
+
+def test_normalize_wraps_both_networks_in_the_same_affine_map():
+    torch.manual_seed(0)
+    cfg = TrainConfig(data="grid25", normalize=True, hidden=16, g_layers=1, d_layers=1, pac=2)
+    g, d = build_models(cfg, (2,))
+    s = math.sqrt(8 + 0.05**2)
+    z, x = torch.randn(6, 16), torch.randn(6, 2) * 3
+    torch.testing.assert_close(g(z), s * g.inner(z))  # loc = 0 for grid25
+    torch.testing.assert_close(d(x), d.inner(x / s))
+    assert d(x).shape == (3,) and g.z_dim == 16 and d.pac == 2
+    # the standardisation is part of the state dict (it travels in checkpoints)
+    assert {"loc", "scale"} <= set(g.state_dict()) and {"loc", "scale"} <= set(d.state_dict())

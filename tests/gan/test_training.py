@@ -66,7 +66,13 @@ def _assert_same(a, b, path="ck"):
     [
         # periodic evaluation in between must not disturb the training RNG
         dict(
-            loss="ns", r1=0.5, n_critic=2, lr_schedule="linear", lr_decay_start=0.25, eval_every=10
+            loss="ns",
+            r1=0.5,
+            n_critic=2,
+            lr_schedule="linear",
+            lr_decay_start=0.25,
+            eval_every=10,
+            normalize=True,
         ),
         dict(loss="wgan-gp", pac=2, ema=0.0),
     ],
