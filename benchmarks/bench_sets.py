@@ -12,6 +12,7 @@ Usage:
     python benchmarks/bench_sets.py                 # CPU cases (and GPU cases when CUDA exists)
     python benchmarks/bench_sets.py --quick         # small sizes, a smoke run
     python benchmarks/bench_sets.py --device cuda   # GPU cases only
+    python benchmarks/bench_sets.py --device cpu --paired 3 --only d64_20k   # same-process
 """
 
 from __future__ import annotations
@@ -142,6 +143,32 @@ def worker(method, d, n, device):
     print(json.dumps({"value": value, "sec": sec, "peak_mib": peak}))
 
 
+def paired(name, d, n, methods, device, reps):
+    """Time the methods in ONE process, alternating, best of ``reps`` (robust on a shared
+    machine, where per-subprocess timings drift with the load); prints a table row each."""
+    import torch
+
+    fns = {m: prepare(m, d, n, device) for m in methods if _installed(m)}
+    for m in fns:  # warm-up: lazy imports, kernel compilation
+        prepare(m, d, min(n, 2048), device)()
+    best, value = dict.fromkeys(fns, float("inf")), {}
+    for _ in range(reps):
+        for m, fn in fns.items():
+            t = time.perf_counter()
+            value[m] = fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            best[m] = min(best[m], time.perf_counter() - t)
+    ref = next(iter(fns))
+    for m in fns:
+        diff = abs(value[m] - value[ref]) / abs(value[ref])
+        print(
+            f"| {name} (d={d}, N=M={n}) | {device} | {m} | {best[m]:.3f} | "
+            f"{best[m] / best[ref]:.2f} | {diff:.1e} | (paired, best of {reps}) |",
+            flush=True,
+        )
+
+
 def _installed(method):
     import importlib.util
 
@@ -156,6 +183,14 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     ap.add_argument("--only", default="", help="comma-separated case names")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per method")
+    ap.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="REPS",
+        help="time all methods of a case in one process, alternating, best of REPS "
+        "(no peak memory); skips the slow variants ours_brute/ours_kdtree",
+    )
     ap.add_argument(
         "--worker", nargs=4, metavar=("METHOD", "D", "N", "DEVICE"), help=argparse.SUPPRESS
     )
@@ -181,6 +216,12 @@ def main():
             continue
         if a.quick:
             n = QUICK.get(name, min(n, 20_000))
+        if a.paired:
+            keep = [m for m in methods if m not in ("ours_brute", "ours_kdtree")]
+            if d > 3:  # cKDTree is far off the pace beyond low dimension
+                keep = [m for m in keep if m != "ckdtree"]
+            paired(name, d, n, keep, dev, a.paired)
+            continue
         res = {}
         for m in methods:
             if not _installed(m):

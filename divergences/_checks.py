@@ -70,7 +70,15 @@ def to_output(t: torch.Tensor, is_numpy: bool) -> Any:
 
 def check_finite(x: torch.Tensor, name: str) -> None:
     """Raise ``ValueError`` if ``x`` holds NaN or ±inf."""
-    if x.numel() and not bool(torch.isfinite(x).all()):
+    if not x.numel():
+        return
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        # NumPy's single-threaded scan: a threaded torch reduction here wakes OpenMP workers
+        # that keep spinning and slow down the kd-tree threads that usually follow.
+        ok = bool(np.isfinite(x.detach().numpy()).all())
+    else:
+        ok = bool(torch.isfinite(x).all())
+    if not ok:
         n_nan = int(torch.isnan(x).sum())
         n_inf = int(torch.isinf(x).sum())
         raise ValueError(f"{name} must be finite, found {n_nan} NaN and {n_inf} inf values")
@@ -179,5 +187,7 @@ def check_point_sets(
     for t, n in ((x, nx), (y, ny)):
         if t.shape[-2] == 0 or t.shape[-1] == 0:
             raise ValueError(f"{n} is empty (shape {tuple(t.shape)})")
-        check_finite(t, n)
+    check_finite(x, nx)
+    if y is not x:
+        check_finite(y, ny)
     return x.ndim == 3

@@ -1,9 +1,11 @@
 """Private engines behind :func:`divergences.neighbors.knn` (inputs are already validated).
 
 All engines take batched inputs ``x`` (B, N, D), ``y`` (B, M, D) and per-set lengths
-``x_len``/``y_len`` (B,) as Python ints, and return candidate indices (B, N, kk) into the rows
-of ``y`` (``-1`` for padded rows of ``x``). The public function then recomputes the distances
-exactly from the coordinates and re-sorts (see :func:`finalize`).
+``x_len``/``y_len`` (B,) as Python ints. The kd-tree returns final ``(dist, idx)`` (cKDTree's
+float64 distances are exact); the p != 2 brute force here (and the Triton kernel) return
+candidate indices (B, N, kk) that :func:`rerank` ranks by exact distances. The certified
+p = 2 brute force lives in :mod:`divergences._neighbors_brute`. :func:`finalize` turns exact
+no-grad distances into the output (differentiable recomputation only when autograd needs it).
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ import math
 import numpy as np
 import torch
 
-# Extra candidates kept by the matrix-product engine beyond k. Selection with
-# ||y||^2 - 2 x.y has a rounding error of about eps * ||x|| ||y|| on centred data; keeping a
-# few more candidates and re-ranking them by exact distances makes a wrong neighbour need
-# more than EXTRA points inside that rounding band around the k-th distance.
+# Extra candidates kept by the p != 2 tiled engine (torch.cdist tiles, a few ulps of error, no
+# cancellation) beyond k, re-ranked by exact distances.
 EXTRA_CANDIDATES = 4
 # Number of score entries (rows x columns) of one tile: 2^22 floats = 16 MiB in float32.
 DEFAULT_TILE_ELEMENTS = 1 << 22
@@ -90,6 +90,24 @@ def sort_candidates(
     return dist.gather(-1, o), idx.gather(-1, o)
 
 
+def _as_numpy64(t: torch.Tensor) -> np.ndarray:
+    """A float64 NumPy view or copy (NumPy converts; no multi-threaded torch pass)."""
+    t = t.detach()
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    return t.cpu().numpy().astype(np.float64, copy=False)
+
+
+def _order_ties(d: np.ndarray, i: np.ndarray) -> None:
+    """In place: rows where equal distances are not listed by increasing index get sorted."""
+    bad = ((d[:, 1:] == d[:, :-1]) & (i[:, 1:] < i[:, :-1])).any(1)
+    if bad.any():
+        r = np.flatnonzero(bad)
+        o = np.lexsort((i[r], d[r]), axis=-1)
+        d[r] = np.take_along_axis(d[r], o, 1)
+        i[r] = np.take_along_axis(i[r], o, 1)
+
+
 def kdtree(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -98,18 +116,28 @@ def kdtree(
     exclude_self: bool,
     x_len: list[int],
     y_len: list[int],
-) -> torch.Tensor:
-    """scipy cKDTree (all cores) on float64 copies, one tree per set; returns (B, N, k)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """scipy cKDTree (all cores) on float64 copies, one tree per set.
+
+    cKDTree's distances are exact float64 distances of the (float64-converted) coordinates, so
+    they are returned as they are (float32 for float32 inputs, float64 otherwise): no
+    recomputation. Returns ``(dist, idx)``, each (B, N, k), sorted by (distance, index).
+    """
     from scipy.spatial import cKDTree
 
     B, N, _ = x.shape
+    out_dt = np.float32 if x.dtype == torch.float32 else np.float64
+    dist = np.full((B, N, k), np.inf, dtype=out_dt)
     out = np.full((B, N, k), -1, dtype=np.int64)
     kq = k + 1 if exclude_self else k
     for b in range(B):
-        xb = x[b, : x_len[b]].detach().cpu().double().numpy()
-        yb = y[b, : y_len[b]].detach().cpu().double().numpy()
+        xb = _as_numpy64(x[b, : x_len[b]])
+        same = exclude_self or (y is x and y_len[b] == x_len[b])  # exclude_self: equal sets
+        yb = xb if same else _as_numpy64(y[b, : y_len[b]])
         tree = cKDTree(yb, balanced_tree=False, compact_nodes=False)  # 2x faster build
-        _, ib = tree.query(xb, k=list(range(1, kq + 1)), p=p, workers=-1)
+        db, ib = tree.query(xb, k=kq, p=p, workers=-1)
+        if kq == 1:
+            db, ib = db[:, None], ib[:, None]
         ib = ib.astype(np.int64, copy=False)
         if exclude_self:
             # drop the index i itself (not merely a zero distance: duplicates are kept);
@@ -121,8 +149,12 @@ def kdtree(
             keep = np.ones_like(ib, dtype=bool)
             keep[rows, drop] = False
             ib = ib[keep].reshape(ib.shape[0], k)
+            db = db[keep].reshape(ib.shape[0], k)
+        if k > 1:
+            _order_ties(db, ib)
+        dist[b, : x_len[b]] = db
         out[b, : x_len[b]] = ib
-    return torch.from_numpy(out).to(x.device)
+    return torch.from_numpy(dist), torch.from_numpy(out)
 
 
 def _centre(x: torch.Tensor, y: torch.Tensor, y_len: list[int], dtype: torch.dtype):
@@ -143,12 +175,11 @@ def brute(
     y_len: list[int],
     tile: int | None = None,
 ) -> torch.Tensor:
-    """Blocked brute force; returns candidate indices (B, N, kk) with kk = k + a few.
+    """Blocked brute force for p != 2 (p = 2 has the certified engine in ``_neighbors_brute``);
+    returns candidate indices (B, N, kk) with kk = k + a few, to be re-ranked exactly.
 
-    For p = 2 each tile scores ``||y_j||^2 - 2 x_i . y_j`` with one batched matrix product on
-    data centred at the mean of y (the row constant ``||x_i||^2`` does not change the
-    ranking); other p use ``torch.cdist`` on the tile. A running top-kk per row is merged
-    tile by tile, so memory is the inputs plus one (B, tile_n, tile_m) score tile.
+    Each (B, tile_n, tile_m) tile is a ``torch.cdist`` (accurate to a few ulps: no
+    cancellation), merged into a running top-kk per row.
     """
     B, N, _ = x.shape
     M = y.shape[1]
@@ -160,8 +191,6 @@ def brute(
     tn = max(1, min(N, elems // max(1, B * tm)))
     x, y = _centre(x.detach(), y.detach(), y_len, cdt)
     ylen_t = torch.tensor(y_len, device=x.device).view(B, 1, 1)
-    yt = y.transpose(1, 2)
-    yn = y.square().sum(-1) if p == 2.0 else None
     out = torch.full((B, N, kk), -1, dtype=torch.int64, device=x.device)
     for i0 in range(0, N, tn):
         xb = x[:, i0 : i0 + tn]
@@ -170,10 +199,7 @@ def brute(
         best_i = torch.full((B, n, kk), -1, dtype=torch.int64, device=x.device)
         for j0 in range(0, M, tm):
             m = min(tm, M - j0)
-            if p == 2.0:
-                s = torch.baddbmm(yn[:, None, j0 : j0 + m], xb, yt[:, :, j0 : j0 + m], alpha=-2)
-            else:
-                s = torch.cdist(xb, y[:, j0 : j0 + m], p=p)
+            s = torch.cdist(xb, y[:, j0 : j0 + m], p=p)
             cols = torch.arange(j0, j0 + m, device=x.device)
             if j0 + m > min(y_len):  # padded columns in this tile
                 s = s.masked_fill(cols.view(1, 1, m) >= ylen_t, math.inf)
@@ -193,25 +219,28 @@ def brute(
     return out
 
 
+def rerank(
+    x: torch.Tensor, y: torch.Tensor, cand: torch.Tensor, k: int, p: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact distances of candidate indices (no grad), the k smallest by (distance, index)."""
+    return sort_candidates(exact_distances(x, y, cand, p, compute_dtype(x.dtype)), cand, k)
+
+
 def finalize(
     x: torch.Tensor,
     y: torch.Tensor,
-    cand: torch.Tensor,
-    k: int,
+    dist: torch.Tensor,
+    idx: torch.Tensor,
     p: float,
     x_len: list[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact re-ranking of candidates (no grad), then differentiable distances of the k kept.
-
-    Returns ``dists`` (B, N, k) in x's dtype (computed in float32 or float64) and ``idx``
-    (B, N, k) int64; padded rows of x get ``+inf`` and ``-1``.
-    """
-    cdt = compute_dtype(x.dtype)
-    with torch.no_grad():
-        dist, idx = sort_candidates(exact_distances(x, y, cand, p, cdt), cand, k)
+    """Exact no-grad distances → output: differentiable recomputation of the k kept when
+    autograd needs it, x's dtype, ``+inf``/``-1`` at padded rows of x."""
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        cdt = compute_dtype(x.dtype)
         dist = pair_distances(x.to(cdt).unsqueeze(2) - gather_rows(y, idx).to(cdt), p)
-    dist = dist.to(x.dtype)
+    if dist.dtype != x.dtype:
+        dist = dist.to(x.dtype)
     N = x.shape[1]
     if any(n < N for n in x_len):
         pad = torch.arange(N, device=x.device).view(1, N, 1) >= torch.tensor(

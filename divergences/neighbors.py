@@ -4,14 +4,17 @@ One function, :func:`knn`, with three engines behind it:
 
 * ``"kdtree"`` — scipy's ``cKDTree`` with all cores on float64 copies (CPU, low dimension);
 * ``"brute"`` — blocked brute force: tiles of ``||y||^2 - 2 x.y`` by matrix products on
-  centred data (or ``torch.cdist`` tiles for p != 2) with a running top-k merge, CPU or GPU;
+  centred data, a running min / top-(k+1) per row, and a rigorous rounding bound that certifies
+  each row; uncertified rows (near-ties, duplicates) are re-solved exactly (p = 2, see
+  :mod:`divergences._neighbors_brute`); ``torch.cdist`` tiles and a running top-k for p != 2;
 * ``"triton"`` — a fused tiled CUDA kernel (p = 2) that keeps a running top-k per row and never
   writes the distance matrix.
 
-Every engine only *selects* neighbours; the returned distances are always recomputed from the
-coordinates (in float32, or float64 for float64 inputs) and the neighbours re-ranked by them,
-so low-precision products can never bias a distance. Memory is the inputs plus one bounded
-tile, never O(N·M).
+Low-precision products only *select* neighbours: returned distances are exact (cKDTree's
+float64 distances, or recomputed from the coordinates in float64 / float32), and recomputed
+differentiably when autograd needs them. :func:`search_both` gives the nearest neighbour in
+both directions (Chamfer, Hausdorff) from one pass of the brute engine. Memory is the inputs
+plus one bounded tile, never O(N·M).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import torch
 
+from divergences import _neighbors_brute as _brute
 from divergences import _neighbors_engines as _eng
 from divergences._checks import (
     as_tensor,
@@ -209,7 +213,8 @@ def prepare_sets(x: Any, y: Any, x_lengths: Any, y_lengths: Any, p: Any, engine:
         raise ValueError(
             f"x_lengths/y_lengths need batched (B, N, D) inputs; got x of shape {tuple(x.shape)}"
         )
-    xb, yb = (x, y) if batched else (x.unsqueeze(0), y.unsqueeze(0))
+    xb = x if batched else x.unsqueeze(0)
+    yb = xb if y is x else (y if batched else y.unsqueeze(0))  # keep identity: no equal() pass
     B, N, _ = xb.shape
     M = yb.shape[1]
     xl = _check_lengths(x_lengths, "x_lengths", B, N, x.device) or [N] * B
@@ -224,19 +229,44 @@ def prepare_sets(x: Any, y: Any, x_lengths: Any, y_lengths: Any, p: Any, engine:
     return PointSets(xb, yb, xl, yl, batched, x_np, p, engine)
 
 
+def _engine(s: PointSets, k: int) -> str:
+    return _auto_engine(s.x, s.p, k) if s.engine == "auto" else s.engine
+
+
 def search(
     s: PointSets, k: int, *, exclude_self: bool = False, tile: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """k-NN of validated sets: batched (B, N, k) distances (differentiable) and indices."""
-    engine = _auto_engine(s.x, s.p, k) if s.engine == "auto" else s.engine
+    engine = _engine(s, k)
     xb, yb, xl, yl, p = s.x, s.y, s.x_len, s.y_len, s.p
     with torch.no_grad():
         if engine == "kdtree":
-            cand = _eng.kdtree(xb, yb, k, p, exclude_self, xl, yl)
+            dist, idx = _eng.kdtree(xb, yb, k, p, exclude_self, xl, yl)
         elif engine == "triton":
             from divergences._triton.knn import triton_knn_candidates
 
             cand = triton_knn_candidates(xb, yb, k, exclude_self, xl, yl)
+            dist, idx = _eng.rerank(xb, yb, cand, k, p)
+        elif p == 2.0:
+            dist, idx = _brute.knn_l2(xb, yb, k, exclude_self, xl, yl, tile)
         else:
-            cand = _eng.brute(xb, yb, k, p, exclude_self, xl, yl, tile)
-    return _eng.finalize(xb, yb, cand, k, p, xl)
+            dist, idx = _eng.rerank(
+                xb, yb, _eng.brute(xb, yb, k, p, exclude_self, xl, yl, tile), k, p
+            )
+    return _eng.finalize(xb, yb, dist, idx, p, xl)
+
+
+def search_both(
+    s: PointSets, *, tile: int | None = None
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Nearest neighbour of each x in y and of each y in x: ``((dx, ix), (dy, iy))`` with
+    shapes (B, N, 1) and (B, M, 1), equal to ``search(s, 1)`` and ``search`` of the swapped
+    sets. The p = 2 brute engine computes both from one pass over the score tiles (half the
+    matrix products); the other engines run twice."""
+    if _engine(s, 1) == "brute" and s.p == 2.0:
+        with torch.no_grad():
+            (dx, ix), (dy, iy) = _brute.nearest_both_l2(s.x, s.y, s.x_len, s.y_len, tile)
+        fx = _eng.finalize(s.x, s.y, dx, ix, s.p, s.x_len)
+        return fx, _eng.finalize(s.y, s.x, dy, iy, s.p, s.y_len)
+    rev = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
+    return search(s, 1, tile=tile), search(rev, 1, tile=tile)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from divergences._checks import check_choice, to_output
-from divergences.neighbors import PointSets, prepare_sets, search
+from divergences.neighbors import PointSets, prepare_sets, search, search_both
 
 __all__ = ["chamfer", "hausdorff", "nearest_pair_distance"]
 
@@ -33,6 +33,13 @@ def _point_to_set(s: PointSets, squared: bool, reverse: bool = False) -> torch.T
         s = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
     d = search(s, 1)[0][..., 0]
     return d.square() if squared else d
+
+
+def _both(s: PointSets, squared: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(d(x_i, Y) (B, N), d(y_j, X) (B, M)) from one shared search where the engine allows."""
+    (dx, _), (dy, _) = search_both(s)
+    dx, dy = dx[..., 0], dy[..., 0]
+    return (dx.square(), dy.square()) if squared else (dx, dy)
 
 
 def _valid(d: torch.Tensor, lengths: list[int]) -> torch.Tensor:
@@ -159,12 +166,13 @@ def chamfer(
     check_choice(reduction, "reduction", ("mean", "sum"))
     check_choice(direction, "direction", ("both", "x_to_y", "y_to_x"))
     s = prepare_sets(x, y, x_lengths, y_lengths, p, engine)
-    total = None
-    if direction in ("both", "x_to_y"):
+    if direction == "both":
+        dx, dy = _both(s, squared)
+        total = _reduce(dx, s.x_len, reduction) + _reduce(dy, s.y_len, reduction)
+    elif direction == "x_to_y":
         total = _reduce(_point_to_set(s, squared), s.x_len, reduction)
-    if direction in ("both", "y_to_x"):
-        t = _reduce(_point_to_set(s, squared, reverse=True), s.y_len, reduction)
-        total = t if total is None else total + t
+    else:
+        total = _reduce(_point_to_set(s, squared, reverse=True), s.y_len, reduction)
     return _out(total, s)
 
 
@@ -212,7 +220,7 @@ def hausdorff(
     _check_bool(squared, "squared")
     _check_bool(directed, "directed")
     s = prepare_sets(x, y, x_lengths, y_lengths, p, engine)
-    h = _reduce(_point_to_set(s, squared), s.x_len, "max")
-    if not directed:
-        h = torch.maximum(h, _reduce(_point_to_set(s, squared, reverse=True), s.y_len, "max"))
-    return _out(h, s)
+    if directed:
+        return _out(_reduce(_point_to_set(s, squared), s.x_len, "max"), s)
+    dx, dy = _both(s, squared)
+    return _out(torch.maximum(_reduce(dx, s.x_len, "max"), _reduce(dy, s.y_len, "max")), s)

@@ -214,6 +214,88 @@ def test_law_k_smallest_and_invariances(pts, k, p, engine, data):
     np.testing.assert_array_equal(is_, i)
 
 
+# ---- certified p = 2 brute force: fallback on adversarial data, both-directions pass ----
+
+
+def _adversarial_sets(rng):
+    """Near-ties, far-off data with a tiny spread, duplicates; sizes that hit the grouped
+    (tile multiple of 64/32) and the plain tile paths."""
+    base = rng.normal(size=(150, 5))
+    near = base[:1] + 1e-7 * rng.normal(size=(150, 5))  # a cluster of near-ties
+    far = 1e4 + 1e-3 * rng.normal(size=(150, 5))
+    dup = np.repeat(rng.normal(size=(30, 5)), 5, axis=0)  # every point 5 times
+    return {"near": (near, base), "far": (far, far[::-1] + 1e-4), "dup": (dup, dup[::2])}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("tile", [None, 64, 40])
+@pytest.mark.parametrize("force_fallback", [False, True])
+def test_certified_brute_on_adversarial_data(dtype, tile, force_fallback, rng, monkeypatch):
+    import divergences._neighbors_brute as nb
+
+    if force_fallback:  # a certification band so wide that every row takes the exact re-check
+        monkeypatch.setattr(nb, "unit_roundoff", lambda dtype, device: 1.0)
+    for name, (x, y) in _adversarial_sets(rng).items():
+        xt, yt = torch.from_numpy(x).to(dtype), torch.from_numpy(y).to(dtype)
+        x64, y64 = xt.double().numpy(), yt.double().numpy()
+        rtol = 1e-12 if dtype == torch.float64 else 1e-6
+        for k in (1, 3):
+            d, i = knn(xt, yt, k, engine="brute", tile=tile)
+            check_knn(x64, y64, k, 2.0, d.double().numpy(), i.numpy(), rtol=rtol, atol=0)
+            # kd-tree on the same float values returns the same neighbours (exact engine)
+            dk, ik = knn(xt, yt, k, engine="kdtree")
+            torch.testing.assert_close(d, dk, rtol=rtol, atol=0)
+            if name != "dup" and dtype == torch.float64:  # float32 rounding makes exact ties
+                torch.testing.assert_close(i, ik)
+        d, i = knn(xt, xt, 2, exclude_self=True, engine="brute", tile=tile)
+        check_knn(x64, x64, 2, 2.0, d.double().numpy(), i.numpy(), True, rtol=rtol, atol=0)
+
+
+def test_fallback_runs_only_on_uncertified_rows(rng, monkeypatch):
+    import divergences._neighbors_brute as nb
+
+    rows = []
+    orig = nb._fallback
+    monkeypatch.setattr(nb, "_fallback", lambda *a: rows.append(a[6].numel()) or orig(*a))
+    x, y = rng.normal(size=(256, 8)), rng.normal(size=(320, 8))
+    knn(x, y, 1, engine="brute")
+    assert rows == []  # well-separated float64 data: every row certified
+    y[:40] = y[40:80]  # exact duplicates: the rows whose nearest point is duplicated re-check
+    d, i = knn(torch.from_numpy(x).float(), torch.from_numpy(y).float(), 1, engine="brute")
+    assert 0 < sum(rows) < len(x)
+    check_knn(x, y, 1, 2.0, d.double().numpy(), i.numpy(), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("engine", ["brute", "kdtree"])
+@pytest.mark.parametrize("tile", [None, 64, 5])
+def test_search_both_matches_two_knn_calls(engine, tile, rng):
+    from divergences.neighbors import prepare_sets, search_both
+
+    x = np.concatenate([rng.normal(size=(190, 4)), np.repeat(rng.normal(size=(10, 4)), 3, 0)])
+    y = np.concatenate([rng.normal(size=(250, 4)), x[:20]])  # shared points and duplicates
+    for dt in (torch.float64, torch.float32):
+        xt, yt = torch.from_numpy(x).to(dt), torch.from_numpy(y).to(dt)
+        (dx, ix), (dy, iy) = search_both(prepare_sets(xt, yt, None, None, 2.0, engine), tile=tile)
+        for (d, i), (a, b) in (((dx, ix), (xt, yt)), ((dy, iy), (yt, xt))):
+            rd, ri = knn(a, b, 1, engine=engine, tile=tile)
+            torch.testing.assert_close(d[0], rd, rtol=0, atol=0)
+            torch.testing.assert_close(i[0], ri)
+    # batched with padding, float32, against per-set calls
+    xb = torch.from_numpy(rng.normal(size=(2, 96, 3))).float()
+    yb = torch.from_numpy(rng.normal(size=(2, 128, 3))).float()
+    s = prepare_sets(xb, yb, [96, 50], [70, 128], 2.0, engine)
+    (dx, ix), (dy, iy) = search_both(s, tile=tile)
+    for b, (n, m) in enumerate([(96, 70), (50, 128)]):
+        rd, ri = knn(xb[b, :n], yb[b, :m], 1, engine="kdtree")
+        torch.testing.assert_close(dx[b, :n], rd, rtol=1e-6, atol=0)
+        torch.testing.assert_close(ix[b, :n], ri)
+        rd, ri = knn(yb[b, :m], xb[b, :n], 1, engine="kdtree")
+        torch.testing.assert_close(dy[b, :m], rd, rtol=1e-6, atol=0)
+        torch.testing.assert_close(iy[b, :m], ri)
+        assert torch.isinf(dx[b, n:]).all() and (ix[b, n:] == -1).all()
+        assert torch.isinf(dy[b, m:]).all() and (iy[b, m:] == -1).all()
+
+
 def test_errors():
     x = torch.zeros(4, 3)
     with pytest.raises(ValueError, match="same dimension D"):
