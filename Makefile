@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test setup lint format gpu-test bench
+.PHONY: demo test setup lint format gpu-test
 
 setup:
 	@bash scripts/setup_env.sh
@@ -23,6 +23,3 @@ format: setup
 
 gpu-test: setup
 	$(PY) -m pytest -q -m gpu
-
-bench: setup
-	$(PY) benchmarks/bench_discrete.py

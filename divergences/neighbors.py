@@ -39,7 +39,7 @@ __all__ = ["ENGINES", "KDTREE_MAX_DIM", "knn"]
 
 ENGINES = ("auto", "kdtree", "brute", "triton")
 # "auto" uses the kd-tree on CPU up to this dimension. Measured crossover (2 cores, Gaussian
-# data, N = M = 10^4, k = 1; see benchmarks/results_sets.md): d = 8 kd-tree 0.44 s vs brute
+# data, N = M = 10^4, k = 1; see benchmarks/RESULTS.md): d = 8 kd-tree 0.44 s vs brute
 # 2.9 s; d = 12 1.2 s vs 1.6 s; d = 16 2.7 s vs 2.5 s. Data of low intrinsic dimension favour
 # the tree for longer.
 KDTREE_MAX_DIM = 12

@@ -17,11 +17,11 @@ fi
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   wheel=$(ls /opt/wheels/torch-*+cpu-*.whl 2>/dev/null | head -n1 || true)
   if [ -n "$wheel" ]; then
-    "$VENV/bin/python" -m pip install -q "$wheel"
+    "$VENV/bin/python" -m pip install -qq "$wheel"
   else
     # No local build: ask for the CPU build from PyPI's default index.
-    "$VENV/bin/python" -m pip install -q torch
+    "$VENV/bin/python" -m pip install -qq torch
   fi
 fi
-"$VENV/bin/python" -m pip install -q -e ".[test]"
+"$VENV/bin/python" -m pip install -qq -e ".[test]"
 touch "$stamp"

@@ -205,7 +205,7 @@ def knn_divergence(
     Distances are Euclidean to *distinct* points (duplicates skipped, count in
     ``details["ties"]``), so repeated points never give log 0. Estimates can be negative
     for nearby distributions (they are not clipped at 0). Measured bias (N(0, I) vs
-    N(e_1, 1.3 I), n = 10k, ``benchmarks/results_estimators.md``): ≈ 1–2 % at d ≤ 5, but
+    N(e_1, 1.3 I), n = 10k, ``benchmarks/RESULTS.md``): ≈ 1–2 % at d ≤ 5, but
     still ≈ +13 % at d = 10 (plain k = 1: +26 %); prefer the classifier estimator there.
 
     Standard error by batch means: the estimator is re-run on ``G = n_groups`` disjoint
