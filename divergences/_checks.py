@@ -11,6 +11,7 @@ arrays (or Python floats for 0-d results).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "as_tensor",
     "check_choice",
     "check_finite",
+    "check_interval",
     "check_point_sets",
     "check_positive_int",
     "check_probabilities",
@@ -82,6 +84,17 @@ def check_finite(x: torch.Tensor, name: str) -> None:
         n_nan = int(torch.isnan(x).sum())
         n_inf = int(torch.isinf(x).sum())
         raise ValueError(f"{name} must be finite, found {n_nan} NaN and {n_inf} inf values")
+
+
+def check_interval(value: Any, name: str) -> tuple[float, float]:
+    """Return ``value`` as a float pair ``(lo, hi)`` with ``lo < hi`` (±inf allowed), else raise."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a pair (lo, hi) of numbers, got {value!r}") from exc
+    if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+        raise ValueError(f"{name} must satisfy lo < hi, got ({lo}, {hi})")
+    return lo, hi
 
 
 def check_same_device(tensors: Sequence[torch.Tensor], names: Sequence[str]) -> None:

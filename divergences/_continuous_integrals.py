@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import torch
 from scipy import integrate
 
-from divergences._checks import as_tensor, check_choice, to_output
+from divergences._checks import as_tensor, check_choice, check_interval, to_output
 from divergences.f_divergences import FDivergence, get
 
 __all__ = ["MonteCarloResult", "QuadratureResult", "f_divergence_1d", "monte_carlo_f_divergence"]
@@ -192,13 +192,7 @@ def _quad(fn: Callable[[float], float], pieces: list, opts: dict) -> tuple[float
 
 
 def _check_support(support: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in support)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"support must be a pair (lo, hi) of numbers, got {support!r}") from exc
-    if math.isnan(lo) or math.isnan(hi) or not lo < hi:
-        raise ValueError(f"support must satisfy lo < hi, got ({lo}, {hi})")
-    return lo, hi
+    return check_interval(support, "support")
 
 
 def f_divergence_1d(

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from divergences._checks import as_tensor, check_choice, check_finite, check_positive_int
+from divergences._checks import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_interval,
+    check_positive_int,
+)
 from divergences._checks import to_output as _to_output
 
 __all__ = ["empirical_quantile_sample", "inverse_cdf_sample"]
@@ -100,13 +106,7 @@ def _bisect(cdf: _Caller, u: Tensor, a: Tensor, b: Tensor, xtol: float, rtol: fl
 
 
 def _check_support(support: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in support)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"support must be a pair (lo, hi) of numbers, got {support!r}") from exc
-    if math.isnan(lo) or math.isnan(hi) or not lo < hi:
-        raise ValueError(f"support must satisfy lo < hi, got ({lo}, {hi})")
-    return lo, hi
+    return check_interval(support, "support")
 
 
 def _invert(cdf: _Caller, u: Tensor, lo: float, hi: float, xtol: float, rtol: float) -> Tensor:
