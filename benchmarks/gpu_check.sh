@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One-shot GPU check for the nearest-neighbour engine and the set distances: runs the GPU tests
-# (CUDA brute + Triton engines against the CPU engines) and the GPU half of the benchmark.
+# One-shot GPU check: runs every test marked `gpu` (engines, set distances, the GAN step)
+# and the GPU half of the set-distance benchmark. Needs scipy, scikit-learn, pytest, hypothesis.
 # Usage (from the repository root, on a machine with CUDA and a CUDA build of torch):
 #   bash benchmarks/gpu_check.sh [python]      # default python: .venv/bin/python or python3
 set -u
@@ -12,7 +12,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 "$PY" -c "import triton; print('triton', triton.__version__)" || echo "triton missing: the triton engine falls back to brute in 'auto'"
 echo "== GPU tests =="
-"$PY" -m pytest -q -m gpu tests/divergences/test_neighbors.py tests/divergences/test_sets.py -p no:cacheprovider
+"$PY" -m pytest -q -m gpu tests -p no:cacheprovider
 status=$?
 echo "== GPU benchmark (exact Chamfer) =="
 "$PY" benchmarks/bench_sets.py --device cuda --timeout 240 "${@:2}"
