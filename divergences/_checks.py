@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "as_point_pair",
     "as_tensor",
     "check_choice",
     "check_finite",
@@ -158,6 +159,24 @@ def check_probabilities(
             f"{atol:g}); pass normalize=True to rescale"
         )
     return p
+
+
+def as_point_pair(x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Two ``(N, D)`` sample sets as tensors of one dtype and device, and whether to return NumPy.
+
+    Arrays go through :func:`as_tensor`; a NumPy array mixed with a tensor follows the tensor
+    (torch out). Then :func:`check_point_sets` (unbatched) and a same-dtype check.
+    """
+    xt, x_np = as_tensor(x, "x")
+    yt, y_np = as_tensor(y, "y")
+    if x_np and not y_np:
+        xt = xt.to(yt.device, yt.dtype)
+    elif y_np and not x_np:
+        yt = yt.to(xt.device, xt.dtype)
+    check_point_sets(xt, yt, allow_batch=False)
+    if xt.dtype != yt.dtype:
+        raise TypeError(f"x and y must have the same dtype, got {xt.dtype} and {yt.dtype}")
+    return xt, yt, x_np and y_np
 
 
 def check_point_sets(

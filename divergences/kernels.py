@@ -35,9 +35,8 @@ from typing import Any
 import torch
 
 from divergences._checks import (
-    as_tensor,
+    as_point_pair,
     check_choice,
-    check_point_sets,
     check_positive_int,
     to_output,
 )
@@ -47,19 +46,6 @@ __all__ = ["energy_distance", "median_heuristic", "mmd2"]
 
 Tensor = torch.Tensor
 KERNELS = ("gaussian", "laplace", "polynomial", "energy")
-
-
-def _prepare(x: Any, y: Any) -> tuple[Tensor, Tensor, bool]:
-    xt, x_np = as_tensor(x, "x")
-    yt, y_np = as_tensor(y, "y")
-    if x_np and not y_np:  # mixed input: the array follows the tensor (torch out)
-        xt = xt.to(yt.device, yt.dtype)
-    elif y_np and not x_np:
-        yt = yt.to(xt.device, xt.dtype)
-    check_point_sets(xt, yt, allow_batch=False)
-    if xt.dtype != yt.dtype:
-        raise TypeError(f"x and y must have the same dtype, got {xt.dtype} and {yt.dtype}")
-    return xt, yt, x_np and y_np
 
 
 def _median_pairwise(z: Tensor, max_points: int, generator: torch.Generator | None) -> Tensor:
@@ -105,7 +91,7 @@ def median_heuristic(
         >>> round(median_heuristic(np.zeros((2, 1)), np.ones((2, 1))), 3)
         1.0
     """
-    xt, yt, is_np = _prepare(x, y)
+    xt, yt, is_np = as_point_pair(x, y)
     max_points = check_positive_int(max_points, "max_points", minimum=2)
     med = _median_pairwise(torch.cat([xt, yt]), max_points, generator)
     return to_output(med.to(xt.dtype), is_np)
@@ -280,7 +266,7 @@ def mmd2(
         0.0
     """
     check_choice(kernel, "kernel", KERNELS)
-    xt, yt, is_np = _prepare(x, y)
+    xt, yt, is_np = as_point_pair(x, y)
     tile = check_positive_int(tile, "tile")
     if not isinstance(unbiased, bool):
         raise TypeError(f"unbiased must be a bool, got {type(unbiased).__name__}")

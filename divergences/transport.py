@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from divergences._checks import (
+    as_point_pair,
     as_tensor,
     check_choice,
-    check_point_sets,
     check_positive_int,
     check_probabilities,
     check_same_device,
@@ -32,19 +32,6 @@ __all__ = ["sinkhorn_divergence", "wasserstein"]
 Tensor = torch.Tensor
 METHODS = ("auto", "exact_1d", "assignment", "sinkhorn", "sliced")
 AUTO_ASSIGNMENT_MAX = 2048
-
-
-def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor, bool]:
-    xt, x_np = as_tensor(x, "x")
-    yt, y_np = as_tensor(y, "y")
-    if x_np and not y_np:
-        xt = xt.to(yt.device, yt.dtype)
-    elif y_np and not x_np:
-        yt = yt.to(xt.device, xt.dtype)
-    check_point_sets(xt, yt, allow_batch=False)
-    if xt.dtype != yt.dtype:
-        raise TypeError(f"x and y must have the same dtype, got {xt.dtype} and {yt.dtype}")
-    return xt, yt, x_np and y_np
 
 
 def _weights(w: Any, name: str, pts: Tensor, pts_name: str) -> Tensor | None:
@@ -186,7 +173,7 @@ def wasserstein(
         1.0
     """
     check_choice(method, "method", METHODS)
-    xt, yt, is_np = _pair(x, y)
+    xt, yt, is_np = as_point_pair(x, y)
     p = _check_p(p)
     wx = _weights(x_weights, "x_weights", xt, "x")
     wy = _weights(y_weights, "y_weights", yt, "y")
@@ -280,7 +267,7 @@ def sinkhorn_divergence(
         >>> round(sinkhorn_divergence(x, [[0.0, 1.0], [1.0, 1.0]], eps=1e-3), 3)
         1.0
     """
-    xt, yt, is_np = _pair(x, y)
+    xt, yt, is_np = as_point_pair(x, y)
     p = _check_p(p)
     if not isinstance(debias, bool):
         raise TypeError(f"debias must be a bool, got {type(debias).__name__}")

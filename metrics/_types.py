@@ -1,10 +1,14 @@
-"""Small result records shared by the metrics."""
+"""Small result records and the feature-pair check shared by the metrics."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["Score"]
+import torch
+
+from divergences._checks import as_tensor, check_finite
+
+__all__ = ["Score", "feature_pair"]
 
 
 class Score(NamedTuple):
@@ -18,3 +22,28 @@ class Score(NamedTuple):
 
     def __float__(self) -> float:
         return float(self.mean)
+
+
+def feature_pair(
+    real: Any, fake: Any, *, min_samples: int = 1, why: str = ""
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """``real``/``fake`` features as ``(N, D)``/``(M, D)`` tensors on one device.
+
+    Checks shape, finiteness, matching D and device, and at least ``min_samples`` rows each
+    (``why`` completes the message). Returns ``(real, fake, real_was_numpy)``.
+    """
+    (x, is_np), (y, _) = as_tensor(real, "real"), as_tensor(fake, "fake")
+    for t, n in ((x, "real"), (y, "fake")):
+        if t.ndim != 2:
+            raise ValueError(f"{n} must have shape (N, D), got {tuple(t.shape)}")
+        if t.shape[0] < min_samples:
+            raise ValueError(f"{n} needs at least {min_samples} samples{why}, got {t.shape[0]}")
+        check_finite(t, n)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"real and fake must have the same dimension D; got {tuple(x.shape)} "
+            f"and {tuple(y.shape)}"
+        )
+    if x.device != y.device:
+        raise ValueError(f"real and fake must be on one device, got {x.device} and {y.device}")
+    return x, y, is_np

@@ -18,6 +18,7 @@ import torch
 from divergences._checks import as_tensor, check_finite, to_output
 from divergences._gaussian import check_psd as _core_check_psd
 from divergences._gaussian import frechet64
+from metrics._types import feature_pair
 from metrics.stats import FeatureStats, _gram
 
 __all__ = ["FID", "fid", "fid_from_stats", "frechet_distance"]
@@ -150,20 +151,7 @@ def fid(real: Any, fake: Any) -> Any:
         >>> round(fid(x, x), 8), fid(x, x + 1.0) > 3.9
         (0.0, True)
     """
-    (x, is_np), (y, _) = as_tensor(real, "real"), as_tensor(fake, "fake")
-    for t, n in ((x, "real"), (y, "fake")):
-        if t.ndim != 2:
-            raise ValueError(f"{n} must have shape (N, D), got {tuple(t.shape)}")
-        if t.shape[0] < 2:
-            raise ValueError(f"{n} needs at least 2 samples for a covariance, got {t.shape[0]}")
-        check_finite(t, n)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"real and fake must have the same dimension D; got {tuple(x.shape)} "
-            f"and {tuple(y.shape)}"
-        )
-    if x.device != y.device:
-        raise ValueError(f"real and fake must be on one device, got {x.device} and {y.device}")
+    x, y, is_np = feature_pair(real, fake, min_samples=2, why=" for a covariance")
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
         out = _frechet(*_moments_with_grad(x), *_moments_with_grad(y))
         return out.to(x.dtype)

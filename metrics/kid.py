@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 
-from divergences._checks import as_tensor, check_finite, check_positive_int
+from divergences._checks import check_positive_int
 from divergences._pairwise import DEFAULT_TILE
 from divergences.kernels import _centre_polynomial, _polynomial_mmd2
 from metrics._buffer import FeatureBuffer
-from metrics._types import Score
+from metrics._types import Score, feature_pair
 
 __all__ = ["KID", "kid"]
 
@@ -62,22 +62,7 @@ def _kid_impl(
 
 
 def _prepare(real: Any, fake: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    (x, _), (y, _) = as_tensor(real, "real"), as_tensor(fake, "fake")
-    for t, n in ((x, "real"), (y, "fake")):
-        if t.ndim != 2:
-            raise ValueError(f"{n} must have shape (N, D), got {tuple(t.shape)}")
-        if t.shape[0] < 2:
-            raise ValueError(
-                f"{n} needs at least 2 samples for the unbiased MMD², got {t.shape[0]}"
-            )
-        check_finite(t, n)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"real and fake must have the same dimension D; got {tuple(x.shape)} "
-            f"and {tuple(y.shape)}"
-        )
-    if x.device != y.device:
-        raise ValueError(f"real and fake must be on one device, got {x.device} and {y.device}")
+    x, y, _ = feature_pair(real, fake, min_samples=2, why=" for the unbiased MMD²")
     return x.detach(), y.detach()
 
 

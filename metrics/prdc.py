@@ -25,10 +25,11 @@ from typing import Any, NamedTuple
 
 import torch
 
-from divergences._checks import as_tensor, check_finite, check_positive_int
+from divergences._checks import check_positive_int
 from divergences.neighbors import knn
 from metrics._balls import BallTest, ball_tests, exact_distances
 from metrics._buffer import FeatureBuffer
+from metrics._types import feature_pair
 
 __all__ = [
     "PRDC",
@@ -75,18 +76,7 @@ def kth_neighbour_radii(x: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torch
 
 
 def _prepare(real: Any, fake: Any, ks: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    (x, _), (y, _) = as_tensor(real, "real"), as_tensor(fake, "fake")
-    for t, n in ((x, "real"), (y, "fake")):
-        if t.ndim != 2:
-            raise ValueError(f"{n} must have shape (N, D), got {tuple(t.shape)}")
-        check_finite(t, n)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"real and fake must have the same dimension D; got {tuple(x.shape)} and "
-            f"{tuple(y.shape)}"
-        )
-    if x.device != y.device:
-        raise ValueError(f"real and fake must be on one device, got {x.device} and {y.device}")
+    x, y, _ = feature_pair(real, fake)
     for name, k in ks.items():
         check_positive_int(k, name)
         for t, n in ((x, "real"), (y, "fake")):
