@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from metrics.evaluate import load_array, load_image_folder
+
 __all__ = ["DATASETS", "Data", "load_array", "load_data", "standardization"]
 
 DATASETS = ("ring8", "grid25", "swissroll", "digits")
 IMAGE_SIZES = (8, 16, 28, 32, 64)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 @dataclass
@@ -152,55 +153,15 @@ def load_data(name: str, *, image_size: int = 0) -> Data:
         return Data(name, (1, 8, 8), train=x[perm[:n_train]], test=x[perm[n_train:]])
     path = Path(name)
     if path.is_dir():
-        x = _load_folder(path, image_size)
+        x = load_image_folder(path, image_size=image_size or None, rgb=True) * 2 - 1
     elif path.suffix in (".npy", ".npz", ".pt") and path.is_file():
-        x = load_array(path)
+        x = load_array(path).float()
     else:
         raise ValueError(
             f"unknown data set {name!r}: use one of {', '.join(DATASETS)}, an existing "
             ".npy/.npz/.pt file or an image folder"
         )
     return _as_data(str(path), x)
-
-
-def load_array(path: str | Path) -> torch.Tensor:
-    """Read one float array from ``.npy``/``.npz`` (no pickles) or ``.pt`` (weights only).
-
-    An ``.npz`` must hold exactly one array; a ``.pt`` a tensor or a dict with one tensor.
-
-    Example:
-        >>> import tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "x.npy")
-        >>> np.save(p, np.zeros((3, 2)))
-        >>> tuple(load_array(p).shape)
-        (3, 2)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"data file {str(path)!r} does not exist")
-    if path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    elif path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
-            if len(keys) != 1:
-                raise ValueError(f"{path} must hold exactly one array, found {keys}")
-            arr = z[keys[0]]
-    elif path.suffix == ".pt":
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(obj, dict):
-            tensors = [v for v in obj.values() if isinstance(v, torch.Tensor)]
-            if len(tensors) != 1:
-                raise ValueError(f"{path} must hold one tensor, found a dict with {list(obj)}")
-            obj = tensors[0]
-        if not isinstance(obj, torch.Tensor):
-            raise ValueError(f"{path} must hold a tensor, got {type(obj).__name__}")
-        arr = obj.detach().cpu().numpy()
-    else:
-        raise ValueError(f"data file {path} must end in .npy, .npz or .pt")
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{path} must hold numbers, got dtype {arr.dtype}")
-    return torch.from_numpy(np.asarray(arr, dtype=np.float32).copy())
 
 
 def _as_data(name: str, x: torch.Tensor) -> Data:
@@ -227,23 +188,3 @@ def _as_data(name: str, x: torch.Tensor) -> Data:
                 raise ValueError(f"images from {name} must lie in [-1, 1] or [0, 255]")
             x = x / (255.0 if hi > 1.0 else 1.0) * 2 - 1  # [0, 255] → [−1, 1]
     return Data(name, tuple(x.shape[1:]), train=x)
-
-
-def _load_folder(path: Path, image_size: int) -> torch.Tensor:
-    from PIL import Image
-
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"image folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    images = []
-    for f in files:
-        with Image.open(f) as im:
-            im = im.convert("RGB")
-            if image_size:
-                im = im.resize((image_size, image_size), Image.BILINEAR)
-            images.append(np.asarray(im, dtype=np.float32))
-    sizes = {a.shape for a in images}
-    if len(sizes) > 1:
-        raise ValueError(f"images in {path} have several sizes {sizes}; set image_size")
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-    return x / 127.5 - 1.0

@@ -31,7 +31,7 @@ from metrics.two_sample import TWO_SAMPLE, two_sample
 
 __all__ = ["METRICS", "Entry", "Report", "cli_evaluate", "evaluate", "load_samples"]
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 @dataclass(frozen=True)
@@ -113,44 +113,80 @@ def _jsonable(obj: Any) -> Any:
 
 
 # --- loading ---------------------------------------------------------------------------------
-def _load_file(path: Path) -> torch.Tensor:
+def load_array(path: str | Path) -> torch.Tensor:
+    """One numeric array from ``.npy``/``.npz`` (never pickles) or ``.pt``/``.pth`` (weights only).
+
+    An ``.npz`` holds one array, or one named ``samples``, ``features`` or ``x``; a ``.pt`` a
+    tensor, or a dict with one tensor or one named ``samples``. The dtype is kept.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "x.npy")
+        >>> np.save(p, np.zeros((3, 2)))
+        >>> tuple(load_array(p).shape)
+        (3, 2)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"data file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return torch.from_numpy(np.load(path, allow_pickle=False))
-    if suffix == ".npz":
+        arr = np.load(path, allow_pickle=False)
+    elif suffix == ".npz":
         with np.load(path, allow_pickle=False) as f:
-            keys = [k for k in ("samples", "features", "x", "arr_0") if k in f.files]
-            if not keys and len(f.files) != 1:
+            keys = [k for k in ("samples", "features", "x") if k in f.files]
+            if len(f.files) != 1 and not keys:
                 raise ValueError(
-                    f"{path}: an .npz must hold one array or one named 'samples', "
+                    f"{path}: an .npz must hold exactly one array, or one named 'samples', "
                     f"'features' or 'x'; found {sorted(f.files)}"
                 )
-            return torch.from_numpy(f[keys[0] if keys else f.files[0]])
-    if suffix in (".pt", ".pth"):
+            arr = f[keys[0] if keys else f.files[0]]
+    elif suffix in (".pt", ".pth"):
         obj = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(obj, dict):
             tensors = [v for v in obj.values() if isinstance(v, torch.Tensor)]
             obj = obj.get("samples", tensors[0] if len(tensors) == 1 else None)
         if not isinstance(obj, torch.Tensor):
             raise ValueError(f"{path}: a .pt file must hold a tensor (or a dict with one)")
-        return obj
-    raise ValueError(f"{path}: unsupported file type {suffix!r} (use .npy, .npz, .pt or a folder)")
+        arr = obj.detach().cpu().numpy()
+    else:
+        raise ValueError(
+            f"{path}: unsupported file type {suffix!r} (use .npy, .npz, .pt or a folder)"
+        )
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise ValueError(f"{path} must hold numbers, got dtype {arr.dtype}")
+    return torch.from_numpy(np.array(arr, copy=True))
 
 
-def _load_folder(path: Path) -> torch.Tensor:
+def load_image_folder(
+    path: str | Path, *, image_size: int | None = None, rgb: bool = False
+) -> torch.Tensor:
+    """Every image under ``path`` (recursively, sorted) as floats in [0, 1], ``(N, C, H, W)``.
+
+    Grey images stay one channel unless ``rgb=True``; ``image_size`` resizes each image to a
+    square of that side (bilinear); otherwise all images must share one size.
+    """
     from PIL import Image
 
+    path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{path}: no images ({', '.join(_IMAGE_SUFFIXES)}) in this folder")
     arrays = []
     for p in files:
         with Image.open(p) as im:
-            a = np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
+            im = im.convert("RGB") if rgb or im.mode not in ("L", "RGB") else im
+            if image_size:
+                im = im.resize((image_size, image_size), Image.BILINEAR)
+            a = np.asarray(im)
         arrays.append(a[:, :, None] if a.ndim == 2 else a)
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
-        raise ValueError(f"{path}: images have different sizes {sorted(shapes)[:3]}...")
+        raise ValueError(
+            f"{path}: images have different sizes {sorted(shapes)[:3]}; set an image size"
+        )
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
 
 
@@ -172,7 +208,7 @@ def load_samples(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"{name}: no such file or folder: {path}")
-        out = _load_folder(path) if path.is_dir() else _load_file(path)
+        out = load_image_folder(path) if path.is_dir() else load_array(path)
     elif callable(source):
         if num_samples is None:
             raise ValueError(f"{name} is a generator callable: pass num_samples")
