@@ -32,6 +32,102 @@ def _wkv_reference(x, y, k):
     return d * np.mean(np.log(nu / rho)) + math.log(m / (n - 1)), rho, nu
 
 
+def _sorted_positive(dist):
+    return [np.sort(r[r > 0]) for r in dist]
+
+
+def _kl_oracle(x, y, w):
+    """Σ_k w_k · WKV_k by brute force (distinct-point distances)."""
+    n, d = x.shape
+    rx, ry = _sorted_positive(cdist(x, x)), _sorted_positive(cdist(x, y))
+    ks = range(len(w))
+    terms = [d * np.mean([np.log(ry[i][k] / rx[i][k]) for i in range(n)]) for k in ks]
+    return float(np.dot(w, terms)) + math.log(y.shape[0] / (n - 1))
+
+
+def _alpha_oracle(x, y, alpha, k, kind):
+    """Póczos–Schneider ∫p^α q^(1−α) by brute force, then the named transform."""
+    n, d = x.shape
+    m = y.shape[0]
+    rho = np.array([r[k - 1] for r in _sorted_positive(cdist(x, x))])
+    nu = np.array([r[k - 1] for r in _sorted_positive(cdist(x, y))])
+    b = math.gamma(k) ** 2 / (math.gamma(k - alpha + 1) * math.gamma(k + alpha - 1))
+    integral = b * np.mean(((n - 1) * rho**d / (m * nu**d)) ** (1 - alpha))
+    if kind == "hellinger2":
+        return 1 - integral
+    if kind == "renyi":
+        return math.log(integral) / (alpha - 1)
+    return (integral - 1) / (alpha * (alpha - 1))
+
+
+def _jackknife_oracle(fn, x, y):
+    """Delete-1 jackknife standard error by re-running ``fn`` on every deleted sample."""
+    var = 0.0
+    for s, other, first in ((x, y, True), (y, x, False)):
+        loo = []
+        for j in range(len(s)):
+            rest = np.delete(s, j, axis=0)
+            loo.append(fn(rest, other) if first else fn(other, rest))
+        loo = np.array(loo)
+        var += (len(s) - 1) / len(s) * ((loo - loo.mean()) ** 2).sum()
+    return math.sqrt(var)
+
+
+@pytest.mark.parametrize(
+    "kind, k, correction, alpha",
+    [
+        ("kl", 1, "none", None),
+        ("kl", 4, "ensemble", None),
+        ("reverse_kl", 2, "none", None),
+        ("jeffreys", 3, "ensemble", None),
+        ("hellinger2", 3, None, None),
+        ("renyi", 2, None, 0.7),
+        ("alpha", 4, None, -0.5),
+    ],
+)
+@pytest.mark.parametrize("duplicates", [False, True])
+def test_jackknife_is_exact_delete_one(rng, kind, k, correction, alpha, duplicates):
+    x, y = rng.normal(size=(23, 2)), rng.normal(size=(17, 2)) * 1.3 + 0.4
+    if duplicates:  # repeated points inside x and shared between x and y
+        x = np.concatenate([x, x[:3]])
+        y = np.concatenate([y, x[5:7]])
+    opts = {"k": k}
+    if correction is not None:
+        opts["correction"] = correction
+    if alpha is not None:
+        opts["alpha"] = alpha
+    e = knn_divergence(x, y, kind, **opts)
+    if kind in ("kl", "reverse_kl", "jeffreys"):
+        w = ensemble_weights(k, 2) if correction == "ensemble" else np.eye(k)[-1]
+
+        def fn(a, b):
+            if kind == "kl":
+                return _kl_oracle(a, b, w)
+            if kind == "reverse_kl":
+                return _kl_oracle(b, a, w)
+            return _kl_oracle(a, b, w) + _kl_oracle(b, a, w)
+
+    else:
+        a_ = 0.5 if kind == "hellinger2" else alpha
+
+        def fn(a, b):
+            return _alpha_oracle(a, b, a_, k, kind)
+
+    assert e.value == pytest.approx(fn(x, y), abs=1e-10)
+    assert e.stderr == pytest.approx(_jackknife_oracle(fn, x, y), rel=1e-9, abs=1e-12)
+    assert e.details["stderr_method"].startswith("delete-1 jackknife")
+
+
+def test_batch_means_stderr_option(rng):
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 0.5
+    a, b = knn_kl(x, y, stderr="batch", seed=4), knn_kl(x, y, stderr="batch", seed=4)
+    assert a == b and len(a.details["group_values"]) == 10
+    assert knn_kl(x, y, stderr="batch", seed=5).stderr != a.stderr
+    assert a.value == knn_kl(x, y).value  # the estimate itself does not depend on stderr=
+    vals = np.array(a.details["group_values"])
+    assert a.stderr == pytest.approx(vals.std(ddof=1) / math.sqrt(10), rel=1e-12)
+
+
 @pytest.mark.parametrize("k, n, m, d", [(1, 60, 80, 1), (3, 50, 40, 3), (2, 70, 70, 5)])
 def test_plain_wkv_matches_brute_force(rng, k, n, m, d):
     x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 0.5
@@ -49,7 +145,7 @@ def test_duplicates_use_distinct_points(rng):
     assert math.isfinite(e.value) and e.value == pytest.approx(ref, abs=1e-10)
     # zero distances skipped: 15 triplicates x 2 + 10 duplicates x 1 within x, 3 x 3 to y
     assert e.details["ties"] == 15 * 2 + 10 + 9
-    with pytest.raises(ValueError, match="fewer than k=1 distinct"):
+    with pytest.raises(ValueError, match="fewer than 2 distinct"):
         knn_kl(np.zeros(40), np.arange(40.0), k=1, correction="none", n_groups=2)
 
 
@@ -116,20 +212,21 @@ def test_alpha_family_coarse(rng):
     assert abs(j.value - 1.0) < 4 * j.stderr + 0.1
 
 
-def test_seed_and_torch_inputs(rng, device):
+def test_reproducible_and_torch_inputs(rng, device):
     x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 0.5
-    a, b = knn_kl(x, y, seed=4), knn_kl(x, y, seed=4)
+    a, b = knn_kl(x, y), knn_kl(x, y)
     assert a == b and a.details == b.details
-    assert knn_kl(x, y, seed=5).stderr != a.stderr
     tx, ty = torch.tensor(x, device=device), torch.tensor(y, device=device)
-    t = knn_kl(tx, ty, seed=4)
+    t = knn_kl(tx, ty)
     assert isinstance(t.value, float) and t.value == pytest.approx(a.value, abs=1e-9)
+    assert t.stderr == pytest.approx(a.stderr, rel=1e-9)
 
 
 @pytest.mark.parametrize(
     "args, kwargs, exc, match",
     [
-        (("kl",), {"k": 30}, ValueError, "x needs at least k \\+ 1 = 31 samples"),
+        (("kl",), {"k": 30}, ValueError, "x needs at least k \\+ 2 = 32 samples"),
+        (("kl",), {"stderr": "bootstrap"}, ValueError, "stderr must be one of"),
         (("renyi",), {}, ValueError, "needs alpha="),
         (("alpha",), {"alpha": 1.0}, ValueError, "must not be 0 or 1"),
         (("kl",), {"alpha": 0.5}, ValueError, "alpha is only used"),
@@ -152,8 +249,10 @@ def test_knn_bad_samples(rng):
         knn_kl(x, np.full((30, 2), np.inf))
     with pytest.raises(ValueError, match="same dimension D"):
         knn_kl(x, rng.normal(size=(30, 3)))
-    with pytest.raises(ValueError, match="need at least 36 samples"):
-        knn_kl(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)))
+    with pytest.raises(ValueError, match="y needs at least k \\+ 2 = 10 samples"):
+        knn_kl(x, x[:9], k=8)
+    with pytest.raises(ValueError, match="stderr='batch' needs at least 40 samples"):
+        knn_kl(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)), stderr="batch")
 
 
 # --- variational -------------------------------------------------------------------------------
