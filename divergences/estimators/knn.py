@@ -285,8 +285,9 @@ def knn_divergence(
 
     With ``correction="ensemble"`` (default) the estimate is ``Σ_k w_k D̂_k`` over
     ``k = 1..K`` with :func:`ensemble_weights` cancelling the leading ``(k/N)^{2/d}`` bias
-    term (``K`` = ``k``, default 8 for d ≤ 4, else 16); ``"none"`` is the
-    plain estimator at ``k`` (default 1).
+    term (``K`` = ``k``, default ``min(32, max(2, min(N, M) // 16))``: measured at n = 10k,
+    K = 32 has 0.6–0.8× the RMSE of K = 8–16 in d = 1–5, see ``benchmarks/RESULTS.md``);
+    ``"none"`` is the plain estimator at ``k`` (default 1).
 
     The α family (``"alpha"`` with ``alpha=``, ``"renyi"``, ``"hellinger2"``) by
     Póczos–Schneider: ``∫p^α q^{1−α} ≈ B_{k,α}·mean[((N−1)ρ_k^d/(Mν_k^d))^{1−α}]``,
@@ -349,7 +350,8 @@ def knn_divergence(
     d = tx.shape[1]
     ty = ty.to(tx.dtype)
     if kind in _KL_LIKE and correction == "ensemble":
-        k = (8 if d <= 4 else 16) if k is None else check_positive_int(k, "k")
+        n_min = min(tx.shape[0], ty.shape[0])
+        k = min(32, max(2, n_min // 16)) if k is None else check_positive_int(k, "k")
         weights = ensemble_weights(k, d)
     else:
         k = (1 if kind in _KL_LIKE else 5) if k is None else check_positive_int(k, "k")

@@ -120,10 +120,11 @@ def test_jackknife_is_exact_delete_one(rng, kind, k, correction, alpha, duplicat
 
 def test_batch_means_stderr_option(rng):
     x, y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 0.5
-    a, b = knn_kl(x, y, stderr="batch", seed=4), knn_kl(x, y, stderr="batch", seed=4)
+    a, b = knn_kl(x, y, k=4, stderr="batch", seed=4), knn_kl(x, y, k=4, stderr="batch", seed=4)
     assert a == b and len(a.details["group_values"]) == 10
-    assert knn_kl(x, y, stderr="batch", seed=5).stderr != a.stderr
-    assert a.value == knn_kl(x, y).value  # the estimate itself does not depend on stderr=
+    assert knn_kl(x, y, k=4, stderr="batch", seed=5).stderr != a.stderr
+    assert a.value == knn_kl(x, y, k=4).value  # the estimate does not depend on stderr=
+    assert knn_kl(x, y).details["k"] == 200 // 16  # the default K follows the sample size
     vals = np.array(a.details["group_values"])
     assert a.stderr == pytest.approx(vals.std(ddof=1) / math.sqrt(10), rel=1e-12)
 
@@ -251,8 +252,8 @@ def test_knn_bad_samples(rng):
         knn_kl(x, rng.normal(size=(30, 3)))
     with pytest.raises(ValueError, match="y needs at least k \\+ 2 = 10 samples"):
         knn_kl(x, x[:9], k=8)
-    with pytest.raises(ValueError, match="stderr='batch' needs at least 40 samples"):
-        knn_kl(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)), stderr="batch")
+    with pytest.raises(ValueError, match="stderr='batch' needs at least 24 samples"):
+        knn_kl(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)), k=4, stderr="batch")
 
 
 # --- variational -------------------------------------------------------------------------------
