@@ -5,6 +5,7 @@ Private module behind :mod:`divergences.continuous` (which re-exports :func:`fre
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from typing import Any
@@ -157,6 +158,28 @@ def _drop_rounding(lam: Tensor) -> Tensor:
     return torch.where(lam > cut, lam, 0.0)
 
 
+def _congruence_lower(lower: Tensor, a: Tensor, block: int = 256) -> Tensor:
+    """``Lᵀ A L`` for a lower-triangular ``L (D, D)`` and a symmetric ``A (D, D)``.
+
+    Blocked so that the zero upper triangle of ``L`` is skipped and only the upper block
+    triangle of the symmetric result is multiplied out: about 1.7·D³ flops instead of the 4·D³
+    of two dense products. Batched inputs and ``D < 2·block`` use the dense products.
+    """
+    d = lower.shape[-1]
+    if lower.ndim != 2 or a.ndim != 2 or d < 2 * block:
+        return lower.mT @ a @ lower
+    edges = [*range(0, d, block), d]
+    b = torch.empty_like(a)
+    for lo, hi in itertools.pairwise(edges):  # B[:, J] = A[:, lo:] L[lo:, J] (rows < lo are 0)
+        b[:, lo:hi] = a[:, lo:] @ lower[lo:, lo:hi]
+    m = torch.empty_like(a)
+    for lo, hi in itertools.pairwise(edges):  # M[I, J >= I] = L[lo:, I]ᵀ B[lo:, J]
+        blk = lower[lo:, lo:hi].mT @ b[lo:, lo:]
+        m[lo:hi, lo:] = blk
+        m[hi:, lo:hi] = blk[:, hi - lo :].mT
+    return m
+
+
 def _trace(c: Tensor) -> Tensor:
     return torch.diagonal(c, dim1=-2, dim2=-1).sum(-1)
 
@@ -206,7 +229,10 @@ class _Bures2(torch.autograd.Function):
                 lo, vo = torch.linalg.eigh(other)
                 other = _sym_fn(lo.clamp_min(0.0), vo)
             trace = trace + _trace(other)
-        m = factor.mT @ other @ factor
+        if all(pd):  # the Cholesky factor is lower triangular
+            m = _congruence_lower(factor, other)
+        else:
+            m = factor.mT @ other @ factor
         m = 0.5 * (m + m.mT)
         if any(ctx.needs_input_grad[:2]):
             nu, w = torch.linalg.eigh(m)
