@@ -5,11 +5,11 @@ Private module behind :mod:`divergences.continuous` (which re-exports :func:`fre
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 
 from divergences._checks import as_tensor, check_finite, to_output
@@ -158,26 +158,21 @@ def _drop_rounding(lam: Tensor) -> Tensor:
     return torch.where(lam > cut, lam, 0.0)
 
 
-def _congruence_lower(lower: Tensor, a: Tensor, block: int = 256) -> Tensor:
+def _congruence_lower(lower: Tensor, a: Tensor) -> Tensor:
     """``Lᵀ A L`` for a lower-triangular ``L (D, D)`` and a symmetric ``A (D, D)``.
 
-    Blocked so that the zero upper triangle of ``L`` is skipped and only the upper block
-    triangle of the symmetric result is multiplied out: about 1.7·D³ flops instead of the 4·D³
-    of two dense products. Batched inputs and ``D < 2·block`` use the dense products.
+    On CPU this is two BLAS triangular products (``dtrmm``: 2·D³ flops instead of the 4·D³ of
+    two dense products, which skip nothing); batched or accelerator tensors use the dense
+    products.
     """
-    d = lower.shape[-1]
-    if lower.ndim != 2 or a.ndim != 2 or d < 2 * block:
+    if lower.ndim != 2 or lower.device.type != "cpu" or lower.requires_grad or a.requires_grad:
         return lower.mT @ a @ lower
-    edges = [*range(0, d, block), d]
-    b = torch.empty_like(a)
-    for lo, hi in itertools.pairwise(edges):  # B[:, J] = A[:, lo:] L[lo:, J] (rows < lo are 0)
-        b[:, lo:hi] = a[:, lo:] @ lower[lo:, lo:hi]
-    m = torch.empty_like(a)
-    for lo, hi in itertools.pairwise(edges):  # M[I, J >= I] = L[lo:, I]ᵀ B[lo:, J]
-        blk = lower[lo:, lo:hi].mT @ b[lo:, lo:]
-        m[lo:hi, lo:] = blk
-        m[hi:, lo:hi] = blk[:, hi - lo :].mT
-    return m
+    from scipy.linalg.blas import dtrmm
+
+    ln = np.asfortranarray(lower.numpy())
+    b = dtrmm(1.0, ln, np.asfortranarray(a.numpy()), side=1, lower=1)  # A L
+    b = dtrmm(1.0, ln, b, side=0, lower=1, trans_a=1, overwrite_b=1)  # Lᵀ (A L)
+    return torch.from_numpy(np.ascontiguousarray(b))
 
 
 def _trace(c: Tensor) -> Tensor:
@@ -280,7 +275,10 @@ def frechet64(m1: Tensor, c1: Tensor, m2: Tensor, c2: Tensor, *, eps: float) -> 
     ``eps`` is the rounding unit for the semi-definiteness tolerances (see
     :func:`_check_eigs`). Shared by :func:`frechet_distance` and ``metrics.fid``.
     """
-    return ((m1 - m2).pow(2).sum(-1) + _Bures2.apply(c1, c2, eps)).clamp_min(0.0)
+    val = ((m1 - m2).pow(2).sum(-1) + _Bures2.apply(c1, c2, eps)).clamp_min(0.0)
+    # identical Gaussians: exactly 0 rather than rounding noise (the gradient there is 0 too)
+    same = (m1 == m2).all(-1) & (c1 == c2).all(-1).all(-1)
+    return torch.where(same, torch.zeros_like(val), val)
 
 
 def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any, *, squared: bool = True) -> Any:

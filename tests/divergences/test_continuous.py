@@ -581,8 +581,8 @@ def test_renyi_tends_to_kl(seed, d):
     assert half == pytest.approx(2 * gaussian_bhattacharyya(m1, c1, m2, c2), rel=1e-12)
 
 
-@pytest.mark.parametrize("d, block", [(9, 4), (600, 256), (513, 256), (40, 64)])
-def test_congruence_lower_matches_dense_products(d, block):
+@pytest.mark.parametrize("d", [1, 9, 300])
+def test_congruence_lower_matches_dense_products(d):
     from divergences._gaussian import _congruence_lower
 
     gen = np.random.default_rng(d)
@@ -590,5 +590,5 @@ def test_congruence_lower_matches_dense_products(d, block):
     a = torch.from_numpy(a @ a.T)
     lower = torch.from_numpy(np.tril(gen.normal(size=(d, d))))
     ref = (lower.numpy().T @ a.numpy()) @ lower.numpy()
-    got = _congruence_lower(lower, a, block=block).numpy()
+    got = _congruence_lower(lower, a).numpy()
     assert np.abs(got - ref).max() <= 1e-12 * np.abs(ref).max()
