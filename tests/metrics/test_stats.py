@@ -53,7 +53,11 @@ def test_blocked_gram_matches_plain(rng):
     from metrics.stats import _gram
 
     x = torch.tensor(rng.normal(size=(30, 1100)))
-    torch.testing.assert_close(_gram(x), x.T @ x, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(_gram(x), x.T @ x, rtol=1e-12, atol=1e-10)  # dsyrk (CPU f64)
+    xt = torch.tensor(rng.normal(size=(1100, 30))).T  # non-contiguous input
+    torch.testing.assert_close(_gram(xt), xt.T @ xt, rtol=1e-12, atol=1e-10)
+    x32 = x.float()  # the blocked upper-triangle path (used on accelerators)
+    torch.testing.assert_close(_gram(x32), x32.T @ x32, rtol=1e-5, atol=1e-3)
 
 
 @settings(max_examples=60)
