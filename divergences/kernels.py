@@ -170,8 +170,12 @@ def _centre_polynomial(
     constant for autograd (the identity holds for any ``c``). Also used by ``metrics.kid``.
     """
     x64, y64 = x.to(torch.float64), y.to(torch.float64)
-    c = torch.cat([x64, y64]).detach().mean(0)
-    xc, yc = x64 - c, y64 - c
+    c = ((x64.detach().sum(0) + y64.detach().sum(0)) / (x.shape[0] + y.shape[0])).detach()
+
+    def centred(t64: Tensor, t: Tensor) -> Tensor:  # in place on our own float64 copy
+        return t64.sub_(c) if t64 is not t and not t64.requires_grad else t64 - c
+
+    xc, yc = centred(x64, x), centred(y64, y)
     return (xc.to(gram_dtype), xc @ c), (yc.to(gram_dtype), yc @ c), float(c @ c)
 
 

@@ -101,3 +101,12 @@ def test_errors_and_warning(rng):
         kid(x, x, gamma=-1.0)
     with pytest.raises(ValueError, match="gram_dtype must be"):
         kid(x, x, gram_dtype=torch.float16)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kid_leaves_inputs_untouched(rng, dtype):
+    x, y = rng.normal(size=(60, 5)).astype(dtype) + 3.0, rng.normal(size=(50, 5)).astype(dtype)
+    x0, y0 = x.copy(), y.copy()
+    kid(x, y, subsets=2, subset_size=20)
+    kid(torch.from_numpy(x), torch.from_numpy(y), subsets=2, subset_size=20)
+    assert np.array_equal(x, x0) and np.array_equal(y, y0)
