@@ -171,7 +171,7 @@ class FeatureStats:
         for chunk in torch.split(x, _ROWS_PER_CHUNK):
             c = chunk.to(device=device, dtype=torch.float64)
             mean_b = c.mean(dim=0)
-            c = c - mean_b
+            c = c.sub_(mean_b) if c is not chunk else c - mean_b  # in place on our own copy
             if self._n == 0:
                 self._n, self._mean, self._m2 = c.shape[0], mean_b, _gram(c)
             else:

@@ -168,3 +168,12 @@ def test_errors(rng):
         FeatureStats.from_moments(np.zeros(2), np.eye(2), n=1)
     with pytest.raises(TypeError, match="other must be a FeatureStats"):
         s.merge(np.zeros(2))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_update_leaves_inputs_untouched(rng, dtype):
+    x = rng.normal(size=(40, 6)).astype(dtype) + 2.0
+    x0 = x.copy()
+    FeatureStats().update(x)
+    FeatureStats().update(torch.from_numpy(x))
+    assert np.array_equal(x, x0)
