@@ -6,6 +6,10 @@ wrapping G and D in ``DistributedDataParallel``: a GAN step runs each network se
 does not support; NVlabs/stylegan2-ada-pytorch's ``training_loop.py`` averages gradients the
 same way. Parameters start equal (broadcast from rank 0) and stay equal because every rank
 applies the same averaged gradient.
+
+Evaluation is sharded too (:mod:`gan.evaluation`): each rank draws its share of the samples
+from its own seed (:func:`rank_seed`), sum-mergeable metric states are all-reduced and the
+rest is gathered with :func:`all_gather_cat`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from torch import nn
 
 from metrics.distributed import barrier, get_rank, get_world_size, is_distributed
 
-__all__ = ["all_reduce_grads", "barrier", "broadcast_module", "init_from_env", "rank_and_world"]
+__all__ = [
+    "all_gather_cat",
+    "all_reduce_grads",
+    "barrier",
+    "broadcast_module",
+    "init_from_env",
+    "rank_and_world",
+    "rank_seed",
+]
 
 
 def init_from_env(device_type: str) -> bool:
@@ -63,3 +75,46 @@ def all_reduce_grads(module: nn.Module) -> None:
 def rank_and_world() -> tuple[int, int]:
     """``(rank, world_size)``, ``(0, 1)`` without a process group."""
     return get_rank(), get_world_size()
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of ``rank``'s share of a sharded computation: ``seed`` itself on rank 0.
+
+    Rank 0 keeps ``seed`` so that one process reproduces the unsharded run; rank ``r`` adds
+    ``r`` times a large odd constant (the 64-bit golden ratio), modulo 2⁶³.
+
+    Example:
+        >>> rank_seed(7, 0), rank_seed(7, 1) != rank_seed(7, 2)
+        (7, True)
+    """
+    return seed if rank == 0 else (seed + rank * 0x9E3779B97F4A7C15) % 2**63
+
+
+def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
+    """Concatenate every rank's ``t`` ``(n_r, ...)`` along dim 0 in rank order (``t`` alone).
+
+    The shards may differ in length (they are padded to the longest for the collective and
+    trimmed after). With NCCL a CPU tensor travels through this rank's GPU and comes back.
+    Every rank must call it; every rank receives the concatenation.
+
+    Example:
+        >>> all_gather_cat(torch.ones(2, 3)).shape  # one process: t itself
+        torch.Size([2, 3])
+    """
+    if not is_distributed():
+        return t
+    world = get_world_size()
+    dev = t.device
+    if torch.distributed.get_backend() == "nccl" and dev.type != "cuda":
+        t = t.to(torch.device("cuda", torch.cuda.current_device()))
+    t = t.contiguous()
+    n = torch.tensor([t.shape[0]], dtype=torch.int64, device=t.device)
+    sizes = [torch.empty_like(n) for _ in range(world)]
+    torch.distributed.all_gather(sizes, n)
+    counts = [int(s) for s in sizes]
+    longest = max(counts)
+    padded = t.new_zeros((longest, *t.shape[1:]))
+    padded[: t.shape[0]] = t
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    torch.distributed.all_gather(parts, padded)
+    return torch.cat([p[:c] for p, c in zip(parts, counts)]).to(dev)

@@ -11,6 +11,23 @@
 With ``rejection=True`` the same metrics are computed again on samples refined by
 discriminator rejection sampling (:mod:`gan.rejection`), under ``drs_``-prefixed keys, with
 the acceptance rate. Raw and refined numbers are always reported side by side.
+
+Under ``torch.distributed`` every rank calls the same function with its own generator
+(seeded with :func:`gan._dist.rank_seed`) and handles its shard of the ``n`` samples
+(:func:`metrics.distributed.shard_range`); the result, complete on rank 0, is the one of a
+single process given the union of the shards:
+
+* summed with ``all_reduce``: the mode histogram and sample count (then
+  :func:`metrics.modes.mode_coverage_from_counts`), the generated features' moments for FID
+  (:meth:`metrics.FeatureStats.all_reduce`), DRS's accepted and proposed counts;
+* gathered (``all_gather``): the generated digits features for KID and precision/recall,
+  which are not sums; the held-out logits of the JS estimate (N floats); the training half
+  of the generated samples for the JS classifier;
+* fitted on rank 0 and broadcast: the JS classifier and the DRS calibration (their cost is
+  a fixed number of steps, independent of ``n``); the DRS bound M and shift γ are each
+  rank's own burn-in estimates.
+
+With one process nothing is communicated and the numbers are those of the unsharded code.
 """
 
 from __future__ import annotations
@@ -26,11 +43,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan import _dist
 from gan.data import Data
 from gan.losses import logistic_d_loss
 from gan.rejection import calibrate_discriminator, rejection_sample
+from metrics.distributed import all_reduce_sum, is_distributed, shard_range
 
-__all__ = ["evaluate_generator", "format_table", "js_two_sample", "sample_metrics"]
+__all__ = [
+    "evaluate_generator",
+    "fit_discriminator",
+    "format_table",
+    "js_from_logits",
+    "js_two_sample",
+    "sample_metrics",
+]
 
 
 def _as_dict(record: Any) -> dict[str, Any]:
@@ -51,6 +77,85 @@ def generate(g: nn.Module, n: int, z_dim: int, generator: torch.Generator, batch
     return torch.cat(out)
 
 
+def _fitted_on_rank0(fit: Callable[[], nn.Module], like: nn.Module) -> nn.Module:
+    """``fit()`` on rank 0; every other rank gets a copy of ``like`` holding its weights."""
+    if not is_distributed():
+        return fit()
+    d = fit() if _dist.get_rank() == 0 else copy.deepcopy(like)
+    _dist.broadcast_module(d)
+    return d
+
+
+def fit_discriminator(
+    d_init: nn.Module,
+    sample_real: Callable[[int, torch.Generator], torch.Tensor],
+    fake: torch.Tensor,
+    *,
+    generator: torch.Generator,
+    steps: int = 300,
+    batch_size: int = 512,
+    lr: float = 1e-4,
+) -> nn.Module:
+    """A copy of ``d_init`` trained with the logistic loss on fresh real samples vs ``fake``.
+
+    Each Adam step (β = (0.5, 0.999)) draws ``batch_size`` real samples and ``batch_size``
+    rows of ``fake`` (with replacement) from ``generator``. Under ``torch.distributed``
+    ``fake`` is this rank's shard: the shards are gathered, rank 0 fits (with its
+    generator) and broadcasts the weights, so every rank returns the same network, the one a
+    single process fits on the union.
+
+    Returns:
+        The fitted copy, in eval mode (``d_init`` is not modified).
+
+    Example:
+        >>> from gan.data import load_data
+        >>> ring = load_data("ring8")
+        >>> d0 = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1), nn.Flatten(0))
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> fake = 3 * torch.randn(500, 2, generator=gen)
+        >>> d = fit_discriminator(d0, ring.sample, fake, steps=200, batch_size=64, lr=1e-2,
+        ...                       generator=gen)
+        >>> with torch.no_grad():  # real points score higher than far-away fakes
+        ...     bool(d(ring.centers).mean() > d(torch.full((8, 2), 4.0)).mean())
+        True
+    """
+    fake = _dist.all_gather_cat(fake)
+
+    def fit() -> nn.Module:
+        d = copy.deepcopy(d_init).train().requires_grad_(True)
+        opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
+        for _ in range(steps):
+            idx = torch.randint(len(fake), (batch_size,), generator=generator,
+                                device=generator.device)  # fmt: skip
+            loss = logistic_d_loss(
+                d(sample_real(batch_size, generator)).float(), d(fake[idx]).float()
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return d
+
+    return _fitted_on_rank0(fit, d_init).eval()
+
+
+def js_from_logits(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> tuple[float, float]:
+    """``(value, stderr)`` of :func:`divergences.estimators.js_from_discriminator` (nats).
+
+    Under ``torch.distributed`` each rank passes the logits of its shard; they are gathered
+    (two floats per sample) and every rank returns the estimate on their union.
+
+    Example:
+        >>> v, se = js_from_logits(torch.full((8,), 20.0), torch.full((8,), -20.0))
+        >>> round(v, 4), round(se, 4)  # a perfect discriminator: log 2
+        (0.6931, 0.0)
+    """
+    from divergences.estimators import js_from_discriminator
+
+    est = js_from_discriminator(_dist.all_gather_cat(logits_real),
+                                _dist.all_gather_cat(logits_fake))  # fmt: skip
+    return float(est.value), float(est.stderr)
+
+
 def js_two_sample(
     d_init: nn.Module,
     sample_real: Callable[[int, torch.Generator], torch.Tensor],
@@ -64,60 +169,83 @@ def js_two_sample(
     """JS(real, fake) in nats from a discriminator fine-tuned on half of ``fake``.
 
     A copy of ``d_init`` is trained with the logistic loss on fresh real samples vs the first
-    half of ``fake`` and scored on fresh real samples vs the other half with
-    :func:`divergences.estimators.js_from_discriminator` (a lower bound on JS in expectation).
+    half of ``fake`` (:func:`fit_discriminator`) and scored on fresh real samples vs the
+    other half with :func:`divergences.estimators.js_from_discriminator` (a lower bound on JS
+    in expectation). Under ``torch.distributed`` ``fake`` is this rank's shard: each rank
+    splits its own shard in halves and scores its own share (see :func:`js_from_logits`).
 
     Returns:
-        ``(value, stderr)``.
-    """
-    from divergences.estimators import js_from_discriminator
+        ``(value, stderr)``, on every rank.
 
+    Example:
+        >>> from gan.data import load_data
+        >>> ring = load_data("ring8")
+        >>> d0 = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1), nn.Flatten(0))
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> v, se = js_two_sample(d0, ring.sample, ring.sample(400, gen), generator=gen,
+        ...                       steps=20, batch_size=64)
+        >>> abs(v) < 0.05  # generated = real: the lower bound is ~0
+        True
+    """
     half = len(fake) // 2
-    train_f, test_f = fake[:half], fake[half:]
-    d = copy.deepcopy(d_init).train().requires_grad_(True)
-    opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
-    for _ in range(steps):
-        idx = torch.randint(half, (batch_size,), generator=generator, device=generator.device)
-        loss = logistic_d_loss(
-            d(sample_real(batch_size, generator)).float(), d(train_f[idx]).float()
-        )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    d.eval()
+    d = fit_discriminator(d_init, sample_real, fake[:half], generator=generator, steps=steps,
+                          batch_size=batch_size, lr=lr)  # fmt: skip
     with torch.no_grad():
-        lr_ = d(sample_real(len(test_f), generator)).float()
-        lf_ = d(test_f).float()
-    est = js_from_discriminator(lr_, lf_)
-    return float(est.value), float(est.stderr)
+        lr_ = d(sample_real(len(fake) - half, generator)).float()
+        lf_ = d(fake[half:]).float()
+    return js_from_logits(lr_, lf_)
 
 
 def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:
-    """The data set's sample-quality metrics for ``samples`` (no discriminator involved)."""
-    from metrics.fid import fid
+    """The data set's sample-quality metrics for ``samples`` (no discriminator involved).
+
+    Under ``torch.distributed`` every rank passes its shard (at least one sample) and the
+    metrics of the union are returned on rank 0 (an empty dict on the other ranks): mode
+    histograms and FID moments are summed, digits features gathered for KID and
+    precision/recall.
+
+    Example:
+        >>> from gan.data import load_data
+        >>> ring = load_data("ring8")
+        >>> r = sample_metrics(ring.sample(2500, torch.Generator().manual_seed(0)), ring)
+        >>> r["modes"], r["high_quality"] > 0.97, r["reverse_kl"] < 0.01
+        (8, True, True)
+    """
+    import metrics
+    from metrics.fid import fid_from_stats
     from metrics.kid import kid
-    from metrics.modes import mode_coverage
+    from metrics.modes import mode_coverage, mode_coverage_from_counts
+    from metrics.stats import FeatureStats
 
     out: dict[str, Any] = {}
+    rank0 = _dist.get_rank() == 0
     if data.centers is not None:
-        rec = _as_dict(mode_coverage(samples.double().cpu(), data.centers.double().cpu(),
-                                             data.std))  # fmt: skip
+        local = mode_coverage(samples.double().cpu(), data.centers.double().cpu(), data.std)
+        state = torch.tensor([*local.counts.tolist(), len(samples)], dtype=torch.int64)
+        state = all_reduce_sum(state)
+        rec = _as_dict(mode_coverage_from_counts(state[:-1], int(state[-1])))
         out.update({k: v for k, v in rec.items() if isinstance(v, (int, float))})
     elif data.name == "digits" and data.test is not None:
         net = _digits_net(samples.device)
         with torch.no_grad():
             f_fake = net(samples.float()).double().cpu()
-            f_test = net(data.test.float()).double().cpu()
-            f_train = net(data.train.float()).double().cpu()
-        out["fid"] = float(fid(f_test, f_fake))
-        out["fid_train_test"] = float(fid(f_test, f_train))
-        out["kid"] = float(kid(f_test, f_fake, subset_size=min(len(f_test), len(f_fake))).mean)
-        import metrics
-
-        if hasattr(metrics, "precision_recall"):
-            pr = _as_dict(metrics.precision_recall(f_test, f_fake, k=3))
-            out.update({k: float(v) for k, v in pr.items() if isinstance(v, (int, float))})
-    return out
+        fake_stats = FeatureStats(dim=f_fake.shape[1]).update(f_fake)
+        if is_distributed():  # alone, all_reduce would recompute the mean (last-bit changes)
+            fake_stats.all_reduce()
+        f_fake = _dist.all_gather_cat(f_fake)
+        if rank0:
+            with torch.no_grad():
+                f_test = net(data.test.float()).double().cpu()
+                f_train = net(data.train.float()).double().cpu()
+            test_stats = FeatureStats().update(f_test)
+            out["fid"] = fid_from_stats(test_stats, fake_stats)
+            out["fid_train_test"] = fid_from_stats(test_stats, FeatureStats().update(f_train))
+            m = min(len(f_test), len(f_fake))
+            out["kid"] = float(kid(f_test, f_fake, subset_size=m).mean)
+            if hasattr(metrics, "precision_recall"):
+                pr = _as_dict(metrics.precision_recall(f_test, f_fake, k=3))
+                out.update({k: float(v) for k, v in pr.items() if isinstance(v, (int, float))})
+    return out if rank0 else {}
 
 
 _DIGITS_NET: dict[str, nn.Module] = {}
@@ -152,32 +280,57 @@ def evaluate_generator(
         d: an unpacked discriminator (``pac = 1``) used to initialise the JS classifier and
             the DRS calibration; it is copied, never modified.
         data: the training distribution (on the generator's device).
-        n: generated samples per evaluation (PacGAN: 2500).
+        n: generated samples per evaluation over all processes (PacGAN: 2500); each rank
+            generates its :func:`~metrics.distributed.shard_range` share (at least 2).
         z_dim: noise dimension.
-        generator: RNG for sampling and calibration.
+        generator: RNG for sampling and calibration; under ``torch.distributed`` one per
+            rank, seeded with :func:`gan._dist.rank_seed` so the union is reproducible for a
+            given number of processes.
         rejection: also evaluate discriminator rejection sampling.
         calibration_steps: Adam steps for the JS classifier and the DRS calibration.
 
     Returns:
         A flat dict of floats, e.g. ``modes``, ``high_quality``, ``reverse_kl``, ``js``,
-        ``js_stderr``; ``drs_*`` and ``drs_acceptance_rate`` with ``rejection=True``.
+        ``js_stderr``; ``drs_*`` and ``drs_acceptance_rate`` with ``rejection=True``. Every
+        rank must call it; ranks other than 0 get an empty dict.
+
+    Example:
+        >>> from gan.data import load_data
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> g, d = nn.Linear(4, 2), nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1), nn.Flatten(0))
+        >>> res = evaluate_generator(g, d, load_data("ring8"), n=200, z_dim=4,
+        ...                          generator=torch.Generator().manual_seed(0),
+        ...                          calibration_steps=10)
+        >>> sorted(res)
+        ['high_quality', 'js', 'js_stderr', 'modes', 'n_modes', 'reverse_kl']
     """
-    fake = generate(g, n, z_dim, generator)
+    rank, world = _dist.rank_and_world()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2 * world:
+        raise ValueError(f"n must be an integer >= 2 per process ({2 * world}), got {n!r}")
+    if rejection and getattr(d, "pac", 1) != 1:  # checked on every rank before any collective
+        raise ValueError("rejection sampling needs an unpacked discriminator (pac = 1)")
+    n_local = len(shard_range(n, rank, world))
+    fake = generate(g, n_local, z_dim, generator)
     out = sample_metrics(fake, data)
     out["js"], out["js_stderr"] = js_two_sample(
         d, data.sample, fake, generator=generator, steps=calibration_steps
     )
     if rejection:
-        d_cal = calibrate_discriminator(
-            d, g, data.sample, z_dim=z_dim, steps=calibration_steps, generator=generator
-        )
-        drs = rejection_sample(g, d_cal, n, z_dim=z_dim, generator=generator)
+        d_cal = _fitted_on_rank0(
+            lambda: calibrate_discriminator(
+                d, g, data.sample, z_dim=z_dim, steps=calibration_steps, generator=generator
+            ),
+            d,
+        ).eval().requires_grad_(False)  # fmt: skip
+        drs = rejection_sample(g, d_cal, n_local, z_dim=z_dim, generator=generator)
         out.update({f"drs_{k}": v for k, v in sample_metrics(drs.samples, data).items()})
         out["drs_js"], out["drs_js_stderr"] = js_two_sample(
             d_cal, data.sample, drs.samples, generator=generator, steps=calibration_steps
         )
-        out["drs_acceptance_rate"] = drs.acceptance_rate
-    return out
+        counts = all_reduce_sum(torch.tensor([drs.accepted, drs.proposed], dtype=torch.int64))
+        out["drs_acceptance_rate"] = int(counts[0]) / int(counts[1])
+    return out if rank == 0 else {}
 
 
 def format_table(result: dict[str, Any]) -> str:

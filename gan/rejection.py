@@ -83,6 +83,8 @@ class DRSResult:
         proposed: how many samples G proposed.
         max_logit: the bound M used.
         gamma: the shift γ used.
+        accepted: how many proposals were accepted (≥ ``len(samples)``: whole batches are
+            scored); ``accepted`` and ``proposed`` sum over shards.
     """
 
     samples: torch.Tensor
@@ -90,6 +92,7 @@ class DRSResult:
     proposed: int
     max_logit: float
     gamma: float
+    accepted: int = 0
 
 
 @torch.no_grad()
@@ -169,7 +172,7 @@ def rejection_sample(
     out = torch.cat(accepted)[:n]
     # Proposals actually needed for the first n acceptances are not tracked within the last
     # batch; the rate is accepted/proposed over whole batches (a conservative estimate).
-    return DRSResult(out, n_acc / proposed, proposed, float(m), float(gamma_t))
+    return DRSResult(out, n_acc / proposed, proposed, float(m), float(gamma_t), n_acc)
 
 
 def _f_score(s: torch.Tensor, m: torch.Tensor, eps: float) -> torch.Tensor:

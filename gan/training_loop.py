@@ -94,7 +94,9 @@ def train(
 
     Per step: ``n_critic`` times {real batch, fake batch under no_grad, D loss (+ R1 / GP),
     D update}, then one G update through D, then the EMA update. Gradients are averaged over
-    processes under torchrun (see :mod:`gan._dist`); rank 0 logs and checkpoints.
+    processes under torchrun (see :mod:`gan._dist`); rank 0 logs and checkpoints; every
+    rank evaluates its shard of the samples and rank 0 logs the merged metrics
+    (see :mod:`gan.evaluation`).
 
     Args:
         cfg: the configuration (see :class:`gan.config.TrainConfig`).
@@ -126,6 +128,9 @@ def train(
     device = pick_device(cfg.device)
     _dist.init_from_env(device.type)
     rank, world = _dist.rank_and_world()
+    if 0 < cfg.eval_samples < 2 * world:  # each rank evaluates a shard of at least 2
+        raise ValueError(f"eval_samples must be 0 or >= 2 per process ({2 * world}), got "
+                         f"{cfg.eval_samples}")  # fmt: skip
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
@@ -225,7 +230,9 @@ def train(
         return data.sample(n, gen)
 
     def evaluate(final: bool) -> dict[str, Any]:
-        gen_eval = torch.Generator(device).manual_seed(cfg.seed + 7919 * (step + 1))
+        # Sharded over ranks (gan.evaluation): each rank draws its share from its own seed.
+        seed_eval = _dist.rank_seed(cfg.seed + 7919 * (step + 1), rank)
+        gen_eval = torch.Generator(device).manual_seed(seed_eval)
         g_eval = ema.model if ema is not None else g
         g_eval.eval()
         d_eval, cal_steps = d, (1000 if final else 300)
@@ -303,22 +310,22 @@ def train(
                 if bar is not None:
                     bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
                     bar.update(step - bar.n)
-            # -- sync point 2: periodic evaluation (rank 0 evaluates, the others wait)
+            # -- sync point 2: periodic evaluation (every rank its shard; rank 0 logs the merge)
             if cfg.eval_every and cfg.eval_samples and step % cfg.eval_every == 0 and step < last:
-                if rank == 0:
-                    res = evaluate(final=False)
+                res = evaluate(final=False)
+                if log is not None:
                     log.write({"kind": "eval", "step": step, **res})
-                _dist.barrier()
             # -- sync point 3: checkpoint
             if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < last:
                 save_checkpoint()
         # ---- phase 4: final checkpoint, evaluation and plots --------------------------------
         save_checkpoint()
         result: dict[str, Any] = {}
-        if rank == 0 and step == cfg.steps and cfg.eval_samples > 0:
-            result = evaluate(final=True)
-            log.write({"kind": "eval", "step": step, "final": True, **result})
-            evaluation.write_json(run_dir / rundir.EVALUATION, result)
+        if step == cfg.steps and cfg.eval_samples > 0:
+            result = evaluate(final=True)  # every rank its shard; the merge is on rank 0
+            if rank == 0:
+                log.write({"kind": "eval", "step": step, "final": True, **result})
+                evaluation.write_json(run_dir / rundir.EVALUATION, result)
         if rank == 0 and step == cfg.steps and cfg.plots:
             plots.plot_run(run_dir, ema.model if ema is not None else g, data, cfg)
         _dist.barrier()

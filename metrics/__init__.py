@@ -15,7 +15,7 @@ from metrics.features import digits_features, digits_logits, extract
 from metrics.fid import FID, fid, fid_from_stats, frechet_distance
 from metrics.inception_score import InceptionScore, inception_score
 from metrics.kid import KID, kid
-from metrics.modes import ModeCoverage, mode_coverage
+from metrics.modes import ModeCoverage, mode_coverage, mode_coverage_from_counts
 from metrics.prdc import (
     PRDC,
     DensityCoverage,
@@ -58,6 +58,7 @@ __all__ = [
     "kid",
     "load_samples",
     "mode_coverage",
+    "mode_coverage_from_counts",
     "prdc",
     "precision_recall",
     "two_sample",

@@ -17,7 +17,7 @@ import torch
 
 from divergences._checks import as_tensor, check_finite, check_positive_int
 
-__all__ = ["ModeCoverage", "mode_coverage"]
+__all__ = ["ModeCoverage", "mode_coverage", "mode_coverage_from_counts"]
 
 
 class ModeCoverage(NamedTuple):
@@ -110,6 +110,42 @@ def mode_coverage(
         nearest_d[lo : lo + 4096], nearest[lo : lo + 4096] = d.min(dim=1)
     hq = nearest_d <= n_std * s[nearest]
     counts = torch.bincount(nearest[hq], minlength=k)
+    return _from_counts(counts, x.shape[0], min_count)
+
+
+def mode_coverage_from_counts(counts: Any, n_samples: int, *, min_count: int = 1) -> ModeCoverage:
+    """The :class:`ModeCoverage` of a histogram of high-quality samples over modes.
+
+    The histogram and the sample count are sufficient statistics of :func:`mode_coverage`:
+    sum them over shards or processes (e.g. ``metrics.distributed.all_reduce_sum``) and call
+    this to get exactly the result on the union of the samples.
+
+    Args:
+        counts: high-quality samples per mode ``(K,)``, non-negative integers
+            (``ModeCoverage.counts``).
+        n_samples: number of samples scored (high quality or not), ``>= counts.sum()``.
+        min_count: high-quality samples a mode needs to count as captured.
+
+    Example:
+        >>> r = mode_coverage_from_counts([2, 1, 0], 4)
+        >>> r.modes, r.high_quality, round(r.reverse_kl, 4)
+        (2, 0.75, 0.4621)
+    """
+    c = torch.as_tensor(np.asarray(counts.cpu() if isinstance(counts, torch.Tensor) else counts))
+    if c.ndim != 1 or c.shape[0] == 0 or c.is_floating_point() or c.dtype == torch.bool:
+        raise ValueError(
+            f"counts must be a non-empty 1-D integer array (K,), got {c.dtype} {tuple(c.shape)}"
+        )
+    if bool((c < 0).any()):
+        raise ValueError("counts must be non-negative")
+    n_samples = check_positive_int(n_samples, "n_samples")
+    if n_samples < int(c.sum()):
+        raise ValueError(f"n_samples must be >= counts.sum()={int(c.sum())}, got {n_samples}")
+    return _from_counts(c.long(), n_samples, check_positive_int(min_count, "min_count"))
+
+
+def _from_counts(counts: torch.Tensor, n_samples: int, min_count: int) -> ModeCoverage:
+    k = counts.shape[0]
     n_hq = int(counts.sum())
     if n_hq == 0:
         rkl = math.inf
@@ -118,7 +154,7 @@ def mode_coverage(
         rkl = float(torch.special.xlogy(p, p * k).sum().clamp(min=0))
     return ModeCoverage(
         modes=int((counts >= min_count).sum()),
-        high_quality=n_hq / x.shape[0],
+        high_quality=n_hq / n_samples,
         reverse_kl=rkl,
         n_modes=k,
         counts=counts.cpu().numpy(),

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import mode_coverage
+from metrics import mode_coverage, mode_coverage_from_counts
 
 
 def _ring(k=8, radius=2.0):
@@ -91,3 +91,31 @@ def test_errors():
         mode_coverage(np.zeros((3, 2)), c, 1.0, n_std=-1)
     with pytest.raises(ValueError, match="min_count must be >= 1"):
         mode_coverage(np.zeros((3, 2)), c, 1.0, min_count=0)
+
+
+def test_from_counts_equals_mode_coverage_on_the_union(rng):
+    centres = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    parts = [centres[rng.integers(0, 3, 300)] + rng.normal(size=(300, 2)) * 0.4 for _ in range(3)]
+    whole = mode_coverage(np.concatenate(parts), centres, 0.4)
+    counts = sum(mode_coverage(p, centres, 0.4).counts for p in parts)
+    merged = mode_coverage_from_counts(counts, 900)
+    assert merged.modes == whole.modes and merged.high_quality == whole.high_quality
+    assert merged.reverse_kl == whole.reverse_kl
+    assert np.array_equal(merged.counts, whole.counts)
+
+
+@pytest.mark.parametrize(
+    "counts, n, kwargs, match",
+    [
+        ([1.5, 2.0], 5, {}, "counts must be a non-empty 1-D integer array"),
+        ([[1, 2]], 5, {}, "counts must be a non-empty 1-D integer array"),
+        ([], 5, {}, "counts must be a non-empty 1-D integer array"),
+        ([1, -1], 5, {}, "counts must be non-negative"),
+        ([3, 4], 5, {}, "n_samples must be >= counts.sum\\(\\)=7"),
+        ([3, 4], 0, {}, "n_samples must be"),
+        ([3, 4], 9, {"min_count": 0}, "min_count must be"),
+    ],
+)
+def test_from_counts_bad_input(counts, n, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mode_coverage_from_counts(np.array(counts, dtype=None if counts else np.int64), n, **kwargs)
