@@ -272,6 +272,7 @@ def evaluate_generator(
     generator: torch.Generator,
     rejection: bool = False,
     calibration_steps: int = 1000,
+    drs_calibration_steps: int = 3000,
 ) -> dict[str, Any]:
     """Evaluate ``g`` on ``data``: sample metrics, JS estimate, optionally DRS (``drs_`` keys).
 
@@ -287,7 +288,9 @@ def evaluate_generator(
             rank, seeded with :func:`gan._dist.rank_seed` so the union is reproducible for a
             given number of processes.
         rejection: also evaluate discriminator rejection sampling.
-        calibration_steps: Adam steps for the JS classifier and the DRS calibration.
+        calibration_steps: Adam steps of the JS classifiers.
+        drs_calibration_steps: Adam steps of the DRS calibration (lr 3e-4; the sampling is
+            exact rejection, γ = 0, see :mod:`gan.rejection`).
 
     Returns:
         A flat dict of floats, e.g. ``modes``, ``high_quality``, ``reverse_kl``, ``js``,
@@ -319,7 +322,7 @@ def evaluate_generator(
     if rejection:
         d_cal = _fitted_on_rank0(
             lambda: calibrate_discriminator(
-                d, g, data.sample, z_dim=z_dim, steps=calibration_steps, generator=generator
+                d, g, data.sample, z_dim=z_dim, steps=drs_calibration_steps, generator=generator
             ),
             d,
         ).eval().requires_grad_(False)  # fmt: skip

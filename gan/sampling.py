@@ -62,7 +62,7 @@ def sample_run(
     if cfg.pac > 1:
         d = build_models(cfg.replace(pac=1), data.shape)[1].to(device)
     d_cal = calibrate_discriminator(
-        d, g, data.sample, z_dim=cfg.z_dim, steps=1000 if cfg.pac == 1 else 2000, generator=gen
+        d, g, data.sample, z_dim=cfg.z_dim, steps=3000 if cfg.pac == 1 else 6000, generator=gen
     )
     drs = rejection_sample(g, d_cal, n, z_dim=cfg.z_dim, generator=gen)
     return drs.samples, drs

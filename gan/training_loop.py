@@ -242,6 +242,7 @@ def train(
         res = evaluation.evaluate_generator(
             g_eval, d_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim, generator=gen_eval,
             rejection=final and cfg.rejection, calibration_steps=cal_steps,
+            drs_calibration_steps=3000 if cfg.pac == 1 else 6000,
         )  # fmt: skip
         g.train()
         return res

@@ -149,13 +149,26 @@ def test_rejection_sampling_moves_samples_towards_the_target():
     assert float(x.std()) == pytest.approx(1.0, abs=0.08)
     # acceptance = E_θ[e^(s − M)] = e^(−M) since E_θ[p*/p_θ] = 1
     assert res.acceptance_rate == pytest.approx(math.exp(-res.max_logit), rel=0.15)
-    shifted = rejection_sample(g, _ExactLogRatio(), 2000, z_dim=1, generator=gen, burn_in=20000)
-    # Azadi et al.'s shift (γ = 95th percentile of F, negative here) accepts more than exact
+    default = rejection_sample(g, _ExactLogRatio(), 10, z_dim=1, generator=gen, burn_in=2000)
+    assert default.gamma == 0.0  # exact rejection sampling by default
+    shifted = rejection_sample(g, _ExactLogRatio(), 2000, z_dim=1, generator=gen, burn_in=20000,
+                               shift_quantile=0.5)  # fmt: skip
+    # Azadi et al.'s shift (γ = a quantile of F, negative here) accepts more than exact
     # rejection: the samples move part of the way from N(0, 1) towards N(1, 1)
     assert shifted.gamma < 0 and shifted.acceptance_rate > res.acceptance_rate
     assert 0.3 < float(shifted.samples.mean()) < 0.95
     with pytest.raises(ValueError, match="n must be >= 1"):
         rejection_sample(g, _ExactLogRatio(), 0, z_dim=1, generator=gen)
+    with pytest.raises(ValueError, match="shift_quantile or gamma, not both"):
+        rejection_sample(g, _ExactLogRatio(), 5, z_dim=1, generator=gen, gamma=0.0,
+                         shift_quantile=0.5)  # fmt: skip
+    with pytest.raises(ValueError, match="shift_quantile must be in"):
+        rejection_sample(g, _ExactLogRatio(), 5, z_dim=1, generator=gen, shift_quantile=2.0)
+    # G far from the data: exact rejection would accept ~e^-M; the median shift takes over
+    with pytest.warns(RuntimeWarning, match="far from the data"):
+        far = rejection_sample(g, _ExactLogRatio(), 50, z_dim=1, generator=gen, burn_in=2000,
+                               min_acceptance=0.9)  # fmt: skip
+    assert far.gamma < 0 and far.samples.shape == (50, 1)
 
 
 def test_standardization_matches_the_moments():
