@@ -166,7 +166,7 @@ def rejection_sample(
                 f"exact rejection sampling would accept about {predicted:.2g} of the proposals "
                 "(the generator is far from the data); using the median shift instead",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of rejection_sample (no_grad adds a frame)
             )
             shift_quantile = 0.5
     if shift_quantile is not None:
