@@ -163,14 +163,15 @@ def _congruence_lower(lower: Tensor, a: Tensor) -> Tensor:
 
     On CPU this is two BLAS triangular products (``dtrmm``: 2·D³ flops instead of the 4·D³ of
     two dense products, which skip nothing); batched or accelerator tensors use the dense
-    products.
+    products. Called inside :class:`_Bures2`'s forward, whose backward is its own, so the
+    inputs are read without autograd.
     """
-    if lower.ndim != 2 or lower.device.type != "cpu" or lower.requires_grad or a.requires_grad:
+    if lower.ndim != 2 or lower.device.type != "cpu":
         return lower.mT @ a @ lower
     from scipy.linalg.blas import dtrmm
 
-    ln = np.asfortranarray(lower.numpy())
-    b = dtrmm(1.0, ln, np.asfortranarray(a.numpy()), side=1, lower=1)  # A L
+    ln = np.asfortranarray(lower.detach().numpy())
+    b = dtrmm(1.0, ln, np.asfortranarray(a.detach().numpy()), side=1, lower=1)  # A L
     b = dtrmm(1.0, ln, b, side=0, lower=1, trans_a=1, overwrite_b=1)  # Lᵀ (A L)
     return torch.from_numpy(np.ascontiguousarray(b))
 
