@@ -242,9 +242,8 @@ def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:
             out["fid_train_test"] = fid_from_stats(test_stats, FeatureStats().update(f_train))
             m = min(len(f_test), len(f_fake))
             out["kid"] = float(kid(f_test, f_fake, subset_size=m).mean)
-            if hasattr(metrics, "precision_recall"):
-                pr = _as_dict(metrics.precision_recall(f_test, f_fake, k=3))
-                out.update({k: float(v) for k, v in pr.items() if isinstance(v, (int, float))})
+            pr = _as_dict(metrics.precision_recall(f_test, f_fake, k=3))
+            out.update({k: float(v) for k, v in pr.items() if isinstance(v, (int, float))})
     return out if rank0 else {}
 
 
