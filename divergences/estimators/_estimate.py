@@ -142,7 +142,8 @@ def estimate(
 
     - ``"classifier"`` → :func:`classifier_divergence` (cross-fitted density ratio; any
       f-divergence; JS is a lower bound when the classifier is imperfect).
-    - ``"knn"`` → :func:`knn_divergence` (Wang–Kulkarni–Verdú KL, Póczos–Schneider α family).
+    - ``"knn"`` → :func:`knn_divergence` (Wang–Kulkarni–Verdú KL, Póczos–Schneider α family;
+      ``base="gaussian"`` for a Gaussian start).
     - ``"variational"`` → :func:`variational_bound` (f-GAN lower bound with a neural critic).
     - ``"plugin"`` → :func:`plugin_divergence` (histograms, d ≤ 3).
 

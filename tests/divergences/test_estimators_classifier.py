@@ -120,6 +120,8 @@ def test_custom_sklearn_classifier_and_torch_input(rng):
     [
         HistGradientBoostingClassifier(max_iter=15),
         MLPClassifier((16,), max_epochs=15, batch_size=16, lr=1e-2, seed=3),
+        "spline",
+        "boosting",
     ],
 )
 def test_other_classifiers_run(rng, model):
@@ -228,3 +230,50 @@ def test_estimate_dispatches(rng):
     assert estimate(x, y, "kl", method="plugin", bins=8) == plugin_divergence(x, y, "kl", bins=8)
     with pytest.raises(ValueError, match="method must be one of"):
         estimate(x, y, method="magic")
+
+
+def test_auto_keeps_the_candidate_with_the_larger_held_out_js_bound(rng):
+    # Laplace coordinates: log p/q is piecewise linear, which quadratic features miss
+    x = rng.laplace(size=(1500, 2))
+    y = rng.laplace(size=(1500, 2)) * 1.3
+    y[:, 0] += 1.0
+    auto = classifier_divergence(x, y, "js", n_folds=3, seed=2)
+    each = {
+        c: classifier_divergence(x, y, "js", n_folds=3, seed=2, classifier=c)
+        for c in ("quadratic", "boosting")
+    }
+    assert auto.details["candidates"] == pytest.approx({c: e.value for c, e in each.items()})
+    assert auto.details["classifier"] == "boosting"
+    assert auto.value == each["boosting"].value
+    kl = classifier_divergence(x, y, "kl", n_folds=3, seed=2)
+    assert (
+        kl.value
+        == classifier_divergence(x, y, "kl", n_folds=3, seed=2, classifier="boosting").value
+    )
+    # the truth by Monte Carlo with the known densities: auto is the closer
+    z = np.random.default_rng(7).laplace(size=(400_000, 2))
+    shift, s = np.array([1.0, 0.0]), 1.3
+
+    def log_q(t):
+        return stats.laplace.logpdf((t - shift) / s).sum(1) - 2 * math.log(s)
+
+    zy = z * s + shift
+    lp_x, lq_x = stats.laplace.logpdf(z).sum(1), log_q(z)
+    lp_y, lq_y = stats.laplace.logpdf(zy).sum(1), log_q(zy)
+    js = 0.5 * np.mean(lp_x - np.logaddexp(lp_x, lq_x)) + 0.5 * np.mean(
+        lq_y - np.logaddexp(lp_y, lq_y)
+    )
+    js += math.log(2)
+    assert abs(auto.value - js) < abs(each["quadratic"].value - js)
+
+
+def test_auto_prefers_the_quadratic_model_on_gaussians_and_corrects_the_test(rng):
+    x, y = _pair(rng, 1500, 1500, 3, 0.6)
+    e = classifier_divergence(x, y, "js", n_folds=3, seed=1)
+    assert e.details["classifier"] == "quadratic"
+    a, b = rng.normal(size=(80, 3)), rng.normal(size=(80, 3)) + 0.3
+    t = classifier_two_sample_test(a, b, n_folds=3)
+    one = classifier_two_sample_test(a, b, n_folds=3, classifier=t.details["classifier"])
+    assert t.value == one.value
+    assert t.details["p_value"] == pytest.approx(min(1.0, 2 * one.details["p_value"]))
+    assert 0 < one.details["p_value"] < 0.5  # the doubling is visible
