@@ -161,15 +161,15 @@ def _kl_parts(a: torch.Tensor, b: torch.Tensor, w: np.ndarray, loo: bool, base: 
     n = a.shape[0]
     m = b.shape[0]
     k = w.size
-    lr, ri, ln, ni, ties = _neighbour_lists(a, b, k, int(loo), base)
+    mr, ri, mn, ni, ties = _neighbour_lists(a, b, k, int(loo), base)
     wt = torch.as_tensor(w, dtype=torch.float64, device=a.device)
-    t = (ln[:, :k] - lr[:, :k]) @ wt
+    t = (mn[:, :k] - mr[:, :k]) @ wt
     total = t.sum()
     value = float(total) / n + math.log(m / (n - 1))
     if not loo:
         return _Parts(value, ties, None, None)
-    dx = -_revcumsum(wt * (lr[:, 1:] - lr[:, :-1]))  # change of t_i when a neighbour goes
-    dy = _revcumsum(wt * (ln[:, 1:] - ln[:, :-1]))
+    dx = -_revcumsum(wt * (mr[:, 1:] - mr[:, :-1]))  # change of t_i when a neighbour goes
+    dy = _revcumsum(wt * (mn[:, 1:] - mn[:, :-1]))
     acc_a = torch.zeros(n, dtype=torch.float64, device=a.device)
     acc_a.index_add_(0, ri[:, :k].flatten(), dx.flatten())
     acc_b = torch.zeros(m, dtype=torch.float64, device=a.device)
@@ -189,16 +189,16 @@ def _alpha_parts(
     """
     n = a.shape[0]
     m = b.shape[0]
-    lr, ri, ln, ni, ties = _neighbour_lists(a, b, k, int(loo), base)
+    mr, ri, mn, ni, ties = _neighbour_lists(a, b, k, int(loo), base)
     e = 1.0 - alpha
     log_b = 2 * gammaln(k) - gammaln(k - alpha + 1) - gammaln(k + alpha - 1)
-    u = torch.exp(e * (math.log((n - 1) / m) + lr[:, k - 1] - ln[:, k - 1]) + log_b)
+    u = torch.exp(e * (math.log((n - 1) / m) + mr[:, k - 1] - mn[:, k - 1]) + log_b)
     total = u.sum()
     value = float(total) / n
     if not loo:
         return _Parts(value, ties, None, None)
-    du_a = u * torch.expm1(e * (lr[:, k] - lr[:, k - 1]))
-    du_b = u * torch.expm1(-e * (ln[:, k] - ln[:, k - 1]))
+    du_a = u * torch.expm1(e * (mr[:, k] - mr[:, k - 1]))
+    du_b = u * torch.expm1(-e * (mn[:, k] - mn[:, k - 1]))
     acc_a = torch.zeros(n, dtype=torch.float64, device=a.device)
     acc_a.index_add_(0, ri[:, :k].flatten(), du_a[:, None].expand(-1, k).flatten())
     acc_b = torch.zeros(m, dtype=torch.float64, device=a.device)
