@@ -240,16 +240,14 @@ def test_auto_keeps_the_candidate_with_the_larger_held_out_js_bound(rng):
     auto = classifier_divergence(x, y, "js", n_folds=3, seed=2)
     each = {
         c: classifier_divergence(x, y, "js", n_folds=3, seed=2, classifier=c)
-        for c in ("quadratic", "boosting")
+        for c in ("quadratic", "spline", "boosting")
     }
     assert auto.details["candidates"] == pytest.approx({c: e.value for c, e in each.items()})
-    assert auto.details["classifier"] == "boosting"
-    assert auto.value == each["boosting"].value
+    best = max(each, key=lambda c: each[c].value)
+    assert auto.details["classifier"] == best != "quadratic"
+    assert auto.value == each[best].value
     kl = classifier_divergence(x, y, "kl", n_folds=3, seed=2)
-    assert (
-        kl.value
-        == classifier_divergence(x, y, "kl", n_folds=3, seed=2, classifier="boosting").value
-    )
+    assert kl.value == classifier_divergence(x, y, "kl", n_folds=3, seed=2, classifier=best).value
     # the truth by Monte Carlo with the known densities: auto is the closer
     z = np.random.default_rng(7).laplace(size=(400_000, 2))
     shift, s = np.array([1.0, 0.0]), 1.3
@@ -268,6 +266,7 @@ def test_auto_keeps_the_candidate_with_the_larger_held_out_js_bound(rng):
 
 
 def test_auto_prefers_the_quadratic_model_on_gaussians_and_corrects_the_test(rng):
+    # Bonferroni over the three candidates of D <= 10
     x, y = _pair(rng, 1500, 1500, 3, 0.6)
     e = classifier_divergence(x, y, "js", n_folds=3, seed=1)
     assert e.details["classifier"] == "quadratic"
@@ -275,5 +274,5 @@ def test_auto_prefers_the_quadratic_model_on_gaussians_and_corrects_the_test(rng
     t = classifier_two_sample_test(a, b, n_folds=3)
     one = classifier_two_sample_test(a, b, n_folds=3, classifier=t.details["classifier"])
     assert t.value == one.value
-    assert t.details["p_value"] == pytest.approx(min(1.0, 2 * one.details["p_value"]))
-    assert 0 < one.details["p_value"] < 0.5  # the doubling is visible
+    assert t.details["p_value"] == pytest.approx(min(1.0, 3 * one.details["p_value"]))
+    assert 0 < one.details["p_value"] < 0.3  # the correction is visible
