@@ -25,7 +25,8 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 CUDA = torch.cuda.is_available()
-DEVICES = ["cpu"] + (["cuda"] if CUDA else [])
+# the CUDA instances carry the gpu mark, so `pytest -m gpu` (benchmarks/gpu_check.sh) runs them
+DEVICES = ["cpu"] + ([pytest.param("cuda", marks=pytest.mark.gpu)] if CUDA else [])
 
 
 def pytest_collection_modifyitems(config, items):

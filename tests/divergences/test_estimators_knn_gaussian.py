@@ -193,3 +193,18 @@ def test_gaussian_start_bad_input(rng):
     x[:, 2] = x[:, 0] - 2 * x[:, 1]
     with pytest.raises(ValueError, match="covariance of x is singular"):
         knn_kl(x, y, base="gaussian")
+
+
+def test_gaussian_start_on_every_device(rng, device):
+    """On CUDA the frames and the search run there; the masses are computed on the host."""
+    x, y = rng.normal(size=(400, 3)), rng.laplace(size=(300, 3))
+    ref = knn_kl(x, y, base="gaussian", k=4)
+    tx, ty = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    e = knn_kl(tx, ty, base="gaussian", k=4)
+    assert e.value == pytest.approx(ref.value, rel=1e-9)
+    assert e.stderr == pytest.approx(ref.stderr, rel=1e-7)
+    h = knn_divergence(tx.float(), ty.float(), "hellinger2", base="gaussian")
+    ref_h = knn_divergence(
+        x.astype(np.float32), y.astype(np.float32), "hellinger2", base="gaussian"
+    )
+    assert h.value == pytest.approx(ref_h.value, abs=1e-6)
