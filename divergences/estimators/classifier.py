@@ -55,7 +55,7 @@ def _make_classifier(spec: Any, seed: int, device: torch.device) -> Any:
         )
     if spec == "spline":  # quadratic plus a cubic spline of each coordinate (additive terms)
         splines = SplineTransformer(
-            n_knots=8, degree=3, knots="quantile", extrapolation="linear", include_bias=False
+            n_knots=8, degree=3, knots="quantile", extrapolation="constant", include_bias=False
         )
         return make_pipeline(
             StandardScaler(),

@@ -344,12 +344,11 @@ def knn_divergence(
     downwards. Needs more samples than dimensions + 1 in x and y. The jackknife keeps the
     two frames fixed (measured conservative all the same).
 
-    Measured (``benchmarks/RESULTS.md``, n = 10k, 40 seeds): for N(0, I) vs N(e_1, 1.3 I)
-    the default has relative RMSE 3–5 % at d ≤ 5 but a bias of +12 % at d = 10 (plain k = 1:
-    +22 %) that does not shrink between n = 3k and 30k, while ``base="gaussian"`` has
-    3–5 % at every d ≤ 10 (bias +0.5 % at d = 10). For product Laplace / Student-t pairs at
-    d = 10 the default is better (+6 % / +13 % against −21 % / −13 %). At d ≥ 10 with
-    non-Gaussian data prefer the classifier estimator.
+    Measured (``benchmarks/RESULTS.md``, n = 10k): for N(0, I) vs N(e_1, 1.3 I) the default
+    has relative RMSE 3–5 % at d ≤ 5 but a bias of +12 % at d = 10 (plain k = 1: +22 %;
+    +8 % at n = 100k), while ``base="gaussian"`` has 3–5 % at every d ≤ 10 and 7 % at
+    d = 20. For product Laplace / Student-t pairs the default is the better one (d = 10:
+    bias +7.5 % / +13 % against −19 % / −14 %; d = 5: +1 % / +2 % against −8 % / −8 %).
 
     Standard error (``stderr="jackknife"``, default) by the two-sample delete-1 jackknife,
     computed exactly from one neighbour more per list at no extra engine call:

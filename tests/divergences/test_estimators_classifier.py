@@ -276,3 +276,17 @@ def test_auto_prefers_the_quadratic_model_on_gaussians_and_corrects_the_test(rng
     assert t.value == one.value
     assert t.details["p_value"] == pytest.approx(min(1.0, 3 * one.details["p_value"]))
     assert 0 < one.details["p_value"] < 0.3  # the correction is visible
+
+
+def test_spline_features_are_bounded_beyond_the_training_range(rng):
+    # a held-out point past the training range must not ride a steep spline to an extreme
+    # log-ratio (seen: log r = 11 at one held-out Laplace point made the KL estimate −8)
+    from divergences.estimators.classifier import _make_classifier
+
+    model = _make_classifier("spline", 0, torch.device("cpu"))
+    X = rng.laplace(size=(400, 2))
+    model.fit(X, (rng.random(400) < 0.5).astype(int))
+    splines = model[1].transformer_list[1][1]
+    far = np.array([[X[:, 0].max() + 5.0, 0.0], [X[:, 0].max() + 500.0, 0.0]])
+    feats = splines.transform(model[0].transform(far))
+    np.testing.assert_allclose(feats[0], feats[1])
