@@ -16,8 +16,8 @@ from scipy import stats
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline, make_union
-from sklearn.preprocessing import PolynomialFeatures, SplineTransformer, StandardScaler
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from divergences._checks import check_choice, check_positive_int
@@ -28,17 +28,15 @@ from divergences.estimators.discriminator import js_terms
 
 __all__ = ["classifier_divergence", "classifier_two_sample_test"]
 
-_NAMED = ("auto", "quadratic", "spline", "logistic", "boosting", "mlp")
+_NAMED = ("auto", "quadratic", "logistic", "boosting", "mlp")
 # Newton steps with a Cholesky solve: the logistic models here have many more rows than
-# features (measured 2.5x faster than lbfgs on 16k x 155 spline features, same optimum)
+# features (measured 2.5x faster than lbfgs on a 16k x 155 logistic fit, same optimum)
 _SOLVER = "newton-cholesky"
 
 
 def _candidates(spec: Any, d: int) -> list[Any]:
-    """The classifiers to cross-fit: ``"auto"`` chooses among three for D <= 10, two to 30."""
+    """The classifiers to cross-fit: ``"auto"`` is a choice between two for D <= 30."""
     if isinstance(spec, str) and spec == "auto":
-        if d <= 10:
-            return ["quadratic", "spline", "boosting"]
         return ["quadratic", "boosting"] if d <= 30 else ["mlp"]
     return [spec]
 
@@ -50,16 +48,6 @@ def _make_classifier(spec: Any, seed: int, device: torch.device) -> Any:
         return make_pipeline(
             StandardScaler(),
             PolynomialFeatures(2, include_bias=False),
-            StandardScaler(),
-            LogisticRegression(C=1.0, max_iter=2000, solver=_SOLVER),
-        )
-    if spec == "spline":  # quadratic plus a cubic spline of each coordinate (additive terms)
-        splines = SplineTransformer(
-            n_knots=8, degree=3, knots="quantile", extrapolation="constant", include_bias=False
-        )
-        return make_pipeline(
-            StandardScaler(),
-            make_union(PolynomialFeatures(2, include_bias=False), splines),
             StandardScaler(),
             LogisticRegression(C=1.0, max_iter=2000, solver=_SOLVER),
         )
@@ -244,19 +232,17 @@ def classifier_divergence(
     are far noisier than JS (their terms are unbounded in r). Probabilities are clipped to
     ``[clip, 1 − clip]`` (the clipped fraction is in ``details``).
 
-    ``classifier="auto"`` cross-fits several models on the same folds and uses the one with
-    the largest held-out JS bound (the smallest balanced held-out log-loss;
-    ``details["candidates"]`` holds each bound; picking the largest of a few lower bounds on
-    the same points is optimistic by a small fraction of the standard error): a logistic
-    regression on standardised ``[x, x ⊗ x]`` features (``"quadratic"``: well-specified for
-    Gaussian pairs, whose log-ratio is quadratic), the same plus a cubic spline of each
-    coordinate (``"spline"``: also additive log-ratios such as product laws; D ≤ 10 only,
-    about 3 s at 10k × 10) and early-stopped histogram gradient boosting (``"boosting"``: any
-    shape). Above D = 30 a torch MLP (on CUDA when present). Measured at d = 2–10
-    (``benchmarks/RESULTS.md``): the quadratic model alone is 16–33 % low on Laplace and
-    Student-t pairs. Any one of them can be asked for by name, as can ``"logistic"``
-    (linear), ``"mlp"``, or any scikit-learn classifier (cloned per fold). Convergence
-    warnings of the classifier are passed through.
+    ``classifier="auto"`` cross-fits two models on the same folds and uses the one with the
+    larger held-out JS bound (the smaller balanced held-out log-loss; ``details["candidates"]``
+    holds both bounds; picking the larger of two lower bounds on the same points is
+    optimistic by a small fraction of the standard error): a logistic regression on
+    standardised ``[x, x ⊗ x]`` features (``"quadratic"``: well-specified for Gaussian pairs,
+    whose log-ratio is quadratic) and early-stopped histogram gradient boosting
+    (``"boosting"``: any shape), for D ≤ 30; above, a torch MLP (on CUDA when present).
+    Measured at d = 2–10 (``benchmarks/RESULTS.md``): the quadratic model alone is 16–33 %
+    low on Laplace and Student-t pairs, the choice 4–10 %. Either can be asked for by name,
+    as can ``"logistic"`` (linear), ``"mlp"``, or any scikit-learn classifier (cloned per
+    fold). Convergence warnings of the classifier are passed through.
 
     Standard error: the larger of the CLT error over the held-out per-sample terms,
     ``sqrt(var(a)/N + var(b)/M)``, and the between-fold spread ``sd(fold values)/√K``.
@@ -352,8 +338,8 @@ def classifier_two_sample_test(
 
     with π the pooled fraction predicted "P". Balanced accuracy ``½(TPR + 1 − FPR)`` is 0.5
     under H0 and 1 for disjoint supports; for N = M it is the plain accuracy. When
-    ``classifier="auto"`` chose among several models on the held-out points, the p-value is
-    multiplied by their number (Bonferroni), so the test keeps its level.
+    ``classifier="auto"`` chose between two models on the held-out points, the p-value is
+    doubled (Bonferroni), so the test keeps its level.
 
     Args:
         x: Samples of P, ``(N, D)`` or ``(N,)``.

@@ -120,7 +120,6 @@ def test_custom_sklearn_classifier_and_torch_input(rng):
     [
         HistGradientBoostingClassifier(max_iter=15),
         MLPClassifier((16,), max_epochs=15, batch_size=16, lr=1e-2, seed=3),
-        "spline",
         "boosting",
     ],
 )
@@ -240,7 +239,7 @@ def test_auto_keeps_the_candidate_with_the_larger_held_out_js_bound(rng):
     auto = classifier_divergence(x, y, "js", n_folds=3, seed=2)
     each = {
         c: classifier_divergence(x, y, "js", n_folds=3, seed=2, classifier=c)
-        for c in ("quadratic", "spline", "boosting")
+        for c in ("quadratic", "boosting")
     }
     assert auto.details["candidates"] == pytest.approx({c: e.value for c, e in each.items()})
     best = max(each, key=lambda c: each[c].value)
@@ -266,7 +265,7 @@ def test_auto_keeps_the_candidate_with_the_larger_held_out_js_bound(rng):
 
 
 def test_auto_prefers_the_quadratic_model_on_gaussians_and_corrects_the_test(rng):
-    # Bonferroni over the three candidates of D <= 10
+    # Bonferroni over the two candidates
     x, y = _pair(rng, 1500, 1500, 3, 0.6)
     e = classifier_divergence(x, y, "js", n_folds=3, seed=1)
     assert e.details["classifier"] == "quadratic"
@@ -274,19 +273,5 @@ def test_auto_prefers_the_quadratic_model_on_gaussians_and_corrects_the_test(rng
     t = classifier_two_sample_test(a, b, n_folds=3)
     one = classifier_two_sample_test(a, b, n_folds=3, classifier=t.details["classifier"])
     assert t.value == one.value
-    assert t.details["p_value"] == pytest.approx(min(1.0, 3 * one.details["p_value"]))
+    assert t.details["p_value"] == pytest.approx(min(1.0, 2 * one.details["p_value"]))
     assert 0 < one.details["p_value"] < 0.3  # the correction is visible
-
-
-def test_spline_features_are_bounded_beyond_the_training_range(rng):
-    # a held-out point past the training range must not ride a steep spline to an extreme
-    # log-ratio (seen: log r = 11 at one held-out Laplace point made the KL estimate −8)
-    from divergences.estimators.classifier import _make_classifier
-
-    model = _make_classifier("spline", 0, torch.device("cpu"))
-    X = rng.laplace(size=(400, 2))
-    model.fit(X, (rng.random(400) < 0.5).astype(int))
-    splines = model[1].transformer_list[1][1]
-    far = np.array([[X[:, 0].max() + 5.0, 0.0], [X[:, 0].max() + 500.0, 0.0]])
-    feats = splines.transform(model[0].transform(far))
-    np.testing.assert_allclose(feats[0], feats[1])
