@@ -79,6 +79,23 @@ def _log_gammainc_small(a: np.ndarray, z: np.ndarray) -> np.ndarray:
     return lead + np.log(total)
 
 
+def _log_mixture(xs: np.ndarray, lam: np.ndarray, df: int) -> np.ndarray:
+    """``log Σ_j e^{−λ}λ^j/j! · P(df/2 + j, xs)`` (half-scaled arguments), in the log domain."""
+    j_max = int(np.ceil(np.max(lam) + 12 * np.sqrt(np.max(lam)) + 40))
+    j = np.arange(j_max + 1, dtype=np.float64)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_pois = -lam + j * np.log(lam) - gammaln(j + 1)
+    log_pois[0] = -lam  # 0·log 0 = 0 when λ = 0
+    a = df / 2 + j
+    p = gammainc(a, xs)
+    with np.errstate(divide="ignore"):
+        log_p = np.where(p > _TINY, np.log(np.maximum(p, _TINY)), 0.0)
+    rows, cols = np.nonzero(p <= _TINY)
+    if rows.size:
+        log_p[rows, cols] = _log_gammainc_small(a[rows, 0], xs[cols])
+    return logsumexp(log_pois + log_p, axis=0)
+
+
 def log_ncx2_cdf(x: np.ndarray, df: int, nc: np.ndarray) -> np.ndarray:
     """``log P(χ²_df(nc) ≤ x)`` elementwise, accurate where the CDF underflows.
 
@@ -90,23 +107,12 @@ def log_ncx2_cdf(x: np.ndarray, df: int, nc: np.ndarray) -> np.ndarray:
     out = np.empty(x.shape, dtype=np.float64)
     big = cdf > _TINY
     out[big] = np.log(cdf[big])
-    small = ~big
-    if small.any():
-        xs, lam = x[small] / 2, nc[small] / 2
-        j_max = int(np.ceil(np.max(lam) + 12 * np.sqrt(np.max(lam)) + 40))
-        j = np.arange(j_max + 1, dtype=np.float64)[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_pois = -lam + j * np.log(lam) - gammaln(j + 1)
-        log_pois[0] = -lam  # 0·log 0 = 0 when λ = 0
-        a = df / 2 + j
-        p = gammainc(a, xs)
-        with np.errstate(divide="ignore"):
-            log_p = np.where(p > _TINY, np.log(np.maximum(p, _TINY)), 0.0)
-        tiny = p <= _TINY
-        if tiny.any():
-            rows, cols = np.nonzero(tiny)
-            log_p[rows, cols] = _log_gammainc_small(a[rows, 0], xs[cols])
-        out[small] = logsumexp(log_pois + log_p, axis=0)
+    small = np.flatnonzero(~big.ravel())
+    flat = out.reshape(-1)
+    step = 4096  # columns per block: the (terms, columns) table stays bounded
+    for s in range(0, small.size, step):
+        idx = small[s : s + step]
+        flat[idx] = _log_mixture(x.reshape(-1)[idx] / 2, nc.reshape(-1)[idx] / 2, df)
     return out
 
 
