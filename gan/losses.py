@@ -58,6 +58,23 @@ __all__ = [
 Tensor = torch.Tensor
 
 
+def _check_logits(real: Any = None, fake: Any = None) -> None:
+    """Discriminator outputs must be non-empty float tensors; shape-only checks (no host sync)."""
+    for t, name in ((real, "real"), (fake, "fake")):
+        if t is None and name == "real":
+            continue  # generator losses see fake logits only
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of logits, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+        if t.numel() == 0:
+            raise ValueError(f"{name} is empty (shape {tuple(t.shape)}): no logits to average")
+    if real is not None and real.device != fake.device:
+        raise ValueError(
+            f"real and fake must be on one device, got {real.device} and {fake.device}"
+        )
+
+
 def logistic_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Binary cross-entropy of D (real → 1, fake → 0) on logits.
 
@@ -74,6 +91,7 @@ def logistic_d_loss(real: Tensor, fake: Tensor) -> Tensor:
         >>> round(float(logistic_d_loss(torch.zeros(3), torch.zeros(3))), 4)  # 2 log 2
         1.3863
     """
+    _check_logits(real, fake)
     return F.softplus(-real).mean() + F.softplus(fake).mean()
 
 
@@ -84,6 +102,7 @@ def minimax_g_loss(fake: Tensor) -> Tensor:
         >>> round(float(minimax_g_loss(torch.zeros(2))), 4)
         -0.6931
     """
+    _check_logits(fake=fake)
     return -F.softplus(fake).mean()
 
 
@@ -94,6 +113,7 @@ def ns_g_loss(fake: Tensor) -> Tensor:
         >>> round(float(ns_g_loss(torch.zeros(2))), 4)
         0.6931
     """
+    _check_logits(fake=fake)
     return F.softplus(-fake).mean()
 
 
@@ -104,6 +124,7 @@ def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
         >>> float(hinge_d_loss(torch.tensor([2.0, 0.0]), torch.tensor([-2.0, 0.0])))
         1.0
     """
+    _check_logits(real, fake)
     return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
 
 
@@ -114,6 +135,7 @@ def hinge_g_loss(fake: Tensor) -> Tensor:
         >>> float(hinge_g_loss(torch.tensor([1.0, 3.0])))
         -2.0
     """
+    _check_logits(fake=fake)
     return -fake.mean()
 
 
@@ -124,6 +146,7 @@ def wasserstein_d_loss(real: Tensor, fake: Tensor) -> Tensor:
         >>> float(wasserstein_d_loss(torch.tensor([1.0]), torch.tensor([3.0])))
         2.0
     """
+    _check_logits(real, fake)
     return fake.mean() - real.mean()
 
 
@@ -134,6 +157,7 @@ def wasserstein_g_loss(fake: Tensor) -> Tensor:
         >>> float(wasserstein_g_loss(torch.tensor([1.0, 3.0])))
         -2.0
     """
+    _check_logits(fake=fake)
     return -fake.mean()
 
 
@@ -144,6 +168,7 @@ def lsgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
         >>> float(lsgan_d_loss(torch.tensor([1.0]), torch.tensor([2.0])))
         2.0
     """
+    _check_logits(real, fake)
     return 0.5 * (real - 1).square().mean() + 0.5 * fake.square().mean()
 
 
@@ -154,6 +179,7 @@ def lsgan_g_loss(fake: Tensor) -> Tensor:
         >>> float(lsgan_g_loss(torch.tensor([3.0])))
         2.0
     """
+    _check_logits(fake=fake)
     return 0.5 * (fake - 1).square().mean()
 
 
@@ -184,6 +210,7 @@ def fgan_bound(real: Tensor, fake: Tensor, divergence: Any) -> Tensor:
     """
     rec = _record(divergence)
     # f*(g_f(v)) through the record's stable form where it has one (saturating g_f).
+    _check_logits(real, fake)
     return rec.activation(real).mean() - rec.conjugate_of_activation(fake).mean()
 
 
@@ -205,6 +232,7 @@ def fgan_g_loss(fake: Tensor, divergence: Any) -> Tensor:
         -2.0
     """
     rec = _record(divergence)
+    _check_logits(fake=fake)
     return -rec.activation(fake).mean()
 
 
@@ -218,6 +246,7 @@ def js_estimate(real: Tensor, fake: Tensor) -> Tensor:
         >>> round(float(js_estimate(torch.full((3,), 20.0), torch.full((3,), -20.0))), 4)
         0.6931
     """
+    _check_logits(real, fake)
     return math.log(2) + 0.5 * F.logsigmoid(real).mean() + 0.5 * F.logsigmoid(-fake).mean()
 
 
@@ -236,7 +265,22 @@ def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
         >>> float(r1_penalty((3 * x).sum(1), x))  # ∇ = (3, 3)
         18.0
     """
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    for t, name in ((real_logits, "real_logits"), (real, "real")):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {t!r:.60}")
+    if real.ndim == 0 or real_logits.shape != (real.shape[0],):
+        raise ValueError(
+            f"real_logits must have shape (B,) = ({real.shape[0] if real.ndim else '?'},) "
+            f"to match real {tuple(real.shape)}, got {tuple(real_logits.shape)}"
+        )
+    if not real.requires_grad or real_logits.grad_fn is None:
+        raise ValueError(
+            "r1_penalty needs real with requires_grad=True and real_logits computed from it "
+            "(call real.requires_grad_(True) before the discriminator)"
+        )
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True, allow_unused=True)
+    if grad is None:
+        raise ValueError("real_logits do not depend on real: compute them as D(real)")
     return grad.square().reshape(grad.shape[0], -1).sum(1).mean()
 
 
@@ -265,11 +309,31 @@ def gradient_penalty(
         >>> float(gradient_penalty(d, torch.zeros(3, 1), torch.ones(3, 1)))  # ‖∇‖ = 2
         1.0
     """
+    if not callable(discriminator):
+        raise TypeError(f"discriminator must be callable, got {type(discriminator).__name__}")
+    for t, name in ((real, "real"), (fake, "fake")):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {t!r:.60}")
+    if real.shape != fake.shape or real.ndim == 0:
+        raise ValueError(
+            f"real and fake must have one shape (B, ...), got {tuple(real.shape)} "
+            f"and {tuple(fake.shape)}"
+        )
+    if isinstance(pac, bool) or not isinstance(pac, int) or pac < 1:
+        raise ValueError(f"pac must be an int >= 1, got {pac!r}")
     b = real.shape[0]
+    if b == 0 or b % pac:
+        raise ValueError(f"the batch ({b} samples) must be a positive multiple of pac={pac}")
     eps = torch.rand(b // pac, generator=generator, device=real.device, dtype=real.dtype)
     eps = eps.repeat_interleave(pac).reshape(b, *([1] * (real.ndim - 1)))
     x = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
+    out = discriminator(x)
+    if not isinstance(out, torch.Tensor) or out.shape != (b // pac,):
+        raise ValueError(
+            f"discriminator must return logits of shape ({b // pac},) for {b} samples with "
+            f"pac={pac}, got {tuple(out.shape) if isinstance(out, torch.Tensor) else out!r}"
+        )
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     norms = grad.reshape(b // pac, -1).norm(dim=1)
     return (norms - 1).square().mean()
 

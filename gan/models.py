@@ -20,6 +20,37 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _int(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _image_shape(shape: object, name: str) -> tuple[int, int, int]:
+    """A square ``(C, S, S)`` image shape with S in the supported sizes."""
+    if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) != 3:
+        raise ValueError(f"{name} must be (C, H, W), got {shape!r}")
+    c, h, w = (_int(v, f"{name}[{i}]") for i, v in enumerate(shape))
+    if h != w:
+        raise ValueError(f"{name} must be square (H == W), got {tuple(shape)}")
+    _start_size(h)
+    return c, h, w
+
+
+def _check_pac(x: torch.Tensor, pac: int) -> None:
+    if x.shape[0] % pac:
+        raise ValueError(f"the batch ({x.shape[0]} samples) must be a multiple of pac={pac}")
+
+
 def _sn(layer: nn.Module, on: bool) -> nn.Module:
     return parametrizations.spectral_norm(layer) if on else layer
 
@@ -35,6 +66,8 @@ class MLPGenerator(nn.Module):
 
     def __init__(self, z_dim: int, out_dim: int, *, hidden: int = 256, layers: int = 4):
         super().__init__()
+        z_dim, out_dim = _int(z_dim, "z_dim"), _int(out_dim, "out_dim")
+        hidden, layers = _int(hidden, "hidden"), _int(layers, "layers", 0)
         self.z_dim, self.out_shape = z_dim, (out_dim,)
         dims = [z_dim] + [hidden] * layers
         blocks: list[nn.Module] = []
@@ -61,6 +94,9 @@ class MLPDiscriminator(nn.Module):
         pac: int = 1,
     ):  # fmt: skip
         super().__init__()
+        in_dim, hidden = _int(in_dim, "in_dim"), _int(hidden, "hidden")
+        layers, pac = _int(layers, "layers", 0), _int(pac, "pac")
+        spectral_norm = _bool(spectral_norm, "spectral_norm")
         self.pac = pac
         dims = [in_dim * pac] + [hidden] * layers
         blocks: list[nn.Module] = []
@@ -70,6 +106,7 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_pac(x, self.pac)
         return self.net(x.reshape(x.shape[0] // self.pac, -1)).squeeze(-1)
 
 
@@ -77,7 +114,7 @@ def _start_size(size: int) -> tuple[int, int]:
     """(first feature-map side, number of ×2 upsamplings) for an image side."""
     if size == 28:
         return 7, 2
-    if size not in (8, 16, 32, 64):
+    if isinstance(size, bool) or size not in (8, 16, 32, 64):
         raise ValueError(f"image size must be one of 8, 16, 28, 32, 64; got {size}")
     n = int(math.log2(size // 4))
     return 4, n
@@ -108,7 +145,8 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, z_dim: int, out_shape: tuple[int, int, int], *, channels: int = 64):
         super().__init__()
-        c_out, size, _ = out_shape
+        z_dim, channels = _int(z_dim, "z_dim"), _int(channels, "channels")
+        c_out, size, _ = _image_shape(out_shape, "out_shape")
         s0, n = _start_size(size)
         self.z_dim, self.out_shape = z_dim, tuple(out_shape)
         ch = channels * 2 ** (n - 1)
@@ -145,7 +183,9 @@ class DCGANDiscriminator(nn.Module):
         pac: int = 1,
     ):  # fmt: skip
         super().__init__()
-        c_in, size, _ = in_shape
+        c_in, size, _ = _image_shape(in_shape, "in_shape")
+        channels, pac = _int(channels, "channels"), _int(pac, "pac")
+        spectral_norm = _bool(spectral_norm, "spectral_norm")
         s0, n = _start_size(size)
         self.pac = pac
         sn = spectral_norm
@@ -163,6 +203,7 @@ class DCGANDiscriminator(nn.Module):
         _dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_pac(x, self.pac)
         b, c, h, w = x.shape
         return self.net(x.reshape(b // self.pac, c * self.pac, h, w)).reshape(-1)
 
@@ -202,6 +243,12 @@ class Standardized(nn.Module):
         super().__init__()
         if role not in ("generator", "critic"):
             raise ValueError(f"role must be 'generator' or 'critic', got {role!r}")
+        if not isinstance(inner, nn.Module):
+            raise TypeError(f"inner must be an nn.Module, got {type(inner).__name__}")
+        if not (math.isfinite(float(scale)) and float(scale) > 0):
+            raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+        if not bool(torch.isfinite(torch.as_tensor(loc, dtype=torch.float32)).all()):
+            raise ValueError("loc must be finite")
         self.inner, self.role = inner, role
         for name in ("z_dim", "out_shape", "pac"):
             if hasattr(inner, name):

@@ -11,6 +11,7 @@ Covariances are unbiased (divide by ``n - 1``), as in pytorch-fid, torchmetrics 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ from divergences._checks import as_tensor, check_finite, to_output
 from divergences._gaussian import check_psd as _core_check_psd
 from divergences._gaussian import frechet64
 from metrics._types import feature_pair
-from metrics.stats import FeatureStats, _gram
+from metrics.stats import FeatureStats, _exponent, _gram, _scale
 
 __all__ = ["FID", "fid", "fid_from_stats", "frechet_distance"]
 
@@ -28,10 +29,37 @@ __all__ = ["FID", "fid", "fid_from_stats", "frechet_distance"]
 _PSD_EPS = 1e-12
 
 
-def _frechet(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor):
-    """Fréchet distance of float64 moments via the core (covariances symmetrised first)."""
-    sym1, sym2 = 0.5 * (cov1 + cov1.T), 0.5 * (cov2 + cov2.T)
-    return frechet64(mu1, sym1, mu2, sym2, eps=_PSD_EPS)
+def _frechet(
+    mu1: torch.Tensor,
+    cov1: torch.Tensor,
+    mu2: torch.Tensor,
+    cov2: torch.Tensor,
+    e1: int = 0,
+    e2: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Fréchet distance of float64 moments via the core, covariances given as
+    ``cov · 4**-e`` (covariances symmetrised first).
+
+    FID is scale covariant, ``FID(c a, c b) = c² FID(a, b)``: the moments are brought to
+    unit scale by one power of two ``2**E`` (exact), the core computes there, and the result
+    is scaled back by ``4**E``; so features anywhere in float64's range are handled and the
+    core's rounding tolerances are relative. Raises ``ValueError`` if the FID itself does
+    not fit in ``dtype``.
+    """
+    big = max(_exponent(mu1.detach()), _exponent(mu2.detach()), e1, e2)
+    m1, m2 = _scale(mu1, -big), _scale(mu2, -big)
+    c1, c2 = _scale(cov1, 2 * (e1 - big)), _scale(cov2, 2 * (e2 - big))
+    sym1, sym2 = 0.5 * (c1 + c1.T), 0.5 * (c2 + c2.T)
+    val = frechet64(m1, sym1, m2, sym2, eps=_PSD_EPS)
+    out = _scale(val, 2 * big)
+    if not bool(torch.isfinite(out.detach().to(dtype))):
+        log10 = math.log10(float(val)) + 2 * big * math.log10(2.0)
+        raise ValueError(
+            f"FID ~ 1e{log10:.1f} is beyond {dtype}'s range (max {torch.finfo(dtype).max:.3g}); "
+            "FID scales as the square of the features: multiply them by a smaller constant"
+        )
+    return out
 
 
 def _check_moments(mu: torch.Tensor, cov: torch.Tensor, names: tuple[str, str]) -> None:
@@ -45,7 +73,7 @@ def _check_moments(mu: torch.Tensor, cov: torch.Tensor, names: tuple[str, str]) 
     check_finite(mu, names[0])
     check_finite(cov, names[1])
     scale = float(cov.abs().max()) if cov.numel() else 0.0
-    if float((cov - cov.T).abs().max()) > 1e-6 * scale + 1e-12:
+    if float((cov - cov.T).abs().max()) > 1e-6 * scale:  # relative: any magnitude works
         raise ValueError(f"{names[1]} must be symmetric")
 
 
@@ -97,7 +125,9 @@ def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
             f"mu1 and mu2 must have the same dimension D; got {tuple(m1.shape)} "
             f"and {tuple(m2.shape)}"
         )
-    out = _frechet(m1, c1, m2, c2)
+    k1, k2 = (_exponent(c1.detach()) + 1) // 2, (_exponent(c2.detach()) + 1) // 2
+    s1, s2 = _scale(c1, -2 * k1), _scale(c2, -2 * k2)
+    out = _frechet(m1, s1, m2, s2, k1, k2, dtype=torch.float64 if is_np else ref.dtype)
     return to_output(out if is_np else out.to(ref.dtype), is_np)
 
 
@@ -119,11 +149,13 @@ def fid_from_stats(real: FeatureStats, fake: FeatureStats) -> float:
             f"real and fake statistics have different dimensions: {real.dim} vs {fake.dim}"
         )
     dev = real.mean.device
-    return float(_frechet(real.mean, real.cov(), fake.mean.to(dev), fake.cov().to(dev)))
+    (c1, e1), (c2, e2) = real._scaled_cov(), fake._scaled_cov()
+    return float(_frechet(real.mean, c1, fake.mean.to(dev), c2.to(dev), e1, e2))
 
 
-def _moments_with_grad(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    x = x.double()
+def _moments_with_grad(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased covariance of ``x · 2**-k`` (differentiable)."""
+    x = _scale(x.double(), -k)
     mu = x.mean(dim=0)
     xc = x - mu
     return mu, _gram(xc) / (x.shape[0] - 1)
@@ -153,10 +185,13 @@ def fid(real: Any, fake: Any) -> Any:
     """
     x, y, is_np = feature_pair(real, fake, min_samples=2, why=" for a covariance")
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-        out = _frechet(*_moments_with_grad(x), *_moments_with_grad(y))
-        return out.to(x.dtype)
+        k = max(_exponent(x.detach()), _exponent(y.detach()))
+        (m1, c1), (m2, c2) = _moments_with_grad(x, k), _moments_with_grad(y, k)
+        m1, m2 = _scale(m1, k), _scale(m2, k)  # the means themselves are representable
+        return _frechet(m1, c1, m2, c2, k, k, dtype=x.dtype).to(x.dtype)
     sx, sy = FeatureStats().update(x), FeatureStats().update(y)
-    out = _frechet(sx.mean, sx.cov(), sy.mean, sy.cov())
+    (c1, e1), (c2, e2) = sx._scaled_cov(), sy._scaled_cov()
+    out = _frechet(sx.mean, c1, sy.mean, c2, e1, e2, dtype=torch.float64 if is_np else x.dtype)
     return to_output(out if is_np else out.to(x.dtype), is_np)
 
 

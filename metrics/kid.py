@@ -30,7 +30,33 @@ from divergences.kernels import _centre_polynomial, _polynomial_mmd2
 from metrics._buffer import FeatureBuffer
 from metrics._types import Score, feature_pair
 
-__all__ = ["KID", "kid"]
+__all__ = ["KID", "KIDScore", "kid"]
+
+_F32_SAFE_SQNORM = 2.0**100  # centred squared norms beyond this are not safe in float32 products
+_EPS64 = float(torch.finfo(torch.float64).eps)
+
+
+class KIDScore(Score):
+    """:class:`~metrics.Score` ``(mean, std, n)`` of KID, with how the subsets were drawn.
+
+    Attributes:
+        subset_size: the subset size used (``subset_size`` clamped to ``min(N, M)``).
+        resampled: False when every subset is the whole of both sets (``subset_size >= N``
+            and ``>= M``): then all subsets agree and ``std`` is 0 by construction, not an
+            error bar.
+
+    Compares and unpacks like a :class:`~metrics.Score`.
+    """
+
+    def __new__(
+        cls, mean: float, std: float, n: int, subset_size: int = 0, resampled: bool = True
+    ) -> KIDScore:
+        self = super().__new__(cls, mean, std, n)
+        self.subset_size, self.resampled = subset_size, resampled
+        return self
+
+    def __getnewargs__(self) -> tuple:
+        return (*tuple(self), self.subset_size, self.resampled)
 
 
 def _kid_impl(
@@ -96,8 +122,18 @@ def kid(
         gram_dtype: dtype of the centred feature products (see module docstring).
 
     Returns:
-        :class:`~metrics.Score` ``(mean, std, n=subsets)`` of the unbiased MMD² (can be slightly
-        negative when both sets come from one distribution).
+        :class:`KIDScore` ``(mean, std, n=subsets)`` of the unbiased MMD² (can be slightly
+        negative when both sets come from one distribution), with ``subset_size`` (the one
+        used) and ``resampled``: when ``subset_size >= N`` and ``>= M`` every subset is the
+        whole of both sets, so KID is computed once, ``std`` is 0 (not an error bar),
+        ``resampled`` is False and a warning says so.
+
+    Raises:
+        ValueError: bad arguments, non-finite features, or features so large that the kernel
+            overflows float64. KID is not scale invariant (the kernel mixes degrees through
+            ``coef0``): features tiny next to ``coef0`` (``gamma·|x|² < 1e-9·coef0``) give a
+            warning, as KID then keeps little relative accuracy. ``gram_dtype=float32`` is
+            replaced by float64 where centred squared norms exceed 2^100.
 
     References:
         Bińkowski et al., "Demystifying MMD GANs" (2018); matches ``compute_kid`` in
@@ -125,12 +161,50 @@ def kid(
     if gram_dtype not in (torch.float32, torch.float64):
         raise ValueError(f"gram_dtype must be torch.float32 or torch.float64, got {gram_dtype}")
     m = min(subset_size, x.shape[0], y.shape[0])
-    if m < subset_size:
+    resampled = m < x.shape[0] or m < y.shape[0]
+    if not resampled:
+        warnings.warn(
+            f"kid: subset_size={subset_size} >= both set sizes ({x.shape[0]}, {y.shape[0]}): "
+            "every subset is the whole set, so std is 0 and is not an error bar "
+            "(use subset_size < min(N, M), e.g. N // 2, for a spread)",
+            stacklevel=2,
+        )
+    elif m < subset_size:
         warnings.warn(
             f"kid: subset_size={subset_size} exceeds the smaller set; using {m}", stacklevel=2
         )
-    vals, _ = _kid_impl(x, y, subsets, m, seed, degree, float(gamma), float(coef0), gram_dtype)
-    return Score(float(vals.mean()), float(vals.std(correction=0)), subsets)
+    gamma, coef0 = float(gamma), float(coef0)
+    sq = _max_centred_sqnorm(x, y)
+    if gram_dtype == torch.float32 and sq > _F32_SAFE_SQNORM:
+        gram_dtype = torch.float64  # float32 products of such features would overflow
+    if coef0 > 0 and 0 < gamma * sq < 1e-9 * coef0:
+        warnings.warn(
+            f"kid: the features are tiny next to coef0={coef0} (gamma·max|x - mean|² = "
+            f"{gamma * sq:.2g}): the kernel is ~coef0^degree and rounding can move KID by "
+            f"~{_EPS64 * coef0 / (gamma * sq):.0e} times its value; KID is not scale "
+            "invariant, so rescale the features (or pass gamma) if that is too much",
+            stacklevel=2,
+        )
+    reps = subsets if resampled else 1  # identical subsets: compute one
+    vals, _ = _kid_impl(x, y, reps, m, seed, degree, gamma, coef0, gram_dtype)
+    if not bool(torch.isfinite(vals).all()):
+        raise ValueError(
+            f"kid: the polynomial kernel (gamma·x·y + coef0)^{degree} of these features "
+            f"(gamma·max|x - mean|² = {gamma * sq:.3g}) overflows float64; KID is not scale "
+            "invariant: rescale the features (or lower gamma) so that gamma·|x|² stays "
+            f"below about 1e{int(308 / degree) - 2}"
+        )
+    if not resampled:
+        vals = vals.expand(subsets)
+    return KIDScore(float(vals.mean()), float(vals.std(correction=0)), subsets, m, resampled)
+
+
+def _max_centred_sqnorm(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Largest squared norm of a feature about the pooled mean (float64, overflow-safe)."""
+    z = torch.cat([x.double(), y.double().to(x.device)])
+    k = 2.0 ** -(math.frexp(float(z.abs().max()))[1] if bool((z != 0).any()) else 0)
+    zc = z * k - (z * k).mean(0)
+    return float(zc.square().sum(1).max()) / k / k
 
 
 class KID(FeatureBuffer):

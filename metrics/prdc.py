@@ -17,6 +17,9 @@ equals the dense formula with ``<=`` exactly. The only difference from the prdc 
 tie convention: with ``<`` a set compared with itself has density/coverage 0 when points are
 duplicated (clovaai/generative-evaluation-prdc#7); with ``<=`` it has precision = recall =
 coverage = 1.
+
+All four are invariant under scaling the features by any constant; the features are brought
+to unit scale by a power of two (exact) first, so any finite float64 magnitude works.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from divergences.neighbors import knn
 from metrics._balls import BallTest, ball_tests, exact_distances
 from metrics._buffer import FeatureBuffer
 from metrics._types import feature_pair
+from metrics.stats import _exponent, _pow2
 
 __all__ = [
     "PRDC",
@@ -86,7 +90,13 @@ def _prepare(real: Any, fake: Any, ks: dict[str, int]) -> tuple[torch.Tensor, to
                 )
     if x.dtype != y.dtype:
         y = y.to(x.dtype)
-    return x.detach(), y.detach()
+    x, y = x.detach(), y.detach()
+    # the ball tests are scale invariant: one exact power of two brings the features to unit
+    # scale, so squared distances (float32 tiles, float64 checks) neither overflow nor underflow
+    k = max(_exponent(x), _exponent(y))
+    if k:
+        x, y = x * _pow2(-k), y * _pow2(-k)
+    return x, y
 
 
 def _prdc_impl(x: torch.Tensor, y: torch.Tensor, k_pr: int | None, k_dc: int | None) -> dict:

@@ -10,6 +10,7 @@ layout (so published reference statistics work, and ours work with pytorch-fid).
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from divergences._checks import check_finite
-from metrics.distributed import all_reduce_sum
+from metrics.distributed import all_reduce_sum, get_rank, get_world_size
 
 __all__ = ["FeatureStats"]
 
@@ -47,6 +48,23 @@ def _gram(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _pow2(k: int) -> float:
+    """``2**k`` as a float (0.0 below the subnormal range, where the term is negligible)."""
+    return math.ldexp(1.0, max(int(k), -1100))
+
+
+def _exponent(t: torch.Tensor) -> int:
+    """``e`` with ``max|t| · 2**-e`` in [0.5, 1) (0 for an all-zero or empty tensor)."""
+    amax = float(t.abs().max()) if t.numel() else 0.0
+    return math.frexp(amax)[1] if amax > 0 else 0
+
+
+def _scale(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``t · 2**k`` in two exact steps, so ``2**k`` itself never overflows."""
+    half = int(k) // 2
+    return t * _pow2(half) * _pow2(int(k) - half)
+
+
 def _as_features(x: Any, name: str) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float64))
     if not t.is_floating_point():
@@ -64,6 +82,11 @@ class FeatureStats:
 
     Updates and merges use Chan et al.'s pairwise formula (each batch is centred on its own
     mean, so no large sums of squares cancel). State lives on the device of the first batch.
+    The scatter matrix is kept as ``M2 · 4**-e`` with a power-of-two exponent ``e`` chosen
+    from the data (exact rescaling), so any finite float64 features work, 1e-300 to 1e300:
+    the statistics, and FID from them, are correct where float64 squares would overflow or
+    underflow. :meth:`cov` and :meth:`save` raise ``ValueError`` when the covariance itself
+    is not representable in float64 (features beyond ~1e154 in magnitude).
 
     Args:
         dim: feature dimension D if known (required before :meth:`all_reduce` on a rank that
@@ -91,8 +114,9 @@ class FeatureStats:
         """Forget all samples (keeps ``dim``)."""
         self._n: int | None = 0
         self._mean: torch.Tensor | None = None
-        self._m2: torch.Tensor | None = None
-        self._cov_given: torch.Tensor | None = None
+        self._m2: torch.Tensor | None = None  # the scatter matrix times 4**-self._e
+        self._e = 0
+        self._cov_given: torch.Tensor | None = None  # unbiased covariance times 4**-self._e
         return self
 
     @property
@@ -112,16 +136,32 @@ class FeatureStats:
             raise ValueError("FeatureStats is empty: call update() first")
         return self._mean
 
-    def cov(self, unbiased: bool = True) -> torch.Tensor:
-        """Covariance ``(D, D)`` in float64; ``unbiased`` divides by ``n - 1`` (else ``n``)."""
+    def _scaled_cov(self, unbiased: bool = True) -> tuple[torch.Tensor, int]:
+        """``(cov · 4**-e, e)``: the covariance with its power-of-two exponent split off."""
         if self._cov_given is not None:
             if not unbiased:
                 raise ValueError("statistics loaded without a count only have the unbiased cov")
-            return self._cov_given
+            return self._cov_given, self._e
         n = self._n or 0
         if self._m2 is None or n < 2:
             raise ValueError(f"covariance needs at least 2 samples, got n={n}")
-        return self._m2 / (n - 1 if unbiased else n)
+        return self._m2 / (n - 1 if unbiased else n), self._e
+
+    def cov(self, unbiased: bool = True) -> torch.Tensor:
+        """Covariance ``(D, D)`` in float64; ``unbiased`` divides by ``n - 1`` (else ``n``).
+
+        Raises:
+            ValueError: the covariance overflows float64 (features beyond ~1e154); FID from
+                these statistics (:func:`metrics.fid_from_stats`) still works.
+        """
+        c, e = self._scaled_cov(unbiased)
+        out = _scale(c, 2 * e)
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(
+                f"the covariance overflows float64 (entries up to ~2^{2 * e + _exponent(c)}); "
+                "features must be below ~1e154 in magnitude for cov() and save()"
+            )
+        return out
 
     def _ensure_dim(self, d: int, device: torch.device) -> None:
         if self._dim is None:
@@ -133,6 +173,7 @@ class FeatureStats:
         if self._mean is None:
             self._mean = torch.zeros(d, dtype=torch.float64, device=device)
             self._m2 = torch.zeros(d, d, dtype=torch.float64, device=device)
+            self._e = 0
 
     def _check_mergeable(self) -> None:
         if self._n is None:
@@ -141,14 +182,19 @@ class FeatureStats:
                 "they can be used for FID but not updated or merged"
             )
 
-    def _merge_moments(self, n_b: int, mean_b: torch.Tensor, m2_b: torch.Tensor) -> None:
+    def _merge_moments(self, n_b: int, mean_b: torch.Tensor, m2_b: torch.Tensor, e_b: int) -> None:
+        """Chan's merge of ``(n_b, mean_b, m2_b · 4**e_b)`` into this state, all terms brought
+        to one exponent (differences between means are formed at a scale where they fit)."""
         n_a = self._n
         n = n_a + n_b
-        delta = mean_b - self._mean
-        self._mean += delta * (n_b / n)
-        self._m2 += m2_b
-        self._m2.add_(torch.outer(delta, delta), alpha=n_a * n_b / n)
-        self._n = n
+        e_d = max(_exponent(self._mean), _exponent(mean_b))
+        delta = _scale(mean_b, -e_d) - _scale(self._mean, -e_d)
+        self._mean = _scale(_scale(self._mean, -e_d) + delta * (n_b / n), e_d)
+        e = max(self._e, e_b, e_d if bool((delta != 0).any()) else self._e)
+        m2 = _scale(self._m2, 2 * (self._e - e)) + _scale(m2_b, 2 * (e_b - e))
+        dl = _scale(delta, e_d - e)
+        self._m2 = m2.add_(torch.outer(dl, dl), alpha=n_a * n_b / n)
+        self._n, self._e = n, e
 
     def update(self, features: Any, *, valid: Any = None) -> FeatureStats:
         """Add a batch of features ``(N, D)`` (any float dtype, NumPy or torch); returns self.
@@ -170,12 +216,16 @@ class FeatureStats:
         self._ensure_dim(x.shape[1], device)
         for chunk in torch.split(x, _ROWS_PER_CHUNK):
             c = chunk.to(device=device, dtype=torch.float64)
-            mean_b = c.mean(dim=0)
-            c = c.sub_(mean_b) if c is not chunk else c - mean_b  # in place on our own copy
+            k = _exponent(c)
+            if k:  # exact power-of-two rescaling: sums and squares stay in range
+                c = c * _pow2(-k) if c is chunk else c.mul_(_pow2(-k))
+            mean_s = c.mean(dim=0)
+            c = c.sub_(mean_s) if c is not chunk else c - mean_s  # in place on our own copy
+            mean_b = _scale(mean_s, k)
             if self._n == 0:
-                self._n, self._mean, self._m2 = c.shape[0], mean_b, _gram(c)
+                self._n, self._mean, self._m2, self._e = c.shape[0], mean_b, _gram(c), k
             else:
-                self._merge_moments(c.shape[0], mean_b, _gram(c))
+                self._merge_moments(c.shape[0], mean_b, _gram(c), k)
         return self
 
     def merge(self, other: FeatureStats) -> FeatureStats:
@@ -191,8 +241,9 @@ class FeatureStats:
         m2_b = other._m2.to(self._mean.device)
         if self._n == 0:
             self._n, self._mean, self._m2 = other._n, mean_b.clone(), m2_b.clone()
+            self._e = other._e
         else:
-            self._merge_moments(other._n, mean_b, m2_b)
+            self._merge_moments(other._n, mean_b, m2_b, other._e)
         return self
 
     def all_reduce(self) -> FeatureStats:
@@ -210,11 +261,22 @@ class FeatureStats:
         n_all = int(all_reduce_sum(torch.tensor([self._n], dtype=torch.int64, device=device)))
         if n_all == 0:
             return self
-        total = all_reduce_sum(self._mean * self._n)
-        mean_all = total / n_all
-        delta = self._mean - mean_all
-        m2 = all_reduce_sum(self._m2 + torch.outer(delta, delta) * self._n)
-        self._n, self._mean, self._m2 = n_all, mean_all, m2
+        # one exponent for every rank (the largest; a sum of one-hot rows gathers them)
+        rank, world = get_rank(), get_world_size()
+        exps = torch.zeros(world, 2, dtype=torch.float64, device=device)
+        if self._n:
+            exps[rank] = torch.tensor([_exponent(self._mean), self._e], dtype=torch.float64)
+        exps = all_reduce_sum(exps)
+        e_m = int(exps[:, 0].max())
+        total = all_reduce_sum(_scale(self._mean, -e_m) * (self._n / n_all))
+        mean_all = _scale(total, e_m)
+        delta = _scale(self._mean, -e_m) - total
+        e = max(int(exps[:, 1].max()), e_m)
+        local = _scale(self._m2, 2 * (self._e - e)) + torch.outer(
+            _scale(delta, e_m - e), _scale(delta, e_m - e)
+        ) * float(self._n)
+        m2 = all_reduce_sum(local if self._n else torch.zeros_like(local))
+        self._n, self._mean, self._m2, self._e = n_all, mean_all, m2, e
         return self
 
     # --- files ---------------------------------------------------------------------------------
@@ -240,15 +302,17 @@ class FeatureStats:
             raise ValueError("cov must be symmetric")
         from metrics.fid import check_psd
 
-        check_psd(sigma, "cov")
+        e = (_exponent(sigma) + 1) // 2  # sigma · 4**-e has entries below 1
+        scaled = _scale(sigma, -2 * e)
+        check_psd(scaled, "cov")
         out = cls(dim=d)
         out._mean = mu.clone()
         if n is None:
-            out._n, out._cov_given = None, sigma.clone()
+            out._n, out._cov_given, out._e = None, scaled, e
         else:
             if isinstance(n, bool) or int(n) != n or n < 2:
                 raise ValueError(f"n must be an integer >= 2 (or None), got {n!r}")
-            out._n, out._m2 = int(n), sigma * (int(n) - 1)
+            out._n, out._m2, out._e = int(n), scaled * (int(n) - 1), e
         return out
 
     def save(self, path: str | os.PathLike) -> None:

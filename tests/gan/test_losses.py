@@ -164,3 +164,34 @@ def test_r1_is_differentiable_in_d_parameters():
     pen = L.r1_penalty(lin(x).squeeze(-1), x)
     (gw,) = torch.autograd.grad(pen, lin.weight)
     assert torch.allclose(gw, 2 * lin.weight.detach())  # d/dw ‖w‖² = 2w
+
+
+def test_bad_inputs_name_the_argument():
+    from gan import losses as L
+
+    x = torch.ones(4, 2, requires_grad=True)
+    with pytest.raises(ValueError, match=r"real_logits must have shape \(B,\) = \(4,\)"):
+        L.r1_penalty((3 * x).sum(1)[:3], x)
+    with pytest.raises(ValueError, match="requires_grad=True"):
+        L.r1_penalty(torch.ones(4), torch.ones(4, 2))
+    with pytest.raises(TypeError, match=r"real must be a floating-point torch\.Tensor"):
+        L.r1_penalty(torch.ones(4), [1, 2])
+    d = lambda t: 2 * t.sum(1)  # noqa: E731
+    with pytest.raises(ValueError, match=r"real and fake must have one shape .*\(3, 1\).*\(2, 1\)"):
+        L.gradient_penalty(d, torch.zeros(3, 1), torch.ones(2, 1))
+    with pytest.raises(ValueError, match="multiple of pac=2"):
+        L.gradient_penalty(d, torch.zeros(3, 1), torch.ones(3, 1), pac=2)
+    with pytest.raises(ValueError, match="pac must be an int >= 1"):
+        L.gradient_penalty(d, torch.zeros(3, 1), torch.ones(3, 1), pac=0)
+    with pytest.raises(ValueError, match=r"discriminator must return logits of shape \(3,\)"):
+        L.gradient_penalty(lambda t: t, torch.zeros(3, 1), torch.ones(3, 1))
+    with pytest.raises(TypeError, match="discriminator must be callable"):
+        L.gradient_penalty(None, torch.zeros(3, 1), torch.ones(3, 1))
+    with pytest.raises(TypeError, match=r"fake must be a torch\.Tensor of logits"):
+        L.logistic_d_loss(torch.zeros(3), [0.0])
+    with pytest.raises(ValueError, match="real is empty"):
+        L.hinge_d_loss(torch.zeros(0), torch.zeros(3))
+    with pytest.raises(TypeError, match="fake must be a floating-point tensor"):
+        L.ns_g_loss(torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="fake is empty"):
+        L.fgan_g_loss(torch.zeros(0), "kl")

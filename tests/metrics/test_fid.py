@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -159,3 +161,64 @@ def test_gradient_with_fewer_samples_than_dimensions(rng):
     x = torch.tensor(rng.normal(size=(4, 7)), requires_grad=True)
     y = torch.tensor(rng.normal(size=(5, 7)) + 0.3)
     assert torch.autograd.gradcheck(lambda a: fid(a, y), (x,))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6), k=st.integers(-1000, 500), d=st.integers(1, 6))
+def test_scale_covariance_by_powers_of_two(seed, k, d):
+    # FID(c a, c b) = c² FID(a, b); c = 2**k scales the inputs exactly, so only the
+    # computation's own rounding (relative) separates the two sides; below 2**-1022 the
+    # result is subnormal (absolute precision 2**-1074)
+    r = np.random.default_rng(seed)
+    x, y = r.normal(size=(40, d)), r.normal(size=(30, d)) * 1.5 + 0.5
+    c = 2.0**k
+    want = math.ldexp(fid(x, y), 2 * k)
+    assert fid(x * c, y * c) == pytest.approx(want, rel=1e-9, abs=1e-321)
+    mu1, mu2 = x.mean(0) * c, y.mean(0) * c
+    c1 = np.atleast_2d(np.cov(x, rowvar=False)) * c * c
+    c2 = np.atleast_2d(np.cov(y, rowvar=False)) * c * c
+    if want > 1e-300:  # the covariances themselves are normal floats
+        assert frechet_distance(mu1, c1, mu2, c2) == pytest.approx(want, rel=1e-8)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-150, 1e-20, 1e20, 1e150])
+def test_extreme_magnitudes_against_sqrtm(rng, scale):
+    x, y = rng.normal(size=(200, 4)), rng.normal(size=(150, 4)) @ np.diag([1, 2, 0.5, 1]) + 0.3
+    want = fid_sqrtm(x, y)
+    got = fid(x * scale, y * scale)
+    if scale**2 > 1e-290:  # the FID itself is a normal float64
+        assert got == pytest.approx(want * scale**2, rel=1e-7)
+    else:  # below float64's range: correctly rounded towards 0, never NaN
+        assert 0.0 <= got < 1e-290
+    sx = FeatureStats().update(x[:77] * scale).update(x[77:] * scale)
+    sy = FeatureStats().merge(FeatureStats().update(y * scale))
+    assert fid_from_stats(sx, sy) == pytest.approx(got, rel=1e-9, abs=0.0)
+    t = fid(torch.tensor(x * scale), torch.tensor(y * scale, requires_grad=True))
+    assert float(t) == pytest.approx(got, rel=1e-9, abs=0.0)
+
+
+def test_fid_beyond_float64_raises_a_clear_error(rng):
+    x, y = rng.normal(size=(50, 3)), rng.normal(size=(50, 3)) + 1
+    for s in (1e160, 1e200, 1e300):
+        with pytest.raises(ValueError, match=r"FID ~ 1e\d+\.\d is beyond torch.float64's range"):
+            fid(x * s, y * s)
+    # statistics at 1e200 are still exact; FID of the same set is 0
+    a = FeatureStats().update(x * 1e200)
+    assert fid_from_stats(a, FeatureStats().update(x * 1e200)) == 0.0
+    with pytest.raises(ValueError, match="covariance overflows float64"):
+        a.cov()
+    # float32 tensors: the result must fit float32
+    xt, yt = torch.tensor(x * 1e19, dtype=torch.float32), torch.tensor(y * 1e19).float()
+    with pytest.raises(ValueError, match=r"beyond torch\.float32's range"):
+        fid(xt, yt)
+    assert float(fid(xt / 1e10, yt / 1e10)) == pytest.approx(fid(x, y) * 1e18, rel=1e-4)
+
+
+def test_moments_at_extreme_magnitudes():
+    cov1, cov2 = np.diag([4.0, 1.0]), np.diag([1.0, 2.0])
+    want = 9 + 8 - 2 * (2 + np.sqrt(2))
+    for s in (1e-150, 1e-100, 1e100, 1e150):
+        got = frechet_distance([0.0, 0.0], cov1 * s * s, [3.0 * s, 0.0], cov2 * s * s)
+        assert got == pytest.approx(want * s * s, rel=1e-12)
+    with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
+        frechet_distance(np.zeros(2), np.diag([1.0, -0.5]) * 1e-250, np.zeros(2), np.eye(2))

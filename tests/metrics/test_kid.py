@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
 from divergences.kernels import mmd2
+from metrics._types import Score
 from metrics.kid import KID, kid
 from tests.metrics._oracles import mmd2_poly_unbiased
 
@@ -20,11 +23,11 @@ def test_full_size_subsets_equal_dense_mmd2(rng, n, m, d):
     # subset_size = N = M: every subset is a permutation of the full sets, so each subset value
     # is the full-sample unbiased MMD² and the std over subsets is 0
     x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 0.3
-    s = kid(x, y, subsets=3, subset_size=n, gram_dtype=torch.float64)
+    with pytest.warns(UserWarning, match="every subset is the whole set"):
+        s = kid(x, y, subsets=3, subset_size=n, gram_dtype=torch.float64)
     want = mmd2_poly_unbiased(x, y)
     assert s.mean == pytest.approx(want, rel=1e-10, abs=1e-12)
-    assert s.std <= 1e-10 * max(1.0, abs(want))
-    assert s.n == 3
+    assert s.std == 0.0 and s.n == 3 and s.subset_size == n and not s.resampled
 
 
 @pytest.mark.parametrize("degree", [1, 2, 3, 4])
@@ -87,8 +90,11 @@ def test_class_matches_function_and_merge(rng):
 
 def test_errors_and_warning(rng):
     x = rng.normal(size=(10, 3))
-    with pytest.warns(UserWarning, match="subset_size=1000 exceeds the smaller set; using 10"):
+    with pytest.warns(UserWarning, match=r"subset_size=1000 >= both set sizes \(10, 10\)"):
         kid(x, x + 1, subsets=2)
+    with pytest.warns(UserWarning, match="subset_size=1000 exceeds the smaller set; using 10"):
+        s = kid(x, rng.normal(size=(12, 3)), subsets=4)
+    assert s.subset_size == 10 and s.resampled and s.std > 0
     with pytest.raises(ValueError, match="fake needs at least 2 samples"):
         kid(x, x[:1])
     with pytest.raises(ValueError, match="same dimension D"):
@@ -110,3 +116,32 @@ def test_kid_leaves_inputs_untouched(rng, dtype):
     kid(x, y, subsets=2, subset_size=20)
     kid(torch.from_numpy(x), torch.from_numpy(y), subsets=2, subset_size=20)
     assert np.array_equal(x, x0) and np.array_equal(y, y0)
+
+
+def test_kid_score_record(rng):
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2)) + 1
+    s = kid(x, y, subsets=5, subset_size=10)
+    assert (s.subset_size, s.resampled) == (10, True)
+    mean, std, n = s  # still unpacks and compares as a Score
+    assert s == Score(mean, std, n) and n == 5
+    back = pickle.loads(pickle.dumps(s))
+    assert back == s and (back.subset_size, back.resampled) == (10, True)
+
+
+def test_kid_at_extreme_magnitudes(rng):
+    # the cubic kernel is not scale invariant; large features switch float32 products to
+    # float64 (rather than overflow), beyond float64 KID raises, tiny ones warn
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 3)) + 0.5
+    opts = {"subsets": 3, "subset_size": 20}
+    for s in (1e20, 1e50):
+        got = kid(x * s, y * s, **opts).mean
+        want = kid(x * s, y * s, gram_dtype=torch.float64, **opts).mean
+        assert np.isfinite(got) and got == pytest.approx(want, rel=1e-9)
+        # dominated by the cubic term: KID ≈ s⁶ · KID of the homogeneous kernel
+        hom = kid(x, y, coef0=0.0, gram_dtype=torch.float64, **opts).mean
+        assert got == pytest.approx(hom * s**6, rel=1e-6)
+    for s in (1e60, 1e100, 1e200):
+        with pytest.raises(ValueError, match=r"overflows float64; KID is not scale invariant"):
+            kid(x * s, y * s, **opts)
+    with pytest.warns(UserWarning, match="features are tiny next to coef0"):
+        kid(x * 1e-20, y * 1e-20, **opts)

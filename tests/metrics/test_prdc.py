@@ -100,3 +100,17 @@ def test_errors(rng):
         prdc(x[0], x)
     with pytest.raises(ValueError, match="k must be >= 1"):
         precision_recall(x, x, k=0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10**6), k=st.integers(-1000, 1000), d=st.integers(1, 5))
+def test_scale_invariance_at_any_magnitude(seed, k, d):
+    # c = 2**k scales the features exactly: every ball test, hence all four values, is equal
+    r = np.random.default_rng(seed)
+    x, y = r.normal(size=(60, d)), r.normal(size=(50, d)) * 1.3 + 0.2
+    want = prdc(x, y, k=3)
+    assert prdc(x * 2.0**k, y * 2.0**k, k=3) == want
+    xt = torch.tensor(x * 2.0**k, dtype=torch.float32) if abs(k) < 100 else None
+    if xt is not None:  # float32 tensors too (features beyond float32's squares included)
+        yt = torch.tensor(y * 2.0**k, dtype=torch.float32)
+        assert prdc(xt, yt, k=3) == prdc(xt.double() / 2.0**k, yt.double() / 2.0**k, k=3)

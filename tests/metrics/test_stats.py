@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -177,3 +178,50 @@ def test_update_leaves_inputs_untouched(rng, dtype):
     FeatureStats().update(x)
     FeatureStats().update(torch.from_numpy(x))
     assert np.array_equal(x, x0)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e160, 1e300])
+def test_streaming_state_at_extreme_magnitudes(rng, scale):
+    # the scatter matrix of such features over- or underflows float64; the state keeps a
+    # power-of-two exponent, so update/merge equal the unit-scale statistics times the scale
+    x = rng.normal(size=(90, 3)) + np.array([1.0, -2.0, 0.5])
+    s = FeatureStats().update(x[:10] * scale).update(x[10:40] * scale)
+    s.merge(FeatureStats().update(x[40:] * scale))
+    ref = FeatureStats().update(x)
+    np.testing.assert_allclose(s.mean.numpy(), ref.mean.numpy() * scale, rtol=1e-12)
+    c, e = s._scaled_cov()
+    mant, k = math.frexp(scale)  # scale² / 4**e = mant² 4**(k - e), k - e is small
+    np.testing.assert_allclose(c.numpy(), ref.cov().numpy() * mant**2 * 4.0 ** (k - e),
+                               rtol=1e-10)  # fmt: skip
+    # batches at very different scales merge exactly (one exponent for both)
+    far = FeatureStats().update(x[:45]).merge(FeatureStats().update(x[45:] * 2.0**600))
+    union = np.vstack([x[:45], x[45:] * 2.0**600]) / 2.0**600
+    cf, ef = far._scaled_cov()
+    np.testing.assert_allclose(cf.numpy() * 4.0 ** (ef - 600), np.cov(union, rowvar=False),
+                               rtol=1e-10)  # fmt: skip
+
+
+def test_unrepresentable_covariance_is_refused_and_never_saved(tmp_path, rng):
+    s = FeatureStats().update(rng.normal(size=(20, 2)) * 1e200)
+    with pytest.raises(ValueError, match=r"covariance overflows float64.*1e154"):
+        s.cov()
+    with pytest.raises(ValueError, match="covariance overflows"):
+        s.save(tmp_path / "big.npz")
+    assert not list(tmp_path.iterdir())
+    ok = FeatureStats().update(rng.normal(size=(20, 2)) * 1e-200)
+    ok.save(tmp_path / "small.npz")
+    back = FeatureStats.load(tmp_path / "small.npz")
+    np.testing.assert_allclose(back.cov().numpy(), ok.cov().numpy(), rtol=1e-15)
+    assert fid_from_stats(back, ok) == 0.0
+
+
+def test_load_refuses_non_finite_statistics(tmp_path):
+    np.savez(tmp_path / "nan.npz", mu=np.array([0.0, np.nan]), sigma=np.eye(2))
+    with pytest.raises(ValueError, match="mean must be finite"):
+        FeatureStats.load(tmp_path / "nan.npz")
+    np.savez(tmp_path / "inf.npz", mu=np.zeros(2), sigma=np.diag([1.0, np.inf]))
+    with pytest.raises(ValueError, match="cov must be finite"):
+        FeatureStats.load(tmp_path / "inf.npz")
+    np.savez(tmp_path / "neg.npz", mu=np.zeros(2), sigma=np.diag([1.0, -1.0]) * 1e-200)
+    with pytest.raises(ValueError, match="cov must be positive semi-definite"):
+        FeatureStats.load(tmp_path / "neg.npz")
