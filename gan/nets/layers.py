@@ -65,7 +65,7 @@ def with_spectral_norm(module: nn.Module, enabled: bool = True) -> nn.Module:
         >>> lin = with_spectral_norm(nn.Linear(8, 8))
         >>> for _ in range(50):
         ...     _ = lin(torch.zeros(1, 8))
-        >>> round(float(torch.linalg.matrix_norm(lin.weight, ord=2)), 3)
+        >>> round(float(torch.linalg.matrix_norm(lin.weight.detach(), ord=2)), 3)
         1.0
     """
     return parametrizations.spectral_norm(module) if enabled else module
