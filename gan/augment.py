@@ -271,7 +271,9 @@ class AdaptiveProbability:
             raise TypeError("real_logits must be a tensor")
         if real_logits.numel() == 0:
             raise ValueError("real_logits is empty")
-        s = torch.sign(real_logits.detach()).sum().to(torch.float64)
+        t = real_logits.detach()
+        # torch.sign(nan) is 0: keep NaN visible so a diverged D is reported, not averaged away.
+        s = torch.where(torch.isnan(t), t, torch.sign(t)).sum().to(torch.float64)
         self._sum = s if self._sum is None else self._sum + s
         self._n += real_logits.numel()
         self._calls += 1
