@@ -132,13 +132,14 @@ def diff_augment(
 
     In the order of ``policy``: ``"color"`` x ← x + b, b ~ U[−½, ½); saturation
     x ← (x − mean_C x)·s + mean_C x, s ~ U[0, 2); contrast x ← (x − mean x)·c + mean x,
-    c ~ U[½, 3/2) — ``"translation"`` by integers in [−r·H, r·H] × [−r·W, r·W]
-    (r = ``translation_ratio``), zeros shifted in — ``"cutout"`` zeroes a (c·H) × (c·W)
-    square (c = ``cutout_ratio``) at a uniform centre. Draws are per sample, in a fixed order
-    from ``generator``, so the same generator state gives the same transforms for any batch of
-    the same size (T is then affine in x). Values are not clipped (colour moves them past
-    [−1, 1], as in the authors' code). ``p`` < 1 applies each transform to each sample with
-    probability ``p``; ``p = 0`` or ``policy=""`` returns ``x`` unchanged and draws nothing.
+    c ~ U[½, 3/2) — ``"translation"`` by uniform integers in [−⌊rH⌉, ⌊rH⌉] × [−⌊rW⌉, ⌊rW⌉]
+    (r = ``translation_ratio``), zeros shifted in — ``"cutout"`` zeroes a ⌊cH⌉ × ⌊cW⌉
+    rectangle (c = ``cutout_ratio``, clipped at the border) at a uniform centre. Draws are per
+    sample, in a fixed order from ``generator``, so the same generator state gives the same
+    transforms for any batch of the same size (T is then affine in x). Values are not clipped
+    (colour moves them past [−1, 1], as in the authors' code). ``p`` < 1 applies each transform
+    to each sample with probability ``p``; ``p = 0`` or ``policy=""`` returns ``x`` unchanged
+    and draws nothing.
 
     Args:
         x: images ``(B, C, H, W)``, floating point (any range; channels first).

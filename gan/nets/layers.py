@@ -62,6 +62,7 @@ def with_spectral_norm(module: nn.Module, enabled: bool = True) -> nn.Module:
     when ``enabled`` is false.
 
     Example:
+        >>> _ = torch.manual_seed(0)
         >>> lin = with_spectral_norm(nn.Linear(8, 8))
         >>> for _ in range(50):
         ...     _ = lin(torch.zeros(1, 8))

@@ -13,7 +13,8 @@ CIFAR-10 configuration (32 px, ``Generator(128, 32, 3)`` with ch = 256,
 ``Discriminator(32, 3)`` with ch = 128): G has 4,276,739 parameters, D 1,053,824
 (conditional on 10 classes: G 4,304,387, D 1,055,104). These are the counts of the official
 Chainer networks, layer for layer (their linear output layer of D has no bias; mimicry's
-``ResNetDiscriminator32`` adds one, 1,053,825). Neither the paper nor the peers print a count.
+``ResNetDiscriminator32`` adds one: 1,053,825). The paper states no count; ``tests/gan/
+test_nets.py`` recomputes these from the layer shapes.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def _check_attention(attention, valid: list[int]) -> int | None:
             f"{sorted(set(valid))}; got {attention!r}"
         )
     return attention
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def _check_labels(y: Tensor | None, n_classes: int, batch: int) -> None:
@@ -192,6 +199,7 @@ class Generator(nn.Module):
         if shared_embedding and not n_classes:
             raise ValueError("shared_embedding needs a conditional generator (n_classes > 0)")
         _check_init(init)
+        _check_bool("spectral_norm", spectral_norm)
         bottom, mult = _G_LAYOUT[img_size]
         widths = [ch * m for m in mult]
         resolutions = [bottom * 2 ** (i + 1) for i in range(len(widths) - 1)]
@@ -273,6 +281,7 @@ class Discriminator(nn.Module):
         _check_count("n_classes", n_classes, minimum=0)
         ch = _D_CH[img_size] if ch is None else _check_count("ch", ch, minimum=1)
         _check_init(init)
+        _check_bool("spectral_norm", spectral_norm)
         mult, downs = _D_LAYOUT[img_size]
         widths = [ch * m for m in mult]
         resolutions, r = [], img_size
