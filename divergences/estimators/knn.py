@@ -3,14 +3,15 @@
 KL by Wang, Kulkarni & Verdú (2009), with an optional ensemble over k whose weights cancel
 the leading bias terms (Berrett, Samworth & Yuan 2019; Moon & Hero 2014); the α family
 (∫p^α q^{1−α}, Rényi-α, squared Hellinger, our α-divergence) by Póczos & Schneider (2011).
-Duplicate points are handled by using distances to *distinct* points: ρ_k(i) is the k-th
-smallest positive distance, so log 0 never occurs. Optionally on a Gaussian start (Hjort &
+Duplicate points are handled by the k-th distinct neighbour convention: ρ_k(i) is the
+distance to the k-th nearest distinct location, so log 0 never occurs. Optionally on a Gaussian start (Hjort &
 Glad 1995; :mod:`divergences.estimators._gaussian_start`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -124,24 +125,74 @@ class _Parts(NamedTuple):
     loo_b: torch.Tensor | None  # (M,) the estimate without b_j, or None
 
 
-def _neighbour_lists(a: torch.Tensor, b: torch.Tensor, k: int, extra: int, base: str) -> tuple:
+def _neighbour_lists(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    ua: torch.Tensor,
+    ub: torch.Tensor,
+    k: int,
+    extra: int,
+    base: str,
+) -> tuple:
     """Log ball masses and indices of the k (+1 for the jackknife) distinct neighbours.
 
-    Returns ``(mr, ri, mn, ni, ties)``: ``mr`` (N, K) the log mass of the ball from a_i to
-    its r-th neighbour in a, ``mn`` to its r-th in b, each relative to the base measure:
-    ``d·log ρ`` for ``base="none"`` (Lebesgue, up to a constant that cancels), and
-    ``log G(B) − log g(a_i)`` in each sample's own Gaussian frame for ``"gaussian"``.
+    ``ua``, ``ub`` are the distinct rows of ``a``, ``b``; lists are per distinct row of
+    ``a`` and index distinct rows. Returns ``(mr, ri, mn, ni, ties)``: ``mr`` (G, K) the log
+    mass of the ball from ua_g to its r-th neighbour in ua, ``mn`` to its r-th in ub, each
+    relative to the base measure: ``d·log ρ`` for ``base="none"`` (Lebesgue, up to a
+    constant that cancels), and ``log G(B) − log g(a_i)`` in each sample's own Gaussian frame
+    (fitted to all points, copies included) for ``"gaussian"``. ``ties`` counts points of x
+    at distance 0 from a point of y.
     """
     if base == "none":
-        rho, ri, zr = _positive_knn(a, None, k + extra, "x")
-        nu, ni, zn = _positive_knn(a, b, k + extra, "y")
+        rho, ri, _ = _positive_knn(ua, None, k + extra, "x")
+        nu, ni, zn = _positive_knn(ua, ub, k + extra, "y")
         d = a.shape[1]
-        return d * rho.log(), ri, d * nu.log(), ni, zr + zn
+        return d * rho.log(), ri, d * nu.log(), ni, zn
     fa, fb = fit_frame(a, "x"), fit_frame(b, "y")
-    ua, va = fa.whiten(a), fb.whiten(a)
-    rho, ri, zr = _positive_knn(ua, None, k + extra, "x")
-    nu, ni, zn = _positive_knn(va, fb.whiten(b), k + extra, "y")
-    return log_mass_ratio(rho, ua, fa), ri, log_mass_ratio(nu, va, fb), ni, zr + zn
+    wa, va = fa.whiten(ua), fb.whiten(ua)
+    rho, ri, _ = _positive_knn(wa, None, k + extra, "x")
+    nu, ni, zn = _positive_knn(va, fb.whiten(ub), k + extra, "y")
+    return log_mass_ratio(rho, wa, fa), ri, log_mass_ratio(nu, va, fb), ni, zn
+
+
+def _groups(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(distinct rows (G, D), counts (G,) float64)`` of ``t``."""
+    uniq, cnt = torch.unique(t, dim=0, return_counts=True)
+    return uniq, cnt.to(torch.float64)
+
+
+def _group_sum(values: torch.Tensor, inv: torch.Tensor, size: int) -> torch.Tensor:
+    out = torch.zeros(size, dtype=torch.float64, device=values.device)
+    return out.index_add_(0, inv.flatten(), values.flatten())
+
+
+def _warn_heavy_ties(tx: torch.Tensor, ty: torch.Tensor, limit: float = 0.01) -> None:
+    """Warn when ties look like discrete data, not copies of a continuous sample.
+
+    Every point copied equally often is handled exactly (distinct neighbours, grouped
+    jackknife); points of x coinciding with points of y, or copy counts that vary from point
+    to point (atoms), break the continuous-density premise of the estimators.
+    """
+    n = tx.shape[0]
+    _, inv, cnt = torch.unique(torch.cat([tx, ty]), dim=0, return_inverse=True, return_counts=True)
+    g = cnt.numel()
+    cx = torch.bincount(inv[:n], minlength=g)
+    cy = torch.bincount(inv[n:], minlength=g)
+    cross = float(((cx > 0) & (cy > 0))[inv[:n]].double().mean())
+    uneven = []
+    for c, part in ((cx, inv[:n]), (cy, inv[n:])):
+        mult = c[part]
+        uneven.append(float((mult != torch.mode(mult).values).double().mean()))
+    if cross > limit or max(uneven) > limit:
+        warnings.warn(
+            f"knn: heavy ties ({cross:.1%} of x coincide with points of y; copy counts vary "
+            f"for {uneven[0]:.1%} of x and {uneven[1]:.1%} of y): the kNN estimators assume "
+            "continuous distributions, so the estimate and its interval are unreliable; for "
+            "discrete data use the exact divergences of the empirical frequencies",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _revcumsum(t: torch.Tensor) -> torch.Tensor:
@@ -149,62 +200,70 @@ def _revcumsum(t: torch.Tensor) -> torch.Tensor:
 
 
 def _kl_parts(a: torch.Tensor, b: torch.Tensor, w: np.ndarray, loo: bool, base: str) -> _Parts:
-    """Weighted WKV ``Σ_k w_k [d·mean log(ν_k/ρ_k) + log(M/(N−1))]`` and its jackknife.
+    """Weighted WKV ``Σ_k w_k [d·mean log(ν_k/ρ_k) + log(G_y/(G_x−1))]`` and its jackknife.
 
     (``d log ν_k − d log ρ_k`` is the difference of log ball masses, read relative to the
-    Gaussian frames for ``base="gaussian"``.)
+    Gaussian frames for ``base="gaussian"``.) ``G_x, G_y`` count the distinct points: the
+    k-th *distinct* neighbour is an order statistic of them, not of all N (the two coincide
+    without duplicates); the mean over i counts every point.
 
-    Deleting a_j removes its own term and, for every i with a_j among its first K distinct
-    neighbours at position r, shifts ρ_r..ρ_K to ρ_{r+1}..ρ_{K+1}; deleting b_j does the
-    same to ν. Both are exact deletions (the K + 1-th neighbour is queried for them).
+    The jackknife deletes one distinct location at a time, with all its copies: that
+    removes their terms and, for every i with it among its first K distinct neighbours at
+    position r, shifts ρ_r..ρ_K to ρ_{r+1}..ρ_{K+1}; deleting a location of b does the same
+    to ν. Both are exact (the K + 1-th neighbour is queried for them), and duplicating a
+    sample leaves the interval as wide as without the copies.
     """
     n = a.shape[0]
     m = b.shape[0]
     k = w.size
-    mr, ri, mn, ni, ties = _neighbour_lists(a, b, k, int(loo), base)
+    (ua, ca), (ub, cb) = _groups(a), _groups(b)
+    gx, gy = ca.numel(), cb.numel()
+    mr, ri, mn, ni, ties = _neighbour_lists(a, b, ua, ub, k, int(loo), base)
+    ties += (n - gx) + (m - gy)
     wt = torch.as_tensor(w, dtype=torch.float64, device=a.device)
     t = (mn[:, :k] - mr[:, :k]) @ wt
-    total = t.sum()
-    value = float(total) / n + math.log(m / (n - 1))
+    total = (ca * t).sum()
+    value = float(total) / n + math.log(gy / (gx - 1))
     if not loo:
         return _Parts(value, ties, None, None)
-    dx = -_revcumsum(wt * (mr[:, 1:] - mr[:, :-1]))  # change of t_i when a neighbour goes
+    dx = -_revcumsum(wt * (mr[:, 1:] - mr[:, :-1]))  # change of t_g when a neighbour goes
     dy = _revcumsum(wt * (mn[:, 1:] - mn[:, :-1]))
-    acc_a = torch.zeros(n, dtype=torch.float64, device=a.device)
-    acc_a.index_add_(0, ri[:, :k].flatten(), dx.flatten())
-    acc_b = torch.zeros(m, dtype=torch.float64, device=a.device)
-    acc_b.index_add_(0, ni[:, :k].flatten(), dy.flatten())
-    loo_a = (total - t + acc_a) / (n - 1) + math.log(m / (n - 2))
-    loo_b = (total + acc_b) / n + math.log((m - 1) / (n - 1))
+    acc_a = _group_sum(ca[:, None] * dx, ri[:, :k], gx)
+    acc_b = _group_sum(ca[:, None] * dy, ni[:, :k], gy)
+    loo_a = (total - ca * t + acc_a) / (n - ca) + math.log(gy / (gx - 2))
+    loo_b = (total + acc_b) / n + math.log((gy - 1) / (gx - 1))
     return _Parts(value, ties, loo_a, loo_b)
 
 
 def _alpha_parts(
     a: torch.Tensor, b: torch.Tensor, alpha: float, k: int, loo: bool, base: str
 ) -> _Parts:
-    """Póczos–Schneider ``B_{k,α}·mean[((N−1)ρ_k^d/(Mν_k^d))^{1−α}] ≈ ∫p^α q^{1−α}``.
+    """Póczos–Schneider ``B_{k,α}·mean[((G_x−1)ρ_k^d/(G_yν_k^d))^{1−α}] ≈ ∫p^α q^{1−α}``.
 
-    The jackknife values are of the integral; deleting a neighbour among the first k moves
-    ρ_k (or ν_k) to ρ_{k+1} (ν_{k+1}), and the sample sizes in the constant change too.
+    ``G_x, G_y`` count distinct points, as in :func:`_kl_parts`. The jackknife values are of
+    the integral, deleting one distinct location (all its copies) at a time; deleting a
+    neighbour among the first k moves ρ_k (or ν_k) to ρ_{k+1} (ν_{k+1}), and the counts in
+    the constant change too.
     """
     n = a.shape[0]
     m = b.shape[0]
-    mr, ri, mn, ni, ties = _neighbour_lists(a, b, k, int(loo), base)
+    (ua, ca), (ub, cb) = _groups(a), _groups(b)
+    gx, gy = ca.numel(), cb.numel()
+    mr, ri, mn, ni, ties = _neighbour_lists(a, b, ua, ub, k, int(loo), base)
+    ties += (n - gx) + (m - gy)
     e = 1.0 - alpha
     log_b = 2 * gammaln(k) - gammaln(k - alpha + 1) - gammaln(k + alpha - 1)
-    u = torch.exp(e * (math.log((n - 1) / m) + mr[:, k - 1] - mn[:, k - 1]) + log_b)
-    total = u.sum()
+    u = torch.exp(e * (math.log((gx - 1) / gy) + mr[:, k - 1] - mn[:, k - 1]) + log_b)
+    total = (ca * u).sum()
     value = float(total) / n
     if not loo:
         return _Parts(value, ties, None, None)
-    du_a = u * torch.expm1(e * (mr[:, k] - mr[:, k - 1]))
-    du_b = u * torch.expm1(-e * (mn[:, k] - mn[:, k - 1]))
-    acc_a = torch.zeros(n, dtype=torch.float64, device=a.device)
-    acc_a.index_add_(0, ri[:, :k].flatten(), du_a[:, None].expand(-1, k).flatten())
-    acc_b = torch.zeros(m, dtype=torch.float64, device=a.device)
-    acc_b.index_add_(0, ni[:, :k].flatten(), du_b[:, None].expand(-1, k).flatten())
-    loo_a = ((n - 2) / (n - 1)) ** e * (total - u + acc_a) / (n - 1)
-    loo_b = (m / (m - 1)) ** e * (total + acc_b) / n
+    du_a = ca * u * torch.expm1(e * (mr[:, k] - mr[:, k - 1]))
+    du_b = ca * u * torch.expm1(-e * (mn[:, k] - mn[:, k - 1]))
+    acc_a = _group_sum(du_a[:, None].expand(-1, k), ri[:, :k], gx)
+    acc_b = _group_sum(du_b[:, None].expand(-1, k), ni[:, :k], gy)
+    loo_a = ((gx - 2) / (gx - 1)) ** e * (total - ca * u + acc_a) / (n - ca)
+    loo_b = (gy / (gy - 1)) ** e * (total + acc_b) / n
     return _Parts(value, ties, loo_a, loo_b)
 
 
@@ -330,9 +389,16 @@ def knn_divergence(
     ``B_{k,α} = Γ(k)²/(Γ(k−α+1)Γ(k+α−1))`` (default k = 5, needs ``1−k < α < k+1``);
     Rényi-α = log(·)/(α−1), hellinger2 = 1 − ∫√(pq), α-divergence = (∫ − 1)/(α(α−1)).
 
-    Distances are Euclidean to *distinct* points (duplicates skipped, count in
-    ``details["ties"]``), so repeated points never give log 0. Estimates can be negative
-    for nearby distributions (they are not clipped at 0).
+    Ties follow the k-th *distinct* neighbour convention: distances are Euclidean to the
+    k-th nearest distinct location (copies count once, points at distance 0 are skipped),
+    the sample sizes in the constants are the numbers of distinct locations, and the mean
+    over x counts every copy; so repeated points never give log 0, and duplicating a
+    sample (``x → [x, x]``) leaves the estimate unchanged. The jackknife deletes a distinct
+    location with all its copies, so copies do not narrow the interval.
+    ``details["ties"]`` counts the points skipped. Ties that look like discrete data
+    (over 1 % of x on points of y, or copy counts that vary between points) give a
+    ``RuntimeWarning``: the estimators assume densities. Estimates can be negative for
+    nearby distributions (they are not clipped at 0).
 
     ``base="gaussian"`` reads each ball on a Gaussian start (Hjort & Glad 1995): the mass
     ``P(B) ~ Beta(k, ·)`` is matched to ``(p/g)(x)·G(B)`` instead of ``p(x)·V_d r^d``, with g
@@ -416,6 +482,7 @@ def knn_divergence(
     for t, name in ((tx, "x"), (ty, "y")):
         if t.shape[0] < k + 2:
             raise ValueError(f"{name} needs at least k + 2 = {k + 2} samples, got {t.shape[0]}")
+    _warn_heavy_ties(tx, ty)
     parts_fn = _make_parts_fn(kind, alpha, k, weights, base)
     n, m = tx.shape[0], ty.shape[0]
     jackknife = stderr == "jackknife"

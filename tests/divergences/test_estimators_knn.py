@@ -36,23 +36,30 @@ def _sorted_positive(dist):
     return [np.sort(r[r > 0]) for r in dist]
 
 
+def _distinct(a):
+    return len(np.unique(a, axis=0))
+
+
 def _kl_oracle(x, y, w):
-    """Σ_k w_k · WKV_k by brute force (distinct-point distances)."""
+    """Σ_k w_k · WKV_k by brute force (k-th distinct neighbour; distinct-location counts)."""
     n, d = x.shape
-    rx, ry = _sorted_positive(cdist(x, x)), _sorted_positive(cdist(x, y))
+    ux, uy = np.unique(x, axis=0), np.unique(y, axis=0)
+    rx, ry = _sorted_positive(cdist(x, ux)), _sorted_positive(cdist(x, uy))
     ks = range(len(w))
     terms = [d * np.mean([np.log(ry[i][k] / rx[i][k]) for i in range(n)]) for k in ks]
-    return float(np.dot(w, terms)) + math.log(y.shape[0] / (n - 1))
+    return float(np.dot(w, terms)) + math.log(len(uy) / (len(ux) - 1))
 
 
 def _alpha_oracle(x, y, alpha, k, kind):
     """Póczos–Schneider ∫p^α q^(1−α) by brute force, then the named transform."""
     n, d = x.shape
     m = y.shape[0]
-    rho = np.array([r[k - 1] for r in _sorted_positive(cdist(x, x))])
-    nu = np.array([r[k - 1] for r in _sorted_positive(cdist(x, y))])
+    ux, uy = np.unique(x, axis=0), np.unique(y, axis=0)
+    rho = np.array([r[k - 1] for r in _sorted_positive(cdist(x, ux))])
+    nu = np.array([r[k - 1] for r in _sorted_positive(cdist(x, uy))])
     b = math.gamma(k) ** 2 / (math.gamma(k - alpha + 1) * math.gamma(k + alpha - 1))
-    integral = b * np.mean(((n - 1) * rho**d / (m * nu**d)) ** (1 - alpha))
+    gx, gy = len(ux), len(uy)
+    integral = b * np.mean(((gx - 1) * rho**d / (gy * nu**d)) ** (1 - alpha))
     if kind == "hellinger2":
         return 1 - integral
     if kind == "renyi":
@@ -61,15 +68,16 @@ def _alpha_oracle(x, y, alpha, k, kind):
 
 
 def _jackknife_oracle(fn, x, y):
-    """Delete-1 jackknife standard error by re-running ``fn`` on every deleted sample."""
+    """Jackknife standard error re-running ``fn`` with each distinct location deleted."""
     var = 0.0
     for s, other, first in ((x, y, True), (y, x, False)):
         loo = []
-        for j in range(len(s)):
-            rest = np.delete(s, j, axis=0)
+        for loc in np.unique(s, axis=0):
+            rest = s[~(s == loc).all(1)]
             loo.append(fn(rest, other) if first else fn(other, rest))
         loo = np.array(loo)
-        var += (len(s) - 1) / len(s) * ((loo - loo.mean()) ** 2).sum()
+        g = len(loo)
+        var += (g - 1) / g * ((loo - loo.mean()) ** 2).sum()
     return math.sqrt(var)
 
 
@@ -293,3 +301,26 @@ def test_variational_bad_input(rng):
         variational_bound(x, y, lr=-1.0)
     with pytest.warns(ConvergenceWarning, match="still improving"):
         variational_bound(x, y + 3.0, "js", max_epochs=1)
+
+
+@pytest.mark.parametrize("base", ["none", "gaussian"])
+@pytest.mark.parametrize("kind", ["kl", "hellinger2"])
+def test_duplicating_every_point_keeps_estimate_and_interval(rng, base, kind):
+    x, y = rng.normal(size=(400, 2)), rng.normal(size=(300, 2)) + [0.7, 0.0]
+    e = knn_divergence(x, y, kind, base=base)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # equal copy counts are handled, not warned about
+        for xd, yd in ((np.vstack([x, x]), np.vstack([y, y])), (np.vstack([x, x, x]), y)):
+            d = knn_divergence(xd, yd, kind, base=base)
+            assert d.stderr > 0
+            # the law: copies neither move the value out of its interval nor narrow it
+            assert d.ci[0] <= e.value <= d.ci[1]
+            assert abs(d.value - e.value) < 0.05 * e.stderr
+            assert d.stderr >= e.stderr / math.sqrt(2)
+
+
+def test_heavy_ties_warn(rng):
+    x, y = np.round(rng.normal(size=(500, 2))), np.round(rng.normal(size=(500, 2)) + 0.5)
+    with pytest.warns(RuntimeWarning, match="heavy ties"):
+        e = knn_divergence(x, y, "kl")
+    assert e.stderr > 0
