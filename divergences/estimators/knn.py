@@ -394,9 +394,11 @@ def knn_divergence(
     .. math:: \hat D_k = \frac{d}{N}\sum_i \log\frac{\nu_k(i)}{\rho_k(i)}
               + \log\frac{M}{N-1}
 
-    With ``correction="ensemble"`` (default) the estimate is ``Σ_k w_k D̂_k`` over
+    (with repeated points, N and M in the constants become the distinct counts G_x, G_y;
+    see "Ties" below). With ``correction="ensemble"`` (default) the estimate is ``Σ_k w_k D̂_k`` over
     ``k = 1..K`` with :func:`ensemble_weights` cancelling the leading ``(k/N)^{2/d}`` bias
-    term (``K`` = ``k``, default ``min(32, max(2, min(N, M) // 16))``: measured at n = 10k,
+    term (``K`` = ``k``, default ``min(32, max(2, min(G_x, G_y) // 16))`` with ``G`` the
+    numbers of distinct locations, ``N``, ``M`` without ties: measured at n = 10k,
     K = 32 has 0.6–0.8× the RMSE of K = 8–16 in d = 1–5, see ``benchmarks/RESULTS.md``);
     ``"none"`` is the plain estimator at ``k`` (default 1).
 
@@ -409,9 +411,12 @@ def knn_divergence(
     k-th nearest distinct location (copies count once, points at distance 0 are skipped),
     the sample sizes in the constants are the numbers of distinct locations, and the mean
     over x counts every copy; so repeated points never give log 0, and duplicating a
-    sample (``x → [x, x]``) leaves the estimate unchanged. The jackknife deletes a distinct
-    location with all its copies, so copies do not narrow the interval.
-    ``details["ties"]`` counts the points skipped. Ties that look like discrete data
+    sample (``x → [x, x]``) leaves the estimate unchanged (for ``base="gaussian"`` up to
+    the frame's ``N − 1`` covariance factor). The jackknife deletes a distinct location with
+    all its copies and batch groups keep copies together, so copies do not narrow the
+    interval. Each sample needs ``k + 2`` distinct locations. ``details["ties"]`` is
+    ``(N − G_x) + (M − G_y)`` plus the locations shared by x and y (the zero distances
+    skipped); ``details["distinct"]`` is ``(G_x, G_y)``. Ties that look like discrete data
     (over 1 % of x on points of y, or copy counts that vary between points) give a
     ``RuntimeWarning``: the estimators assume densities. Estimates can be negative for
     nearby distributions (they are not clipped at 0).
@@ -434,11 +439,12 @@ def knn_divergence(
 
     Standard error (``stderr="jackknife"``, default) by the two-sample delete-1 jackknife,
     computed exactly from one neighbour more per list at no extra engine call:
-    ``se² = Σ_{s∈{x,y}} (n_s−1)/n_s Σ_j (θ̂_(−j) − θ̂_(·))²``, with a normal interval. By the
+    ``se² = Σ_{s∈{x,y}} (G_s−1)/G_s Σ_j (θ̂_(−j) − θ̂_(·))²`` over the ``G_s`` distinct
+    locations j of each sample (``G_s = n_s`` without ties), with a normal interval. By the
     Efron–Stein inequality it over-estimates the variance on average (measured 1.1–1.4×,
     i.e. conservative intervals). ``stderr="batch"`` re-runs the estimator on
-    ``G = n_groups`` disjoint random groups: ``se = sd(group values)/√G``, Student-t
-    interval with G − 1 degrees of freedom (G + 1 times the work).
+    ``B = n_groups`` disjoint random groups of locations: ``se = sd(group values)/√B``,
+    Student-t interval with B − 1 degrees of freedom (B + 1 times the work).
 
     Args:
         x: Samples of P, ``(N, D)`` or ``(N,)``; NumPy or torch (any device: the kNN
@@ -452,14 +458,21 @@ def knn_divergence(
         base: ``"none"`` (the Lebesgue measure: the classical estimators) or
             ``"gaussian"`` (a Gaussian start fitted to each sample).
         stderr: ``"jackknife"`` (default) or ``"batch"`` (batch means).
-        n_groups: Groups for ``stderr="batch"`` (>= 2; reduced when groups would be
-            smaller than 2(k+2) points).
+        n_groups: Groups for ``stderr="batch"`` (>= 2; reduced when groups would hold
+            fewer than 2(k+2) distinct locations).
         confidence: Level of the interval.
         seed: Seed of the random grouping (``stderr="batch"`` only).
 
     Returns:
         ``Estimate`` (method ``"knn"``); ``details``: ``k``, ``correction``, ``weights``,
-        ``base``, ``ties``, ``stderr_method``, and ``group_values`` for ``stderr="batch"``.
+        ``base``, ``ties``, ``distinct``, ``stderr_method``, and ``group_values`` for
+        ``stderr="batch"``.
+
+    Raises:
+        ValueError: Bad options; a sample with fewer than ``k + 2`` distinct locations
+            (or, for ``stderr="batch"``, too few for two groups); constant features;
+            ``base="gaussian"`` with a singular covariance or too few samples.
+        TypeError: A divergence or alpha of the wrong type.
 
     References:
         Wang, Kulkarni & Verdú, IEEE Trans. Inf. Theory 55 (2009) 2392–2405; Póczos &
@@ -566,6 +579,9 @@ def knn_kl(
 
     .. math:: \hat D = \sum_k w_k\Big[\frac{d}{N}\sum_i \log\frac{\nu_k(i)}{\rho_k(i)}
               + \log\frac{M}{N-1}\Big]
+
+    With repeated points, ν and ρ reach the k-th distinct location and M, N count distinct
+    locations (see :func:`knn_divergence`).
 
     Args:
         x: Samples of P, ``(N, D)`` or ``(N,)``.
