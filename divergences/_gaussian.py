@@ -14,7 +14,15 @@ import torch
 
 from divergences._checks import as_tensor, check_finite, to_output
 
-__all__ = ["check_psd", "frechet64", "frechet_distance", "prepare_gaussians"]
+__all__ = [
+    "check_psd",
+    "frechet64",
+    "frechet_distance",
+    "ldexp2",
+    "log2_floor",
+    "prepare_gaussians",
+    "scaled_difference",
+]
 
 Tensor = torch.Tensor
 _NAMES = ("mu1", "cov1", "mu2", "cov2")
@@ -87,11 +95,64 @@ def prepare_gaussians(
                     f"{name} must be symmetric; max |{name} - {name}.T| is {asym:.3g} "
                     f"(relative {asym / scale:.3g} > {math.sqrt(eps):.3g})"
                 )
-            t = 0.5 * (t + t.mT)
+            t = t + 0.5 * (t.mT - t)  # no overflow near the float64 maximum
             out.append(t.expand(*batch, d, d))
         else:
             out.append(t.expand(*batch, d))
     return out, out_dtype, is_numpy
+
+
+def log2_floor(t: Tensor) -> Tensor:
+    """``floor(log2 t)`` as int64 for ``t > 0`` (subnormals included), 0 where ``t == 0``."""
+    _, e = torch.frexp(t)
+    return torch.where(t > 0, e.long() - 1, 0)
+
+
+def ldexp2(x: Tensor, k: Tensor) -> Tensor:
+    """``x · 2^k`` for an int64 ``k`` broadcasting to ``x``: exact unless the result itself
+    under- or overflows (applied in steps of at most 2^1000, so no factor overflows)."""
+    k = k.clone()
+    for _ in range(3):  # |k| <= 2200 for any pair of float64 magnitudes
+        step = k.clamp(-1000, 1000)
+        x = x * torch.pow(2.0, step.to(x.dtype))
+        k = k - step
+    return x
+
+
+def scaled_difference(m1: Tensor, m2: Tensor, k: Tensor) -> Tensor:
+    """``(m1 − m2) · 2^-k`` (``k`` shape ``(...)``) without overflow in ``m1 − m2``.
+
+    Where the float64 difference overflows the inputs are huge, so halving them is exact.
+    """
+    kk = k[..., None]
+    diff = m1 - m2
+    big = ~torch.isfinite(diff)
+    if not bool(big.any()):
+        return ldexp2(diff, -kk)
+    halves = ldexp2(0.5 * m1 - 0.5 * m2, 1 - kk)
+    return torch.where(big, halves, ldexp2(torch.where(big, 0.0, diff), -kk))
+
+
+def _diag_max(c: Tensor) -> Tensor:
+    return torch.diagonal(c, dim1=-2, dim2=-1).detach().abs().amax(-1)
+
+
+def _frechet_exponent(m1: Tensor, c1: Tensor, m2: Tensor, c2: Tensor) -> Tensor:
+    """Per-pair ``k`` with ``|μ₁ − μ₂|·2^-k`` and ``√Σ·2^-k`` at most about 1.
+
+    Fréchet is a sum of non-negative terms each bounded by the largest of them, so
+    scaling the largest to about 1 only flushes terms negligible in float64.
+    """
+    half = (0.5 * m1 - 0.5 * m2).detach().abs().amax(-1)
+    cands = [
+        torch.where(half > 0, log2_floor(half) + 2, torch.iinfo(torch.int64).min),
+        *(
+            torch.where(dm > 0, torch.div(log2_floor(dm), 2, rounding_mode="floor") + 1, -(2**62))
+            for dm in (_diag_max(c1), _diag_max(c2))
+        ),
+    ]
+    k = torch.maximum(torch.maximum(cands[0], cands[1]), cands[2])
+    return torch.where(k < -(2**61), 0, k)
 
 
 def _check_eigs(lam: Tensor, name: str, eps: float) -> bool:
@@ -270,16 +331,34 @@ def _pinv_pow(nu: Tensor, p: float) -> Tensor:
     return torch.where(nu > 0, nu.clamp_min(_TINY64) ** -p, 0.0)
 
 
+def _frechet_scaled(
+    m1: Tensor, c1: Tensor, m2: Tensor, c2: Tensor, eps: float
+) -> tuple[Tensor, Tensor]:
+    """``(W₂²·2^-2k, k)``: the distance of the moments rescaled by an exact power of two.
+
+    ``W₂²`` scales as ``c²`` under ``μ → cμ, Σ → c²Σ``, so the float64 work is done where
+    nothing over- or underflows (covariances near 1e±300 or in the subnormal range).
+    """
+    k = _frechet_exponent(m1, c1, m2, c2)
+    diff = scaled_difference(m1, m2, k)
+    kk = -2 * k[..., None, None]
+    s1, s2 = ldexp2(c1, kk), ldexp2(c2, kk)
+    val = (diff.pow(2).sum(-1) + _Bures2.apply(s1, s2, eps)).clamp_min(0.0)
+    # identical Gaussians: exactly 0 rather than rounding noise (the gradient there is 0 too)
+    same = (m1 == m2).all(-1) & (c1 == c2).all(-1).all(-1)
+    return torch.where(same, torch.zeros_like(val), val), k
+
+
 def frechet64(m1: Tensor, c1: Tensor, m2: Tensor, c2: Tensor, *, eps: float) -> Tensor:
     """``W₂²`` (clamped at 0) of validated float64 moments with symmetric covariances.
 
     ``eps`` is the rounding unit for the semi-definiteness tolerances (see
-    :func:`_check_eigs`). Shared by :func:`frechet_distance` and ``metrics.fid``.
+    :func:`_check_eigs`). Computed on moments rescaled by a power of two (exact), so any
+    finite float64 moments work; ``+inf`` only where ``W₂²`` itself exceeds float64.
+    Shared by :func:`frechet_distance` and ``metrics.fid``.
     """
-    val = ((m1 - m2).pow(2).sum(-1) + _Bures2.apply(c1, c2, eps)).clamp_min(0.0)
-    # identical Gaussians: exactly 0 rather than rounding noise (the gradient there is 0 too)
-    same = (m1 == m2).all(-1) & (c1 == c2).all(-1).all(-1)
-    return torch.where(same, torch.zeros_like(val), val)
+    val, k = _frechet_scaled(m1, c1, m2, c2, eps)
+    return ldexp2(val, 2 * k)
 
 
 def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any, *, squared: bool = True) -> Any:
@@ -329,8 +408,10 @@ def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any, *, squared: bool 
     if not isinstance(squared, bool):
         raise TypeError(f"squared must be a bool, got {type(squared).__name__}")
     (m1, c1, m2, c2), out_dtype, is_numpy = prepare_gaussians(mu1, cov1, mu2, cov2)
-    val = frechet64(m1, c1, m2, c2, eps=torch.finfo(out_dtype).eps)
-    if not squared:
+    val, k = _frechet_scaled(m1, c1, m2, c2, torch.finfo(out_dtype).eps)
+    if squared:
+        val = ldexp2(val, 2 * k)
+    else:  # the root of the rescaled value: W₂ is finite even where W₂² overflows
         pos = val > 0
-        val = torch.where(pos, torch.where(pos, val, 1.0).sqrt(), 0.0)
+        val = ldexp2(torch.where(pos, torch.where(pos, val, 1.0).sqrt(), 0.0), k)
     return to_output(val.to(out_dtype), is_numpy)

@@ -27,7 +27,13 @@ from divergences._continuous_integrals import (
     f_divergence_1d,
     monte_carlo_f_divergence,
 )
-from divergences._gaussian import frechet_distance, prepare_gaussians
+from divergences._gaussian import (
+    frechet_distance,
+    ldexp2,
+    log2_floor,
+    prepare_gaussians,
+    scaled_difference,
+)
 
 __all__ = [
     "MonteCarloResult",
@@ -47,19 +53,30 @@ Tensor = torch.Tensor
 
 def _cholesky_pd(cov: Tensor, name: str, eps: float) -> Tensor:
     """Cholesky factor of a covariance that must be (numerically) positive definite."""
-    lam = torch.linalg.eigvalsh(cov.detach())
+    # the eigenvalue ratio is scale-free: test it on cov rescaled to unit size (exact)
+    unit = ldexp2(cov.detach(), -log2_floor(_diag_max(cov))[..., None, None])
+    lam = torch.linalg.eigvalsh(unit)
     lo, hi = lam[..., 0], lam[..., -1]
     bad = ~(lo > cov.shape[-1] * eps * hi.clamp_min(0.0))
+    chol, info = torch.linalg.cholesky_ex(cov)
+    bad = bad | (info != 0)
     if bool(bad.any()):
-        ratio = lo / hi.abs().clamp_min(torch.finfo(torch.float64).tiny)
+        ratio = torch.where(bad, lo / hi.abs().clamp_min(torch.finfo(torch.float64).tiny), 2.0)
         worst = int(torch.argmin(ratio.flatten()))
         lo_w, hi_w = float(lo.flatten()[worst]), float(hi.flatten()[worst])
+        if not hi_w > 0:
+            raise ValueError(f"{name} must be positive definite; it is zero")
         raise ValueError(
-            f"{name} must be positive definite; its smallest eigenvalue is {lo_w:.3g} "
-            f"(largest {hi_w:.3g}), so the Gaussian has no density. Add a ridge, e.g. "
-            f"{name} + 1e-6 * I, or use frechet_distance, which allows singular covariances"
+            f"{name} must be positive definite; its smallest eigenvalue is {lo_w / hi_w:.3g} "
+            f"times its largest (needs > {cov.shape[-1] * eps:.3g}), so the Gaussian has no "
+            f"density in this precision. Add a ridge, e.g. {name} + 1e-6 * I, or use "
+            "frechet_distance, which allows singular covariances"
         )
-    return torch.linalg.cholesky(cov)
+    return chol
+
+
+def _diag_max(c: Tensor) -> Tensor:
+    return torch.diagonal(c, dim1=-2, dim2=-1).detach().abs().amax(-1)
 
 
 def _logdet(chol: Tensor) -> Tensor:
@@ -72,10 +89,21 @@ def _mahalanobis2(chol: Tensor, diff: Tensor) -> Tensor:
 
 
 def _factors(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> tuple[list[Tensor], torch.dtype, bool]:
+    """Validated float64 ``[μ₂ − μ₁, Σ₁, Σ₂, L₁, L₂]`` after an exact common rescaling.
+
+    The density-based divergences are invariant under ``μ → cμ, Σ → c²Σ``; ``c`` is the power
+    of two that puts the geometric mean of the two covariance scales at 1, so that neither
+    the subnormal range nor overflow is met (each keeps its own ratio to the other).
+    """
     (m1, c1, m2, c2), out_dtype, is_numpy = prepare_gaussians(mu1, cov1, mu2, cov2)
     eps = torch.finfo(out_dtype).eps
+    e = log2_floor(_diag_max(c1)) + log2_floor(_diag_max(c2))
+    k = torch.div(e, 4, rounding_mode="floor")  # √Σ scale: (e₁/2 + e₂/2)/2
+    kk = -2 * k[..., None, None]
+    c1, c2 = ldexp2(c1, kk), ldexp2(c2, kk)
+    diff = scaled_difference(m2, m1, k)
     l1, l2 = _cholesky_pd(c1, "cov1", eps), _cholesky_pd(c2, "cov2", eps)
-    return [m2 - m1, c1, c2, l1, l2], out_dtype, is_numpy
+    return [diff, c1, c2, l1, l2], out_dtype, is_numpy
 
 
 def _renyi(diff: Tensor, c1: Tensor, c2: Tensor, l1: Tensor, l2: Tensor, alpha: float) -> Tensor:
@@ -88,7 +116,9 @@ def _renyi(diff: Tensor, c1: Tensor, c2: Tensor, l1: Tensor, l2: Tensor, alpha: 
         # by evaluating the formula on the identity there and selecting +inf afterwards.
         eye = torch.eye(mix.shape[-1], dtype=mix.dtype, device=mix.device)
         mix = torch.where(ok[..., None, None], mix, eye)
-    chol = torch.linalg.cholesky(mix)
+    chol, info = torch.linalg.cholesky_ex(mix)
+    if bool((ok & (info != 0)).any()):  # pragma: no cover - a convex mix of PD factors is PD
+        raise ValueError(f"the mixed covariance of order alpha={alpha} is numerically singular")
     log_ratio = _logdet(chol) - (1.0 - alpha) * _logdet(l1) - alpha * _logdet(l2)
     val = 0.5 * alpha * _mahalanobis2(chol, diff) - log_ratio / (2.0 * (alpha - 1.0))
     val = val.clamp_min(0.0)

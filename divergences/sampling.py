@@ -34,6 +34,7 @@ __all__ = ["empirical_quantile_sample", "inverse_cdf_sample"]
 Tensor = torch.Tensor
 _EPS64 = float(np.finfo(np.float64).eps)
 _MAX_DOUBLINGS = 1100  # 2**1100 overflows float64: every finite bracket is found before
+_MONO_TOL = 1e-10  # a CDF computed as 1 - sf may wobble by rounding; more is not a CDF
 
 
 def _uniforms(n: int, generator: torch.Generator | None) -> Tensor:
@@ -69,7 +70,30 @@ class _Caller:
         if bool(torch.isnan(out).any()):
             bad = x[torch.isnan(out)][0]
             raise ValueError(f"{self.name} returned NaN at x = {float(bad):.6g}")
-        return out.to(x.device)
+        out = out.to(x.device)
+        if self.name == "cdf":
+            outside = (out < -_MONO_TOL) | (out > 1.0 + _MONO_TOL)
+            if bool(outside.any()):
+                i = int(outside.nonzero()[0, 0])
+                raise ValueError(
+                    f"cdf must take values in [0, 1]; cdf({float(x[i]):.6g}) = {float(out[i]):.6g}"
+                )
+        return out
+
+
+def _check_non_decreasing(x: Tensor, fx: Tensor, name: str, tol: Tensor | float) -> None:
+    """Raise unless ``fx`` is non-decreasing along sorted ``x`` (up to ``tol``), naming ``name``."""
+    order = torch.argsort(x)
+    xs, fs = x[order], fx[order]
+    drop = fs[:-1] - fs[1:]
+    tol_t = tol if isinstance(tol, float) else tol[order][1:]
+    bad = (drop > tol_t) & (xs[1:] > xs[:-1])
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        raise ValueError(
+            f"{name} must be non-decreasing, but {name}({float(xs[i]):.6g}) = {float(fs[i]):.6g} "
+            f"> {name}({float(xs[i + 1]):.6g}) = {float(fs[i + 1]):.6g}"
+        )
 
 
 def _expand(cdf: _Caller, u: Tensor, start: Tensor, direction: float) -> Tensor:
@@ -132,7 +156,14 @@ def _invert(cdf: _Caller, u: Tensor, lo: float, hi: float, xtol: float, rtol: fl
         a = torch.minimum(a, b)  # a bracket may start above b for far-left quantiles
     if math.isfinite(lo):  # an atom at lo: F(lo) ≥ u means the quantile is lo itself
         b = torch.where(cdf(a) >= u, a, b)  # a == b == lo: nothing left to bisect
-    return _bisect(cdf, u, a, b, xtol, rtol)
+    x = _bisect(cdf, u, a, b, xtol, rtol)
+    # bisection trusts monotonicity: check it on the brackets and a grid over their range
+    g_lo = lo if math.isfinite(lo) else float(a.min())
+    g_hi = hi if math.isfinite(hi) else float(x.max())
+    grid = torch.linspace(g_lo, g_hi, 1025, dtype=x.dtype, device=x.device)
+    pts = torch.cat([a, x, grid])
+    _check_non_decreasing(pts, cdf(pts), "cdf", _MONO_TOL)
+    return x
 
 
 def inverse_cdf_sample(
@@ -176,7 +207,9 @@ def inverse_cdf_sample(
 
     Raises:
         ValueError: neither or both of ``cdf`` and ``ppf``, a bad ``support``, a ``cdf`` that
-            returns NaN or does not reach 0 and 1, a ``ppf`` that returns NaN.
+            returns NaN, leaves [0, 1], does not reach 0 and 1 or decreases on the final
+            brackets and 1025 points spanning them (the whole support where finite), a
+            ``ppf`` that returns NaN or decreases along the drawn uniforms.
         TypeError: non-callable ``cdf``/``ppf``, a bad ``generator``.
 
     References:
@@ -199,6 +232,7 @@ def inverse_cdf_sample(
     u = _uniforms(n, generator)
     if ppf is not None:
         x = _Caller(ppf, "ppf", backend)(u)
+        _check_non_decreasing(u, x, "ppf", 8 * _EPS64 * x.abs())
     else:
         x = _invert(_Caller(cdf, "cdf", backend), u, lo, hi, float(xtol), float(rtol))
     return x.cpu().numpy() if backend == "numpy" else x

@@ -9,7 +9,14 @@ import torch
 
 from divergences._checks import as_tensor, check_point_sets
 
-__all__ = ["check_samples", "get_record", "resolve_device", "split_indices"]
+__all__ = [
+    "check_samples",
+    "get_record",
+    "locations",
+    "resolve_device",
+    "split_by_location",
+    "split_indices",
+]
 
 
 def check_samples(
@@ -69,3 +76,30 @@ def split_indices(n: int, n_splits: int, rng: np.random.Generator) -> list[np.nd
     """A random partition of ``range(n)`` into ``n_splits`` near-equal parts."""
     perm = rng.permutation(n)
     return [np.sort(part) for part in np.array_split(perm, n_splits)]
+
+
+def locations(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Distinct rows of the pooled sample ``[a; b]`` and the location of every row.
+
+    Returns ``(rows (G, D), loc_a (N,), loc_b (M,))`` with ``rows[loc_a] == a`` and
+    ``rows[loc_b] == b``; equal rows of a and b share one location.
+    """
+    rows, inv = torch.unique(torch.cat([a, b.to(a.dtype)]), dim=0, return_inverse=True)
+    return rows, inv[: a.shape[0]], inv[a.shape[0] :]
+
+
+def split_by_location(loc: np.ndarray, n_splits: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """A random partition of the rows into ``n_splits`` parts that keeps copies together.
+
+    ``loc`` (N,) labels each row's location; rows sharing a label go to one part, and the
+    parts hold near-equal numbers of locations. Without repeated labels this is
+    :func:`split_indices` with the same draws (locations are ranked by first appearance).
+    """
+    _, first, code = np.unique(loc, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    part_of = np.empty(first.size, dtype=np.int64)
+    for p, ranks in enumerate(split_indices(first.size, n_splits, rng)):
+        part_of[ranks] = p
+    row_part = part_of[rank[code.reshape(-1)]]
+    return [np.flatnonzero(row_part == p) for p in range(n_splits)]

@@ -3,14 +3,15 @@
 KL by Wang, Kulkarni & Verdú (2009), with an optional ensemble over k whose weights cancel
 the leading bias terms (Berrett, Samworth & Yuan 2019; Moon & Hero 2014); the α family
 (∫p^α q^{1−α}, Rényi-α, squared Hellinger, our α-divergence) by Póczos & Schneider (2011).
-Duplicate points are handled by using distances to *distinct* points: ρ_k(i) is the k-th
-smallest positive distance, so log 0 never occurs. Optionally on a Gaussian start (Hjort &
-Glad 1995; :mod:`divergences.estimators._gaussian_start`).
+Duplicate points are handled by the k-th distinct neighbour convention: ρ_k(i) is the
+distance to the k-th nearest distinct location, so log 0 never occurs. Optionally on a
+Gaussian start (Hjort & Glad 1995; :mod:`divergences.estimators._gaussian_start`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -19,7 +20,7 @@ import torch
 from scipy.special import gammaln
 
 from divergences._checks import check_choice, check_positive_int
-from divergences.estimators._common import check_samples, split_indices
+from divergences.estimators._common import check_samples, locations, split_by_location
 from divergences.estimators._estimate import Estimate, check_confidence, make_estimate
 from divergences.estimators._gaussian_start import fit_frame, log_mass_ratio
 from divergences.neighbors import knn
@@ -116,32 +117,103 @@ def ensemble_weights(k_max: int, d: int, n_constraints: int | None = None) -> np
 
 
 class _Parts(NamedTuple):
-    """A kNN estimate with its leave-one-out (jackknife) values over each sample."""
+    """A kNN estimate with its jackknife values, deleting one location of x or of y."""
 
     value: float
-    ties: int
-    loo_a: torch.Tensor | None  # (N,) the estimate without a_j, or None
-    loo_b: torch.Tensor | None  # (M,) the estimate without b_j, or None
+    loo_a: torch.Tensor | None  # (G_x,) the estimate without a location of a, or None
+    loo_b: torch.Tensor | None  # (G_y,) the estimate without a location of b, or None
 
 
-def _neighbour_lists(a: torch.Tensor, b: torch.Tensor, k: int, extra: int, base: str) -> tuple:
+class _Sites(NamedTuple):
+    """The distinct locations of a and of b, as rows of their pooled distinct rows."""
+
+    rows: torch.Tensor  # (G, D) distinct rows of [a; b]
+    a: torch.Tensor  # (G_x,) locations holding points of a
+    b: torch.Tensor  # (G_y,) locations holding points of b
+    ca: torch.Tensor  # (G_x,) float64 copies of a at each
+    cb: torch.Tensor  # (G_y,) float64 copies of b at each
+
+
+def _sites(a: torch.Tensor, b: torch.Tensor) -> _Sites:
+    rows, la, lb = locations(a, b)
+    g = rows.shape[0]
+    na, nb = torch.bincount(la, minlength=g), torch.bincount(lb, minlength=g)
+    ia, ib = na.nonzero().flatten(), nb.nonzero().flatten()
+    return _Sites(rows, ia, ib, na[ia].to(torch.float64), nb[ib].to(torch.float64))
+
+
+def _neighbour_lists(
+    a: torch.Tensor, b: torch.Tensor, s: _Sites, k: int, extra: int, base: str
+) -> tuple:
     """Log ball masses and indices of the k (+1 for the jackknife) distinct neighbours.
 
-    Returns ``(mr, ri, mn, ni, ties)``: ``mr`` (N, K) the log mass of the ball from a_i to
-    its r-th neighbour in a, ``mn`` to its r-th in b, each relative to the base measure:
-    ``d·log ρ`` for ``base="none"`` (Lebesgue, up to a constant that cancels), and
-    ``log G(B) − log g(a_i)`` in each sample's own Gaussian frame for ``"gaussian"``.
+    Lists are per distinct location of ``a`` and index the distinct locations of a (``s.a``)
+    or of b (``s.b``). Returns ``(mr, ri, mn, ni)``: ``mr`` (G_x, K) the log mass of the
+    ball from a location of a to its r-th distinct neighbour in a, ``mn`` to its r-th in b,
+    each relative to the base measure: ``d·log ρ`` for ``base="none"`` (Lebesgue, up to a
+    constant that cancels), and ``log G(B) − log g(a_i)`` in each sample's own Gaussian frame
+    (fitted to all points, copies included) for ``"gaussian"``. Each pooled location is
+    whitened once per frame, so a point of a equal to a point of b stays at distance 0.
     """
     if base == "none":
-        rho, ri, zr = _positive_knn(a, None, k + extra, "x")
-        nu, ni, zn = _positive_knn(a, b, k + extra, "y")
+        ua, ub = s.rows[s.a], s.rows[s.b]
+        rho, ri, _ = _positive_knn(ua, None, k + extra, "x")
+        nu, ni, _ = _positive_knn(ua, ub, k + extra, "y")
         d = a.shape[1]
-        return d * rho.log(), ri, d * nu.log(), ni, zr + zn
+        return d * rho.log(), ri, d * nu.log(), ni
     fa, fb = fit_frame(a, "x"), fit_frame(b, "y")
-    ua, va = fa.whiten(a), fb.whiten(a)
-    rho, ri, zr = _positive_knn(ua, None, k + extra, "x")
-    nu, ni, zn = _positive_knn(va, fb.whiten(b), k + extra, "y")
-    return log_mass_ratio(rho, ua, fa), ri, log_mass_ratio(nu, va, fb), ni, zr + zn
+    in_a, in_b = fa.whiten(s.rows), fb.whiten(s.rows)
+    wa, va = in_a[s.a], in_b[s.a]
+    rho, ri, _ = _positive_knn(wa, None, k + extra, "x")
+    nu, ni, _ = _positive_knn(va, in_b[s.b], k + extra, "y")
+    return log_mass_ratio(rho, wa, fa), ri, log_mass_ratio(nu, va, fb), ni
+
+
+def _group_sum(values: torch.Tensor, inv: torch.Tensor, size: int) -> torch.Tensor:
+    out = torch.zeros(size, dtype=torch.float64, device=values.device)
+    return out.index_add_(0, inv.flatten(), values.flatten())
+
+
+def _tie_counts(tx: torch.Tensor, ty: torch.Tensor) -> tuple[int, int, int, float, float, float]:
+    """``(G_x, G_y, ties, cross, uneven_x, uneven_y)`` of the pooled locations.
+
+    ``ties`` = (N − G_x) + (M − G_y) + the locations shared by x and y (the zero distances
+    the search skips); ``cross`` the fraction of x on a location of y; ``uneven_*`` the
+    fraction of a sample whose copy count differs from that sample's most common count.
+    """
+    n, m = tx.shape[0], ty.shape[0]
+    s = _sites(tx, ty)
+    g = s.rows.shape[0]
+    cx = torch.zeros(g, dtype=torch.long, device=tx.device)
+    cy = torch.zeros_like(cx)
+    cx[s.a], cy[s.b] = s.ca.long(), s.cb.long()
+    shared = (cx > 0) & (cy > 0)
+    gx, gy = s.a.numel(), s.b.numel()
+    ties = (n - gx) + (m - gy) + int(shared.sum())
+    cross = float(cx[shared].sum()) / n
+    uneven = []
+    for c, size in ((s.ca.long(), n), (s.cb.long(), m)):
+        mode = torch.mode(c).values  # the copy count shared by the most locations
+        uneven.append(float(c[c != mode].sum()) / size)
+    return gx, gy, ties, cross, uneven[0], uneven[1]
+
+
+def _warn_heavy_ties(cross: float, uneven_x: float, uneven_y: float, limit: float = 0.01) -> None:
+    """Warn when ties look like discrete data, not copies of a continuous sample.
+
+    Every point copied equally often is handled exactly (distinct neighbours, grouped
+    jackknife); points of x coinciding with points of y, or copy counts that vary from point
+    to point (atoms), break the continuous-density premise of the estimators.
+    """
+    if cross > limit or max(uneven_x, uneven_y) > limit:
+        warnings.warn(
+            f"knn: heavy ties ({cross:.1%} of x coincide with points of y; copy counts vary "
+            f"for {uneven_x:.1%} of x and {uneven_y:.1%} of y): the kNN estimators assume "
+            "continuous distributions, so the estimate and its interval are unreliable; for "
+            "discrete data use the exact divergences of the empirical frequencies",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _revcumsum(t: torch.Tensor) -> torch.Tensor:
@@ -149,63 +221,67 @@ def _revcumsum(t: torch.Tensor) -> torch.Tensor:
 
 
 def _kl_parts(a: torch.Tensor, b: torch.Tensor, w: np.ndarray, loo: bool, base: str) -> _Parts:
-    """Weighted WKV ``Σ_k w_k [d·mean log(ν_k/ρ_k) + log(M/(N−1))]`` and its jackknife.
+    """Weighted WKV ``Σ_k w_k [d·mean log(ν_k/ρ_k) + log(G_y/(G_x−1))]`` and its jackknife.
 
     (``d log ν_k − d log ρ_k`` is the difference of log ball masses, read relative to the
-    Gaussian frames for ``base="gaussian"``.)
+    Gaussian frames for ``base="gaussian"``.) ``G_x, G_y`` count the distinct points: the
+    k-th *distinct* neighbour is an order statistic of them, not of all N (the two coincide
+    without duplicates); the mean over i counts every point.
 
-    Deleting a_j removes its own term and, for every i with a_j among its first K distinct
-    neighbours at position r, shifts ρ_r..ρ_K to ρ_{r+1}..ρ_{K+1}; deleting b_j does the
-    same to ν. Both are exact deletions (the K + 1-th neighbour is queried for them).
+    The jackknife deletes one distinct location at a time, with all its copies: that
+    removes their terms and, for every i with it among its first K distinct neighbours at
+    position r, shifts ρ_r..ρ_K to ρ_{r+1}..ρ_{K+1}; deleting a location of b does the same
+    to ν. Both are exact (the K + 1-th neighbour is queried for them), and duplicating a
+    sample leaves the interval as wide as without the copies.
     """
     n = a.shape[0]
-    m = b.shape[0]
     k = w.size
-    mr, ri, mn, ni, ties = _neighbour_lists(a, b, k, int(loo), base)
+    s = _sites(a, b)
+    ca, gx, gy = s.ca, s.a.numel(), s.b.numel()
+    mr, ri, mn, ni = _neighbour_lists(a, b, s, k, int(loo), base)
     wt = torch.as_tensor(w, dtype=torch.float64, device=a.device)
     t = (mn[:, :k] - mr[:, :k]) @ wt
-    total = t.sum()
-    value = float(total) / n + math.log(m / (n - 1))
+    total = (ca * t).sum()
+    value = float(total) / n + math.log(gy / (gx - 1))
     if not loo:
-        return _Parts(value, ties, None, None)
-    dx = -_revcumsum(wt * (mr[:, 1:] - mr[:, :-1]))  # change of t_i when a neighbour goes
+        return _Parts(value, None, None)
+    dx = -_revcumsum(wt * (mr[:, 1:] - mr[:, :-1]))  # change of t_g when a neighbour goes
     dy = _revcumsum(wt * (mn[:, 1:] - mn[:, :-1]))
-    acc_a = torch.zeros(n, dtype=torch.float64, device=a.device)
-    acc_a.index_add_(0, ri[:, :k].flatten(), dx.flatten())
-    acc_b = torch.zeros(m, dtype=torch.float64, device=a.device)
-    acc_b.index_add_(0, ni[:, :k].flatten(), dy.flatten())
-    loo_a = (total - t + acc_a) / (n - 1) + math.log(m / (n - 2))
-    loo_b = (total + acc_b) / n + math.log((m - 1) / (n - 1))
-    return _Parts(value, ties, loo_a, loo_b)
+    acc_a = _group_sum(ca[:, None] * dx, ri[:, :k], gx)
+    acc_b = _group_sum(ca[:, None] * dy, ni[:, :k], gy)
+    loo_a = (total - ca * t + acc_a) / (n - ca) + math.log(gy / (gx - 2))
+    loo_b = (total + acc_b) / n + math.log((gy - 1) / (gx - 1))
+    return _Parts(value, loo_a, loo_b)
 
 
 def _alpha_parts(
     a: torch.Tensor, b: torch.Tensor, alpha: float, k: int, loo: bool, base: str
 ) -> _Parts:
-    """Póczos–Schneider ``B_{k,α}·mean[((N−1)ρ_k^d/(Mν_k^d))^{1−α}] ≈ ∫p^α q^{1−α}``.
+    """Póczos–Schneider ``B_{k,α}·mean[((G_x−1)ρ_k^d/(G_yν_k^d))^{1−α}] ≈ ∫p^α q^{1−α}``.
 
-    The jackknife values are of the integral; deleting a neighbour among the first k moves
-    ρ_k (or ν_k) to ρ_{k+1} (ν_{k+1}), and the sample sizes in the constant change too.
+    ``G_x, G_y`` count distinct points, as in :func:`_kl_parts`. The jackknife values are of
+    the integral, deleting one distinct location (all its copies) at a time; deleting a
+    neighbour among the first k moves ρ_k (or ν_k) to ρ_{k+1} (ν_{k+1}), and the counts in
+    the constant change too.
     """
     n = a.shape[0]
-    m = b.shape[0]
-    mr, ri, mn, ni, ties = _neighbour_lists(a, b, k, int(loo), base)
+    s = _sites(a, b)
+    ca, gx, gy = s.ca, s.a.numel(), s.b.numel()
+    mr, ri, mn, ni = _neighbour_lists(a, b, s, k, int(loo), base)
     e = 1.0 - alpha
     log_b = 2 * gammaln(k) - gammaln(k - alpha + 1) - gammaln(k + alpha - 1)
-    u = torch.exp(e * (math.log((n - 1) / m) + mr[:, k - 1] - mn[:, k - 1]) + log_b)
-    total = u.sum()
+    u = torch.exp(e * (math.log((gx - 1) / gy) + mr[:, k - 1] - mn[:, k - 1]) + log_b)
+    total = (ca * u).sum()
     value = float(total) / n
     if not loo:
-        return _Parts(value, ties, None, None)
-    du_a = u * torch.expm1(e * (mr[:, k] - mr[:, k - 1]))
-    du_b = u * torch.expm1(-e * (mn[:, k] - mn[:, k - 1]))
-    acc_a = torch.zeros(n, dtype=torch.float64, device=a.device)
-    acc_a.index_add_(0, ri[:, :k].flatten(), du_a[:, None].expand(-1, k).flatten())
-    acc_b = torch.zeros(m, dtype=torch.float64, device=a.device)
-    acc_b.index_add_(0, ni[:, :k].flatten(), du_b[:, None].expand(-1, k).flatten())
-    loo_a = ((n - 2) / (n - 1)) ** e * (total - u + acc_a) / (n - 1)
-    loo_b = (m / (m - 1)) ** e * (total + acc_b) / n
-    return _Parts(value, ties, loo_a, loo_b)
+        return _Parts(value, None, None)
+    du_a = ca * u * torch.expm1(e * (mr[:, k] - mr[:, k - 1]))
+    du_b = ca * u * torch.expm1(-e * (mn[:, k] - mn[:, k - 1]))
+    acc_a = _group_sum(du_a[:, None].expand(-1, k), ri[:, :k], gx)
+    acc_b = _group_sum(du_b[:, None].expand(-1, k), ni[:, :k], gy)
+    loo_a = ((gx - 2) / (gx - 1)) ** e * (total - ca * u + acc_a) / (n - ca)
+    loo_b = (gy / (gy - 1)) ** e * (total + acc_b) / n
+    return _Parts(value, loo_a, loo_b)
 
 
 def _alpha_transform(kind: str, alpha: float, integral: Any) -> Any:
@@ -230,7 +306,7 @@ def _make_parts_fn(
 
         def reverse(a: torch.Tensor, b: torch.Tensor, loo: bool) -> _Parts:
             p = _kl_parts(b, a, weights, loo, base)
-            return _Parts(p.value, p.ties, p.loo_b, p.loo_a)
+            return _Parts(p.value, p.loo_b, p.loo_a)
 
         return reverse
     if kind == "jeffreys":
@@ -238,8 +314,8 @@ def _make_parts_fn(
         def jeffreys(a: torch.Tensor, b: torch.Tensor, loo: bool) -> _Parts:
             p, q = _kl_parts(a, b, weights, loo, base), _kl_parts(b, a, weights, loo, base)
             if not loo:
-                return _Parts(p.value + q.value, p.ties + q.ties, None, None)
-            return _Parts(p.value + q.value, p.ties + q.ties, p.loo_a + q.loo_b, p.loo_b + q.loo_a)
+                return _Parts(p.value + q.value, None, None)
+            return _Parts(p.value + q.value, p.loo_a + q.loo_b, p.loo_b + q.loo_a)
 
         return jeffreys
     assert alpha is not None  # checked by the caller
@@ -248,10 +324,9 @@ def _make_parts_fn(
         p = _alpha_parts(a, b, alpha, k, loo, base)
         value = _alpha_transform(kind, alpha, p.value)
         if not loo:
-            return _Parts(value, p.ties, None, None)
+            return _Parts(value, None, None)
         return _Parts(
             value,
-            p.ties,
             _alpha_transform(kind, alpha, p.loo_a),
             _alpha_transform(kind, alpha, p.loo_b),
         )
@@ -319,9 +394,11 @@ def knn_divergence(
     .. math:: \hat D_k = \frac{d}{N}\sum_i \log\frac{\nu_k(i)}{\rho_k(i)}
               + \log\frac{M}{N-1}
 
-    With ``correction="ensemble"`` (default) the estimate is ``Σ_k w_k D̂_k`` over
+    (with repeated points, N and M in the constants become the distinct counts G_x, G_y;
+    see "Ties" below). With ``correction="ensemble"`` (default) the estimate is ``Σ_k w_k D̂_k`` over
     ``k = 1..K`` with :func:`ensemble_weights` cancelling the leading ``(k/N)^{2/d}`` bias
-    term (``K`` = ``k``, default ``min(32, max(2, min(N, M) // 16))``: measured at n = 10k,
+    term (``K`` = ``k``, default ``min(32, max(2, min(G_x, G_y) // 16))`` with ``G`` the
+    numbers of distinct locations, ``N``, ``M`` without ties: measured at n = 10k,
     K = 32 has 0.6–0.8× the RMSE of K = 8–16 in d = 1–5, see ``benchmarks/RESULTS.md``);
     ``"none"`` is the plain estimator at ``k`` (default 1).
 
@@ -330,9 +407,19 @@ def knn_divergence(
     ``B_{k,α} = Γ(k)²/(Γ(k−α+1)Γ(k+α−1))`` (default k = 5, needs ``1−k < α < k+1``);
     Rényi-α = log(·)/(α−1), hellinger2 = 1 − ∫√(pq), α-divergence = (∫ − 1)/(α(α−1)).
 
-    Distances are Euclidean to *distinct* points (duplicates skipped, count in
-    ``details["ties"]``), so repeated points never give log 0. Estimates can be negative
-    for nearby distributions (they are not clipped at 0).
+    Ties follow the k-th *distinct* neighbour convention: distances are Euclidean to the
+    k-th nearest distinct location (copies count once, points at distance 0 are skipped),
+    the sample sizes in the constants are the numbers of distinct locations, and the mean
+    over x counts every copy; so repeated points never give log 0, and duplicating a
+    sample (``x → [x, x]``) leaves the estimate unchanged (for ``base="gaussian"`` up to
+    the frame's ``N − 1`` covariance factor). The jackknife deletes a distinct location with
+    all its copies and batch groups keep copies together, so copies do not narrow the
+    interval. Each sample needs ``k + 2`` distinct locations. ``details["ties"]`` is
+    ``(N − G_x) + (M − G_y)`` plus the locations shared by x and y (the zero distances
+    skipped); ``details["distinct"]`` is ``(G_x, G_y)``. Ties that look like discrete data
+    (over 1 % of x on points of y, or copy counts that vary between points) give a
+    ``RuntimeWarning``: the estimators assume densities. Estimates can be negative for
+    nearby distributions (they are not clipped at 0).
 
     ``base="gaussian"`` reads each ball on a Gaussian start (Hjort & Glad 1995): the mass
     ``P(B) ~ Beta(k, ·)`` is matched to ``(p/g)(x)·G(B)`` instead of ``p(x)·V_d r^d``, with g
@@ -352,11 +439,12 @@ def knn_divergence(
 
     Standard error (``stderr="jackknife"``, default) by the two-sample delete-1 jackknife,
     computed exactly from one neighbour more per list at no extra engine call:
-    ``se² = Σ_{s∈{x,y}} (n_s−1)/n_s Σ_j (θ̂_(−j) − θ̂_(·))²``, with a normal interval. By the
+    ``se² = Σ_{s∈{x,y}} (G_s−1)/G_s Σ_j (θ̂_(−j) − θ̂_(·))²`` over the ``G_s`` distinct
+    locations j of each sample (``G_s = n_s`` without ties), with a normal interval. By the
     Efron–Stein inequality it over-estimates the variance on average (measured 1.1–1.4×,
     i.e. conservative intervals). ``stderr="batch"`` re-runs the estimator on
-    ``G = n_groups`` disjoint random groups: ``se = sd(group values)/√G``, Student-t
-    interval with G − 1 degrees of freedom (G + 1 times the work).
+    ``B = n_groups`` disjoint random groups of locations: ``se = sd(group values)/√B``,
+    Student-t interval with B − 1 degrees of freedom (B + 1 times the work).
 
     Args:
         x: Samples of P, ``(N, D)`` or ``(N,)``; NumPy or torch (any device: the kNN
@@ -370,14 +458,21 @@ def knn_divergence(
         base: ``"none"`` (the Lebesgue measure: the classical estimators) or
             ``"gaussian"`` (a Gaussian start fitted to each sample).
         stderr: ``"jackknife"`` (default) or ``"batch"`` (batch means).
-        n_groups: Groups for ``stderr="batch"`` (>= 2; reduced when groups would be
-            smaller than 2(k+2) points).
+        n_groups: Groups for ``stderr="batch"`` (>= 2; reduced when groups would hold
+            fewer than 2(k+2) distinct locations).
         confidence: Level of the interval.
         seed: Seed of the random grouping (``stderr="batch"`` only).
 
     Returns:
         ``Estimate`` (method ``"knn"``); ``details``: ``k``, ``correction``, ``weights``,
-        ``base``, ``ties``, ``stderr_method``, and ``group_values`` for ``stderr="batch"``.
+        ``base``, ``ties``, ``distinct``, ``stderr_method``, and ``group_values`` for
+        ``stderr="batch"``.
+
+    Raises:
+        ValueError: Bad options; a sample with fewer than ``k + 2`` distinct locations
+            (or, for ``stderr="batch"``, too few for two groups); constant features;
+            ``base="gaussian"`` with a singular covariance or too few samples.
+        TypeError: A divergence or alpha of the wrong type.
 
     References:
         Wang, Kulkarni & Verdú, IEEE Trans. Inf. Theory 55 (2009) 2392–2405; Póczos &
@@ -403,9 +498,10 @@ def knn_divergence(
     tx, ty = check_samples(x, y, min_samples=2)
     d = tx.shape[1]
     ty = ty.to(tx.dtype)
+    n, m = tx.shape[0], ty.shape[0]
+    gx, gy, ties, cross, uneven_x, uneven_y = _tie_counts(tx, ty)
     if kind in _KL_LIKE and correction == "ensemble":
-        n_min = min(tx.shape[0], ty.shape[0])
-        k = min(32, max(2, n_min // 16)) if k is None else check_positive_int(k, "k")
+        k = min(32, max(2, min(gx, gy) // 16)) if k is None else check_positive_int(k, "k")
         weights = ensemble_weights(k, d)
     else:
         k = (1 if kind in _KL_LIKE else 5) if k is None else check_positive_int(k, "k")
@@ -413,37 +509,43 @@ def knn_divergence(
         weights[-1] = 1.0
     if alpha is not None and not 1 - k < alpha < k + 1:
         raise ValueError(f"alpha={alpha} needs 1 - k < alpha < k + 1 (k={k}); raise k")
-    for t, name in ((tx, "x"), (ty, "y")):
-        if t.shape[0] < k + 2:
-            raise ValueError(f"{name} needs at least k + 2 = {k + 2} samples, got {t.shape[0]}")
-    parts_fn = _make_parts_fn(kind, alpha, k, weights, base)
-    n, m = tx.shape[0], ty.shape[0]
+    for g, size, name in ((gx, n, "x"), (gy, m, "y")):
+        if g < k + 2:  # k + 1 distinct neighbours besides the point itself (or its twin in y)
+            raise ValueError(
+                f"{name} needs at least k + 2 = {k + 2} samples at distinct locations, got "
+                f"{g} (of {size} samples); lower k"
+            )
     jackknife = stderr == "jackknife"
+    groups = min(n_groups, gx // (2 * k + 4), gy // (2 * k + 4))
+    if not jackknife and groups < 2:
+        raise ValueError(
+            f"stderr='batch' needs at least {4 * k + 8} samples at distinct locations in "
+            f"x and y with k={k}; got {gx} and {gy}"
+        )
+    _warn_heavy_ties(cross, uneven_x, uneven_y)
+    parts_fn = _make_parts_fn(kind, alpha, k, weights, base)
     full = parts_fn(tx, ty, jackknife)
     details: dict[str, Any] = {
         "k": k,
         "correction": correction if kind in _KL_LIKE else "B_k_alpha",
         "weights": weights.tolist(),
         "base": base,
-        "ties": full.ties,
+        "ties": ties,
+        "distinct": (gx, gy),
     }
     if jackknife:
         assert full.loo_a is not None and full.loo_b is not None
         se, dof = _jackknife_stderr(full.loo_a, full.loo_b), None
         details["stderr_method"] = "delete-1 jackknife over x and y"
     else:
-        groups = min(n_groups, n // (2 * k + 4), m // (2 * k + 4))
-        if groups < 2:
-            raise ValueError(
-                f"stderr='batch' needs at least {4 * k + 8} samples in x and y with k={k}; "
-                f"got {n} and {m}"
-            )
         rng = np.random.default_rng(seed)
-        gx, gy = split_indices(n, groups, rng), split_indices(m, groups, rng)
-        vals = np.array([parts_fn(tx[gx[g]], ty[gy[g]], False).value for g in range(groups)])
+        _, loc_x, loc_y = locations(tx, ty)
+        px = split_by_location(loc_x.cpu().numpy(), groups, rng)
+        py = split_by_location(loc_y.cpu().numpy(), groups, rng)
+        vals = np.array([parts_fn(tx[px[g]], ty[py[g]], False).value for g in range(groups)])
         se, dof = float(vals.std(ddof=1) / math.sqrt(groups)), groups - 1
         details["group_values"] = vals.tolist()
-        details["stderr_method"] = f"batch means over {groups} groups"
+        details["stderr_method"] = f"batch means over {groups} groups of locations"
     if alpha is not None:
         details["alpha"] = alpha
     return make_estimate(
@@ -477,6 +579,9 @@ def knn_kl(
 
     .. math:: \hat D = \sum_k w_k\Big[\frac{d}{N}\sum_i \log\frac{\nu_k(i)}{\rho_k(i)}
               + \log\frac{M}{N-1}\Big]
+
+    With repeated points, ν and ρ reach the k-th distinct location and M, N count distinct
+    locations (see :func:`knn_divergence`).
 
     Args:
         x: Samples of P, ``(N, D)`` or ``(N,)``.

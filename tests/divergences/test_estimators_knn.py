@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -37,22 +38,24 @@ def _sorted_positive(dist):
 
 
 def _kl_oracle(x, y, w):
-    """Σ_k w_k · WKV_k by brute force (distinct-point distances)."""
+    """Σ_k w_k · WKV_k by brute force (k-th distinct neighbour; distinct-location counts)."""
     n, d = x.shape
-    rx, ry = _sorted_positive(cdist(x, x)), _sorted_positive(cdist(x, y))
+    ux, uy = np.unique(x, axis=0), np.unique(y, axis=0)
+    rx, ry = _sorted_positive(cdist(x, ux)), _sorted_positive(cdist(x, uy))
     ks = range(len(w))
     terms = [d * np.mean([np.log(ry[i][k] / rx[i][k]) for i in range(n)]) for k in ks]
-    return float(np.dot(w, terms)) + math.log(y.shape[0] / (n - 1))
+    return float(np.dot(w, terms)) + math.log(len(uy) / (len(ux) - 1))
 
 
 def _alpha_oracle(x, y, alpha, k, kind):
     """Póczos–Schneider ∫p^α q^(1−α) by brute force, then the named transform."""
-    n, d = x.shape
-    m = y.shape[0]
-    rho = np.array([r[k - 1] for r in _sorted_positive(cdist(x, x))])
-    nu = np.array([r[k - 1] for r in _sorted_positive(cdist(x, y))])
+    d = x.shape[1]
+    ux, uy = np.unique(x, axis=0), np.unique(y, axis=0)
+    rho = np.array([r[k - 1] for r in _sorted_positive(cdist(x, ux))])
+    nu = np.array([r[k - 1] for r in _sorted_positive(cdist(x, uy))])
     b = math.gamma(k) ** 2 / (math.gamma(k - alpha + 1) * math.gamma(k + alpha - 1))
-    integral = b * np.mean(((n - 1) * rho**d / (m * nu**d)) ** (1 - alpha))
+    gx, gy = len(ux), len(uy)
+    integral = b * np.mean(((gx - 1) * rho**d / (gy * nu**d)) ** (1 - alpha))
     if kind == "hellinger2":
         return 1 - integral
     if kind == "renyi":
@@ -61,15 +64,16 @@ def _alpha_oracle(x, y, alpha, k, kind):
 
 
 def _jackknife_oracle(fn, x, y):
-    """Delete-1 jackknife standard error by re-running ``fn`` on every deleted sample."""
+    """Jackknife standard error re-running ``fn`` with each distinct location deleted."""
     var = 0.0
     for s, other, first in ((x, y, True), (y, x, False)):
         loo = []
-        for j in range(len(s)):
-            rest = np.delete(s, j, axis=0)
+        for loc in np.unique(s, axis=0):
+            rest = s[~(s == loc).all(1)]
             loo.append(fn(rest, other) if first else fn(other, rest))
         loo = np.array(loo)
-        var += (len(s) - 1) / len(s) * ((loo - loo.mean()) ** 2).sum()
+        g = len(loo)
+        var += (g - 1) / g * ((loo - loo.mean()) ** 2).sum()
     return math.sqrt(var)
 
 
@@ -96,7 +100,8 @@ def test_jackknife_is_exact_delete_one(rng, kind, k, correction, alpha, duplicat
         opts["correction"] = correction
     if alpha is not None:
         opts["alpha"] = alpha
-    e = knn_divergence(x, y, kind, **opts)
+    with pytest.warns(RuntimeWarning, match="heavy ties") if duplicates else nullcontext():
+        e = knn_divergence(x, y, kind, **opts)
     if kind in ("kl", "reverse_kl", "jeffreys"):
         w = ensemble_weights(k, 2) if correction == "ensemble" else np.eye(k)[-1]
 
@@ -137,17 +142,79 @@ def test_plain_wkv_matches_brute_force(rng, k, n, m, d):
     assert e.value == pytest.approx(ref, abs=1e-10)
 
 
+def _distinct_wkv_loops(x, y, k):
+    """Plain WKV, k-th distinct neighbour convention, by explicit float64 loops.
+
+    Distinct locations as Python sets of tuples; for each point of x, the sorted positive
+    distances to them; sample sizes in the constant are the numbers of locations.
+    """
+    lx, ly = sorted({tuple(r) for r in x}), sorted({tuple(r) for r in y})
+    d = x.shape[1]
+    total = 0.0
+    for p in x:
+        dist = [[math.dist(p, q) for q in locs] for locs in (lx, ly)]
+        rho, nu = (sorted(v for v in row if v > 0)[k - 1] for row in dist)
+        total += d * math.log(nu / rho)
+    return total / len(x) + math.log(len(ly) / (len(lx) - 1))
+
+
 def test_duplicates_use_distinct_points(rng):
     x = rng.normal(size=(40, 2))
     x = np.concatenate([x, x[:10], x[:5]])  # triplicates and duplicates
-    y = np.concatenate([rng.normal(size=(50, 2)), x[:3]])  # y shares points with x
-    ref, _, _ = _wkv_reference(x, y, 2)
-    e = knn_kl(x, y, k=2, correction="none", n_groups=2)
-    assert math.isfinite(e.value) and e.value == pytest.approx(ref, abs=1e-10)
-    # zero distances skipped: 15 triplicates x 2 + 10 duplicates x 1 within x, 3 x 3 to y
-    assert e.details["ties"] == 15 * 2 + 10 + 9
-    with pytest.raises(ValueError, match="fewer than 2 distinct"):
+    y = np.concatenate([rng.normal(size=(50, 2)), x[:3], x[:1]])  # y shares points with x
+    with pytest.warns(RuntimeWarning, match="heavy ties"):  # uneven copy counts
+        e = knn_kl(x, y, k=2, correction="none", n_groups=2)
+    assert math.isfinite(e.value) and e.value == pytest.approx(
+        _distinct_wkv_loops(x, y, 2), abs=1e-10
+    )
+    # copies beyond the first: 15 in x, 1 in y; and 3 locations shared by x and y
+    assert e.details["ties"] == 15 + 1 + 3
+    assert e.details["distinct"] == (40, 53)
+    with pytest.raises(
+        ValueError,
+        match="x needs at least k \\+ 2 = 3 samples at distinct locations, got 1 \\(of 40",
+    ):
         knn_kl(np.zeros(40), np.arange(40.0), k=1, correction="none", n_groups=2)
+
+
+def test_heavy_ties_need_enough_distinct_points(rng):
+    x, y = np.round(rng.normal(size=(200, 1))), rng.normal(size=(200, 1))
+    with pytest.raises(ValueError, match="x needs at least k \\+ 2 = 10 samples at distinct"):
+        knn_kl(x, y, k=8)
+    with pytest.raises(ValueError, match="at least 24 samples at distinct locations"):
+        knn_kl(x, y, k=4, correction="none", stderr="batch")
+
+
+def test_default_k_follows_the_distinct_counts(rng):
+    x, y = rng.normal(size=(400, 2)), rng.normal(size=(300, 2))
+    assert knn_kl(x, y).details["k"] == 300 // 16
+    assert knn_kl(np.vstack([x, x]), np.vstack([y, y, y])).details["k"] == 300 // 16
+
+
+def test_batch_groups_keep_copies_together(rng):
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(160, 2)) + 0.5
+    e = knn_kl(x, y, k=4, stderr="batch", seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = knn_kl(np.vstack([x, x]), np.vstack([y, y]), k=4, stderr="batch", seed=3)
+    # each group holds both copies of its locations: the same groups, the same values
+    np.testing.assert_allclose(d.details["group_values"], e.details["group_values"], atol=1e-10)
+    assert d.stderr == pytest.approx(e.stderr, rel=1e-9)
+
+
+def test_split_by_location_partitions_rows_and_keeps_copies_together():
+    from divergences.estimators._common import split_by_location, split_indices
+
+    loc = np.array([3, 1, 3, 0, 2, 1, 1, 4, 0])
+    parts = split_by_location(loc, 3, np.random.default_rng(0))
+    assert sorted(np.concatenate(parts).tolist()) == list(range(loc.size))
+    assert all(
+        len(set(loc[p]) & set(loc[q])) == 0 for i, p in enumerate(parts) for q in parts[i + 1 :]
+    )
+    assert sorted(len(set(loc[p])) for p in parts) == [1, 2, 2]
+    plain = split_by_location(np.arange(10), 3, np.random.default_rng(5))
+    same = split_indices(10, 3, np.random.default_rng(5))
+    assert [p.tolist() for p in plain] == [p.tolist() for p in same]
 
 
 def test_ensemble_is_weighted_sum_of_plain(rng):
@@ -226,7 +293,7 @@ def test_reproducible_and_torch_inputs(rng, device):
 @pytest.mark.parametrize(
     "args, kwargs, exc, match",
     [
-        (("kl",), {"k": 30}, ValueError, "x needs at least k \\+ 2 = 32 samples"),
+        (("kl",), {"k": 30}, ValueError, "x needs at least k \\+ 2 = 32 samples at distinct"),
         (("kl",), {"stderr": "bootstrap"}, ValueError, "stderr must be one of"),
         (("renyi",), {}, ValueError, "needs alpha="),
         (("alpha",), {"alpha": 1.0}, ValueError, "must not be 0 or 1"),
@@ -250,7 +317,7 @@ def test_knn_bad_samples(rng):
         knn_kl(x, np.full((30, 2), np.inf))
     with pytest.raises(ValueError, match="same dimension D"):
         knn_kl(x, rng.normal(size=(30, 3)))
-    with pytest.raises(ValueError, match="y needs at least k \\+ 2 = 10 samples"):
+    with pytest.raises(ValueError, match="y needs at least k \\+ 2 = 10 samples at distinct"):
         knn_kl(x, x[:9], k=8)
     with pytest.raises(ValueError, match="stderr='batch' needs at least 24 samples"):
         knn_kl(rng.normal(size=(20, 2)), rng.normal(size=(20, 2)), k=4, stderr="batch")
@@ -293,3 +360,26 @@ def test_variational_bad_input(rng):
         variational_bound(x, y, lr=-1.0)
     with pytest.warns(ConvergenceWarning, match="still improving"):
         variational_bound(x, y + 3.0, "js", max_epochs=1)
+
+
+@pytest.mark.parametrize("base", ["none", "gaussian"])
+@pytest.mark.parametrize("kind", ["kl", "hellinger2"])
+def test_duplicating_every_point_keeps_estimate_and_interval(rng, base, kind):
+    x, y = rng.normal(size=(400, 2)), rng.normal(size=(300, 2)) + np.array([0.7, 0.0])
+    e = knn_divergence(x, y, kind, base=base)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # equal copy counts are handled, not warned about
+        for xd, yd in ((np.vstack([x, x]), np.vstack([y, y])), (np.vstack([x, x, x]), y)):
+            d = knn_divergence(xd, yd, kind, base=base)
+            assert d.stderr > 0
+            # the law: copies neither move the value out of its interval nor narrow it
+            assert d.ci[0] <= e.value <= d.ci[1]
+            assert abs(d.value - e.value) < 0.05 * e.stderr
+            assert d.stderr >= e.stderr / math.sqrt(2)
+
+
+def test_heavy_ties_warn(rng):
+    x, y = np.round(rng.normal(size=(500, 2))), np.round(rng.normal(size=(500, 2)) + 0.5)
+    with pytest.warns(RuntimeWarning, match="heavy ties"):
+        e = knn_divergence(x, y, "kl")
+    assert e.stderr > 0

@@ -83,13 +83,12 @@ def _frames(x, y):
     return [(a.mean(0), np.cov(a, rowvar=False).reshape(a.shape[1], -1)) for a in (x, y)]
 
 
-def _log_rel_masses(a, pts, k, frame, exclude_self):
-    """log G(B(a_i, r_ik)) − log g(a_i) with Mahalanobis distances in the frame (oracle)."""
+def _log_rel_masses(a, pts, k, frame):
+    """log G(B(a_i, r_ik)) − log g(a_i), r_ik the k-th positive Mahalanobis distance from a_i
+    to the distinct rows of ``pts`` in the frame (oracle; a_i itself is skipped at 0)."""
     mean, cov = frame
     vi = np.linalg.inv(cov)
-    dist = cdist(a, pts, metric="mahalanobis", VI=vi)
-    if exclude_self:
-        np.fill_diagonal(dist, 0.0)
+    dist = cdist(a, np.unique(pts, axis=0), metric="mahalanobis", VI=vi)
     rows = [np.sort(row[row > 0])[:k] for row in dist]
     norms = np.sqrt(np.einsum("ij,jk,ik->i", a - mean, vi, a - mean))
     d = a.shape[1]
@@ -101,19 +100,23 @@ def _log_rel_masses(a, pts, k, frame, exclude_self):
     return out
 
 
+def _counts(x, y):
+    return len(np.unique(x, axis=0)), len(np.unique(y, axis=0))
+
+
 def _kl_oracle(x, y, w, frames):
-    n, m, k = x.shape[0], y.shape[0], len(w)
-    mr = _log_rel_masses(x, x, k, frames[0], True)
-    mn = _log_rel_masses(x, y, k, frames[1], False)
-    return float(((mn - mr) @ w).mean()) + math.log(m / (n - 1))
+    gx, gy = _counts(x, y)
+    mr = _log_rel_masses(x, x, len(w), frames[0])
+    mn = _log_rel_masses(x, y, len(w), frames[1])
+    return float(((mn - mr) @ w).mean()) + math.log(gy / (gx - 1))
 
 
 def _hellinger_oracle(x, y, k, frames):
-    n, m = x.shape[0], y.shape[0]
-    mr = _log_rel_masses(x, x, k, frames[0], True)[:, k - 1]
-    mn = _log_rel_masses(x, y, k, frames[1], False)[:, k - 1]
+    gx, gy = _counts(x, y)
+    mr = _log_rel_masses(x, x, k, frames[0])[:, k - 1]
+    mn = _log_rel_masses(x, y, k, frames[1])[:, k - 1]
     b = math.gamma(k) ** 2 / (math.gamma(k + 0.5) * math.gamma(k - 0.5))
-    return 1 - b * np.mean(np.exp(0.5 * (math.log((n - 1) / m) + mr - mn)))
+    return 1 - b * np.mean(np.exp(0.5 * (math.log((gx - 1) / gy) + mr - mn)))
 
 
 @pytest.mark.parametrize("d, k, correction", [(1, 1, "none"), (2, 3, "ensemble"), (3, 2, "none")])
@@ -128,21 +131,39 @@ def test_gaussian_start_matches_brute_force(rng, d, k, correction):
     assert h.value == pytest.approx(_hellinger_oracle(x, y, 3, _frames(x, y)), abs=1e-8)
 
 
-def test_gaussian_start_jackknife_deletes_points_with_the_frames_kept(rng):
+def test_gaussian_start_jackknife_deletes_locations_with_the_frames_kept(rng):
     x, y = rng.normal(size=(11, 2)), rng.normal(size=(9, 2)) * 1.2 + 0.5
-    x = np.concatenate([x, x[:2]])  # duplicates take the re-query path
-    frames = _frames(x, y)
+    x = np.concatenate([x, x[:2]])  # copies within x
+    y = np.concatenate([y, y[:1], x[3:4]])  # a copy within y, and a point of x in y
+    frames = _frames(x, y)  # fitted once to all points, copies included
     w = ensemble_weights(3, 2)
-    e = knn_kl(x, y, k=3, base="gaussian")
+    with pytest.warns(RuntimeWarning, match="heavy ties"):
+        e = knn_kl(x, y, k=3, base="gaussian")
+    # the shared point is skipped at Mahalanobis distance exactly 0 in y's frame
+    assert e.value == pytest.approx(_kl_oracle(x, y, w, frames), abs=1e-8)
+    assert e.details["ties"] == 2 + 1 + 1
     var = 0.0
     for s, first in ((x, True), (y, False)):
         loo = []
-        for j in range(len(s)):
-            rest = np.delete(s, j, axis=0)
+        for loc in np.unique(s, axis=0):
+            rest = s[~(s == loc).all(1)]  # the location with all its copies
             loo.append(_kl_oracle(rest, y, w, frames) if first else _kl_oracle(x, rest, w, frames))
         loo = np.array(loo)
-        var += (len(s) - 1) / len(s) * ((loo - loo.mean()) ** 2).sum()
+        g = len(loo)
+        var += (g - 1) / g * ((loo - loo.mean()) ** 2).sum()
     assert e.stderr == pytest.approx(math.sqrt(var), rel=1e-7)
+
+
+def test_gaussian_start_points_of_x_copied_into_y_stay_at_distance_zero(rng):
+    """A point of x repeated through y is one location, whitened once per frame: it is
+    skipped at distance exactly 0 (as the oracle does), never met at a rounding-sized one."""
+    x = rng.normal(size=(60, 3)) @ rng.normal(size=(3, 3)) + 3.0
+    y = rng.normal(size=(60, 3)) + 3.0
+    y[::5] = x[4]  # many copies, at offsets across any solver block
+    with pytest.warns(RuntimeWarning, match="heavy ties"):
+        e = knn_kl(x, y, k=4, correction="none", base="gaussian")
+    assert e.details["ties"] == (12 - 1) + 1
+    assert e.value == pytest.approx(_kl_oracle(x, y, np.eye(4)[-1], _frames(x, y)), abs=1e-8)
 
 
 @pytest.mark.parametrize("kind", ["kl", "jeffreys", "hellinger2"])

@@ -216,3 +216,57 @@ def test_empirical_errors():
         empirical_quantile_sample([1.0], 3, interpolate="yes")
     with pytest.raises(TypeError, match="data must be a floating-point tensor"):
         empirical_quantile_sample(torch.tensor([1, 2]), 3)
+
+
+# --- not a CDF / not a quantile function: a clear error instead of garbage samples ---------
+
+
+@pytest.mark.parametrize(
+    "cdf, match",
+    [
+        (lambda x: 0.5 + 0.5 * np.sin(x), "cdf must be non-decreasing"),
+        (lambda x: stats.norm.cdf(x) + 0.9 * stats.norm.pdf(x) * np.sin(3 * x), "cdf must"),
+        (lambda x: 1.2 * stats.norm.cdf(x), r"cdf must take values in \[0, 1\]"),
+        (lambda x: stats.norm.cdf(x) - 0.1, r"cdf must take values in \[0, 1\]"),
+    ],
+)
+def test_not_a_cdf_raises(cdf, match):
+    with pytest.raises(ValueError, match=match):
+        inverse_cdf_sample(400, cdf=cdf)
+
+
+def test_non_monotone_cdf_on_finite_support_raises():
+    # a "CDF" that rises to 1 and falls back inside its support
+    def bump(x):
+        return np.where(x >= 1.0, 1.0, np.sin(np.pi * np.clip(x, 0.0, 1.0)))
+
+    with pytest.raises(ValueError, match="cdf must be non-decreasing"):
+        inverse_cdf_sample(400, cdf=bump, support=(0, 1))
+
+
+def test_decreasing_ppf_raises():
+    with pytest.raises(ValueError, match="ppf must be non-decreasing"):
+        inverse_cdf_sample(300, ppf=lambda u: -stats.norm.ppf(u))
+    with pytest.raises(ValueError, match="ppf must be non-decreasing"):
+        inverse_cdf_sample(300, ppf=lambda u: np.sin(10 * u))
+
+
+def test_rounding_wobble_of_a_true_cdf_is_accepted():
+    # 1 - sf(x) differs from cdf(x) by rounding: still a CDF
+    x = inverse_cdf_sample(2000, cdf=lambda t: 1.0 - stats.norm.sf(t))
+    assert stats.kstest(x, stats.norm.cdf).pvalue > 1e-3
+    y = inverse_cdf_sample(50, ppf=lambda u: np.full_like(u, 2.0))  # constant: an atom
+    assert (y == 2.0).all()
+
+
+def test_empirical_quantile_single_point_and_duplicates():
+    for interp in (True, False):
+        assert (empirical_quantile_sample([3.0], 7, interpolate=interp) == 3.0).all()
+        out = empirical_quantile_sample([1.0, 1.0, 1.0, 5.0], 500, interpolate=interp)
+        assert out.min() >= 1.0 and out.max() <= 5.0
+    with pytest.raises(ValueError, match="data must be finite"):
+        empirical_quantile_sample([1.0, np.inf], 3)
+    with pytest.raises(ValueError, match=r"data must have shape \(N,\)"):
+        empirical_quantile_sample([[1.0, 2.0]], 3)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        empirical_quantile_sample([1.0], 0)
