@@ -36,6 +36,7 @@ __all__ = [
     "Entry",
     "Report",
     "add_cli_arguments",
+    "check_device",
     "cli_evaluate",
     "evaluate",
     "load_array",
@@ -293,7 +294,11 @@ def evaluate(
 
 
 def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
-    """Add the options of ``divergences evaluate REAL FAKE`` to a parser (or argument group)."""
+    """Add the options of ``divergences evaluate REAL FAKE`` to a parser (or argument group).
+
+    ``--device``, ``--json`` and ``--overwrite`` are left to the caller (they may be shared
+    with other forms of a command); :func:`run_cli` reads them when present.
+    """
     ap.add_argument(
         "--metrics",
         default=None,
@@ -304,7 +309,6 @@ def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
     ap.add_argument("--batch-size", type=int, default=None, help="feature batch size (256)")
-    ap.add_argument("--device", default=None, help="where features are computed (cpu, cuda)")
     ap.add_argument("--progress", action="store_true", default=None, help="progress bars")
 
 
@@ -321,8 +325,9 @@ def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
     names = [m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",")]
     if args.num_samples is not None:
         check_positive_int(args.num_samples, "--num-samples")
-    if args.device is not None:
-        _check_device(args.device)
+    device = getattr(args, "device", None)
+    if device is not None:
+        check_device(device)
     report = evaluate(
         real,
         fake,
@@ -330,7 +335,7 @@ def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
         features=args.features or "identity",
         num_samples=args.num_samples,
         batch_size=256 if args.batch_size is None else args.batch_size,
-        device=args.device,
+        device=device,
         progress=bool(args.progress),
     )
     if json_path:
@@ -338,13 +343,16 @@ def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
     return report
 
 
-def _check_device(name: str) -> None:
+def check_device(name: str, flag: str = "--device") -> None:
+    """Raise a ValueError naming ``flag`` unless ``name`` is a usable cpu or cuda device."""
     try:
         dev = torch.device(name)
     except (RuntimeError, ValueError, TypeError):
-        raise ValueError(f"--device {name!r} is not a device (use cpu or cuda)") from None
+        raise ValueError(f"{flag} {name!r} is not a device (use cpu or cuda)") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{flag} {name!r}: use cpu or cuda")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name!r}: CUDA is not available here; use cpu")
+        raise ValueError(f"{flag} {name!r}: CUDA is not available here; use cpu")
 
 
 def cli_evaluate(argv: Sequence[str] | None = None) -> int:
@@ -359,6 +367,7 @@ def cli_evaluate(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("real", help="real samples: .npy/.npz/.pt file or image folder")
     ap.add_argument("fake", help="generated samples: .npy/.npz/.pt file or image folder")
     add_cli_arguments(ap)
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     ap.add_argument("--json", default=None, help="also write the report to this new JSON file")
     ap.add_argument("--overwrite", action="store_true", help="let --json replace a file")
     args = ap.parse_args(argv)
