@@ -143,3 +143,21 @@ def test_errors(tmp_path, pair):
         evaluate(tmp_path / "f.txt", y)
     with pytest.raises(ValueError, match="no images"):
         evaluate(tmp_path, y)
+
+
+def test_metric_name_string_and_ragged_samples(pair):
+    x, y = pair
+    assert sorted(evaluate(x, y, metrics="fid")) == ["fid"]  # one name, not letters
+    with pytest.raises(ValueError, match="unknown metrics \\['fidd'\\]"):
+        evaluate(x, y, metrics="fidd")
+    with pytest.raises(ValueError, match="metrics is empty"):
+        evaluate(x, y, metrics=[])
+    with pytest.raises(ValueError, match="real is a ragged list"):
+        evaluate([[0.0, 1.0], [2.0]], y, metrics="fid")
+    with pytest.raises(ValueError, match="fake is a ragged list"):
+        evaluate(x, [[0.0, 1.0, 2.0], [1.0, 2.0]], metrics="fid")
+    with pytest.raises(TypeError, match="real must hold numbers"):
+        evaluate([["a", "b"], ["c", "d"]], y, metrics="fid")
+    assert evaluate(x.tolist(), y.tolist(), metrics="fid")["fid"].value == pytest.approx(
+        evaluate(x, y, metrics="fid")["fid"].value, rel=1e-12
+    )
