@@ -4,15 +4,23 @@ Subcommands::
 
     divergences demo                                   # default preset, fresh runs/demo-<time>
     divergences train --data grid25 --loss ns --steps 20000 --out runs/x [--config f.toml]
-                      [--resume | --overwrite] [--<option> value ...]
+                      [--overwrite] [--<option> value ...]
+    divergences train --out runs/x --resume [--steps 40000]   # continue with its own config
     divergences sample RUN -n 10000 -o fake.npy [--rejection]
-    divergences evaluate RUN [-n 2500] [--rejection]   # a run's evaluation table
-    divergences evaluate REAL FAKE [...]               # two sample files, through metrics
+    divergences evaluate RUN [-n 2500] [--rejection] [--json out.json]
+    divergences evaluate REAL FAKE [--metrics fid,kid] [--json out.json]
     divergences distance A B [--metrics chamfer,mmd2]  # set distances of the core
+    divergences --version
 
 Every :class:`gan.config.TrainConfig` field is an option of ``train`` (``--lr-d 2e-4``,
 ``--spectral-norm`` / ``--no-spectral-norm``); the data set's preset comes first, then
-``--config``, then the command line. Under ``torchrun`` ``train`` runs data-parallel.
+``--config``, then the command line. With ``--resume`` the run's own ``config.json`` comes
+first and only the options that may change mid-run may differ from it. Under ``torchrun``
+``train`` runs data-parallel.
+
+A user's mistake (a missing or unreadable file, a bad option value, a refused overwrite)
+ends with exit status 2 and one line on stderr naming the problem, never a traceback. No
+file is replaced unless ``--overwrite`` says so, and every file is written atomically.
 """
 
 from __future__ import annotations
@@ -25,11 +33,34 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEMO_PRESET", "DISTANCES", "main"]
+__all__ = ["DEMO_PRESET", "DISTANCES", "main", "version"]
 
 DEMO_PRESET = "ring8"
 DISTANCES = ("chamfer", "hausdorff", "nearest_pair_distance", "mmd2", "energy_distance",
              "wasserstein")  # fmt: skip
+_FILES_FORM = ("metrics", "features", "num_samples", "batch_size", "progress")
+_RUN_FORM = ("n", "rejection", "seed")
+
+
+def version() -> str:
+    """The installed package's version (its metadata, which pyproject.toml takes from
+    ``divergences.__version__``)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    try:
+        return _version("divergences")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        import divergences
+
+        return divergences.__version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``prog: error: message (see prog --help)``, status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
 
 
 def _add_config_options(p: argparse.ArgumentParser) -> None:
@@ -47,29 +78,52 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="divergences", description=__doc__.split("\n")[0])
+    from metrics.evaluate import add_cli_arguments
+
+    p = _Parser(prog="divergences", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"divergences {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train the default preset and print its evaluation")
     demo.add_argument("--out", default=None, help="run directory (default runs/demo-<time>)")
     demo.add_argument("--steps", type=int, default=None, help="override the preset's steps")
-    tr = sub.add_parser("train", help="train a GAN")
+    tr = sub.add_parser("train", help="train a GAN, or continue one (--resume)")
     tr.add_argument("--config", default=None, help="TOML file of options")
     mode = tr.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true", help="continue the run in --out")
-    mode.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the run in --out with its own configuration; only steps "
+                           "and I/O options may be given")  # fmt: skip
+    mode.add_argument("--overwrite", action="store_true",
+                      help="replace the run in --out (deletes only its run files)")  # fmt: skip
     _add_config_options(tr)
     sa = sub.add_parser("sample", help="draw samples from a run")
     sa.add_argument("run")
     sa.add_argument("-n", type=int, default=10000)
-    sa.add_argument("-o", "--output", required=True, help=".npy or .pt file to write")
+    sa.add_argument("-o", "--output", required=True, help="new .npy or .pt file to write")
+    sa.add_argument("--overwrite", action="store_true", help="let -o replace an existing file")
     sa.add_argument("--rejection", action="store_true", help="discriminator rejection sampling")
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--device", default="cpu")
-    ev = sub.add_parser("evaluate", help="evaluate a run, or two sample files")
-    ev.add_argument("paths", nargs="+", help="RUN, or REAL FAKE")
-    ev.add_argument("-n", type=int, default=2500, help="generated samples (RUN form)")
-    ev.add_argument("--rejection", action="store_true", help="also with rejection sampling")
-    ev.add_argument("--seed", type=int, default=0)
+    ev = sub.add_parser(
+        "evaluate",
+        help="evaluate a run, or two sample files",
+        usage="divergences evaluate [options] RUN\n       divergences evaluate [options] REAL FAKE",
+        description="Evaluate a run (one path: its generator against its data set), or "
+        "generated samples against real ones (two paths: .npy/.npz/.pt files or image "
+        "folders, through the metrics package).",
+    )
+    ev.add_argument("paths", nargs="+", metavar="RUN | REAL FAKE", help="a run directory, or "
+                    "the real and generated samples")  # fmt: skip
+    both = ev.add_argument_group("both forms")
+    both.add_argument("--json", default=None, help="also write the result to this new file")
+    both.add_argument("--overwrite", action="store_true", help="let --json replace a file")
+    both.add_argument("--device", default=None, help="cpu or cuda (RUN: cpu; files: cuda if "
+                      "present)")  # fmt: skip
+    run_form = ev.add_argument_group("RUN form")
+    run_form.add_argument("-n", type=int, default=None, help="generated samples (2500)")
+    run_form.add_argument("--rejection", action="store_true", default=None,
+                          help="also with rejection sampling")  # fmt: skip
+    run_form.add_argument("--seed", type=int, default=None, help="sampling seed (0)")
+    add_cli_arguments(ev.add_argument_group("REAL FAKE form"))
     di = sub.add_parser("distance", help="set distances between two sample files")
     di.add_argument("a")
     di.add_argument("b")
@@ -78,20 +132,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``divergences`` console script; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["evaluate"] and len(argv) > 1 and not argv[1].startswith("-"):
-        from gan.rundir import is_run_dir
+    """Entry point of the ``divergences`` console script; returns the exit status.
 
-        if not is_run_dir(argv[1]):  # REAL FAKE [options]: the metrics package's evaluation
-            return _evaluate_files(argv[1:])
+    0 on success, 1 when ``distance`` computed some metrics but others failed, 2 for a
+    user's mistake (one line on stderr), 130 when interrupted.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    commands = {"demo": _demo, "train": _train, "sample": _sample, "evaluate": _evaluate,
+                "distance": _distance}  # fmt: skip
     try:
-        return {"demo": _demo, "train": _train, "sample": _sample, "evaluate": _evaluate_run,
-                "distance": _distance}[args.command](args)  # fmt: skip
-    except ValueError as exc:  # bad input: a clear message, no traceback
-        print(f"divergences {args.command}: error: {exc}", file=sys.stderr)
+        return commands[args.command](args)
+    except (ValueError, TypeError, OSError) as exc:  # bad input: one clear line, no traceback
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"divergences {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"divergences {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run_and_report(cfg, *, resume: bool = False, overwrite: bool = False) -> int:
@@ -120,31 +178,50 @@ def _demo(args) -> int:
 
 
 def _train(args) -> int:
-    from gan.config import field_types, resolve_config
+    from gan.config import field_types, load_toml, resolve_config
+    from gan.rundir import resume_config
 
     overrides = {k: getattr(args, k) for k in field_types() if getattr(args, k) is not None}
-    cfg = resolve_config(overrides, config_file=args.config)
-    if args.resume and not cfg.out:
-        raise ValueError("--resume needs --out RUN_DIR")
-    return _run_and_report(cfg, resume=args.resume, overwrite=args.overwrite)
+    if not args.resume:
+        cfg = resolve_config(overrides, config_file=args.config)
+        return _run_and_report(cfg, overwrite=args.overwrite)
+    if not overrides.get("out"):
+        raise ValueError("--resume needs --out RUN_DIR (the run to continue)")
+    from_file = load_toml(args.config) if args.config is not None else {}
+    cfg = resume_config(overrides["out"], {**from_file, **overrides})
+    return _run_and_report(cfg, resume=True)
+
+
+def _check_n(n: int, flag: str = "-n", minimum: int = 1) -> int:
+    if n < minimum:
+        raise ValueError(f"{flag} must be >= {minimum}, got {n}")
+    return n
+
+
+def _device(name: str) -> str:
+    from metrics.evaluate import check_device
+
+    check_device(name)
+    return name
 
 
 def _sample(args) -> int:
     import torch
 
     from gan.sampling import sample_run
+    from metrics._atomic import atomic_open, check_writable
 
     out = Path(args.output)
     if out.suffix not in (".npy", ".pt"):
-        raise ValueError(f"output must end in .npy or .pt, got {str(out)!r}")
-    if out.exists():
-        raise ValueError(f"output {str(out)!r} exists; choose another name")
-    x, drs = sample_run(args.run, args.n, rejection=args.rejection, seed=args.seed,
-                        device=args.device)  # fmt: skip
-    if out.suffix == ".npy":
-        np.save(out, x.cpu().numpy())
-    else:
-        torch.save(x.cpu(), out)
+        raise ValueError(f"-o must end in .npy or .pt, got {str(out)!r}")
+    check_writable(out, overwrite=args.overwrite, what="-o")  # before any work
+    x, drs = sample_run(args.run, _check_n(args.n), rejection=args.rejection, seed=args.seed,
+                        device=_device(args.device))  # fmt: skip
+    with atomic_open(out, overwrite=args.overwrite, what="-o") as fh:
+        if out.suffix == ".npy":
+            np.save(fh, x.cpu().numpy())
+        else:
+            torch.save(x.cpu(), fh)
     msg = f"wrote {len(x)} samples of shape {tuple(x.shape[1:])} to {out}"
     if drs is not None:
         msg += f" (rejection sampling, acceptance rate {drs.acceptance_rate:.3f})"
@@ -152,50 +229,81 @@ def _sample(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from gan.rundir import is_run_dir
+
+    if len(args.paths) > 2:
+        raise ValueError(f"evaluate takes RUN, or REAL FAKE; got {len(args.paths)} paths")
+    if len(args.paths) == 1 and not is_run_dir(args.paths[0]):
+        raise ValueError(f"{args.paths[0]!r} is not a run directory (no config.json or "
+                         "checkpoint.pt); to compare two sample files give REAL FAKE")  # fmt: skip
+    form, other = ("RUN", _FILES_FORM) if len(args.paths) == 1 else ("REAL FAKE", _RUN_FORM)
+    given = [k for k in other if getattr(args, k) is not None]
+    if given:
+        flags = ", ".join("-n" if k == "n" else f"--{k.replace('_', '-')}" for k in given)
+        raise ValueError(f"{flags} do(es) not apply to the {form} form of evaluate")
+    if form == "REAL FAKE":
+        from metrics.evaluate import run_cli
+
+        print(run_cli(args.paths[0], args.paths[1], args).table())
+        return 0
+    return _evaluate_run(args)
+
+
 def _evaluate_run(args) -> int:
     import torch
 
-    from gan.evaluation import evaluate_generator, format_table
+    from gan.evaluation import evaluate_generator, format_table, write_json
     from gan.sampling import load_run
+    from metrics._atomic import check_writable
 
-    if len(args.paths) != 1:
-        raise ValueError("evaluate takes RUN, or REAL FAKE")
-    cfg, g, d, data = load_run(args.paths[0])
+    if args.json:
+        check_writable(args.json, overwrite=args.overwrite, what="--json")
+    device = _device(args.device or "cpu")
+    n = _check_n(2500 if args.n is None else args.n, minimum=2)
+    cfg, g, d, data = load_run(args.paths[0], device=device)
     if cfg.pac > 1:
         from gan.models import build_models
 
-        d = build_models(cfg.replace(pac=1), data.shape)[1]
-    gen = torch.Generator().manual_seed(args.seed)
-    res = evaluate_generator(g, d, data, n=args.n, z_dim=cfg.z_dim, generator=gen,
-                             rejection=args.rejection)  # fmt: skip
+        d = build_models(cfg.replace(pac=1), data.shape)[1].to(device)
+    gen = torch.Generator(torch.device(device)).manual_seed(args.seed or 0)
+    res = evaluate_generator(g, d, data, n=n, z_dim=cfg.z_dim, generator=gen,
+                             rejection=bool(args.rejection))  # fmt: skip
     print(format_table(res))
+    if args.json:
+        write_json(args.json, res, overwrite=args.overwrite)
     return 0
-
-
-def _evaluate_files(argv: list[str]) -> int:
-    from metrics import cli_evaluate
-
-    try:
-        return int(cli_evaluate(argv) or 0)
-    except ValueError as exc:
-        print(f"divergences evaluate: error: {exc}", file=sys.stderr)
-        return 2
 
 
 def _distance(args) -> int:
     import divergences
     from gan.data import load_array
 
-    a, b = load_array(args.a).double(), load_array(args.b).double()
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
-    rows = [("distance", "value")]
+    unknown = [n for n in names if n not in DISTANCES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown distance {(unknown or [''])[0]!r}; valid: {', '.join(DISTANCES)}"
+        )
+    arrays = []
+    for path in (args.a, args.b):
+        x = load_array(path)
+        if x.ndim == 0 or x.shape[0] == 0 or x.numel() == 0:
+            raise ValueError(f"{path} holds no samples (shape {tuple(x.shape)})")
+        x = x.double().reshape(len(x), -1)
+        if not bool(x.isfinite().all()):
+            raise ValueError(f"{path} holds NaN or inf values")
+        arrays.append(x)
+    a, b = arrays
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{args.a} and {args.b} have samples of different dimensions "
+                         f"({a.shape[1]} and {b.shape[1]})")  # fmt: skip
+    rows, failed = [("distance", "value")], []
     for name in names:
         fn = getattr(divergences, name, None)
-        if name not in DISTANCES:
-            raise ValueError(f"unknown distance {name!r}; valid: {', '.join(DISTANCES)}")
         if fn is None:
-            rows.append((name, "not available in this version"))
+            rows.append((name, "error: not available in this version"))
+            failed.append(name)
             continue
         label, kwargs = name, {}
         exact_ot = a.shape[1] == 1 or (len(a) == len(b) <= 2048)
@@ -204,12 +312,16 @@ def _distance(args) -> int:
         try:
             value = fn(a.numpy(), b.numpy(), **kwargs)
             rows.append((label, f"{float(value):.6g}"))
-        except (ValueError, TypeError) as exc:
-            rows.append((name, f"error: {exc}"))
+        except (ValueError, TypeError, RuntimeError) as exc:
+            rows.append((name, f"error: {' '.join(str(exc).split())}"))
+            failed.append(name)
     width = max(len(r[0]) for r in rows)
     print(f"{args.a} vs {args.b}: {len(a)} and {len(b)} samples of dimension {a.shape[1]}")
     for r in rows:
         print(f"{r[0].ljust(width)}  {r[1]}")
+    if failed:
+        print(f"divergences distance: error: {', '.join(failed)} failed", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,5 +1,10 @@
 """The training configuration: one frozen dataclass, presets in TOML, overrides from the CLI.
 
+``TrainConfig(...)`` is exactly what it says: the dataclass defaults plus the fields you
+pass; it never reads a preset, whatever ``data`` is. The presets (the tuned recipe of each
+embedded data set) apply through :meth:`TrainConfig.from_preset` or :func:`resolve_config`,
+which is what the command line uses.
+
 Precedence (lowest to highest): the dataclass defaults, the preset of the data set
 (``gan/presets/<data>.toml``, when one exists), a user TOML file, then ``--key value``
 options on the command line. The resolved configuration is written as JSON next to the
@@ -23,8 +28,9 @@ __all__ = ["PRESET_DIR", "TrainConfig", "load_toml", "preset_names", "resolve_co
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
-#: Fields that may change when a run is resumed (they do not affect the trained weights
-#: of the steps already taken, or they only schedule I/O).
+#: Fields that may change when a run is resumed: the number of steps (the learning-rate
+#: schedule continues from where it stands, see :func:`gan.training_loop.lr_factor`) and
+#: options that only schedule I/O; none changes the weights of the steps already taken.
 RESUMABLE_FIELDS = frozenset(
     {"steps", "log_every", "eval_every", "ckpt_every", "eval_samples", "progress", "out",
      "tensorboard", "rejection", "plots"}
@@ -39,10 +45,16 @@ DEVICES = ("auto", "cpu", "cuda")
 class TrainConfig:
     """Every option of a training run (validated in ``__post_init__``).
 
+    The defaults are generic; they are not the tuned preset of ``data``. For the recipe the
+    command line uses (``divergences train --data ring8``), start from the preset with
+    :meth:`from_preset` (or :func:`resolve_config`).
+
     Example:
         >>> cfg = TrainConfig(data="ring8", steps=100)
-        >>> cfg.loss, cfg.batch_size
-        ('ns', 512)
+        >>> cfg.loss, cfg.batch_size, cfg.hidden
+        ('ns', 512, 256)
+        >>> TrainConfig.from_preset("ring8", steps=100).hidden
+        64
         >>> TrainConfig(steps=0)
         Traceback (most recent call last):
         ...
@@ -126,6 +138,22 @@ class TrainConfig:
             raise ValueError("data must be a data set name or a path, got an empty value")
         if not isinstance(self.loss, str) or not self.loss:
             raise ValueError("loss must be a loss name, got an empty value")
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
+        """The bundled preset ``name`` (see :func:`preset_names`) with ``overrides`` on top.
+
+        Equivalent to the command line ``divergences train --data NAME --key value ...``;
+        ``data`` may be overridden to train another data set with this recipe.
+
+        Example:
+            >>> cfg = TrainConfig.from_preset("grid25", steps=10)
+            >>> cfg.data, cfg.steps, cfg.normalize
+            ('grid25', 10, True)
+        """
+        if name not in preset_names():
+            raise ValueError(f"unknown preset {name!r}; presets: {', '.join(preset_names())}")
+        return cls(**{**load_toml(PRESET_DIR / f"{name}.toml"), **overrides})
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a JSON-serialisable dict (``extra`` omitted when empty)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metrics.evaluate import load_array, load_image_folder
+from metrics.loading import load_array, load_image_folder
 
 __all__ = ["DATASETS", "Data", "load_array", "load_data", "standardization"]
 

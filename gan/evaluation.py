@@ -47,6 +47,7 @@ from gan import _dist
 from gan.data import Data
 from gan.losses import logistic_d_loss
 from gan.rejection import calibrate_discriminator, rejection_sample
+from metrics._atomic import write_atomic
 from metrics.distributed import all_reduce_sum, is_distributed, shard_range
 
 __all__ = [
@@ -366,6 +367,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_json(path: str | Path, result: dict[str, Any]) -> None:
-    """Write an evaluation dict as JSON."""
-    Path(path).write_text(json.dumps(result, indent=2) + "\n")
+def write_json(path: str | Path, result: dict[str, Any], *, overwrite: bool = True) -> None:
+    """Write an evaluation dict as JSON, atomically (``overwrite=False`` refuses a clobber)."""
+    text = json.dumps(result, indent=2) + "\n"
+    write_atomic(Path(path), text, overwrite=overwrite, what="evaluation JSON")

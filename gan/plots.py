@@ -13,8 +13,15 @@ from torch import nn
 
 from gan.data import Data
 from gan.reporting import read_jsonl
+from metrics._atomic import atomic_open
 
 __all__ = ["plot_curves", "plot_run", "plot_samples"]
+
+
+def _save(fig, path: str | Path, *, dpi: int) -> None:
+    # Atomic, like every file of a run: a kill mid-write leaves the previous image.
+    with atomic_open(path, what="plot") as fh:
+        fig.savefig(fh, dpi=dpi, format="png")
 
 
 def _plt():
@@ -56,7 +63,7 @@ def plot_samples(fake: torch.Tensor, data: Data, path: str | Path, *, seed: int 
         ax.set_aspect("equal")
         ax.legend(loc="upper right", markerscale=4)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -86,7 +93,7 @@ def plot_curves(log_path: str | Path, path: str | Path) -> None:
     if eval_keys:
         axes[2].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path, dpi=110)
     plt.close(fig)
 
 

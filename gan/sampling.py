@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from gan import rundir
-from gan.checkpoint import load_checkpoint
+from gan.checkpoint import check_keys, load_checkpoint, load_state
 from gan.config import TrainConfig
 from gan.data import Data, load_data
 from gan.models import build_models
@@ -23,18 +23,26 @@ def load_run(
     """``(config, generator, discriminator, data)`` from a run's checkpoint (weights only).
 
     The generator is the EMA copy when the run kept one (``use_ema``), in eval mode.
+
+    Raises:
+        ValueError: no such run, an unreadable ``config.json`` or checkpoint, or a checkpoint
+            whose entries are missing or do not match the configuration.
     """
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"{str(run_dir)!r} is not a run directory (no such folder)")
     cfg = rundir.read_config(run_dir)
-    ck = load_checkpoint(run_dir / rundir.CHECKPOINT, map_location=device)
+    path = run_dir / rundir.CHECKPOINT
+    ck = load_checkpoint(path, map_location=device)
+    check_keys(ck, ("g", "d"), path)
     data = load_data(cfg.data, image_size=cfg.image_size).to(torch.device(device))
     g, d = build_models(cfg, data.shape)
-    state = ck["g_ema"]["model"] if use_ema and ck.get("g_ema") is not None else ck["g"]
-    try:
-        g.load_state_dict(state)
-        d.load_state_dict(ck["d"])
-    except RuntimeError as exc:
-        raise ValueError(f"checkpoint in {run_dir} does not match its config.json: {exc}") from exc
+    ema = ck.get("g_ema") if use_ema else None
+    if isinstance(ema, dict) and "model" in ema:
+        load_state(g, ema["model"], "the generator's EMA", path)
+    else:
+        load_state(g, ck["g"], "the generator", path)
+    load_state(d, ck["d"], "the discriminator", path)
     return cfg, g.to(device).eval(), d.to(device).eval(), data
 
 

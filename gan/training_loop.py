@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from gan import _dist, rundir
-from gan.checkpoint import load_checkpoint, save_atomic
+from gan.checkpoint import check_keys, load_checkpoint, load_state, save_atomic
 from gan.config import TrainConfig
 from gan.data import Data, load_data
 from gan.ema import EMA
@@ -67,15 +67,43 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lr_factor(cfg: TrainConfig, step: int) -> float:
-    """Learning-rate multiplier at ``step``: 1, then a decay to ``lr_final`` after the start."""
-    start = cfg.lr_decay_start * cfg.steps
+def lr_factor(cfg: TrainConfig, step: int, anchor: tuple[int, float] = (0, 1.0)) -> float:
+    """Learning-rate multiplier at ``step``: constant, then a decay to ``lr_final``.
+
+    With the default ``anchor`` the factor is 1 until ``lr_decay_start · steps``, then decays
+    (linearly or along a half cosine) to ``lr_final`` at ``steps``. An ``anchor = (s0, f0)``
+    is set when a resumed run changes ``steps``: the factor stays ``f0`` (the factor the old
+    schedule had reached at ``s0``) until ``max(s0, lr_decay_start · steps)``, then decays from
+    ``f0`` to ``lr_final`` at the new ``steps``. So the learning rate is continuous at the
+    extension point and never rises: a finished run extended keeps ``lr_final``, a run
+    extended mid-decay decays from where it stands over the new remaining steps, and a run
+    extended before its decay started follows the new schedule exactly. With
+    ``f0 = 1`` this is the plain schedule.
+
+    Example:
+        >>> cfg = TrainConfig(steps=200, lr_schedule="linear", lr_final=0.02)
+        >>> lr_factor(cfg, 100), lr_factor(cfg, 150), lr_factor(cfg, 200)
+        (1.0, 0.51, 0.02)
+        >>> longer = cfg.replace(steps=400)  # extended at step 200, where the factor was 0.02
+        >>> lr_factor(longer, 200, (200, 0.02)), lr_factor(longer, 300, (200, 0.02))
+        (0.02, 0.02)
+    """
+    s0, f0 = anchor
+    start = max(float(s0), cfg.lr_decay_start * cfg.steps)
     if cfg.lr_schedule == "constant" or step < start:
-        return 1.0
+        return f0
     t = min(1.0, (step - start) / max(1.0, cfg.steps - start))
     if cfg.lr_schedule == "linear":
-        return 1.0 - (1.0 - cfg.lr_final) * t
-    return cfg.lr_final + (1.0 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t))
+        return f0 - (f0 - cfg.lr_final) * t
+    return cfg.lr_final + (f0 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def _extended_anchor(saved: dict, cfg: TrainConfig, step: int, anchor) -> tuple[int, float]:
+    """The schedule's anchor after resuming at ``step`` with ``cfg`` (see :func:`lr_factor`)."""
+    if int(saved.get("steps", cfg.steps)) == cfg.steps:
+        return anchor  # an interrupted run continues on its own schedule, bit for bit
+    old = cfg.replace(steps=max(1, int(saved["steps"])))
+    return (step, lr_factor(old, step, anchor))
 
 
 def _rng_states(rng: torch.Generator) -> list[torch.Tensor]:
@@ -100,9 +128,15 @@ def train(
 
     Args:
         cfg: the configuration (see :class:`gan.config.TrainConfig`).
-        resume: continue the run in ``cfg.out`` from its checkpoint (same configuration);
-            the continuation is bit-for-bit the uninterrupted run (deterministic devices).
-        overwrite: replace the run in ``cfg.out``.
+        resume: continue the run in ``cfg.out`` from its checkpoint. ``cfg`` must equal the
+            run's configuration except :data:`gan.config.RESUMABLE_FIELDS` (build it with
+            :func:`gan.rundir.resume_config`). With the same ``steps`` the continuation is bit
+            for bit the uninterrupted run (same machine, device, torch version and thread
+            count); with more ``steps`` the learning rate continues from where it stands
+            (see :func:`lr_factor`). ``log.jsonl`` is cut back to the checkpoint's step and
+            a stale ``evaluation.json`` removed; a refused or failed resume changes nothing.
+        overwrite: replace the run in ``cfg.out``: its run files are deleted, other files in
+            the folder are kept; a folder that holds no run is refused.
         stop_at: stop after this step with a checkpoint and no final evaluation, as if
             interrupted (for time-limited jobs; continue later with ``resume=True``).
 
@@ -153,18 +187,9 @@ def train(
         torch.distributed.broadcast_object_list(box, src=0)
         run_dir = Path(box[0])
     cfg = cfg.replace(out=str(run_dir))
-    err: list[Any] = [None]
-    if rank == 0:
-        try:
-            rundir.prepare_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
-            rundir.write_config(run_dir, cfg)
-        except ValueError as exc:
-            err = [str(exc)]
-    if world > 1:
-        torch.distributed.broadcast_object_list(err, src=0)
-    if err[0] is not None:
-        raise ValueError(err[0])
-    resuming = resume  # prepare_run_dir refused to resume without a checkpoint
+    # Decide first, change nothing: a refused or failed start leaves the folder as it was.
+    _on_rank0(lambda: rundir.check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite), rank)
+    resuming = resume  # check_run_dir refused to resume without a checkpoint
 
     # ---- phase 2: models, optimisers, EMA ----------------------------------------------
     g, d = build_models(cfg, data.shape)
@@ -181,19 +206,31 @@ def train(
     # R1 is measured in the coordinates D works in (standardised ones with cfg.normalize).
     r1_scale = float(d.scale) ** 2 if cfg.normalize else 1.0
     gp_weight = cfg.gp if (cfg.gp > 0 or cfg.loss != "wgan-gp") else 10.0
-    step = 0
+    step, anchor = 0, (0, 1.0)
     if resuming:
-        ck = load_checkpoint(run_dir / rundir.CHECKPOINT, map_location=device)
-        g.load_state_dict(ck["g"])
-        d.load_state_dict(ck["d"])
-        opt_g.load_state_dict(ck["opt_g"])
-        opt_d.load_state_dict(ck["opt_d"])
+        path = run_dir / rundir.CHECKPOINT
+        ck = load_checkpoint(path, map_location=device)
+        check_keys(ck, ("step", "g", "d", "opt_g", "opt_d", "rng"), path)
+        load_state(g, ck["g"], "the generator", path)
+        load_state(d, ck["d"], "the discriminator", path)
+        load_state(opt_g, ck["opt_g"], "the generator's optimiser", path)
+        load_state(opt_d, ck["opt_d"], "the discriminator's optimiser", path)
         if ema is not None:
-            ema.load_state_dict(ck["g_ema"])
-        if len(ck["rng"]) != world:
-            raise ValueError(f"checkpoint was written by {len(ck['rng'])} processes, not {world}")
+            check_keys(ck, ("g_ema",), path)
+            load_state(ema, ck["g_ema"], "the generator's EMA", path)
+        if not isinstance(ck["rng"], list) or len(ck["rng"]) != world:
+            raise ValueError(f"checkpoint {path} was written by another number of processes "
+                             f"than {world}")  # fmt: skip
         rng.set_state(ck["rng"][rank].cpu())  # generator states are CPU byte tensors
         step = int(ck["step"])
+        if step > cfg.steps:
+            raise ValueError(f"cannot resume {run_dir}: it is at step {step}, beyond the "
+                             f"asked steps={cfg.steps}; pass --steps {step} or more")  # fmt: skip
+        saved = ck.get("config") if isinstance(ck.get("config"), dict) else {}
+        anchor = tuple(ck.get("lr_anchor", anchor))
+        anchor = _extended_anchor(saved, cfg, step, (int(anchor[0]), float(anchor[1])))
+    _on_rank0(lambda: rundir.commit_run_dir(run_dir, cfg, resume=resuming, overwrite=overwrite,
+                                            step=step), rank)  # fmt: skip
     g_fwd = torch.compile(g) if cfg.compile else g
     # R1 / WGAN-GP need double backward through D, which torch.compile does not support:
     # D then stays eager.
@@ -204,8 +241,10 @@ def train(
         if cfg.amp and device.type == "cuda"
         else contextlib.nullcontext()
     )
-    log = JSONLWriter(run_dir / rundir.LOG, run_dir / "tensorboard" if cfg.tensorboard else None)
-    log = log if rank == 0 else None
+    log = None
+    if rank == 0:
+        tb = run_dir / "tensorboard" if cfg.tensorboard else None
+        log = JSONLWriter(run_dir / rundir.LOG, tb)
     acc = ScalarAccumulator()
     bar = None
     if cfg.progress and rank == 0:
@@ -222,6 +261,7 @@ def train(
             "version": 1, "config": cfg.to_dict(), "step": step, "g": g.state_dict(),
             "d": d.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "g_ema": ema.state_dict() if ema is not None else None, "rng": _rng_states(rng),
+            "lr_anchor": [int(anchor[0]), float(anchor[1])],
         }  # fmt: skip
         if rank == 0:
             save_atomic(state, run_dir / rundir.CHECKPOINT)
@@ -254,7 +294,7 @@ def train(
         while step < last:
             for opt, base in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
                 for group in opt.param_groups:
-                    group["lr"] = base * lr_factor(cfg, step)
+                    group["lr"] = base * lr_factor(cfg, step, anchor)
             # -- phase D: n_critic discriminator steps. The last one keeps G's graph of its
             #    fake batch, which the G phase reuses (as the DCGAN reference loop does).
             for i in range(cfg.n_critic):
@@ -307,6 +347,8 @@ def train(
                     )
                 if log is not None:
                     log.write({"kind": "train", "step": step, **values,
+                               "lr_g": opt_g.param_groups[0]["lr"],
+                               "lr_d": opt_d.param_groups[0]["lr"],
                                "sec_per_step": times[-1][0] / max(1, times[-1][1])})  # fmt: skip
                 if bar is not None:
                     bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
@@ -340,6 +382,22 @@ def train(
     sps = sum(t for t, _ in times) / max(1, sum(n for _, n in times))
     g_out = (ema.model if ema is not None else g).eval()
     return TrainResult(run_dir, step, g_out, d, data, result, sps)
+
+
+def _on_rank0(fn, rank: int):
+    """Run ``fn`` on rank 0 only; its ValueError is raised on every rank (no deadlock)."""
+    err: list[Any] = [None]
+    out = None
+    if rank == 0:
+        try:
+            out = fn()
+        except ValueError as exc:
+            err = [str(exc)]
+    if _dist.is_distributed():
+        torch.distributed.broadcast_object_list(err, src=0)
+    if err[0] is not None:
+        raise ValueError(err[0])
+    return out
 
 
 def _mean_over_ranks(t: torch.Tensor) -> torch.Tensor:

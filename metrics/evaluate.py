@@ -2,8 +2,9 @@
 
 ``evaluate(real, fake, metrics=[...], features=...)`` accepts arrays, tensors, ``.npy`` /
 ``.npz`` / ``.pt`` files (loaded without pickles), image folders, or a generator callable
-``fake(n) -> (n, ...)`` with ``num_samples``. The ``divergences evaluate REAL FAKE`` command
-(``gan/cli.py``) calls :func:`cli_evaluate`.
+``fake(n) -> (n, ...)`` with ``num_samples`` (loading: :mod:`metrics.loading`). The
+``divergences evaluate REAL FAKE`` command (``gan/cli.py``) uses :func:`add_cli_arguments`
+and :func:`run_cli`.
 """
 
 from __future__ import annotations
@@ -14,24 +15,35 @@ import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from divergences._checks import check_positive_int
+from metrics._atomic import check_writable, write_atomic
 from metrics.features import digits_logits, extract, resolve_extractor
 from metrics.fid import fid
 from metrics.inception_score import inception_score
 from metrics.kid import kid
+from metrics.loading import load_array, load_image_folder, load_samples
 from metrics.modes import mode_coverage
 from metrics.prdc import density_coverage, precision_recall
 from metrics.two_sample import TWO_SAMPLE, two_sample
 
-__all__ = ["METRICS", "Entry", "Report", "cli_evaluate", "evaluate", "load_samples"]
-
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+__all__ = [
+    "METRICS",
+    "Entry",
+    "Report",
+    "add_cli_arguments",
+    "check_device",
+    "cli_evaluate",
+    "evaluate",
+    "load_array",
+    "load_image_folder",
+    "load_samples",
+    "run_cli",
+]
 
 
 @dataclass(frozen=True)
@@ -89,12 +101,16 @@ class Report(Mapping):
             "meta": _jsonable(self.meta),
         }
 
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
+    def to_json(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
         """The report as JSON (non-finite numbers as the strings ``"inf"``/``"nan"``); also
-        written to ``path`` if given."""
+        written to ``path`` if given, atomically.
+
+        Raises:
+            ValueError: ``path`` exists and ``overwrite`` is False, or its folder is missing.
+        """
         text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
         if path is not None:
-            Path(path).write_text(text + "\n")
+            write_atomic(path, text + "\n", overwrite=overwrite, what="JSON output")
         return text
 
 
@@ -110,123 +126,6 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())
     return obj
-
-
-# --- loading ---------------------------------------------------------------------------------
-def load_array(path: str | Path) -> torch.Tensor:
-    """One numeric array from ``.npy``/``.npz`` (never pickles) or ``.pt``/``.pth`` (weights only).
-
-    An ``.npz`` holds one array, or one named ``samples``, ``features`` or ``x``; a ``.pt`` a
-    tensor, or a dict with one tensor or one named ``samples``. The dtype is kept.
-
-    Example:
-        >>> import tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "x.npy")
-        >>> np.save(p, np.zeros((3, 2)))
-        >>> tuple(load_array(p).shape)
-        (3, 2)
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"data file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    elif suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            keys = [k for k in ("samples", "features", "x") if k in f.files]
-            if len(f.files) != 1 and not keys:
-                raise ValueError(
-                    f"{path}: an .npz must hold exactly one array, or one named 'samples', "
-                    f"'features' or 'x'; found {sorted(f.files)}"
-                )
-            arr = f[keys[0] if keys else f.files[0]]
-    elif suffix in (".pt", ".pth"):
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(obj, dict):
-            tensors = [v for v in obj.values() if isinstance(v, torch.Tensor)]
-            obj = obj.get("samples", tensors[0] if len(tensors) == 1 else None)
-        if not isinstance(obj, torch.Tensor):
-            raise ValueError(f"{path}: a .pt file must hold a tensor (or a dict with one)")
-        arr = obj.detach().cpu().numpy()
-    else:
-        raise ValueError(
-            f"{path}: unsupported file type {suffix!r} (use .npy, .npz, .pt or a folder)"
-        )
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ):
-        raise ValueError(f"{path} must hold numbers, got dtype {arr.dtype}")
-    return torch.from_numpy(np.array(arr, copy=True))
-
-
-def load_image_folder(
-    path: str | Path, *, image_size: int | None = None, rgb: bool = False
-) -> torch.Tensor:
-    """Every image under ``path`` (recursively, sorted) as floats in [0, 1], ``(N, C, H, W)``.
-
-    Grey images stay one channel unless ``rgb=True``; ``image_size`` resizes each image to a
-    square of that side (bilinear); otherwise all images must share one size.
-    """
-    from PIL import Image
-
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"{path}: no images ({', '.join(_IMAGE_SUFFIXES)}) in this folder")
-    arrays = []
-    for p in files:
-        with Image.open(p) as im:
-            im = im.convert("RGB") if rgb or im.mode not in ("L", "RGB") else im
-            if image_size:
-                im = im.resize((image_size, image_size), Image.BILINEAR)
-            a = np.asarray(im)
-        arrays.append(a[:, :, None] if a.ndim == 2 else a)
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        raise ValueError(
-            f"{path}: images have different sizes {sorted(shapes)[:3]}; set an image size"
-        )
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
-
-
-def load_samples(
-    source: Any, *, num_samples: int | None = None, batch_size: int = 256, name: str = "samples"
-) -> torch.Tensor:
-    """Samples as a tensor ``(N, ...)`` from an array, tensor, file, image folder (float in
-    ``[0, 1]``, ``(N, C, H, W)``) or a generator callable ``source(n)`` (needs ``num_samples``).
-
-    Example:
-        >>> load_samples(lambda n: torch.zeros(n, 2), num_samples=5).shape
-        torch.Size([5, 2])
-    """
-    if isinstance(source, torch.Tensor):
-        out = source
-    elif isinstance(source, np.ndarray):
-        out = torch.from_numpy(source)
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"{name}: no such file or folder: {path}")
-        out = load_image_folder(path) if path.is_dir() else load_array(path)
-    elif callable(source):
-        if num_samples is None:
-            raise ValueError(f"{name} is a generator callable: pass num_samples")
-        n = check_positive_int(num_samples, "num_samples")
-        parts, done = [], 0
-        with torch.no_grad():
-            while done < n:
-                b = torch.as_tensor(source(min(batch_size, n - done)))
-                parts.append(b.detach())
-                done += b.shape[0]
-        out = torch.cat(parts)[:n]
-    else:
-        out = torch.as_tensor(np.asarray(source))
-    if out.ndim == 0 or out.shape[0] == 0:
-        raise ValueError(f"{name} is empty or has no sample axis (shape {tuple(out.shape)})")
-    if num_samples is not None and out.shape[0] > num_samples:
-        out = out[:num_samples]
-    return out
 
 
 # --- metrics registry ---------------------------------------------------------------------------
@@ -306,6 +205,19 @@ METRICS: dict[str, Callable[..., dict[str, Entry]]] = {
 DEFAULT_METRICS = ("fid", "kid", "precision_recall", "density_coverage")
 
 
+def _metric_names(metrics: Any) -> list[str]:
+    if isinstance(metrics, str):  # one name, not a sequence of letters
+        metrics = [metrics]
+    if not isinstance(metrics, (list, tuple)) or not all(isinstance(m, str) for m in metrics):
+        raise TypeError(f"metrics must be a metric name or a list of names, got {metrics!r}")
+    if not metrics:
+        raise ValueError(f"metrics is empty; choose from {sorted(METRICS)}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; choose from {sorted(METRICS)}")
+    return list(metrics)
+
+
 def evaluate(
     real: Any,
     fake: Any,
@@ -324,10 +236,10 @@ def evaluate(
     Args:
         real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder).
         fake: generated samples (same kinds), or a callable ``fake(n)`` with ``num_samples``.
-        metrics: names from :data:`METRICS`: ``fid``, ``kid``, ``precision_recall``,
-            ``density_coverage``, ``is``, ``mode_coverage`` and the core's two-sample
-            divergences ``js``, ``c2st``, ``knn_kl``, ``chamfer``, ``mmd2``,
-            ``sliced_wasserstein``.
+        metrics: a name or a list of names from :data:`METRICS`: ``fid``, ``kid``,
+            ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage`` and the
+            core's two-sample divergences ``js``, ``c2st``, ``knn_kl``, ``chamfer``,
+            ``mmd2``, ``sliced_wasserstein``.
         features: extractor: ``"identity"``, ``"digits"``, a TorchScript path or a callable.
         logits: classifier for ``is`` (default: the digits classifier when
             ``features="digits"``).
@@ -347,9 +259,7 @@ def evaluate(
         >>> sorted(r), r["fid"].value < 0.1
         (['fid', 'precision', 'recall'], True)
     """
-    unknown = [m for m in metrics if m not in METRICS]
-    if isinstance(metrics, str) or unknown:
-        raise ValueError(f"unknown metrics {unknown or metrics!r}; choose from {sorted(METRICS)}")
+    metrics = _metric_names(metrics)
     options = dict(options or {})
     bad = [k for k in options if k not in metrics]
     if bad:
@@ -383,42 +293,83 @@ def evaluate(
     return Report(entries, meta)
 
 
+def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
+    """Add the options of ``divergences evaluate REAL FAKE`` to a parser (or argument group).
+
+    ``--device``, ``--json`` and ``--overwrite`` are left to the caller (they may be shared
+    with other forms of a command); :func:`run_cli` reads them when present.
+    """
+    ap.add_argument(
+        "--metrics",
+        default=None,
+        help=f"comma-separated, from: {', '.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})",
+    )
+    ap.add_argument(
+        "--features", default=None, help="identity (default), digits, or a TorchScript file path"
+    )
+    ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
+    ap.add_argument("--batch-size", type=int, default=None, help="feature batch size (256)")
+    ap.add_argument("--progress", action="store_true", default=None, help="progress bars")
+
+
+def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
+    """Evaluate the files ``real`` and ``fake`` with the options of :func:`add_cli_arguments`.
+
+    Writes ``args.json`` (atomically; an existing file only with ``args.overwrite``) and
+    returns the report. The JSON target is checked before any work is done.
+    """
+    json_path = getattr(args, "json", None)
+    overwrite = bool(getattr(args, "overwrite", False))
+    if json_path:
+        check_writable(json_path, overwrite=overwrite, what="--json")
+    names = [m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",")]
+    if args.num_samples is not None:
+        check_positive_int(args.num_samples, "--num-samples")
+    device = getattr(args, "device", None)
+    if device is not None:
+        check_device(device)
+    report = evaluate(
+        real,
+        fake,
+        metrics=[m for m in names if m],
+        features=args.features or "identity",
+        num_samples=args.num_samples,
+        batch_size=256 if args.batch_size is None else args.batch_size,
+        device=device,
+        progress=bool(args.progress),
+    )
+    if json_path:
+        report.to_json(json_path, overwrite=overwrite)
+    return report
+
+
+def check_device(name: str, flag: str = "--device") -> None:
+    """Raise a ValueError naming ``flag`` unless ``name`` is a usable cpu or cuda device."""
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{flag} {name!r} is not a device (use cpu or cuda)") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{flag} {name!r}: use cpu or cuda")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{flag} {name!r}: CUDA is not available here; use cpu")
+
+
 def cli_evaluate(argv: Sequence[str] | None = None) -> int:
     """``divergences evaluate REAL FAKE [--metrics a,b] [--features F] [--json out.json]``.
 
-    Prints the report table (and writes JSON if asked); returns the exit status.
+    Prints the report table (and writes JSON if asked, refusing to replace an existing file
+    unless ``--overwrite``); returns the exit status.
     """
     ap = argparse.ArgumentParser(
         prog="divergences evaluate", description="Evaluate generated samples against real ones."
     )
     ap.add_argument("real", help="real samples: .npy/.npz/.pt file or image folder")
     ap.add_argument("fake", help="generated samples: .npy/.npz/.pt file or image folder")
-    ap.add_argument(
-        "--metrics",
-        default=",".join(DEFAULT_METRICS),
-        help=f"comma-separated, from: {', '.join(METRICS)}",
-    )
-    ap.add_argument(
-        "--features", default="identity", help="identity, digits, or a TorchScript file path"
-    )
-    ap.add_argument("--num-samples", type=int, default=None)
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--json", default=None, help="also write the report to this JSON file")
-    ap.add_argument("--progress", action="store_true")
+    add_cli_arguments(ap)
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    ap.add_argument("--json", default=None, help="also write the report to this new JSON file")
+    ap.add_argument("--overwrite", action="store_true", help="let --json replace a file")
     args = ap.parse_args(argv)
-    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    report = evaluate(
-        args.real,
-        args.fake,
-        metrics=names,
-        features=args.features,
-        num_samples=args.num_samples,
-        batch_size=args.batch_size,
-        device=args.device,
-        progress=args.progress,
-    )
-    print(report.table())
-    if args.json:
-        report.to_json(args.json)
+    print(run_cli(args.real, args.fake, args).table())
     return 0

@@ -75,21 +75,25 @@ def torchscript(path: str | os.PathLike, *, device: str | torch.device | None = 
         device: where to load it (default: CUDA when present, else CPU).
 
     Raises:
-        FileNotFoundError: the path does not exist.
+        ValueError: the path does not exist, or the file is not a TorchScript network.
 
     Example:
         >>> torchscript("/nonexistent/inception.pt")
         Traceback (most recent call last):
         ...
-        FileNotFoundError: TorchScript feature network not found: /nonexistent/inception.pt
+        ValueError: features: TorchScript feature network not found: /nonexistent/inception.pt
     """
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"TorchScript feature network not found: {p}")
+        raise ValueError(f"features: TorchScript feature network not found: {p}")
     dev = default_device() if device is None else torch.device(device)
     with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript; the FID net is one
         warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.load(str(p), map_location=dev).eval()
+        try:
+            return torch.jit.load(str(p), map_location=dev).eval()
+        except RuntimeError as exc:  # not a TorchScript archive (truncated, a weights file...)
+            detail = " ".join(str(exc).split())[:200]
+            raise ValueError(f"features: {p} is not a TorchScript network ({detail})") from None
 
 
 def digits_features(*, device: str | torch.device | None = None) -> torch.nn.Module:

@@ -124,8 +124,10 @@ def test_errors(tmp_path, pair):
         evaluate(x, y, metrics=["fidd"])
     with pytest.raises(ValueError, match="options given for metrics that are not computed"):
         evaluate(x, y, metrics=["fid"], options={"kid": {}})
-    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+    with pytest.raises(ValueError, match="real: no such file or folder"):
         evaluate(tmp_path / "missing.npy", y)
+    with pytest.raises(ValueError, match="fake: no such file or folder"):
+        evaluate(x, str(tmp_path / "missing.npy"))
     with pytest.raises(ValueError, match="pass num_samples"):
         evaluate(x, lambda n: torch.zeros(n, 3))
     with pytest.raises(ValueError, match="needs a classifier"):
@@ -133,10 +135,29 @@ def test_errors(tmp_path, pair):
     with pytest.raises(ValueError, match="needs options"):
         evaluate(x, y, metrics=["mode_coverage"])
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="allow_pickle"):
+    with pytest.raises(ValueError, match="holds Python objects, not a numeric array") as err:
         evaluate(tmp_path / "obj.npy", y)
+    assert "allow_pickle" not in str(err.value) and "weights_only" not in str(err.value)
     (tmp_path / "f.txt").write_text("x")
     with pytest.raises(ValueError, match="unsupported file type"):
         evaluate(tmp_path / "f.txt", y)
     with pytest.raises(ValueError, match="no images"):
         evaluate(tmp_path, y)
+
+
+def test_metric_name_string_and_ragged_samples(pair):
+    x, y = pair
+    assert sorted(evaluate(x, y, metrics="fid")) == ["fid"]  # one name, not letters
+    with pytest.raises(ValueError, match="unknown metrics \\['fidd'\\]"):
+        evaluate(x, y, metrics="fidd")
+    with pytest.raises(ValueError, match="metrics is empty"):
+        evaluate(x, y, metrics=[])
+    with pytest.raises(ValueError, match="real is a ragged list"):
+        evaluate([[0.0, 1.0], [2.0]], y, metrics="fid")
+    with pytest.raises(ValueError, match="fake is a ragged list"):
+        evaluate(x, [[0.0, 1.0, 2.0], [1.0, 2.0]], metrics="fid")
+    with pytest.raises(TypeError, match="real must hold numbers"):
+        evaluate([["a", "b"], ["c", "d"]], y, metrics="fid")
+    assert evaluate(x.tolist(), y.tolist(), metrics="fid")["fid"].value == pytest.approx(
+        evaluate(x, y, metrics="fid")["fid"].value, rel=1e-12
+    )

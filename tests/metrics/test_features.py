@@ -110,10 +110,13 @@ def test_torchscript_file_roundtrip(tmp_path):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="TorchScript feature network not found"):
+    with pytest.raises(ValueError, match="features: TorchScript feature network not found"):
         torchscript(tmp_path / "missing.pt")
-    with pytest.raises(FileNotFoundError, match="not found"):
+    with pytest.raises(ValueError, match="not found"):
         resolve_extractor(str(tmp_path / "missing.pt"))
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match=r"cut\.pt is not a TorchScript network"):
+        torchscript(tmp_path / "cut.pt")
     with pytest.raises(ValueError, match="features must be 'identity', 'digits'"):
         resolve_extractor("inception")
     with pytest.raises(ValueError, match=r"must map a batch of 4 to \(4, D\)"):
