@@ -72,7 +72,7 @@ def test_readme_has_the_blocks_this_test_runs():
 def test_python_blocks_run(_in_tmp, capsys):
     code = _shrink("\n".join(_blocks("python")), PY_SHRINK)
     namespace: dict = {"__name__": "__readme__"}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(code, "README.md", "exec"), namespace)
     assert (_in_tmp / "eval.json").is_file()
     assert namespace["res"].step == 30
 
