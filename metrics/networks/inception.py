@@ -283,11 +283,16 @@ class FIDInceptionV3(nn.Module):
         state = check_state_dict(state)
         self.resize = resize
         self.weights_sha256 = weights_sha256
-        self._units: dict[str, tuple[str, int, tuple[int, int]]] = {}
-        self._groups: dict[str, tuple[str, list[int], str | None]] = {}
-        heads_of = {b + "." + h for b, k, _, a in _BLOCKS for h in _heads(k, a)[0]}
+        self._units: dict[str, tuple[str, str, int, tuple[int, int]]] = {}
+        self._groups: dict[str, tuple[str, str, list[int], str | None]] = {}
+        grouped = set()  # units computed inside a block's merged 1 x 1 convolution
+        for block, kind, _, arg in _BLOCKS:
+            names, pool = _heads(kind, arg)
+            grouped |= {f"{block}.{n}" for n in names}
+            if pool == "avg":
+                grouped.add(f"{block}.branch_pool")
         for name, (_, _, _, stride, pad) in UNITS.items():
-            if name not in heads_of:
+            if name not in grouped:
                 self._add(name, *_fold(state, name), stride, pad)
         for block, kind, _, arg in _BLOCKS:
             names, pool = _heads(kind, arg)
@@ -296,11 +301,9 @@ class FIDInceptionV3(nn.Module):
                 w, b = _fold(state, f"{block}.branch_pool")
                 folded.append((w, torch.zeros_like(b)))
                 self._buffer(f"{block}.pool_bias", b)
-            elif pool == "max":
-                self._add(f"{block}.branch_pool", *_fold(state, f"{block}.branch_pool"), 1, _P0)
-            key = self._buffer(f"{block}.heads_w", torch.cat([w for w, _ in folded]))
-            self._buffer(f"{block}.heads_b", torch.cat([b for _, b in folded]))
-            self._groups[block + "."] = (key, [w.shape[0] for w, _ in folded], pool)
+            wkey = self._buffer(f"{block}.heads_w", torch.cat([w for w, _ in folded]))
+            bkey = self._buffer(f"{block}.heads_b", torch.cat([b for _, b in folded]))
+            self._groups[block + "."] = (wkey, bkey, [w.shape[0] for w, _ in folded], pool)
         self._buffer("fc_w", state["fc.weight"])
         self._buffer("fc_b", state["fc.bias"])
         self.eval()
@@ -314,20 +317,22 @@ class FIDInceptionV3(nn.Module):
         return key
 
     def _add(self, name: str, w: torch.Tensor, b: torch.Tensor, stride: int, pad: Any) -> None:
-        key = self._buffer(name + ".w", w)
-        self._buffer(name + ".b", b)
-        self._units[name] = (key, stride, pad)
+        self._units[name] = (
+            self._buffer(name + ".w", w),
+            self._buffer(name + ".b", b),
+            stride,
+            pad,
+        )
 
     def unit(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """Convolution + (folded) batch norm + ReLU of the named unit."""
-        key, stride, pad = self._units[name]
-        w, b = getattr(self, key), getattr(self, key[:-1] + "b")
-        return F.relu_(F.conv2d(x, w, b, stride, pad))
+        wkey, bkey, stride, pad = self._units[name]
+        return F.relu_(F.conv2d(x, getattr(self, wkey), getattr(self, bkey), stride, pad))
 
     def heads(self, prefix: str, kind: str, arg: Any, x: torch.Tensor) -> list[torch.Tensor]:
         """The block's 1 × 1 convolutions on its input as one, split; then its pooled branch."""
-        key, sizes, pool = self._groups[prefix]
-        y = F.conv2d(x, getattr(self, key), getattr(self, key[:-1] + "b"))
+        wkey, bkey, sizes, pool = self._groups[prefix]
+        y = F.conv2d(x, getattr(self, wkey), getattr(self, bkey))
         parts = list(torch.split(y, sizes, 1))
         if pool == "avg":
             bias = getattr(self, prefix.replace(".", "__") + "pool_bias")

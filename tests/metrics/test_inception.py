@@ -269,6 +269,7 @@ def test_default_weights_come_from_the_cache(tmp_path, monkeypatch):
         metrics.inception()
 
 
+@pytest.mark.slow
 def test_folded_network_equals_unfused_float64_network(state):
     """The folding and merging are exact in exact arithmetic: compare with a float64 network
     that applies each batch norm and branch as written, on a reduced input (no resize)."""
