@@ -24,7 +24,7 @@ What it does:
 3. clean-fid's ``make_resizer("PIL", False, "bicubic", (s, s))`` resizes seeded images to 299
    (sampled entries, channel sums and border rows/columns are stored) and to 40 (stored whole).
 
-The fixture is small (about 1.3 MB) and the script never overwrites it unless ``--force``.
+The fixture is small (about 1.5 MB) and the script never overwrites it unless ``--force``.
 """
 
 from __future__ import annotations
