@@ -16,6 +16,8 @@ from metrics.fid import FID, fid, fid_from_stats, frechet_distance
 from metrics.inception_score import InceptionScore, inception_score
 from metrics.kid import KID, kid
 from metrics.modes import ModeCoverage, mode_coverage, mode_coverage_from_counts
+from metrics.networks.inception import inception
+from metrics.networks.resize import resize
 from metrics.prdc import (
     PRDC,
     DensityCoverage,
@@ -54,6 +56,7 @@ __all__ = [
     "fid",
     "fid_from_stats",
     "frechet_distance",
+    "inception",
     "inception_score",
     "kid",
     "load_samples",
@@ -61,5 +64,6 @@ __all__ = [
     "mode_coverage_from_counts",
     "prdc",
     "precision_recall",
+    "resize",
     "two_sample",
 ]

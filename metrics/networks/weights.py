@@ -1,0 +1,232 @@
+"""Network weights: a cache folder, SHA-256 checks, and a fetch that only runs when asked.
+
+Nothing in the package downloads on its own: :func:`fetch` (the command
+``divergences weights fetch inception``) is the only code that touches the network. It
+downloads to a temporary file in the cache folder, checks the SHA-256 and moves the file into
+place with ``os.replace``, so a wrong digest or an interrupted transfer leaves nothing behind
+and a verified file already in the cache is not downloaded again.
+
+The cache folder is ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else
+``~/.cache/divergences``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http.client import HTTPException
+from pathlib import Path
+
+__all__ = ["REGISTRY", "WeightsFile", "cache_dir", "fetch", "find", "main", "sha256_file"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A published weights file: its cache file name, download URL, SHA-256 and size."""
+
+    filename: str
+    url: str
+    sha256: str
+    size: int
+
+
+REGISTRY = {
+    # pytorch-fid's port of the TF FID Inception graph; the same bytes torch-fidelity ships.
+    "inception": WeightsFile(
+        filename="pt_inception-2015-12-05-6726825d.pth",
+        url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+        "pt_inception-2015-12-05-6726825d.pth",
+        sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+        size=95_628_359,
+    ),
+}
+
+
+def _entry(name: str) -> WeightsFile:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown weights {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def cache_dir() -> Path:
+    """The cache folder (not created): ``$DIVERGENCES_CACHE``, ``$XDG_CACHE_HOME/divergences``
+    or ``~/.cache/divergences``."""
+    if os.environ.get("DIVERGENCES_CACHE"):
+        return Path(os.environ["DIVERGENCES_CACHE"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "divergences"
+    return Path.home() / ".cache" / "divergences"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cached file of ``name`` (e.g. ``"inception"``), or a one-line error saying how to get it.
+
+    The digest is checked by whoever loads the file (e.g. :func:`metrics.inception`).
+
+    Raises:
+        ValueError: an unknown name.
+        FileNotFoundError: not fetched yet.
+    """
+    entry = _entry(name)
+    path = _folder(cache_dir) / entry.filename
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{name} weights not found at {path}: run `divergences weights fetch {name}`"
+        )
+    return path
+
+
+def _folder(cache: str | os.PathLike | None) -> Path:
+    return Path(cache).expanduser() if cache is not None else cache_dir()
+
+
+def fetch(
+    name: str,
+    *,
+    url: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    sha256: str | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download the weights ``name`` into the cache folder, verified, atomically.
+
+    Args:
+        name: a key of :data:`REGISTRY` (``"inception"``).
+        url: download from here instead (a mirror); the digest must still match.
+        cache_dir: the folder (default: :func:`cache_dir`), created if missing.
+        progress: show a progress bar on stderr.
+        sha256: expected digest (default: the published one); for mirrors of other files.
+        timeout: seconds without data before the transfer is abandoned.
+
+    Returns:
+        The path of the verified file.
+
+    Raises:
+        ValueError: an unknown name or URL scheme, a digest mismatch (nothing is kept), or a
+            file already in the cache whose digest is wrong (it is left untouched).
+        ConnectionError: the transfer failed or ended early (nothing is kept).
+    """
+    entry = _entry(name)
+    url = url or entry.url
+    expected = (sha256 or entry.sha256).lower()
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("http", "https", "file"):
+        raise ValueError(f"url must be http(s):// or file://, got {url!r}")
+    folder = _folder(cache_dir)
+    target = folder / entry.filename
+    if target.exists():
+        actual = sha256_file(target)
+        if actual == expected:
+            return target
+        raise ValueError(
+            f"{target} exists with SHA-256 {actual}, not {expected}; it was left as it is: "
+            "move it away to fetch again"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{entry.filename}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            actual, got, total = _download(url, out, timeout=timeout, progress=progress)
+            out.flush()
+            os.fsync(out.fileno())
+        if total is not None and got != total:
+            raise ConnectionError(f"fetching {url}: transfer ended after {got} of {total} bytes")
+        if actual != expected:
+            raise ValueError(
+                f"fetching {url}: SHA-256 {actual} ({got} bytes) is not the expected {expected}; "
+                "nothing was kept"
+            )
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o644 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _download(url: str, out, *, timeout: float, progress: bool) -> tuple[str, int, int | None]:
+    """Stream ``url`` into ``out``; return (hex SHA-256, bytes received, announced length)."""
+    h = hashlib.sha256()
+    got = 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, leave=False)
+            try:
+                while chunk := resp.read(_CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                    got += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            finally:
+                if bar is not None:
+                    bar.close()
+    except (urllib.error.URLError, HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ConnectionError(
+            f"fetching {url} failed after {got} bytes ({reason}); nothing was kept"
+        ) from exc
+    return h.hexdigest(), got, total
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``divergences weights ...``: ``fetch NAME [--url URL] [--cache-dir DIR] [--quiet]`` or
+    ``path NAME``. Returns the exit status: 0, 1 for a failed transfer, 2 for a usage error."""
+    parser = argparse.ArgumentParser(
+        prog="divergences weights", description="Get or locate network weights."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("fetch", help="download and verify into the cache folder")
+    f.add_argument("name", choices=sorted(REGISTRY))
+    f.add_argument("--url", help="download from this URL instead (the digest must match)")
+    f.add_argument("--cache-dir", help="cache folder (default: $DIVERGENCES_CACHE, ...)")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("path", help="print the cached file's path")
+    p.add_argument("name", choices=sorted(REGISTRY))
+    p.add_argument("--cache-dir")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its one-line usage error
+        return int(exc.code or 0)
+    try:
+        if args.command == "fetch":
+            path = fetch(args.name, url=args.url, cache_dir=args.cache_dir, progress=not args.quiet)
+        else:
+            path = find(args.name, cache_dir=args.cache_dir)
+    except ConnectionError as exc:
+        print(f"divergences weights: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"divergences weights: error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
