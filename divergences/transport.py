@@ -109,8 +109,8 @@ def _sinkhorn_setup(x, y, p, eps, scaling, tol, max_iter, tile):
 
     Returns ``(xs, ys, e, schedule, tol, max_iter, tile)`` with the ε schedule in the rescaled
     cost units: ``OT_ε(x, y) = 2^(e p) OT_{ε 2^(-e p)}(xs, ys)`` exactly (the cost is
-    homogeneous of degree p), so any magnitude of the data works with the default ε, and a
-    fixed ε is usable while its rescaled value stays within ``2^±EPS_LOG2_RANGE``.
+    homogeneous of degree p), so any magnitude of the data works with the default ε; a fixed
+    ε must stay above ``2^(e p - EPS_LOG2_RANGE)`` (else ValueError).
     """
     if not (isinstance(scaling, float) and 0 < scaling < 1):
         raise ValueError(f"scaling must be a float in (0, 1), got {scaling!r}")
@@ -131,15 +131,20 @@ def _sinkhorn_setup(x, y, p, eps, scaling, tol, max_iter, tile):
             raise ValueError(f"eps must be finite, got {eps!r}")
         shift = e * p
         l2 = math.log2(eps) - shift
-        if abs(l2) > EPS_LOG2_RANGE:
-            lo, hi = shift - EPS_LOG2_RANGE, shift + EPS_LOG2_RANGE
+        if l2 < -EPS_LOG2_RANGE:
+            lo = shift - EPS_LOG2_RANGE
             raise ValueError(
-                f"eps={eps!r} is outside the usable range for these data (max |coordinate| "
-                f"{m:.3g}, cost ‖x−y‖^{p:g}): eps must lie in [2^{lo:.0f}, 2^{hi:.0f}] "
-                f"(about 1e{lo * math.log10(2):.0f} to 1e{hi * math.log10(2):.0f}); "
-                "eps=None scales with the data"
+                f"eps={eps!r} is too small for these data (max |coordinate| {m:.3g}, cost "
+                f"‖x−y‖^{p:g}): C/eps would overflow; eps must be >= 2^{lo:.0f} (about "
+                f"1e{lo * math.log10(2):.0f}); eps=None scales with the data"
             )
-        eps_s = math.ldexp(float(eps), -int(shift)) if shift == int(shift) else 2.0**l2
+        if l2 > EPS_LOG2_RANGE:
+            # C/eps <= 2^-890 here: OT_eps equals its eps -> inf limit to float precision
+            eps_s = 2.0**EPS_LOG2_RANGE
+        elif shift == int(shift):
+            eps_s = math.ldexp(float(eps), -int(shift))
+        else:
+            eps_s = 2.0**l2
     if tol is None:
         tol = 1e-6 if x.dtype == torch.float64 else 1e-4
     elif isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
@@ -192,7 +197,9 @@ def wasserstein(
         x_weights: ``(N,)`` non-negative weights (normalised), or None for uniform.
         y_weights: ``(M,)`` likewise.
         eps: entropic regularisation in cost units (sinkhorn); default ``1e-3·diam^p`` with
-            ``diam`` the diagonal of the bounding box of ``x ∪ y``.
+            ``diam`` the diagonal of the bounding box of ``x ∪ y``. Data of any magnitude are
+            rescaled internally by a power of two (exact); a fixed ``eps`` below
+            ``2^-900 max|coordinate|^p`` raises ValueError (the cost over ε would overflow).
         scaling: ε-annealing factor in (0, 1) (sinkhorn).
         tol: L1 marginal-error tolerance (sinkhorn); default 1e-6 (float64), 1e-4 (otherwise).
         max_iter: iterations at the target ε (sinkhorn).
@@ -202,7 +209,8 @@ def wasserstein(
 
     Returns:
         0-d tensor in x's dtype and device (differentiable w.r.t. ``x`` and ``y``), or a float
-        for NumPy input.
+        for NumPy input. ``W_p(c x, c y) = c W_p(x, y)`` holds at every magnitude; a value
+        beyond the dtype's range is ``inf`` with a ``RuntimeWarning``.
 
     References:
         Villani, "Optimal transport: old and new", 2009; exact 1-D as
