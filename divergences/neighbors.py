@@ -20,6 +20,7 @@ plus one bounded tile, never O(N·M).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,10 @@ from divergences._checks import (
     check_choice,
     check_point_sets,
     check_positive_int,
+    max_abs,
+    max_exponent,
+    mul_pow2,
+    pow2_exponent,
     to_output,
 )
 
@@ -233,27 +238,109 @@ def _engine(s: PointSets, k: int) -> str:
     return _auto_engine(s.x, s.p, k) if s.engine == "auto" else s.engine
 
 
+@dataclass(frozen=True)
+class _Scaled:
+    """Copies of validated sets for one search (private).
+
+    ``xe``/``ye`` (no grad) feed the selection engines: each set times ``2^-e_b`` (max-abs
+    in [1/2, 1) when its magnitude is far from 1), so squared distances neither overflow nor
+    underflow. ``xs``/``ys`` give the exact distances: the inputs, times ``2^-h_b`` only
+    where a difference of two coordinates could overflow; distances are multiplied back.
+    """
+
+    xe: torch.Tensor
+    ye: torch.Tensor
+    xs: torch.Tensor
+    ys: torch.Tensor
+    e: list[int]
+    h: list[int]
+
+
+def _per_set(t: torch.Tensor, k: list[int]) -> torch.Tensor:
+    """``t[b] * 2**k[b]`` for each set b (exact powers of two)."""
+    if all(v == 0 for v in k):
+        return t
+    if len(set(k)) == 1:
+        return mul_pow2(t, k[0])
+    return torch.stack([mul_pow2(t[b], k[b]) for b in range(t.shape[0])])
+
+
+def _scaled(s: PointSets) -> _Scaled:
+    cdt = _eng.compute_dtype(s.x.dtype)
+    top = max_exponent(cdt)
+    comfort = top // 8  # within 2^±comfort no square leaves the range: no copy needed
+    es, hs = [], []
+    for b in range(s.x.shape[0]):
+        e = pow2_exponent(max_abs(s.x[b, : s.x_len[b]], s.y[b, : s.y_len[b]]))
+        es.append(e if abs(e) > comfort else 0)
+        hs.append(max(0, e + 2 - top))
+    neg_e, neg_h = [-v for v in es], [-v for v in hs]
+    xe = _per_set(s.x.detach(), neg_e)
+    ye = xe if s.y is s.x else _per_set(s.y.detach(), neg_e)
+    xs = _per_set(s.x, neg_h)
+    ys = xs if s.y is s.x else _per_set(s.y, neg_h)
+    return _Scaled(xe, ye, xs, ys, es, hs)
+
+
+def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype):
+    """Re-solve exactly the rows whose distances fall below what the selection engine could
+    resolve (their p-th powers underflowed: data mixing huge and tiny rows); in place."""
+    floor = _eng.resolution_floor(s.p, engine_dtype)
+    for b in range(dist.shape[0]):
+        thr = math.ldexp(floor, sc.e[b] - sc.h[b])  # the floor in units of the exact distances
+        d = dist[b, : s.x_len[b]]
+        rows = ((d > 0) & (d < thr)).any(-1).nonzero()[:, 0]
+        if rows.numel():
+            xs, ys = sc.xs[b].detach(), sc.ys[b, : s.y_len[b]].detach()
+            fd, fi = _eng.exact_rows(xs, ys, rows, k, s.p, exclude_self, dist.dtype)
+            dist[b, rows], idx[b, rows] = fd, fi
+
+
+def _back(sc: _Scaled, s: PointSets, dist: torch.Tensor) -> torch.Tensor:
+    """Distances back to the caller's units; inf (with a warning) where they overflow."""
+    dist = _per_set(dist, sc.h)
+    valid = torch.arange(dist.shape[1], device=dist.device).view(1, -1) < torch.tensor(
+        s.x_len, device=dist.device
+    ).view(-1, 1)
+    if bool(torch.isinf(dist.detach()[valid]).any()):
+        warnings.warn(
+            f"knn: distances exceed the range of {dist.dtype} and are returned as inf",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return dist
+
+
 def search(
     s: PointSets, k: int, *, exclude_self: bool = False, tile: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """k-NN of validated sets: batched (B, N, k) distances (differentiable) and indices."""
     engine = _engine(s, k)
-    xb, yb, xl, yl, p = s.x, s.y, s.x_len, s.y_len, s.p
+    xl, yl, p = s.x_len, s.y_len, s.p
+    sc = _scaled(s)
+    xe, ye = sc.xe, sc.ye
+    x0, y0 = sc.xs.detach(), sc.ys.detach()
+    cdt = _eng.compute_dtype(s.x.dtype)
     with torch.no_grad():
         if engine == "kdtree":
-            dist, idx = _eng.kdtree(xb, yb, k, p, exclude_self, xl, yl)
+            idx = _eng.kdtree(xe, ye, k, p, exclude_self, xl, yl)[1]
+            dist = _eng.exact_distances(x0, y0, idx, p, torch.float64)
+            dist, idx = _eng.sort_candidates(dist, idx, k)
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, torch.float64)
         elif engine == "triton":
             from divergences._triton.knn import triton_knn_candidates
 
-            cand = triton_knn_candidates(xb, yb, k, exclude_self, xl, yl)
-            dist, idx = _eng.rerank(xb, yb, cand, k, p)
+            cand = triton_knn_candidates(xe, ye, k, exclude_self, xl, yl)
+            dist, idx = _eng.rerank(x0, y0, cand, k, p)
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, torch.float32)
         elif p == 2.0:
-            dist, idx = _brute.knn_l2(xb, yb, k, exclude_self, xl, yl, tile)
+            dist, idx = _brute.knn_l2(xe, ye, k, exclude_self, xl, yl, tile, x0, y0)
         else:
-            dist, idx = _eng.rerank(
-                xb, yb, _eng.brute(xb, yb, k, p, exclude_self, xl, yl, tile), k, p
-            )
-    return _eng.finalize(xb, yb, dist, idx, p, xl)
+            cand = _eng.brute(xe, ye, k, p, exclude_self, xl, yl, tile)
+            dist, idx = _eng.rerank(x0, y0, cand, k, p)
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, cdt)
+    dist, idx = _eng.finalize(sc.xs, sc.ys, dist, idx, p, xl)
+    return _back(sc, s, dist), idx
 
 
 def search_both(
@@ -263,10 +350,16 @@ def search_both(
     shapes (B, N, 1) and (B, M, 1), equal to ``search(s, 1)`` and ``search`` of the swapped
     sets. The p = 2 brute engine computes both from one pass over the score tiles (half the
     matrix products); the other engines run twice."""
-    if _engine(s, 1) == "brute" and s.p == 2.0:
-        with torch.no_grad():
-            (dx, ix), (dy, iy) = _brute.nearest_both_l2(s.x, s.y, s.x_len, s.y_len, tile)
-        fx = _eng.finalize(s.x, s.y, dx, ix, s.p, s.x_len)
-        return fx, _eng.finalize(s.y, s.x, dy, iy, s.p, s.y_len)
     rev = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
+    if _engine(s, 1) == "brute" and s.p == 2.0:
+        sc = _scaled(s)
+        x0, y0 = sc.xs.detach(), sc.ys.detach()
+        with torch.no_grad():
+            (dx, ix), (dy, iy) = _brute.nearest_both_l2(
+                sc.xe, sc.ye, s.x_len, s.y_len, tile, x0, y0
+            )
+        fx = _eng.finalize(sc.xs, sc.ys, dx, ix, s.p, s.x_len)
+        fy = _eng.finalize(sc.ys, sc.xs, dy, iy, s.p, s.y_len)
+        rsc = _Scaled(sc.ye, sc.xe, sc.ys, sc.xs, sc.e, sc.h)
+        return (_back(sc, s, fx[0]), fx[1]), (_back(rsc, rev, fy[0]), fy[1])
     return search(s, 1, tile=tile), search(rev, 1, tile=tile)
