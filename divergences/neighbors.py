@@ -24,6 +24,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from divergences import _neighbors_brute as _brute
@@ -282,27 +283,62 @@ def _scaled(s: PointSets) -> _Scaled:
     return _Scaled(xe, ye, xs, ys, es, hs)
 
 
-def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype):
+def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype, *, exact=True):
     """Re-solve exactly the rows whose distances fall below what the selection engine could
-    resolve (their p-th powers underflowed: data mixing huge and tiny rows); in place."""
+    resolve (their p-th powers underflowed: data mixing huge and tiny rows); in place.
+
+    ``exact=False``: ``dist`` are the engine's own distances (kd-tree), possibly 0 by
+    underflow; rows with one below the floor get theirs recomputed from the coordinates first.
+    """
     floor = _eng.resolution_floor(s.p, engine_dtype)
     for b in range(dist.shape[0]):
         thr = math.ldexp(floor, sc.e[b] - sc.h[b])  # the floor in units of the exact distances
         d = dist[b, : s.x_len[b]]
-        rows = ((d > 0) & (d < thr)).any(-1).nonzero()[:, 0]
+        if exact:
+            rows = ((d > 0) & (d < thr)).any(-1).nonzero()[:, 0]
+        else:
+            rows = _rows_below(d, thr)
+            if not rows.numel():
+                continue
+            xs, ys = sc.xs[b : b + 1].detach(), sc.ys[b : b + 1].detach()
+            sel = idx[b : b + 1, rows]
+            de = _eng.exact_distances(xs[:, rows], ys, sel, s.p, torch.float64)[0]
+            dist[b, rows] = de.to(dist.dtype)
+            rows = rows[((de > 0) & (de < thr)).any(-1)]
         if rows.numel():
             xs, ys = sc.xs[b].detach(), sc.ys[b, : s.y_len[b]].detach()
-            fd, fi = _eng.exact_rows(xs, ys, rows, k, s.p, exclude_self, dist.dtype)
-            dist[b, rows], idx[b, rows] = fd, fi
+            fd, fi = _eng.exact_rows(xs, ys, rows, k, s.p, exclude_self, torch.float64)
+            dist[b, rows], idx[b, rows] = fd.to(dist.dtype), fi
+
+
+def _numpy_view(t: torch.Tensor):
+    """A NumPy view of a CPU float32/64 tensor, else None (NumPy scans need no OpenMP pool,
+    whose spinning workers would slow down the kd-tree threads; see ``check_finite``)."""
+    t = t.detach()
+    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+        return t.numpy()
+    return None
+
+
+def _rows_below(d: torch.Tensor, thr: float) -> torch.Tensor:
+    """Indices of the rows of ``d`` (n, k) with an entry below ``thr``."""
+    a = _numpy_view(d)
+    if a is not None:
+        return torch.from_numpy(np.flatnonzero((a < thr).any(-1)))
+    return (d < thr).any(-1).nonzero()[:, 0]
+
+
+def _any_inf(dist: torch.Tensor, lengths: list[int]) -> bool:
+    a = _numpy_view(dist)
+    if a is not None:
+        return any(bool(np.isinf(a[b, :n]).any()) for b, n in enumerate(lengths))
+    return any(bool(torch.isinf(dist[b, :n].detach()).any()) for b, n in enumerate(lengths))
 
 
 def _back(sc: _Scaled, s: PointSets, dist: torch.Tensor) -> torch.Tensor:
     """Distances back to the caller's units; inf (with a warning) where they overflow."""
     dist = _per_set(dist, sc.h)
-    valid = torch.arange(dist.shape[1], device=dist.device).view(1, -1) < torch.tensor(
-        s.x_len, device=dist.device
-    ).view(-1, 1)
-    if bool(torch.isinf(dist.detach()[valid]).any()):
+    if _any_inf(dist, s.x_len):
         warnings.warn(
             f"knn: distances exceed the range of {dist.dtype} and are returned as inf",
             RuntimeWarning,
@@ -323,10 +359,9 @@ def search(
     cdt = _eng.compute_dtype(s.x.dtype)
     with torch.no_grad():
         if engine == "kdtree":
-            idx = _eng.kdtree(xe, ye, k, p, exclude_self, xl, yl)[1]
-            dist = _eng.exact_distances(x0, y0, idx, p, torch.float64)
-            dist, idx = _eng.sort_candidates(dist, idx, k)
-            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, torch.float64)
+            dist, idx = _eng.kdtree(xe, ye, k, p, exclude_self, xl, yl)
+            dist = _per_set(dist, [e - h for e, h in zip(sc.e, sc.h)])  # exact: powers of 2
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, torch.float64, exact=False)
         elif engine == "triton":
             from divergences._triton.knn import triton_knn_candidates
 
