@@ -24,6 +24,7 @@ __all__ = [
     "as_tensor",
     "check_choice",
     "check_finite",
+    "check_generator",
     "check_interval",
     "check_point_sets",
     "check_positive_int",
@@ -260,11 +261,21 @@ def mul_pow2(t: torch.Tensor, k: float) -> torch.Tensor:
     """``t * 2**k`` in steps whose factors stay representable in ``t``'s dtype (exact for
     integer ``k`` unless the result leaves the normal range); differentiable."""
     step = max_exponent(t.dtype) - 2
+    # beyond 2^±2300 every finite nonzero value under- or overflows anyway
+    k = max(-2300, min(2300, k))
     while k != 0:
         s = max(-step, min(step, k))
         t = t * 2.0**s
         k -= s
     return t
+
+
+def check_generator(generator: Any) -> None:
+    """Raise ``TypeError`` unless ``generator`` is a ``torch.Generator`` or None."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
 
 
 def warn_if_overflow(value: torch.Tensor, name: str) -> None:

@@ -37,6 +37,7 @@ import torch
 from divergences._checks import (
     as_point_pair,
     check_choice,
+    check_generator,
     check_positive_int,
     max_abs,
     max_exponent,
@@ -98,6 +99,7 @@ def median_heuristic(
     """
     xt, yt, is_np = as_point_pair(x, y)
     max_points = check_positive_int(max_points, "max_points", minimum=2)
+    check_generator(generator)
     e = pow2_exponent(max_abs(xt, yt))  # distances are scale covariant: rescale exactly
     z = mul_pow2(torch.cat([xt, yt]).detach(), -e)
     med = mul_pow2(_median_pairwise(z, max_points, generator), e).to(xt.dtype)
@@ -296,6 +298,7 @@ def mmd2(
         0.0
     """
     check_choice(kernel, "kernel", KERNELS)
+    check_generator(generator)
     xt, yt, is_np = as_point_pair(x, y)
     tile = check_positive_int(tile, "tile")
     if not isinstance(unbiased, bool):
@@ -310,10 +313,10 @@ def mmd2(
         _bandwidths(bandwidth, kernel, xt, yt, generator)  # must be None
         degree = check_positive_int(degree, "degree")
         gamma = 1.0 / xt.shape[1] if gamma is None else gamma
-        for val, name, ok in (
-            (gamma, "gamma", _is_real(gamma) and gamma > 0),
-            (coef0, "coef0", _is_real(coef0) and coef0 >= 0),
-        ):
+        for val, name in ((gamma, "gamma"), (coef0, "coef0")):
+            if not _is_real(val):
+                raise TypeError(f"{name} must be a real number, got {type(val).__name__}")
+        for val, name, ok in ((gamma, "gamma", gamma > 0), (coef0, "coef0", coef0 >= 0)):
             if not (ok and math.isfinite(val)):
                 raise ValueError(
                     f"{name} must be finite and {'> 0' if name == 'gamma' else '>= 0'}, got {val}"
@@ -407,6 +410,9 @@ def energy_distance(
         >>> round(energy_distance([[0.0]], [[1.0]], squared=False) ** 2, 6)
         2.0
     """
+    for flag, name in ((squared, "squared"), (unbiased, "unbiased")):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     if unbiased and not squared:
         raise ValueError("squared=False needs unbiased=False (the U-statistic can be negative)")
     val = mmd2(x, y, kernel="energy", unbiased=unbiased, tile=tile)

@@ -18,6 +18,7 @@ from divergences._checks import (
     as_point_pair,
     as_tensor,
     check_choice,
+    check_generator,
     check_positive_int,
     check_probabilities,
     check_same_device,
@@ -59,7 +60,11 @@ def _uniform(n: int, like: Tensor) -> Tensor:
 
 
 def _check_p(p: Any) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p < 1:
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise TypeError(
+            f"p must be a finite number >= 1 (power of the ground cost), got {type(p).__name__}"
+        )
+    if not math.isfinite(p) or p < 1:
         raise ValueError(f"p must be a finite number >= 1 (power of the ground cost), got {p!r}")
     return float(p)
 
@@ -268,6 +273,7 @@ def wasserstein(
         val = mul_pow2(_root(val_s, p), e)
     else:
         n_projections = check_positive_int(n_projections, "n_projections")
+        check_generator(generator)
         theta = directions(n_projections, d, generator, xt)
         h = _safe_shift(mx, d, xt.dtype)  # the projections are sums of d coordinates
         val = mul_pow2(sliced_w(mul_pow2(xt, -h), mul_pow2(yt, -h), wx, wy, theta, p), h)
