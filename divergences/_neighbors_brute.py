@@ -11,6 +11,10 @@ selected k are the exact k nearest. Every other row (near-ties, duplicates, far-
 re-solved exactly: all points whose score lies within ``2 tau`` of the k-th are candidates,
 and candidates are ranked by float64 distances from the coordinates (ties by index).
 
+Exact distances come from the coordinates ``x0``/``y0`` (the caller's) with each difference
+divided by its max-abs, while the scores may use copies rescaled by a power of two; the
+certification band has an absolute floor for products that underflow.
+
 Memory: inputs, centred copies and one (B, tile_n, tile_m) score buffer.
 """
 
@@ -304,7 +308,8 @@ def nearest_both_l2(x, y, x_len, y_len, tile=None, x0=None, y0=None):
     """Nearest neighbour in both directions from one pass over the score tiles (p = 2).
 
     Returns ``((dx, ix), (dy, iy))``: float64 distances and indices of shapes (B, N, 1) for
-    x in y and (B, M, 1) for y in x, as :func:`knn_l2` would give for each direction.
+    x in y and (B, M, 1) for y in x, as :func:`knn_l2` would give for each direction
+    (``x0``/``y0`` as there).
     """
     P = _Prepared(x, y, x_len, y_len, x0, y0)
     B, N, _ = x.shape

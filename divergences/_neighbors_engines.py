@@ -116,9 +116,11 @@ def kdtree(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """scipy cKDTree (all cores) on float64 copies, one tree per set.
 
-    cKDTree's distances are exact float64 distances of the (float64-converted) coordinates, so
-    they are returned as they are (float32 for float32 inputs, float64 otherwise): no
-    recomputation. Returns ``(dist, idx)``, each (B, N, k), sorted by (distance, index).
+    cKDTree's distances are exact float64 distances of the (float64-converted) coordinates
+    while their squares stay in the normal range (the caller rescales the data and re-solves
+    rows below :func:`resolution_floor`), so they are returned as they are (float32 for
+    float32 inputs, float64 otherwise). Returns ``(dist, idx)``, each (B, N, k), sorted by
+    (distance, index).
     """
     from scipy.spatial import cKDTree
 

@@ -15,6 +15,12 @@ float64 distances, or recomputed from the coordinates in float64 / float32), and
 differentiably when autograd needs them. :func:`search_both` gives the nearest neighbour in
 both directions (Chamfer, Hausdorff) from one pass of the brute engine. Memory is the inputs
 plus one bounded tile, never O(N·M).
+
+Magnitudes: the engines see each set rescaled by a power of two (exact) when its max-abs is
+far from 1, so squared distances neither overflow nor underflow; exact distances divide each
+difference by its max-abs first. Rows whose distances lie below what an engine resolves
+(sets mixing huge and tiny rows) are re-solved exactly from the coordinates. Distances beyond
+the dtype's range are ``inf`` with a ``RuntimeWarning``.
 """
 
 from __future__ import annotations
@@ -140,7 +146,9 @@ def knn(
         differentiable with respect to ``x`` and ``y`` (a zero subgradient where a distance is
         0); ``idx`` int64 rows of ``y``. Equal distances are listed by increasing index; when
         more than k points tie at the k-th distance, which of them are kept depends on the
-        engine. NumPy (or list) inputs give NumPy outputs (float64 distances).
+        engine. NumPy (or list) inputs give NumPy outputs (float64 distances). Exact at any
+        magnitude: ``knn(c x, c y)`` has the same indices and ``c`` times the distances;
+        a distance beyond the dtype's range is ``inf`` with a ``RuntimeWarning``.
 
     Raises:
         TypeError: Non-floating or mismatched dtypes, mixed tensor and array inputs.
@@ -258,21 +266,43 @@ class _Scaled:
 
 
 def _per_set(t: torch.Tensor, k: list[int]) -> torch.Tensor:
-    """``t[b] * 2**k[b]`` for each set b (exact powers of two)."""
+    """``t[b] * 2**k[b]`` for each set b of a (B, n, d) tensor (exact powers of two)."""
     if all(v == 0 for v in k):
         return t
     if len(set(k)) == 1:
         return mul_pow2(t, k[0])
-    return torch.stack([mul_pow2(t[b], k[b]) for b in range(t.shape[0])])
+    kt = torch.tensor(k, dtype=torch.float64)
+    half = torch.trunc(kt / 2)  # two factors: 2^k alone may not be representable
+    f1, f2 = (torch.pow(2.0, v).to(t.device, t.dtype).view(-1, 1, 1) for v in (half, kt - half))
+    return t * f1 * f2
+
+
+def _set_max_abs(t: torch.Tensor, lengths: list[int]) -> list[float]:
+    """Largest ``|value|`` of each set's valid rows of a (B, n, d) tensor."""
+    if t.shape[0] == 1:
+        return [max_abs(t[0, : lengths[0]])]
+    a = _numpy_view(t)
+    n = t.shape[1]
+    if a is not None:
+        row = np.abs(a).max(-1)
+        valid = np.arange(n)[None, :] < np.asarray(lengths)[:, None]
+        return np.where(valid, row, 0.0).max(-1).tolist()
+    row = t.detach().abs().amax(-1)
+    valid = torch.arange(n, device=t.device).view(1, -1) < torch.tensor(
+        lengths, device=t.device
+    ).view(-1, 1)
+    return row.masked_fill(~valid, 0).amax(-1).double().cpu().tolist()
 
 
 def _scaled(s: PointSets) -> _Scaled:
     cdt = _eng.compute_dtype(s.x.dtype)
     top = max_exponent(cdt)
     comfort = top // 8  # within 2^±comfort no square leaves the range: no copy needed
+    mx = _set_max_abs(s.x, s.x_len)
+    my = mx if s.y is s.x else _set_max_abs(s.y, s.y_len)
     es, hs = [], []
-    for b in range(s.x.shape[0]):
-        e = pow2_exponent(max_abs(s.x[b, : s.x_len[b]], s.y[b, : s.y_len[b]]))
+    for a, b in zip(mx, my):
+        e = pow2_exponent(max(a, b))
         es.append(e if abs(e) > comfort else 0)
         hs.append(max(0, e + 2 - top))
     neg_e, neg_h = [-v for v in es], [-v for v in hs]

@@ -23,9 +23,7 @@ from hypothesis import strategies as st
 
 import divergences as dv
 
-SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # float64 scales spanning 1e-300..1e300: exact powers of two, or rounded powers of ten
 SCALES64 = st.one_of(
     st.integers(-990, 990).map(lambda k: 2.0**k), st.integers(-300, 300).map(lambda k: 10.0**k)
@@ -163,6 +161,48 @@ def test_knn_mixed_huge_and_tiny_rows(engine, p):
 
 
 @pytest.mark.parametrize("engine", ["kdtree", "brute"])
+def test_batched_sets_of_different_magnitudes(engine):
+    # each set of a batch is rescaled on its own: one batch may mix 1e-300 and 1e300 sets
+    x, y = _points(8, 3 * 6, 3 * 5, 2)
+    x, y = x.view(3, 6, 2), y.view(3, 5, 2)
+    c = torch.tensor([1e-300, 1.0, 1e300], dtype=torch.float64).view(3, 1, 1)
+    xl, yl = [6, 4, 5], [5, 5, 3]
+    d, i = dv.knn(c * x, c * y, k=2, x_lengths=xl, y_lengths=yl, engine=engine)
+    ch = dv.chamfer(c * x, c * y, x_lengths=xl, y_lengths=yl, engine=engine)
+    for b in range(3):
+        db, ib = dv.knn(x[b, : xl[b]], y[b, : yl[b]], k=2)
+        assert torch.equal(i[b, : xl[b]], ib)
+        assert torch.isinf(d[b, xl[b] :]).all() and i[b, xl[b] :].eq(-1).all()
+        _close(d[b, : xl[b]] / c[b, 0, 0], db, RTOL64, f"set {b}")
+        _close(ch[b] / c[b, 0, 0], dv.chamfer(x[b, : xl[b]], y[b, : yl[b]]), RTOL64, "chamfer")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("engine", ["triton", "brute"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_knn_scale_law_cuda(engine, dtype):
+    if engine == "triton":
+        from divergences._triton import triton_available
+
+        if not triton_available():
+            pytest.skip("needs triton")
+    x, y = _points(9, 300, 200, 3, dtype)
+    x, y = x.cuda(), y.cuda()
+    d1, i1 = dv.knn(x, y, k=2, engine=engine)
+    scales = [2.0**-100, 2.0**100] if dtype == torch.float32 else [1e-300, 1e300]
+    for c in scales:
+        dc, ic = dv.knn(c * x, c * y, k=2, engine=engine)
+        assert torch.equal(ic, i1)
+        _close((dc / c).cpu(), d1.cpu(), 1e-5 if dtype == torch.float32 else 1e-12, "cuda")
+    xm = torch.cat([x[:50] * 1e-20, x[50:] * 1e15 + 1e16])
+    ym = torch.cat([y[:40] * 1e-20, y[40:] * 1e15 + 1e16])
+    dm, im = dv.knn(xm, ym, k=1, engine=engine)
+    dr, ir = dv.knn(xm.double().cpu(), ym.double().cpu(), k=1, engine="brute")
+    assert torch.equal(im.cpu(), ir)
+    _close(dm.double().cpu(), dr, 1e-5, "cuda mixed magnitudes")
+
+
+@pytest.mark.parametrize("engine", ["kdtree", "brute"])
 def test_set_edge_cases_at_extreme_scales(engine):
     for c in (1e-300, 1e300):
         z = torch.zeros(4, 2, dtype=torch.float64)
@@ -188,7 +228,12 @@ def test_knn_overflowing_distance_is_inf_with_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         d, _ = dv.knn(x / 4, x[:1] / 4 * 0, k=1)
-    _close(d.ravel(), torch.tensor([big / 4, big / 4], dtype=torch.float64), 1e-15, "near the top of float64")
+    _close(
+        d.ravel(),
+        torch.tensor([big / 4, big / 4], dtype=torch.float64),
+        1e-15,
+        "near the top of float64",
+    )
 
 
 # ------------------------------------------------------------------ kernels
@@ -344,16 +389,20 @@ def _bad_cases():
     nan[0, 0] = math.nan
     inf = x.clone()
     inf[1, 1] = math.inf
-    return x, y, [
-        ((nan, y), {}, ValueError, r"x must be finite, found 1 NaN and 0 inf"),
-        ((x, inf), {}, ValueError, r"y must be finite, found 0 NaN and 1 inf"),
-        ((x[:0], y), {}, ValueError, r"x is empty"),
-        ((x[:, 0], y[:, 0]), {}, ValueError, r"x must have shape"),
-        ((x.long(), y.long()), {}, TypeError, r"x must be a floating-point tensor"),
-        ((x, y.float()), {}, TypeError, r"same dtype"),
-        ((x, torch.randn(4, 3, dtype=torch.float64)), {}, ValueError, r"same dimension D"),
-        (("ab", y), {}, TypeError, r"x must be an array or tensor"),
-    ]
+    return (
+        x,
+        y,
+        [
+            ((nan, y), {}, ValueError, r"x must be finite, found 1 NaN and 0 inf"),
+            ((x, inf), {}, ValueError, r"y must be finite, found 0 NaN and 1 inf"),
+            ((x[:0], y), {}, ValueError, r"x is empty"),
+            ((x[:, 0], y[:, 0]), {}, ValueError, r"x must have shape"),
+            ((x.long(), y.long()), {}, TypeError, r"x must be a floating-point tensor"),
+            ((x, y.float()), {}, TypeError, r"same dtype"),
+            ((x, torch.randn(4, 3, dtype=torch.float64)), {}, ValueError, r"same dimension D"),
+            (("ab", y), {}, TypeError, r"x must be an array or tensor"),
+        ],
+    )
 
 
 SET_FUNCTIONS = [
