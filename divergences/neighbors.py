@@ -294,10 +294,19 @@ def _set_max_abs(t: torch.Tensor, lengths: list[int]) -> list[float]:
     return row.masked_fill(~valid, 0).amax(-1).double().cpu().tolist()
 
 
-def _scaled(s: PointSets) -> _Scaled:
+def _engine_dtype(engine: str, dtype: torch.dtype) -> torch.dtype:
+    """The dtype a selection engine computes its scores in."""
+    if engine == "kdtree":
+        return torch.float64
+    return torch.float32 if engine == "triton" else _eng.compute_dtype(dtype)
+
+
+def _scaled(s: PointSets, engine_dtype: torch.dtype) -> _Scaled:
     cdt = _eng.compute_dtype(s.x.dtype)
     top = max_exponent(cdt)
-    comfort = top // 8  # within 2^±comfort no square leaves the range: no copy needed
+    # within 2^±comfort no p-th power leaves the engine's range: no copy needed
+    p_eff = s.p if math.isfinite(s.p) and s.p > 2 else 2.0
+    comfort = int(max_exponent(engine_dtype) // (4 * p_eff))
     mx = _set_max_abs(s.x, s.x_len)
     my = mx if s.y is s.x else _set_max_abs(s.y, s.y_len)
     es, hs = [], []
@@ -383,27 +392,27 @@ def search(
     """k-NN of validated sets: batched (B, N, k) distances (differentiable) and indices."""
     engine = _engine(s, k)
     xl, yl, p = s.x_len, s.y_len, s.p
-    sc = _scaled(s)
+    edt = _engine_dtype(engine, s.x.dtype)
+    sc = _scaled(s, edt)
     xe, ye = sc.xe, sc.ye
     x0, y0 = sc.xs.detach(), sc.ys.detach()
-    cdt = _eng.compute_dtype(s.x.dtype)
     with torch.no_grad():
         if engine == "kdtree":
             dist, idx = _eng.kdtree(xe, ye, k, p, exclude_self, xl, yl)
             dist = _per_set(dist, [e - h for e, h in zip(sc.e, sc.h)])  # exact: powers of 2
-            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, torch.float64, exact=False)
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, edt, exact=False)
         elif engine == "triton":
             from divergences._triton.knn import triton_knn_candidates
 
             cand = triton_knn_candidates(xe, ye, k, exclude_self, xl, yl)
             dist, idx = _eng.rerank(x0, y0, cand, k, p)
-            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, torch.float32)
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, edt)
         elif p == 2.0:
             dist, idx = _brute.knn_l2(xe, ye, k, exclude_self, xl, yl, tile, x0, y0)
         else:
             cand = _eng.brute(xe, ye, k, p, exclude_self, xl, yl, tile)
             dist, idx = _eng.rerank(x0, y0, cand, k, p)
-            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, cdt)
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, edt)
     dist, idx = _eng.finalize(sc.xs, sc.ys, dist, idx, p, xl)
     return _back(sc, s, dist), idx
 
@@ -417,7 +426,7 @@ def search_both(
     matrix products); the other engines run twice."""
     rev = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
     if _engine(s, 1) == "brute" and s.p == 2.0:
-        sc = _scaled(s)
+        sc = _scaled(s, _eng.compute_dtype(s.x.dtype))
         x0, y0 = sc.xs.detach(), sc.ys.detach()
         with torch.no_grad():
             (dx, ix), (dy, iy) = _brute.nearest_both_l2(

@@ -300,7 +300,7 @@ def test_kernel_fixed_parameters_outside_their_range_raise():
 # ------------------------------------------------------------------ transport
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**31 - 1),
     n=st.integers(1, 6),
