@@ -76,6 +76,15 @@ def _safe_shift(m: float, d: int, dtype: torch.dtype) -> int:
     return max(0, head - max_exponent(dtype))
 
 
+def _centred(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Both sets minus their pooled mean, a constant (transport costs are translation
+    invariant); keeps ``‖x‖² + ‖y‖² − 2x·y`` and projections accurate far from the origin."""
+    e = pow2_exponent(max_abs(x, y))
+    z = torch.cat([x.detach(), y.detach()]).to(torch.float64)
+    c = mul_pow2(mul_pow2(z, -e).mean(0), e).to(x.dtype)  # no overflow in the sum
+    return x - c, y - c
+
+
 def _pmean_root(d: Tensor, p: float) -> Tensor:
     """``(mean d^p)^(1/p)`` for distances ``d >= 0``, rescaled by a power of two from their
     maximum so that the p-th powers neither overflow nor underflow (float64)."""
@@ -92,7 +101,7 @@ def _assignment(x: Tensor, y: Tensor, p: float) -> Tensor:
     e, h = pow2_exponent(m), _safe_shift(m, 1, torch.float64)
     xs = mul_pow2(x.detach().to(torch.float64), -e)
     ys = mul_pow2(y.detach().to(torch.float64), -e)
-    rows, cols = linear_sum_assignment(cost_matrix(xs, ys, p).cpu().numpy())
+    rows, cols = linear_sum_assignment(cost_matrix(*_centred(xs, ys), p).cpu().numpy())
     r = torch.as_tensor(rows, device=x.device)
     c = torch.as_tensor(cols, device=x.device)
     gap = mul_pow2(x[r].to(torch.float64), -h) - mul_pow2(y[c].to(torch.float64), -h)
@@ -112,7 +121,8 @@ EPS_LOG2_RANGE = 900
 def _sinkhorn_setup(x, y, p, eps, scaling, tol, max_iter, tile):
     """Validate the Sinkhorn options; rescale the data by ``2^-e`` (max-abs in [1/2, 1)).
 
-    Returns ``(xs, ys, e, schedule, tol, max_iter, tile)`` with the ε schedule in the rescaled
+    Returns ``(xs, ys, e, schedule, tol, max_iter, tile)``, the data centred (translation
+    invariance) and rescaled, with the ε schedule in the rescaled
     cost units: ``OT_ε(x, y) = 2^(e p) OT_{ε 2^(-e p)}(xs, ys)`` exactly (the cost is
     homogeneous of degree p), so any magnitude of the data works with the default ε; a fixed
     ε must stay above ``2^(e p - EPS_LOG2_RANGE)`` (else ValueError).
@@ -123,7 +133,7 @@ def _sinkhorn_setup(x, y, p, eps, scaling, tol, max_iter, tile):
     tile = check_positive_int(tile, "tile")
     m = max_abs(x, y)
     e = pow2_exponent(m)
-    xs, ys = mul_pow2(x, -e), mul_pow2(y, -e)
+    xs, ys = _centred(mul_pow2(x, -e), mul_pow2(y, -e))
     diam_p = _diameter(xs, ys) ** p
     if eps is None:
         eps_s = 1e-3 * diam_p if diam_p > 0 else 1.0
@@ -276,7 +286,8 @@ def wasserstein(
         check_generator(generator)
         theta = directions(n_projections, d, generator, xt)
         h = _safe_shift(mx, d, xt.dtype)  # the projections are sums of d coordinates
-        val = mul_pow2(sliced_w(mul_pow2(xt, -h), mul_pow2(yt, -h), wx, wy, theta, p), h)
+        xh, yh = _centred(mul_pow2(xt, -h), mul_pow2(yt, -h))
+        val = mul_pow2(sliced_w(xh, yh, wx, wy, theta, p), h)
     out = val.to(xt.dtype)
     warn_if_overflow(out, "wasserstein")
     return to_output(out, is_np)

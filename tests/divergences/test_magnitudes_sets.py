@@ -489,3 +489,15 @@ def test_huge_p_terminates():
     val = dv.wasserstein(1e300 * x, 1e300 * y, method="sliced", p=1e6)
     assert math.isfinite(float(val))
     assert np.isfinite(dv.knn(1e300 * x, 1e300 * y, p=1e6)[0].numpy()).all()
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "sliced", "assignment"])
+def test_transport_far_from_the_origin_float32(method):
+    # a common offset cancels in ‖x‖² + ‖y‖² − 2x·y; the data are centred first, so float32
+    # agrees with float64 on the same (rounded) points to float32 accuracy of the spread
+    x, y = _points(11, 12, 12, 2, torch.float32)
+    x, y = x + 1e4, y + 1e4
+    ref = dv.wasserstein(x.double(), y.double(), method=method, p=2)
+    _close(dv.wasserstein(x, y, method=method, p=2), ref, 1e-4, f"{method} at offset 1e4")
+    sd = dv.sinkhorn_divergence(x, y)
+    assert abs(float(sd) - float(dv.sinkhorn_divergence(x.double(), y.double()))) < 1e-3
