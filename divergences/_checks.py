@@ -12,6 +12,7 @@ arrays (or Python floats for 0-d results).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,12 +24,18 @@ __all__ = [
     "as_tensor",
     "check_choice",
     "check_finite",
+    "check_generator",
     "check_interval",
     "check_point_sets",
     "check_positive_int",
     "check_probabilities",
     "check_same_device",
+    "max_abs",
+    "max_exponent",
+    "mul_pow2",
+    "pow2_exponent",
     "to_output",
+    "warn_if_overflow",
 ]
 
 
@@ -223,3 +230,60 @@ def check_point_sets(
     if y is not x:
         check_finite(y, ny)
     return x.ndim == 3
+
+
+def max_abs(*tensors: torch.Tensor) -> float:
+    """Largest ``|value|`` over finite tensors (0.0 if all are empty or zero), as a float."""
+    m = 0.0
+    for t in tensors:
+        if not t.numel():
+            continue
+        if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+            # NumPy's single-threaded scan (see check_finite): no spinning OpenMP workers
+            a = t.detach().numpy()
+            m = max(m, float(a.max()), -float(a.min()))
+        else:
+            m = max(m, float(t.detach().abs().amax()))
+    return m
+
+
+def pow2_exponent(m: float) -> int:
+    """``e`` with ``m * 2**-e`` in [0.5, 1) (0 for ``m == 0``): the exact rescaling exponent."""
+    return math.frexp(m)[1] if m > 0 else 0
+
+
+def max_exponent(dtype: torch.dtype) -> int:
+    """``E`` with ``finfo(dtype).max < 2**E`` (1024 for float64, 128 for float32)."""
+    return math.frexp(torch.finfo(dtype).max)[1]
+
+
+def mul_pow2(t: torch.Tensor, k: float) -> torch.Tensor:
+    """``t * 2**k`` in steps whose factors stay representable in ``t``'s dtype (exact for
+    integer ``k`` unless the result leaves the normal range); differentiable."""
+    step = max_exponent(t.dtype) - 2
+    # beyond 2^±2300 every finite nonzero value under- or overflows anyway
+    k = max(-2300, min(2300, k))
+    while k != 0:
+        s = max(-step, min(step, k))
+        t = t * 2.0**s
+        k -= s
+    return t
+
+
+def check_generator(generator: Any) -> None:
+    """Raise ``TypeError`` unless ``generator`` is a ``torch.Generator`` or None."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+
+
+def warn_if_overflow(value: torch.Tensor, name: str) -> None:
+    """Warn when a result computed from finite inputs is ±inf (it exceeds the dtype's range)."""
+    if value.numel() and not bool(torch.isfinite(value.detach()).all()):
+        warnings.warn(
+            f"{name}: the result exceeds the range of {value.dtype} "
+            f"(max {torch.finfo(value.dtype).max:.3g}) and is returned as inf",
+            RuntimeWarning,
+            stacklevel=3,
+        )

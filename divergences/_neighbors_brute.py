@@ -11,6 +11,10 @@ selected k are the exact k nearest. Every other row (near-ties, duplicates, far-
 re-solved exactly: all points whose score lies within ``2 tau`` of the k-th are candidates,
 and candidates are ranked by float64 distances from the coordinates (ties by index).
 
+Exact distances come from the coordinates ``x0``/``y0`` (the caller's) with each difference
+divided by its max-abs, while the scores may use copies rescaled by a power of two; the
+certification band has an absolute floor for products that underflow.
+
 Memory: inputs, centred copies and one (B, tile_n, tile_m) score buffer.
 """
 
@@ -20,7 +24,7 @@ import math
 
 import torch
 
-from divergences._neighbors_engines import compute_dtype
+from divergences._neighbors_engines import compute_dtype, pair_distances
 
 # Score entries of one tile (rows x columns): 2^22 floats = 16 MiB in float32. Measured on 2
 # shared cores (d = 64 and 2048): 2^20..2^22 entries and 2048..4096 columns are within noise of
@@ -53,7 +57,7 @@ def unit_roundoff(dtype: torch.dtype, device: torch.device) -> float:
 class _Prepared:
     """Centred copies in the compute dtype, squared norms (+inf at padding), norm maxima."""
 
-    def __init__(self, x, y, x_len, y_len):
+    def __init__(self, x, y, x_len, y_len, x0=None, y0=None):
         self.cdt = cdt = compute_dtype(x.dtype)
         B, N, D = x.shape
         M = y.shape[1]
@@ -62,7 +66,9 @@ class _Prepared:
         mu = mu.unsqueeze(1).to(cdt)
         self.x = x.detach().to(cdt) - mu
         self.y = self.x if y is x else y.detach().to(cdt) - mu
-        self.x0, self.y0 = x.detach(), y.detach()
+        # exact distances come from these coordinates (the caller's, not the rescaled copies)
+        self.x0 = x.detach() if x0 is None else x0
+        self.y0 = y.detach() if y0 is None else y0
         self.xn = self.x.square().sum(-1)
         self.yn = self.xn if y is x else self.y.square().sum(-1)
         self.xpad = torch.arange(N, device=dev).view(1, N) >= torch.tensor(x_len, device=dev).view(
@@ -77,6 +83,8 @@ class _Prepared:
         self.xn_inf = self.xn.masked_fill(self.xpad, INF)
         self.yn_inf = self.yn.masked_fill(self.ypad, INF)
         self.c = 1.25 * (D + 16) * unit_roundoff(cdt, dev)
+        # absolute floor of the score error: products that underflow lose up to tiny each
+        self.floor = 4.0 * (D + 2) * torch.finfo(cdt).tiny
 
 
 def _tiles(n: int, m: int, batch: int, tile: int | None) -> tuple[int, int]:
@@ -150,17 +158,17 @@ def _merge2(b1, i1, b2, v, a, v2):
 
 
 def _exact_sq(q0, r0, qi, ri):
-    """Float64 squared distances ``||q0[qi] - r0[ri]||^2`` for flat index pairs, chunked
-    (rows are gathered first, then converted: no float64 copy of a whole set)."""
+    """Float64 distances ``||q0[qi] - r0[ri]||`` for flat index pairs, chunked (rows are
+    gathered first, then converted: no float64 copy of a whole set), each difference scaled
+    by its max-abs (exact at any magnitude; the ranking of squared distances is the same)."""
     D = q0.shape[-1]
     step = max(1, PAIR_ELEMENTS // D)
     out = [
-        (
+        pair_distances(
             q0.index_select(0, qi[s : s + step]).double()
-            - r0.index_select(0, ri[s : s + step]).double()
+            - r0.index_select(0, ri[s : s + step]).double(),
+            2.0,
         )
-        .square()
-        .sum(-1)
         for s in range(0, qi.numel(), step)
     ]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.float64, device=q0.device)
@@ -170,7 +178,7 @@ def _fallback(qc, qn, rc, rn_inf, q0, r0, rows, thr, k, exclude_self, tile):
     """Exact k-NN of the query rows ``rows`` of one set (2-D tensors): every reference whose
     score is ``<= thr`` is a candidate, ranked by float64 distance then index.
 
-    Returns float64 squared distances and indices, each (len(rows), k), sorted.
+    Returns float64 distances and indices, each (len(rows), k), sorted.
     """
     R, M = rows.numel(), rc.shape[0]
     dev = qc.device
@@ -209,9 +217,9 @@ def _fallback(qc, qn, rc, rn_inf, q0, r0, rows, thr, k, exclude_self, tile):
 
 
 def _finish(P, q0, r0, idx, vk, vk1, qn, rn_max, rc, rn_inf, qc, qpad, k, excl, tile):
-    """Certify rows of one direction; exact float64 squared distances, sorted, (B, N, k)."""
+    """Certify rows of one direction; exact float64 distances, sorted, (B, N, k)."""
     B = idx.shape[0]
-    tau2 = 2 * P.c * (qn + rn_max.unsqueeze(1))
+    tau2 = 2 * P.c * (qn + rn_max.unsqueeze(1)) + P.floor
     ok = ((vk1 - vk) > tau2) | qpad
     d = _gather_sq(q0, r0, idx)
     if k > 1:
@@ -228,7 +236,7 @@ def _finish(P, q0, r0, idx, vk, vk1, qn, rn_max, rc, rn_inf, qc, qpad, k, excl, 
                     qc[b], qn[b], rc[b], rn_inf[b], q0[b], r0[b], rows, thr, k, excl, tile
                 )
                 d[b, rows], idx[b, rows] = fd, fi
-    return d.clamp_min(0).sqrt(), idx.masked_fill(qpad.unsqueeze(-1), -1)
+    return d, idx.masked_fill(qpad.unsqueeze(-1), -1)
 
 
 def _gather_sq(q0, r0, idx):
@@ -240,13 +248,16 @@ def _gather_sq(q0, r0, idx):
     return sq.view(idx.shape)
 
 
-def knn_l2(x, y, k, exclude_self, x_len, y_len, tile=None):
+def knn_l2(x, y, k, exclude_self, x_len, y_len, tile=None, x0=None, y0=None):
     """Exact k-NN (p = 2) of the rows of ``x`` (B, N, D) among ``y`` (B, M, D).
+
+    ``x0``/``y0`` (default ``x``/``y``) are the coordinates that the exact distances are
+    computed from; ``x``/``y`` may be copies rescaled by a power of two per set (the scores).
 
     Returns float64 distances and int64 indices (B, N, k), sorted by (distance, index);
     padded rows get ``+inf`` and ``-1``.
     """
-    P = _Prepared(x, y, x_len, y_len)
+    P = _Prepared(x, y, x_len, y_len, x0, y0)
     B, N, _ = x.shape
     M = y.shape[1]
     dev = x.device
@@ -293,13 +304,14 @@ def knn_l2(x, y, k, exclude_self, x_len, y_len, tile=None):
     )  # fmt: skip
 
 
-def nearest_both_l2(x, y, x_len, y_len, tile=None):
+def nearest_both_l2(x, y, x_len, y_len, tile=None, x0=None, y0=None):
     """Nearest neighbour in both directions from one pass over the score tiles (p = 2).
 
     Returns ``((dx, ix), (dy, iy))``: float64 distances and indices of shapes (B, N, 1) for
-    x in y and (B, M, 1) for y in x, as :func:`knn_l2` would give for each direction.
+    x in y and (B, M, 1) for y in x, as :func:`knn_l2` would give for each direction
+    (``x0``/``y0`` as there).
     """
-    P = _Prepared(x, y, x_len, y_len)
+    P = _Prepared(x, y, x_len, y_len, x0, y0)
     B, N, _ = x.shape
     M = y.shape[1]
     dev = x.device

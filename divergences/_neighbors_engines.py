@@ -33,14 +33,9 @@ def pair_distances(diff: torch.Tensor, p: float, *, squared: bool = False) -> to
     """``||diff||_p`` over the last axis, with a zero (sub)gradient at ``diff = 0``.
 
     The plain ``sqrt``/``pow`` formulas have an infinite or NaN derivative at 0; the double
-    ``where`` keeps the forward value exact and the backward finite.
+    ``where`` keeps the forward value exact and the backward finite. Each row is divided by
+    its max-abs first, so the result is exact at any magnitude (no power under/overflows).
     """
-    if p == 2.0:
-        s = diff.square().sum(-1)
-        if squared:
-            return s
-        pos = s > 0
-        return torch.where(pos, torch.where(pos, s, torch.ones_like(s)).sqrt(), s.new_zeros(()))
     a = diff.abs()
     if math.isinf(p):
         d = a.amax(-1)
@@ -51,10 +46,12 @@ def pair_distances(diff: torch.Tensor, p: float, *, squared: bool = False) -> to
         m = a.amax(-1, keepdim=True)
         pos = m > 0
         safe_m = torch.where(pos, m, torch.ones_like(m))
-        s = (a / safe_m).pow(p).sum(-1)  # in [1, D] where m > 0
+        r = a / safe_m
+        s = r.square().sum(-1) if p == 2.0 else r.pow(p).sum(-1)  # in [1, D] where m > 0
         pos = pos.squeeze(-1)
         s = torch.where(pos, s, torch.ones_like(s))
-        d = torch.where(pos, safe_m.squeeze(-1) * s.pow(1.0 / p), a.new_zeros(()))
+        root = s.sqrt() if p == 2.0 else s.pow(1.0 / p)
+        d = torch.where(pos, safe_m.squeeze(-1) * root, a.new_zeros(()))
     return d.square() if squared else d
 
 
@@ -119,9 +116,11 @@ def kdtree(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """scipy cKDTree (all cores) on float64 copies, one tree per set.
 
-    cKDTree's distances are exact float64 distances of the (float64-converted) coordinates, so
-    they are returned as they are (float32 for float32 inputs, float64 otherwise): no
-    recomputation. Returns ``(dist, idx)``, each (B, N, k), sorted by (distance, index).
+    cKDTree's distances are exact float64 distances of the (float64-converted) coordinates
+    while their squares stay in the normal range (the caller rescales the data and re-solves
+    rows below :func:`resolution_floor`), so they are returned as they are (float32 for
+    float32 inputs, float64 otherwise). Returns ``(dist, idx)``, each (B, N, k), sorted by
+    (distance, index).
     """
     from scipy.spatial import cKDTree
 
@@ -217,6 +216,48 @@ def brute(
             best_i = cand_i.gather(-1, pos)
         out[:, i0 : i0 + n] = best_i
     return out
+
+
+def resolution_floor(p: float, dtype: torch.dtype) -> float:
+    """Smallest distance (data of max-abs ~1) whose sum of p-th powers a selection engine
+    computing in ``dtype`` still resolves to full relative precision (16x margin)."""
+    f = torch.finfo(dtype)
+    base = f.tiny / f.eps
+    return 16.0 * (base if math.isinf(p) else base ** (1.0 / p))
+
+
+def exact_rows(
+    q: torch.Tensor,
+    r: torch.Tensor,
+    rows: torch.Tensor,
+    k: int,
+    p: float,
+    exclude_self: bool,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact k-NN of the query rows ``q[rows]`` among all of ``r`` (2-D, valid rows only) by
+    distances from the coordinates (:func:`pair_distances`, any magnitude), chunked; sorted by
+    (distance, index). For rows a selection engine could not resolve."""
+    R, (M, D) = rows.numel(), r.shape
+    sm = max(1, min(M, RECOMPUTE_ELEMENTS // max(1, D)))
+    rc = max(1, RECOMPUTE_ELEMENTS // (sm * D))
+    out_d, out_i = [], []
+    for i0 in range(0, R, rc):
+        ri = rows[i0 : i0 + rc]
+        qi = q.index_select(0, ri).to(dtype).unsqueeze(1)
+        best_d = torch.full((ri.numel(), k), math.inf, dtype=dtype, device=q.device)
+        best_i = torch.full((ri.numel(), k), -1, dtype=torch.int64, device=q.device)
+        for j0 in range(0, M, sm):
+            cols = torch.arange(j0, min(M, j0 + sm), device=q.device)
+            dd = pair_distances(qi - r[j0 : j0 + sm].to(dtype).unsqueeze(0), p)
+            if exclude_self:
+                dd = dd.masked_fill(ri.view(-1, 1) == cols.view(1, -1), math.inf)
+            best_d, best_i = sort_candidates(
+                torch.cat([best_d, dd], 1), torch.cat([best_i, cols.expand_as(dd)], 1), k
+            )
+        out_d.append(best_d)
+        out_i.append(best_i)
+    return torch.cat(out_d), torch.cat(out_i)
 
 
 def rerank(

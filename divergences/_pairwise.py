@@ -60,6 +60,15 @@ def dists(x: Tensor, y: Tensor) -> Tensor:
     return safe_sqrt(_refine_small(sq, x, y, xx, yy))
 
 
+def row_norms(diff: Tensor) -> Tensor:
+    """Euclidean norms over the last axis, exact at any magnitude: each row is divided by a
+    power of two near its max-abs first (no square underflows or overflows); gradient 0 at 0."""
+    m = diff.detach().abs().amax(-1, keepdim=True)
+    ex = torch.frexp(m).exponent
+    scale = torch.where(m > 0, torch.ldexp(torch.ones_like(m), ex), torch.ones_like(m))
+    return safe_sqrt((diff / scale).square().sum(-1)) * scale.squeeze(-1)
+
+
 def safe_sqrt(sq: Tensor) -> Tensor:
     """``sqrt`` with gradient 0 (not inf/NaN) where the argument is 0 (coincident points)."""
     pos = sq > 0

@@ -37,8 +37,14 @@ import torch
 from divergences._checks import (
     as_point_pair,
     check_choice,
+    check_generator,
     check_positive_int,
+    max_abs,
+    max_exponent,
+    mul_pow2,
+    pow2_exponent,
     to_output,
+    warn_if_overflow,
 )
 from divergences._pairwise import DEFAULT_TILE, Rows, dists, pairwise_sum, safe_sqrt, sq_dists
 
@@ -93,11 +99,18 @@ def median_heuristic(
     """
     xt, yt, is_np = as_point_pair(x, y)
     max_points = check_positive_int(max_points, "max_points", minimum=2)
-    med = _median_pairwise(torch.cat([xt, yt]), max_points, generator)
-    return to_output(med.to(xt.dtype), is_np)
+    check_generator(generator)
+    e = pow2_exponent(max_abs(xt, yt))  # distances are scale covariant: rescale exactly
+    z = mul_pow2(torch.cat([xt, yt]).detach(), -e)
+    med = mul_pow2(_median_pairwise(z, max_points, generator), e).to(xt.dtype)
+    warn_if_overflow(med, "median_heuristic")
+    return to_output(med, is_np)
 
 
-def _bandwidths(bandwidth: Any, kernel: str, x: Tensor, y: Tensor, generator) -> Tensor | None:
+def _bandwidths(
+    bandwidth: Any, kernel: str, x: Tensor, y: Tensor, generator, e: int = 0
+) -> Tensor | None:
+    """Bandwidths in the units of ``x``, ``y`` (the caller's data rescaled by ``2^-e``)."""
     if kernel in ("polynomial", "energy"):
         if bandwidth is not None:
             raise ValueError(f"bandwidth is not used by the {kernel!r} kernel; leave it as None")
@@ -122,7 +135,17 @@ def _bandwidths(bandwidth: Any, kernel: str, x: Tensor, y: Tensor, generator) ->
         raise TypeError(f"bandwidth must be a number, a sequence or 'median'; got {bandwidth!r}")
     if bw.numel() == 0 or not bool(torch.isfinite(bw).all()) or not bool((bw > 0).all()):
         raise ValueError(f"bandwidth must be finite and > 0, got {bw.tolist()}")
-    return bw.to(x.device, x.dtype)
+    # below this (rescaled) bandwidth sigma^2 underflows and ||x - y||^2 / sigma^2 is 0/0
+    low = -(max_exponent(x.dtype) // 2 - 12)
+    bw_s = mul_pow2(bw, -e)
+    if bool((bw_s < 2.0**low).any()):
+        lo = low + e
+        raise ValueError(
+            f"bandwidth {bw.tolist()} is too small for these data (max |coordinate| about "
+            f"2^{e}, dtype {x.dtype}): the kernel cannot be evaluated; bandwidth must be >= "
+            f"2^{lo} (about 1e{lo * math.log10(2):.0f}) here, or None for the median heuristic"
+        )
+    return bw_s.to(x.device, x.dtype)
 
 
 def _kernel_fns(kernel: str, bw: Tensor | None):
@@ -242,7 +265,9 @@ def mmd2(
         bandwidth: σ for gaussian/laplace: a number, a sequence (the kernel is then the sum over
             the bandwidths), or ``None``/``"median"`` for the median heuristic (see
             :func:`median_heuristic`; at most 2000 pooled points, drawn with ``generator``).
-            Must stay ``None`` for polynomial and energy.
+            Must stay ``None`` for polynomial and energy. A fixed bandwidth far below the data's
+            magnitude (under ``2^-500 max|coordinate|`` in float64, ``2^-52`` in float32)
+            raises ValueError.
         degree: polynomial degree (polynomial only).
         gamma: polynomial scale γ, default ``1/D`` (polynomial only), > 0.
         coef0: polynomial offset c₀ ≥ 0 (polynomial only).
@@ -252,7 +277,10 @@ def mmd2(
 
     Returns:
         0-d tensor in x's dtype and device (differentiable w.r.t. ``x`` and ``y``; the median
-        bandwidth is a constant), or a float for NumPy input.
+        bandwidth is a constant), or a float for NumPy input. Gaussian and Laplace kernels
+        with the median bandwidth are scale invariant and the energy kernel scales by ``c`` at
+        every magnitude (the data are rescaled internally by a power of two); the polynomial
+        kernel raises ValueError where its values would overflow float64.
 
     References:
         Gretton et al., "A kernel two-sample test", JMLR 2012 (eqs. 3 and 5). The KID setting
@@ -270,6 +298,7 @@ def mmd2(
         0.0
     """
     check_choice(kernel, "kernel", KERNELS)
+    check_generator(generator)
     xt, yt, is_np = as_point_pair(x, y)
     tile = check_positive_int(tile, "tile")
     if not isinstance(unbiased, bool):
@@ -279,24 +308,67 @@ def mmd2(
             "unbiased=True needs at least 2 points in each set; got x with shape "
             f"{tuple(xt.shape)} and y with shape {tuple(yt.shape)} (use unbiased=False)"
         )
+    mx = max_abs(xt, yt)
     if kernel == "polynomial":
         _bandwidths(bandwidth, kernel, xt, yt, generator)  # must be None
         degree = check_positive_int(degree, "degree")
         gamma = 1.0 / xt.shape[1] if gamma is None else gamma
+        for val, name in ((gamma, "gamma"), (coef0, "coef0")):
+            if not _is_real(val):
+                raise TypeError(f"{name} must be a real number, got {type(val).__name__}")
         for val, name, ok in ((gamma, "gamma", gamma > 0), (coef0, "coef0", coef0 >= 0)):
-            if not (math.isfinite(val) and ok):
+            if not (ok and math.isfinite(val)):
                 raise ValueError(
                     f"{name} must be finite and {'> 0' if name == 'gamma' else '>= 0'}, got {val}"
                 )
+        _check_polynomial_range(mx, xt, yt, degree, float(gamma), float(coef0))
         xs, ys, shift = _centre_polynomial(xt, yt, xt.dtype)
         opts = {"degree": degree, "gamma": float(gamma), "coef0": float(coef0)}
         val = _polynomial_mmd2(xs, ys, shift, **opts, unbiased=unbiased, tile=tile)
-        return to_output(val.to(xt.dtype), is_np)
-    center = xt.detach().mean(0)
-    xt, yt = xt - center, yt - center
-    bw = _bandwidths(bandwidth, kernel, xt, yt, generator)
+        out = val.to(xt.dtype)
+        warn_if_overflow(out, "mmd2")
+        return to_output(out, is_np)
+    # gaussian/laplace (bandwidth rescaled alike) and energy (degree 1) are scale covariant:
+    # compute on the data times 2^-e (exact), so no square overflows or underflows
+    e = pow2_exponent(mx)
+    xs, ys = mul_pow2(xt, -e), mul_pow2(yt, -e)
+    center = xs.detach().mean(0)
+    xs, ys = xs - center, ys - center
+    bw = _bandwidths(bandwidth, kernel, xs, ys, generator, e)
     block, diag = _kernel_fns(kernel, bw)
-    return to_output(_mmd2_impl(xt, yt, block, diag, unbiased, tile).to(xt.dtype), is_np)
+    val = _mmd2_impl(xs, ys, block, diag, unbiased, tile)
+    out = (mul_pow2(val, e) if kernel == "energy" else val).to(xt.dtype)
+    warn_if_overflow(out, "mmd2")
+    return to_output(out, is_np)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_polynomial_range(
+    mx: float, x: Tensor, y: Tensor, degree: int, gamma: float, coef0: float
+) -> None:
+    """Raise ValueError when ``(γ x·y + c₀)^degree`` (or the Gram product) would overflow.
+
+    The polynomial kernel is not scale covariant (``c₀`` and ``γ`` are fixed), so it cannot be
+    rescaled; ``|x·y| <= D max|x|²`` bounds every kernel value and the sums of up to
+    ``(N + M)²`` of them, in float64, and the centred Gram product in the input dtype.
+    """
+    if mx == 0:
+        return
+    d = x.shape[1]
+    t = math.log2(gamma) + 2 * math.log2(mx) + math.log2(d)  # log2 of γ D max|x|^2
+    base = t if coef0 == 0 else max(t, math.log2(coef0)) + 1
+    total = degree * base + 2 * math.log2(x.shape[0] + y.shape[0])
+    gram = 2 * math.log2(2 * mx) + math.log2(d)
+    if total > 1000 or gram > max_exponent(x.dtype) - 4:
+        raise ValueError(
+            f"the polynomial kernel overflows for these data: max |coordinate| {mx:.3g} with "
+            f"gamma={gamma:g}, coef0={coef0:g}, degree={degree} gives kernel values up to "
+            f"about 2^{degree * base:.0f} (float64 holds < 2^1024, the {x.dtype} Gram product "
+            f"< 2^{max_exponent(x.dtype)}); rescale the data or lower gamma or degree"
+        )
 
 
 def energy_distance(
@@ -338,6 +410,9 @@ def energy_distance(
         >>> round(energy_distance([[0.0]], [[1.0]], squared=False) ** 2, 6)
         2.0
     """
+    for flag, name in ((squared, "squared"), (unbiased, "unbiased")):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     if unbiased and not squared:
         raise ValueError("squared=False needs unbiased=False (the U-statistic can be negative)")
     val = mmd2(x, y, kernel="energy", unbiased=unbiased, tile=tile)

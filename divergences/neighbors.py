@@ -15,14 +15,22 @@ float64 distances, or recomputed from the coordinates in float64 / float32), and
 differentiably when autograd needs them. :func:`search_both` gives the nearest neighbour in
 both directions (Chamfer, Hausdorff) from one pass of the brute engine. Memory is the inputs
 plus one bounded tile, never O(N·M).
+
+Magnitudes: the engines see each set rescaled by a power of two (exact) when its max-abs is
+far from 1, so squared distances neither overflow nor underflow; exact distances divide each
+difference by its max-abs first. Rows whose distances lie below what an engine resolves
+(sets mixing huge and tiny rows) are re-solved exactly from the coordinates. Distances beyond
+the dtype's range are ``inf`` with a ``RuntimeWarning``.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from divergences import _neighbors_brute as _brute
@@ -32,6 +40,10 @@ from divergences._checks import (
     check_choice,
     check_point_sets,
     check_positive_int,
+    max_abs,
+    max_exponent,
+    mul_pow2,
+    pow2_exponent,
     to_output,
 )
 
@@ -134,7 +146,9 @@ def knn(
         differentiable with respect to ``x`` and ``y`` (a zero subgradient where a distance is
         0); ``idx`` int64 rows of ``y``. Equal distances are listed by increasing index; when
         more than k points tie at the k-th distance, which of them are kept depends on the
-        engine. NumPy (or list) inputs give NumPy outputs (float64 distances).
+        engine. NumPy (or list) inputs give NumPy outputs (float64 distances). Exact at any
+        magnitude: ``knn(c x, c y)`` has the same indices and ``c`` times the distances;
+        a distance beyond the dtype's range is ``inf`` with a ``RuntimeWarning``.
 
     Raises:
         TypeError: Non-floating or mismatched dtypes, mixed tensor and array inputs.
@@ -233,27 +247,174 @@ def _engine(s: PointSets, k: int) -> str:
     return _auto_engine(s.x, s.p, k) if s.engine == "auto" else s.engine
 
 
+@dataclass(frozen=True)
+class _Scaled:
+    """Copies of validated sets for one search (private).
+
+    ``xe``/``ye`` (no grad) feed the selection engines: each set times ``2^-e_b`` (max-abs
+    in [1/2, 1) when its magnitude is far from 1), so squared distances neither overflow nor
+    underflow. ``xs``/``ys`` give the exact distances: the inputs, times ``2^-h_b`` only
+    where a difference of two coordinates could overflow; distances are multiplied back.
+    """
+
+    xe: torch.Tensor
+    ye: torch.Tensor
+    xs: torch.Tensor
+    ys: torch.Tensor
+    e: list[int]
+    h: list[int]
+
+
+def _per_set(t: torch.Tensor, k: list[int]) -> torch.Tensor:
+    """``t[b] * 2**k[b]`` for each set b of a (B, n, d) tensor (exact powers of two)."""
+    if all(v == 0 for v in k):
+        return t
+    if len(set(k)) == 1:
+        return mul_pow2(t, k[0])
+    kt = torch.tensor(k, dtype=torch.float64)
+    half = torch.trunc(kt / 2)  # two factors: 2^k alone may not be representable
+    f1, f2 = (torch.pow(2.0, v).to(t.device, t.dtype).view(-1, 1, 1) for v in (half, kt - half))
+    return t * f1 * f2
+
+
+def _set_max_abs(t: torch.Tensor, lengths: list[int]) -> list[float]:
+    """Largest ``|value|`` of each set's valid rows of a (B, n, d) tensor."""
+    if t.shape[0] == 1:
+        return [max_abs(t[0, : lengths[0]])]
+    a = _numpy_view(t)
+    n = t.shape[1]
+    if a is not None:
+        row = np.abs(a).max(-1)
+        valid = np.arange(n)[None, :] < np.asarray(lengths)[:, None]
+        return np.where(valid, row, 0.0).max(-1).tolist()
+    row = t.detach().abs().amax(-1)
+    valid = torch.arange(n, device=t.device).view(1, -1) < torch.tensor(
+        lengths, device=t.device
+    ).view(-1, 1)
+    return row.masked_fill(~valid, 0).amax(-1).double().cpu().tolist()
+
+
+def _engine_dtype(engine: str, dtype: torch.dtype) -> torch.dtype:
+    """The dtype a selection engine computes its scores in."""
+    if engine == "kdtree":
+        return torch.float64
+    return torch.float32 if engine == "triton" else _eng.compute_dtype(dtype)
+
+
+def _scaled(s: PointSets, engine_dtype: torch.dtype) -> _Scaled:
+    cdt = _eng.compute_dtype(s.x.dtype)
+    top = max_exponent(cdt)
+    # within 2^±comfort no p-th power leaves the engine's range: no copy needed
+    p_eff = s.p if math.isfinite(s.p) and s.p > 2 else 2.0
+    comfort = int(max_exponent(engine_dtype) // (4 * p_eff))
+    mx = _set_max_abs(s.x, s.x_len)
+    my = mx if s.y is s.x else _set_max_abs(s.y, s.y_len)
+    es, hs = [], []
+    for a, b in zip(mx, my):
+        e = pow2_exponent(max(a, b))
+        es.append(e if abs(e) > comfort else 0)
+        hs.append(max(0, e + 2 - top))
+    neg_e, neg_h = [-v for v in es], [-v for v in hs]
+    xe = _per_set(s.x.detach(), neg_e)
+    ye = xe if s.y is s.x else _per_set(s.y.detach(), neg_e)
+    xs = _per_set(s.x, neg_h)
+    ys = xs if s.y is s.x else _per_set(s.y, neg_h)
+    return _Scaled(xe, ye, xs, ys, es, hs)
+
+
+def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype, *, exact=True):
+    """Re-solve exactly the rows whose distances fall below what the selection engine could
+    resolve (their p-th powers underflowed: data mixing huge and tiny rows); in place.
+
+    ``exact=False``: ``dist`` are the engine's own distances (kd-tree), possibly 0 by
+    underflow; rows with one below the floor get theirs recomputed from the coordinates first.
+    """
+    floor = _eng.resolution_floor(s.p, engine_dtype)
+    for b in range(dist.shape[0]):
+        thr = math.ldexp(floor, sc.e[b] - sc.h[b])  # the floor in units of the exact distances
+        d = dist[b, : s.x_len[b]]
+        if exact:
+            rows = ((d > 0) & (d < thr)).any(-1).nonzero()[:, 0]
+        else:
+            rows = _rows_below(d, thr)
+            if not rows.numel():
+                continue
+            xs, ys = sc.xs[b : b + 1].detach(), sc.ys[b : b + 1].detach()
+            sel = idx[b : b + 1, rows]
+            de = _eng.exact_distances(xs[:, rows], ys, sel, s.p, torch.float64)[0]
+            dist[b, rows] = de.to(dist.dtype)
+            rows = rows[((de > 0) & (de < thr)).any(-1)]
+        if rows.numel():
+            xs, ys = sc.xs[b].detach(), sc.ys[b, : s.y_len[b]].detach()
+            fd, fi = _eng.exact_rows(xs, ys, rows, k, s.p, exclude_self, torch.float64)
+            dist[b, rows], idx[b, rows] = fd.to(dist.dtype), fi
+
+
+def _numpy_view(t: torch.Tensor):
+    """A NumPy view of a CPU float32/64 tensor, else None (NumPy scans need no OpenMP pool,
+    whose spinning workers would slow down the kd-tree threads; see ``check_finite``)."""
+    t = t.detach()
+    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+        return t.numpy()
+    return None
+
+
+def _rows_below(d: torch.Tensor, thr: float) -> torch.Tensor:
+    """Indices of the rows of ``d`` (n, k) with an entry below ``thr``."""
+    a = _numpy_view(d)
+    if a is not None:
+        return torch.from_numpy(np.flatnonzero((a < thr).any(-1)))
+    return (d < thr).any(-1).nonzero()[:, 0]
+
+
+def _any_inf(dist: torch.Tensor, lengths: list[int]) -> bool:
+    a = _numpy_view(dist)
+    if a is not None:
+        return any(bool(np.isinf(a[b, :n]).any()) for b, n in enumerate(lengths))
+    return any(bool(torch.isinf(dist[b, :n].detach()).any()) for b, n in enumerate(lengths))
+
+
+def _back(sc: _Scaled, s: PointSets, dist: torch.Tensor) -> torch.Tensor:
+    """Distances back to the caller's units; inf (with a warning) where they overflow."""
+    dist = _per_set(dist, sc.h)
+    if _any_inf(dist, s.x_len):
+        warnings.warn(
+            f"knn: distances exceed the range of {dist.dtype} and are returned as inf",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return dist
+
+
 def search(
     s: PointSets, k: int, *, exclude_self: bool = False, tile: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """k-NN of validated sets: batched (B, N, k) distances (differentiable) and indices."""
     engine = _engine(s, k)
-    xb, yb, xl, yl, p = s.x, s.y, s.x_len, s.y_len, s.p
+    xl, yl, p = s.x_len, s.y_len, s.p
+    edt = _engine_dtype(engine, s.x.dtype)
+    sc = _scaled(s, edt)
+    xe, ye = sc.xe, sc.ye
+    x0, y0 = sc.xs.detach(), sc.ys.detach()
     with torch.no_grad():
         if engine == "kdtree":
-            dist, idx = _eng.kdtree(xb, yb, k, p, exclude_self, xl, yl)
+            dist, idx = _eng.kdtree(xe, ye, k, p, exclude_self, xl, yl)
+            dist = _per_set(dist, [e - h for e, h in zip(sc.e, sc.h)])  # exact: powers of 2
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, edt, exact=False)
         elif engine == "triton":
             from divergences._triton.knn import triton_knn_candidates
 
-            cand = triton_knn_candidates(xb, yb, k, exclude_self, xl, yl)
-            dist, idx = _eng.rerank(xb, yb, cand, k, p)
+            cand = triton_knn_candidates(xe, ye, k, exclude_self, xl, yl)
+            dist, idx = _eng.rerank(x0, y0, cand, k, p)
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, edt)
         elif p == 2.0:
-            dist, idx = _brute.knn_l2(xb, yb, k, exclude_self, xl, yl, tile)
+            dist, idx = _brute.knn_l2(xe, ye, k, exclude_self, xl, yl, tile, x0, y0)
         else:
-            dist, idx = _eng.rerank(
-                xb, yb, _eng.brute(xb, yb, k, p, exclude_self, xl, yl, tile), k, p
-            )
-    return _eng.finalize(xb, yb, dist, idx, p, xl)
+            cand = _eng.brute(xe, ye, k, p, exclude_self, xl, yl, tile)
+            dist, idx = _eng.rerank(x0, y0, cand, k, p)
+            _resolve_unresolved(sc, s, dist, idx, k, exclude_self, edt)
+    dist, idx = _eng.finalize(sc.xs, sc.ys, dist, idx, p, xl)
+    return _back(sc, s, dist), idx
 
 
 def search_both(
@@ -263,10 +424,16 @@ def search_both(
     shapes (B, N, 1) and (B, M, 1), equal to ``search(s, 1)`` and ``search`` of the swapped
     sets. The p = 2 brute engine computes both from one pass over the score tiles (half the
     matrix products); the other engines run twice."""
-    if _engine(s, 1) == "brute" and s.p == 2.0:
-        with torch.no_grad():
-            (dx, ix), (dy, iy) = _brute.nearest_both_l2(s.x, s.y, s.x_len, s.y_len, tile)
-        fx = _eng.finalize(s.x, s.y, dx, ix, s.p, s.x_len)
-        return fx, _eng.finalize(s.y, s.x, dy, iy, s.p, s.y_len)
     rev = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
+    if _engine(s, 1) == "brute" and s.p == 2.0:
+        sc = _scaled(s, _eng.compute_dtype(s.x.dtype))
+        x0, y0 = sc.xs.detach(), sc.ys.detach()
+        with torch.no_grad():
+            (dx, ix), (dy, iy) = _brute.nearest_both_l2(
+                sc.xe, sc.ye, s.x_len, s.y_len, tile, x0, y0
+            )
+        fx = _eng.finalize(sc.xs, sc.ys, dx, ix, s.p, s.x_len)
+        fy = _eng.finalize(sc.ys, sc.xs, dy, iy, s.p, s.y_len)
+        rsc = _Scaled(sc.ye, sc.xe, sc.ys, sc.xs, sc.e, sc.h)
+        return (_back(sc, s, fx[0]), fx[1]), (_back(rsc, rev, fy[0]), fy[1])
     return search(s, 1, tile=tile), search(rev, 1, tile=tile)

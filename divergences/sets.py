@@ -10,7 +10,9 @@ Conventions (settled for the whole project):
 * neighbours are found without gradient, then the distances are recomputed differentiably
   from the coordinates (a zero subgradient where a distance is 0);
 * batched inputs (B, N, D) with optional lengths return one value per set, shape (B,);
-  padded points never count.
+  padded points never count;
+* exact at any magnitude (``f(c x, c y) = c f(x, y)``, squared forms ``c²``); a value beyond
+  the dtype's range is ``inf`` with a ``RuntimeWarning``.
 
 NumPy inputs give Python floats (or NumPy arrays for batches), tensors give tensors.
 """
@@ -21,7 +23,7 @@ from typing import Any
 
 import torch
 
-from divergences._checks import check_choice, to_output
+from divergences._checks import check_choice, mul_pow2, to_output, warn_if_overflow
 from divergences.neighbors import PointSets, prepare_sets, search, search_both
 
 __all__ = ["chamfer", "hausdorff", "nearest_pair_distance"]
@@ -56,13 +58,21 @@ def _reduce(d: torch.Tensor, lengths: list[int], how: str) -> torch.Tensor:
         return d.masked_fill(~valid, float("-inf")).amax(-1)
     if how == "min":
         return d.masked_fill(~valid, float("inf")).amin(-1)
-    total = d.masked_fill(~valid, 0.0).sum(-1)
-    if how == "sum":
-        return total
-    return total / torch.tensor(lengths, device=d.device, dtype=d.dtype)
+    dm = d.masked_fill(~valid, 0.0)
+    total = dm.sum(-1)
+    if how == "mean":
+        total = total / torch.tensor(lengths, device=d.device, dtype=d.dtype)
+    if not bool(torch.isfinite(total.detach()).all()) and bool(torch.isfinite(dm.detach()).all()):
+        # the sum of finite terms overflowed: sum them 2^64 times smaller, then scale back
+        small = mul_pow2(dm, -64).sum(-1)
+        if how == "mean":
+            small = small / torch.tensor(lengths, device=d.device, dtype=d.dtype)
+        total = mul_pow2(small, 64)
+    return total
 
 
-def _out(v: torch.Tensor, s: PointSets) -> Any:
+def _out(v: torch.Tensor, s: PointSets, name: str) -> Any:
+    warn_if_overflow(v, name)
     return to_output(v if s.batched else v[0], s.is_numpy)
 
 
@@ -110,7 +120,7 @@ def nearest_pair_distance(
     """
     _check_bool(squared, "squared")
     s = prepare_sets(x, y, x_lengths, y_lengths, p, engine)
-    return _out(_reduce(_point_to_set(s, squared), s.x_len, "min"), s)
+    return _out(_reduce(_point_to_set(s, squared), s.x_len, "min"), s, "nearest_pair_distance")
 
 
 def chamfer(
@@ -173,7 +183,7 @@ def chamfer(
         total = _reduce(_point_to_set(s, squared), s.x_len, reduction)
     else:
         total = _reduce(_point_to_set(s, squared, reverse=True), s.y_len, reduction)
-    return _out(total, s)
+    return _out(total, s, "chamfer")
 
 
 def hausdorff(
@@ -221,6 +231,7 @@ def hausdorff(
     _check_bool(directed, "directed")
     s = prepare_sets(x, y, x_lengths, y_lengths, p, engine)
     if directed:
-        return _out(_reduce(_point_to_set(s, squared), s.x_len, "max"), s)
+        return _out(_reduce(_point_to_set(s, squared), s.x_len, "max"), s, "hausdorff")
     dx, dy = _both(s, squared)
-    return _out(torch.maximum(_reduce(dx, s.x_len, "max"), _reduce(dy, s.y_len, "max")), s)
+    h = torch.maximum(_reduce(dx, s.x_len, "max"), _reduce(dy, s.y_len, "max"))
+    return _out(h, s, "hausdorff")

@@ -18,14 +18,20 @@ from divergences._checks import (
     as_point_pair,
     as_tensor,
     check_choice,
+    check_generator,
     check_positive_int,
     check_probabilities,
     check_same_device,
+    max_abs,
+    max_exponent,
+    mul_pow2,
+    pow2_exponent,
     to_output,
+    warn_if_overflow,
 )
-from divergences._pairwise import DEFAULT_TILE, cost_matrix, safe_sqrt
+from divergences._pairwise import DEFAULT_TILE, cost_matrix, row_norms
 from divergences._sinkhorn import eps_schedule, solve, solve_symmetric
-from divergences._transport1d import directions, sliced_wpp, wpp_1d
+from divergences._transport1d import _root, directions, sliced_w, w_1d
 
 __all__ = ["sinkhorn_divergence", "wasserstein"]
 
@@ -54,29 +60,52 @@ def _uniform(n: int, like: Tensor) -> Tensor:
 
 
 def _check_p(p: Any) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p < 1:
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise TypeError(
+            f"p must be a finite number >= 1 (power of the ground cost), got {type(p).__name__}"
+        )
+    if not math.isfinite(p) or p < 1:
         raise ValueError(f"p must be a finite number >= 1 (power of the ground cost), got {p!r}")
     return float(p)
 
 
-def _root(val: Tensor, p: float) -> Tensor:
-    """``val^(1/p)`` for ``val ≥ 0`` (clamped), with gradient 0 instead of NaN at 0."""
-    val = val.clamp_min(0.0)
-    if p == 1:
-        return val
-    pos = val > 0
-    return torch.where(pos, torch.where(pos, val, 1.0) ** (1.0 / p), 0.0)
+def _safe_shift(m: float, d: int, dtype: torch.dtype) -> int:
+    """Smallest ``h >= 0`` such that sums of ``d`` coordinates of magnitude ``<= m 2^-h`` (and
+    their differences) cannot overflow ``dtype``."""
+    head = pow2_exponent(m) + math.ceil(math.log2(d)) + 2
+    return max(0, head - max_exponent(dtype))
+
+
+def _centred(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Both sets minus their pooled mean, a constant (transport costs are translation
+    invariant); keeps ``‖x‖² + ‖y‖² − 2x·y`` and projections accurate far from the origin."""
+    e = pow2_exponent(max_abs(x, y))
+    z = torch.cat([x.detach(), y.detach()]).to(torch.float64)
+    c = mul_pow2(mul_pow2(z, -e).mean(0), e).to(x.dtype)  # no overflow in the sum
+    return x - c, y - c
+
+
+def _pmean_root(d: Tensor, p: float) -> Tensor:
+    """``(mean d^p)^(1/p)`` for distances ``d >= 0``, rescaled by a power of two from their
+    maximum so that the p-th powers neither overflow nor underflow (float64)."""
+    k = pow2_exponent(max_abs(d))
+    return mul_pow2(_root(mul_pow2(d.to(torch.float64), -k).pow(p).mean(), p), k)
 
 
 def _assignment(x: Tensor, y: Tensor, p: float) -> Tensor:
+    """Exact ``W_p`` for equal sizes: the optimal permutation from a float64 cost on data
+    rescaled to max-abs ~1, then the matched distances from the inputs (differentiable)."""
     from scipy.optimize import linear_sum_assignment  # lazy: keeps `import divergences` light
 
-    cost = cost_matrix(x.detach().to(torch.float64), y.detach().to(torch.float64), p)
-    rows, cols = linear_sum_assignment(cost.cpu().numpy())
+    m = max_abs(x, y)
+    e, h = pow2_exponent(m), _safe_shift(m, 1, torch.float64)
+    xs = mul_pow2(x.detach().to(torch.float64), -e)
+    ys = mul_pow2(y.detach().to(torch.float64), -e)
+    rows, cols = linear_sum_assignment(cost_matrix(*_centred(xs, ys), p).cpu().numpy())
     r = torch.as_tensor(rows, device=x.device)
     c = torch.as_tensor(cols, device=x.device)
-    gap = (x[r] - y[c]).to(torch.float64)
-    return safe_sqrt((gap * gap).sum(-1)).pow(p).mean()
+    gap = mul_pow2(x[r].to(torch.float64), -h) - mul_pow2(y[c].to(torch.float64), -h)
+    return mul_pow2(_pmean_root(row_norms(gap), p), h)
 
 
 def _diameter(x: Tensor, y: Tensor) -> float:
@@ -84,23 +113,58 @@ def _diameter(x: Tensor, y: Tensor) -> float:
     return float((z.max(0).values - z.min(0).values).norm())
 
 
+# |log2| of the rescaled eps (cost units of data with max-abs ~1) beyond which C/eps or eps
+# itself leaves the float64 range
+EPS_LOG2_RANGE = 900
+
+
 def _sinkhorn_setup(x, y, p, eps, scaling, tol, max_iter, tile):
+    """Validate the Sinkhorn options; rescale the data by ``2^-e`` (max-abs in [1/2, 1)).
+
+    Returns ``(xs, ys, e, schedule, tol, max_iter, tile)``, the data centred (translation
+    invariance) and rescaled, with the ε schedule in the rescaled
+    cost units: ``OT_ε(x, y) = 2^(e p) OT_{ε 2^(-e p)}(xs, ys)`` exactly (the cost is
+    homogeneous of degree p), so any magnitude of the data works with the default ε; a fixed
+    ε must stay above ``2^(e p - EPS_LOG2_RANGE)`` (else ValueError).
+    """
     if not (isinstance(scaling, float) and 0 < scaling < 1):
         raise ValueError(f"scaling must be a float in (0, 1), got {scaling!r}")
     max_iter = check_positive_int(max_iter, "max_iter")
     tile = check_positive_int(tile, "tile")
-    diam_p = _diameter(x, y) ** p
+    m = max_abs(x, y)
+    e = pow2_exponent(m)
+    xs, ys = _centred(mul_pow2(x, -e), mul_pow2(y, -e))
+    diam_p = _diameter(xs, ys) ** p
     if eps is None:
-        eps = 1e-3 * diam_p if diam_p > 0 else 1.0
-    elif isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise ValueError(f"eps must be a number > 0 (in units of the cost ‖x−y‖^p), got {eps!r}")
-    if not math.isfinite(eps):
-        raise ValueError(f"eps must be finite, got {eps!r}")
+        eps_s = 1e-3 * diam_p if diam_p > 0 else 1.0
+    else:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(
+                f"eps must be a number > 0 (in units of the cost ‖x−y‖^p), got {eps!r}"
+            )
+        if not math.isfinite(eps):
+            raise ValueError(f"eps must be finite, got {eps!r}")
+        shift = e * p
+        l2 = math.log2(eps) - shift
+        if l2 < -EPS_LOG2_RANGE:
+            lo = shift - EPS_LOG2_RANGE
+            raise ValueError(
+                f"eps={eps!r} is too small for these data (max |coordinate| {m:.3g}, cost "
+                f"‖x−y‖^{p:g}): C/eps would overflow; eps must be >= 2^{lo:.0f} (about "
+                f"1e{lo * math.log10(2):.0f}); eps=None scales with the data"
+            )
+        if l2 > EPS_LOG2_RANGE:
+            # C/eps <= 2^-890 here: OT_eps equals its eps -> inf limit to float precision
+            eps_s = 2.0**EPS_LOG2_RANGE
+        elif shift == int(shift):
+            eps_s = math.ldexp(float(eps), -int(shift))
+        else:
+            eps_s = 2.0**l2
     if tol is None:
         tol = 1e-6 if x.dtype == torch.float64 else 1e-4
-    elif not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol!r}")
-    return eps_schedule(diam_p, float(eps), scaling), tol, max_iter, tile
+    elif isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
+        raise ValueError(f"tol must be > 0 (a number), got {tol!r}")
+    return xs, ys, e, eps_schedule(diam_p, float(eps_s), scaling), tol, max_iter, tile
 
 
 def wasserstein(
@@ -148,7 +212,9 @@ def wasserstein(
         x_weights: ``(N,)`` non-negative weights (normalised), or None for uniform.
         y_weights: ``(M,)`` likewise.
         eps: entropic regularisation in cost units (sinkhorn); default ``1e-3·diam^p`` with
-            ``diam`` the diagonal of the bounding box of ``x ∪ y``.
+            ``diam`` the diagonal of the bounding box of ``x ∪ y``. Data of any magnitude are
+            rescaled internally by a power of two (exact); a fixed ``eps`` below
+            ``2^-900 max|coordinate|^p`` raises ValueError (the cost over ε would overflow).
         scaling: ε-annealing factor in (0, 1) (sinkhorn).
         tol: L1 marginal-error tolerance (sinkhorn); default 1e-6 (float64), 1e-4 (otherwise).
         max_iter: iterations at the target ε (sinkhorn).
@@ -158,7 +224,8 @@ def wasserstein(
 
     Returns:
         0-d tensor in x's dtype and device (differentiable w.r.t. ``x`` and ``y``), or a float
-        for NumPy input.
+        for NumPy input. ``W_p(c x, c y) = c W_p(x, y)`` holds at every magnitude; a value
+        beyond the dtype's range is ``inf`` with a ``RuntimeWarning``.
 
     References:
         Villani, "Optimal transport: old and new", 2009; exact 1-D as
@@ -191,10 +258,12 @@ def wasserstein(
                 f" (exact: D = 1, or equal sizes <= {AUTO_ASSIGNMENT_MAX} without weights); "
                 "choose method='sinkhorn' or method='sliced'"
             )
+    mx = max_abs(xt, yt)
     if method == "exact_1d":
         if d != 1:
             raise ValueError(f"method='exact_1d' needs D = 1, got x with shape {tuple(xt.shape)}")
-        val = wpp_1d(xt[:, 0], yt[:, 0], wx, wy, p)
+        h = _safe_shift(mx, 1, torch.float64)  # the gaps are float64 differences
+        val = mul_pow2(w_1d(mul_pow2(xt[:, 0], -h), mul_pow2(yt[:, 0], -h), wx, wy, p), h)
     elif method == "assignment":
         if n != m or wx is not None or wy is not None:
             raise ValueError(
@@ -204,16 +273,24 @@ def wasserstein(
             )
         val = _assignment(xt, yt, p)
     elif method == "sinkhorn":
-        sched, tol, max_iter, tile = _sinkhorn_setup(xt, yt, p, eps, scaling, tol, max_iter, tile)
+        xs, ys, e, sched, tol, max_iter, tile = _sinkhorn_setup(
+            xt, yt, p, eps, scaling, tol, max_iter, tile
+        )
         a = wx if wx is not None else _uniform(n, xt)
         b = wy if wy is not None else _uniform(m, yt)
         a, b = a.to(xt.dtype), b.to(xt.dtype)
-        val = solve(xt, yt, a, b, p, sched, tol=tol, max_iter=max_iter, tile=tile)
+        val_s = solve(xs, ys, a, b, p, sched, tol=tol, max_iter=max_iter, tile=tile)
+        val = mul_pow2(_root(val_s, p), e)
     else:
         n_projections = check_positive_int(n_projections, "n_projections")
+        check_generator(generator)
         theta = directions(n_projections, d, generator, xt)
-        val = sliced_wpp(xt, yt, wx, wy, theta, p)
-    return to_output(_root(val, p).to(xt.dtype), is_np)
+        h = _safe_shift(mx, d, xt.dtype)  # the projections are sums of d coordinates
+        xh, yh = _centred(mul_pow2(xt, -h), mul_pow2(yt, -h))
+        val = mul_pow2(sliced_w(xh, yh, wx, wy, theta, p), h)
+    out = val.to(xt.dtype)
+    warn_if_overflow(out, "wasserstein")
+    return to_output(out, is_np)
 
 
 def sinkhorn_divergence(
@@ -273,12 +350,16 @@ def sinkhorn_divergence(
         raise TypeError(f"debias must be a bool, got {type(debias).__name__}")
     wx = _weights(x_weights, "x_weights", xt, "x")
     wy = _weights(y_weights, "y_weights", yt, "y")
-    sched, tol, max_iter, tile = _sinkhorn_setup(xt, yt, p, eps, scaling, tol, max_iter, tile)
+    xs, ys, e, sched, tol, max_iter, tile = _sinkhorn_setup(
+        xt, yt, p, eps, scaling, tol, max_iter, tile
+    )
     a = (wx if wx is not None else _uniform(xt.shape[0], xt)).to(xt.dtype)
     b = (wy if wy is not None else _uniform(yt.shape[0], yt)).to(xt.dtype)
     opts = {"tol": tol, "max_iter": max_iter, "tile": tile}
-    val = solve(xt, yt, a, b, p, sched, **opts)
+    val = solve(xs, ys, a, b, p, sched, **opts)
     if debias:
-        val = val - 0.5 * solve_symmetric(xt, a, p, sched, **opts)
-        val = val - 0.5 * solve_symmetric(yt, b, p, sched, **opts)
-    return to_output(val.to(xt.dtype), is_np)
+        val = val - 0.5 * solve_symmetric(xs, a, p, sched, **opts)
+        val = val - 0.5 * solve_symmetric(ys, b, p, sched, **opts)
+    out = mul_pow2(val, e * p).to(xt.dtype)  # back from the rescaled cost units
+    warn_if_overflow(out, "sinkhorn_divergence")
+    return to_output(out, is_np)
