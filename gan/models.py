@@ -274,9 +274,7 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x.reshape(b // self.pac, c * self.pac, h, w)).reshape(-1)
 
 
-def build_models(
-    cfg, shape: tuple[int, ...], n_classes: int = 0
-) -> tuple[nn.Module, nn.Module]:
+def build_models(cfg, shape: tuple[int, ...], n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """``(generator, discriminator)`` for samples of ``shape`` from a :class:`TrainConfig`.
 
     ``cfg.arch``: ``"mlp"``, ``"dcgan"`` (8–64 px), ``"resnet"`` (the SNGAN ResNets of
@@ -353,8 +351,9 @@ def _build(cfg, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.M
     if arch == "mlp":
         dim = math.prod(shape)
         if n_classes:
-            g: nn.Module = ConditionalMLPGenerator(cfg.z_dim, dim, n_classes=n_classes,
-                                                   hidden=cfg.hidden, layers=cfg.g_layers)
+            g: nn.Module = ConditionalMLPGenerator(
+                cfg.z_dim, dim, n_classes=n_classes, hidden=cfg.hidden, layers=cfg.g_layers
+            )
             d: nn.Module = ProjectionMLPDiscriminator(
                 dim, n_classes=n_classes, hidden=cfg.hidden, layers=max(1, cfg.d_layers),
                 spectral_norm=cfg.spectral_norm)  # fmt: skip
