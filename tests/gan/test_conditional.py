@@ -102,7 +102,8 @@ def test_build_models_conditional_shapes_and_errors():
     cfg = TrainConfig(arch="mlp", hidden=16, g_layers=1, d_layers=1, z_dim=4)
     g, d = build_models(cfg, (1, 8, 8), n_classes=3)
     y = torch.tensor([0, 2])
-    assert g(torch.randn(2, 4), y).shape == (2, 1, 8, 8) and d(torch.randn(2, 1, 8, 8), y).shape == (2,)
+    assert g(torch.randn(2, 4), y).shape == (2, 1, 8, 8)
+    assert d(torch.randn(2, 1, 8, 8), y).shape == (2,)
     assert g.n_classes == 3
     for size in (32, 48, 64, 128):
         cfg_r = TrainConfig(arch="resnet", resnet_ch=4 if size == 32 else 1, z_dim=4)

@@ -290,7 +290,7 @@ def test_npz_with_x_and_y(tmp_path):
 
 @pytest.mark.parametrize("name", ["ring8", "grid25", "swissroll"])
 def test_conditional_without_labels_names_the_sources(name):
-    with pytest.raises(ValueError, match="needs class labels.*digits.*subfolder.*x and y"):
+    with pytest.raises(ValueError, match=r"needs class labels.*digits.*subfolder.*x and y"):
         load_data(name, conditional=True)
 
 

@@ -36,8 +36,17 @@ def test_eval_metrics_grouping():
 
 @pytest.mark.parametrize("n_evals", [0, 1, 4])
 def test_curves_are_written_for_any_number_of_evaluations(tmp_path, n_evals):
-    evals = [{"step": 50 * (i + 1), "fid": 100.0 / (i + 1), "kid": 0.1 / (i + 1),
-              "js": 0.3, "js_stderr": 0.01, "drs_fid": 80.0 / (i + 1)} for i in range(n_evals)]
+    evals = [
+        {
+            "step": 50 * (i + 1),
+            "fid": 100.0 / (i + 1),
+            "kid": 0.1 / (i + 1),
+            "js": 0.3,
+            "js_stderr": 0.01,
+            "drs_fid": 80.0 / (i + 1),
+        }
+        for i in range(n_evals)
+    ]
     _log(tmp_path / "log.jsonl", evals)
     plot_curves(tmp_path / "log.jsonl", tmp_path / "curves.png")
     img = _png(tmp_path / "curves.png")
