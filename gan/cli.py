@@ -6,8 +6,9 @@ Subcommands::
     divergences train --data grid25 --loss ns --steps 20000 --out runs/x [--config f.toml]
                       [--overwrite] [--<option> value ...]
     divergences train --out runs/x --resume [--steps 40000]   # continue with its own config
-    divergences sample RUN -n 10000 -o fake.npy [--rejection]
-    divergences evaluate RUN [-n 2500] [--rejection] [--json out.json]
+    divergences train --data path/to/train --preset cifar10   # a preset for any data
+    divergences sample RUN -n 10000 -o fake.npy [--rejection] [--label K] [--checkpoint last]
+    divergences evaluate RUN [-n 2500] [--rejection] [--json out.json] [--checkpoint last]
     divergences evaluate REAL FAKE [--metrics fid,kid] [--json out.json]
     divergences distance A B [--metrics chamfer,mmd2]  # set distances of the core
     divergences --version
@@ -15,8 +16,10 @@ Subcommands::
 Every :class:`gan.config.TrainConfig` field is an option of ``train`` (``--lr-d 2e-4``,
 ``--spectral-norm`` / ``--no-spectral-norm``); the data set's preset comes first, then
 ``--config``, then the command line. With ``--resume`` the run's own ``config.json`` comes
-first and only the options that may change mid-run may differ from it. Under ``torchrun``
-``train`` runs data-parallel.
+first and only the options that may change mid-run may differ from it. ``--preset NAME``
+applies a bundled preset in place of the data set's own (``--data`` then says what to train
+on). Under ``torchrun`` ``train`` runs data-parallel. ``sample`` and ``evaluate`` load the
+run's ``best.pt`` when the watchdog kept one (``--checkpoint last`` for ``checkpoint.pt``).
 
 A user's mistake (a missing or unreadable file, a bad option value, a refused overwrite)
 ends with exit status 2 and one line on stderr naming the problem, never a traceback. No
@@ -39,7 +42,7 @@ DEMO_PRESET = "ring8"
 DISTANCES = ("chamfer", "hausdorff", "nearest_pair_distance", "mmd2", "energy_distance",
              "wasserstein")  # fmt: skip
 _FILES_FORM = ("metrics", "features", "num_samples", "batch_size", "progress")
-_RUN_FORM = ("n", "rejection", "seed")
+_RUN_FORM = ("n", "rejection", "seed", "checkpoint")
 
 
 def version() -> str:
@@ -88,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     tr = sub.add_parser("train", help="train a GAN, or continue one (--resume)")
     tr.add_argument("--config", default=None, help="TOML file of options")
+    tr.add_argument("--preset", default=None, help="a bundled preset (gan/presets/NAME.toml) "
+                    "in place of the data set's own, e.g. cifar10 for an image folder")  # fmt: skip
     mode = tr.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true",
                       help="continue the run in --out with its own configuration; only steps "
@@ -103,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     sa.add_argument("--rejection", action="store_true", help="discriminator rejection sampling")
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--device", default="cpu")
+    sa.add_argument("--label", type=int, default=None, help="class K only (conditional runs; "
+                    "default: the classes in proportion to the data)")  # fmt: skip
+    sa.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default="best",
+        help="best.pt when the run has one (default), or the last checkpoint",
+    )
     ev = sub.add_parser(
         "evaluate",
         help="evaluate a run, or two sample files",
@@ -123,6 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     run_form.add_argument("--rejection", action="store_true", default=None,
                           help="also with rejection sampling")  # fmt: skip
     run_form.add_argument("--seed", type=int, default=None, help="sampling seed (0)")
+    run_form.add_argument("--checkpoint", choices=("best", "last"), default=None,
+                          help="best.pt when the run has one (default), or the last")  # fmt: skip
     add_cli_arguments(ev.add_argument_group("REAL FAKE form"))
     di = sub.add_parser("distance", help="set distances between two sample files")
     di.add_argument("a")
@@ -182,6 +197,10 @@ def _train(args) -> int:
     from gan.rundir import resume_config
 
     overrides = {k: getattr(args, k) for k in field_types() if getattr(args, k) is not None}
+    if args.preset is not None and args.resume:
+        raise ValueError("--preset starts a new run; a resumed run keeps its own configuration")
+    if args.preset is not None:
+        return _run_and_report(_preset_config(args, overrides), overwrite=args.overwrite)
     if not args.resume:
         cfg = resolve_config(overrides, config_file=args.config)
         return _run_and_report(cfg, overwrite=args.overwrite)
@@ -190,6 +209,21 @@ def _train(args) -> int:
     from_file = load_toml(args.config) if args.config is not None else {}
     cfg = resume_config(overrides["out"], {**from_file, **overrides})
     return _run_and_report(cfg, resume=True)
+
+
+def _preset_config(args, overrides: dict):
+    """Defaults < the named preset < ``--config`` < the command line (no data set preset)."""
+    from gan.config import PRESET_DIR, TrainConfig, load_toml, preset_names
+
+    if args.preset not in preset_names():
+        raise ValueError(f"unknown preset {args.preset!r}; presets: {', '.join(preset_names())}")
+    merged = load_toml(PRESET_DIR / f"{args.preset}.toml")
+    merged.update(load_toml(args.config) if args.config is not None else {})
+    merged.update(overrides)
+    if "data" not in merged:
+        raise ValueError(f"--preset {args.preset} needs --data (the image folder or file to "
+                         "train on)")  # fmt: skip
+    return TrainConfig(**merged)
 
 
 def _check_n(n: int, flag: str = "-n", minimum: int = 1) -> int:
@@ -216,13 +250,16 @@ def _sample(args) -> int:
         raise ValueError(f"-o must end in .npy or .pt, got {str(out)!r}")
     check_writable(out, overwrite=args.overwrite, what="-o")  # before any work
     x, drs = sample_run(args.run, _check_n(args.n), rejection=args.rejection, seed=args.seed,
-                        device=_device(args.device))  # fmt: skip
+                        device=_device(args.device), label=args.label,
+                        checkpoint=args.checkpoint)  # fmt: skip
     with atomic_open(out, overwrite=args.overwrite, what="-o") as fh:
         if out.suffix == ".npy":
             np.save(fh, x.cpu().numpy())
         else:
             torch.save(x.cpu(), fh)
     msg = f"wrote {len(x)} samples of shape {tuple(x.shape[1:])} to {out}"
+    if args.label is not None:
+        msg += f" (class {args.label})"
     if drs is not None:
         msg += f" (rejection sampling, acceptance rate {drs.acceptance_rate:.3f})"
     print(msg)
@@ -261,14 +298,27 @@ def _evaluate_run(args) -> int:
         check_writable(args.json, overwrite=args.overwrite, what="--json")
     device = _device(args.device or "cpu")
     n = _check_n(2500 if args.n is None else args.n, minimum=2)
-    cfg, g, d, data = load_run(args.paths[0], device=device)
-    if cfg.pac > 1:
+    cfg, g, d, data = load_run(args.paths[0], device=device, checkpoint=args.checkpoint or "best")
+    k = data.n_classes
+    if k and args.rejection:
+        raise ValueError("--rejection is for unconditional runs only")
+    if cfg.pac > 1 or k:  # the JS classifier is unconditional and unpacked: a fresh D
         from gan.models import build_models
 
         d = build_models(cfg.replace(pac=1), data.shape)[1].to(device)
     gen = torch.Generator(torch.device(device)).manual_seed(args.seed or 0)
-    res = evaluate_generator(g, d, data, n=n, z_dim=cfg.z_dim, generator=gen,
+    g_eval = g
+    if k:
+        from gan.conditional import MarginalGenerator
+
+        g_eval = MarginalGenerator(g, data.class_counts(), seed=args.seed or 0)
+    res = evaluate_generator(g_eval, d, data, n=n, z_dim=cfg.z_dim, generator=gen,
                              rejection=bool(args.rejection))  # fmt: skip
+    if k:
+        from gan.conditional import evaluate_conditional
+
+        res.update(evaluate_conditional(g, data, n=max(n, 2 * k), z_dim=cfg.z_dim,
+                                        generator=gen))  # fmt: skip
     print(format_table(res))
     if args.json:
         write_json(args.json, res, overwrite=args.overwrite)

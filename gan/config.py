@@ -36,7 +36,8 @@ RESUMABLE_FIELDS = frozenset(
      "tensorboard", "rejection", "plots"}
 )  # fmt: skip
 
-ARCHS = ("auto", "mlp", "dcgan")
+ARCHS = ("auto", "mlp", "dcgan", "resnet")
+AUGMENTS = ("none", "diffaug", "ada")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -70,7 +71,7 @@ class TrainConfig:
     gp: float = 0.0  # WGAN-GP weight lambda; 0 with loss=wgan-gp means the paper's 10
     normalize: bool = False  # G and D work in standardised coordinates (x - loc) / scale
     # --- models ---------------------------------------------------------------------------
-    arch: str = "auto"  # auto (mlp for vectors, dcgan for images) | mlp | dcgan
+    arch: str = "auto"  # auto (mlp for vectors, dcgan for images) | mlp | dcgan | resnet
     z_dim: int = 16  # noise dimension
     hidden: int = 256  # MLP width (G and D)
     g_layers: int = 4  # MLP hidden layers of G
@@ -106,6 +107,18 @@ class TrainConfig:
     plots: bool = True  # write PNG plots
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # also log to TensorBoard (needs the tensorboard package)
+    # --- issue 14: conditional models, ResNet widths, augmentation, watchdog -------------
+    conditional: bool = False  # class-conditional G and D; labels come from the data
+    resnet_ch: int = 0  # base width of arch=resnet (0: the paper's, 256/128 at 32 px, 64/64 else)
+    augment: str = "none"  # none | diffaug (DiffAugment, p = 1) | ada (DiffAugment, adaptive p)
+    augment_policy: str = "color,translation,cutout"  # DiffAugment's transforms
+    ada_target: float = 0.6  # ADA's target for E[sign(D(real))]
+    watchdog: bool = False  # keep best.pt; roll back and lower the lr when training diverges
+    watchdog_factor: float = 2.0  # metric worse than best x factor counts as a bad evaluation
+    watchdog_patience: int = 3  # K: bad evaluations in a row before a rollback
+    watchdog_max_rollbacks: int = 3  # R: stop after this many rollbacks
+    watchdog_lr_decay: float = 0.5  # learning rates are multiplied by this on each rollback
+    # --- end of issue 14's block ----------------------------------------------------------
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +151,23 @@ class TrainConfig:
             raise ValueError("data must be a data set name or a path, got an empty value")
         if not isinstance(self.loss, str) or not self.loss:
             raise ValueError("loss must be a loss name, got an empty value")
+        # issue 14's block
+        for name in ("conditional", "watchdog"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        _positive_int(self.resnet_ch, "resnet_ch", minimum=0)
+        _choice(self.augment, "augment", AUGMENTS)
+        from gan.augment import POLICIES
+
+        names = [n.strip() for n in str(self.augment_policy).split(",") if n.strip()]
+        if not isinstance(self.augment_policy, str) or not names or set(names) - set(POLICIES):
+            raise ValueError(f"augment_policy must be comma-separated names among "
+                             f"{', '.join(POLICIES)}; got {self.augment_policy!r}")  # fmt: skip
+        _finite(self.ada_target, "ada_target", lo=-1.0, hi=1.0)
+        _finite(self.watchdog_factor, "watchdog_factor", lo=1.0, lo_open=True)
+        _positive_int(self.watchdog_patience, "watchdog_patience")
+        _positive_int(self.watchdog_max_rollbacks, "watchdog_max_rollbacks", minimum=0)
+        _finite(self.watchdog_lr_decay, "watchdog_lr_decay", lo=0.0, hi=1.0, lo_open=True)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:

@@ -9,10 +9,17 @@ Embedded sets:
 
 The mixtures are sampled afresh on the device at every step (an infinite data set); the other
 sets are resident on the device and indexed with a seeded generator.
+
+Class labels (``load_data(..., conditional=True)``) come from the data itself: the digits'
+labels (0–9), an image folder's subfolders (one class per subfolder, sorted by name), or an
+``.npz`` holding arrays ``x`` and ``y`` (integer labels; the classes are the sorted distinct
+values of ``y``). Images are in [−1, 1] as ``(C, H, W)``; the digits are ``(1, 8, 8)``, the
+scikit-learn pixel values v ∈ [0, 16] mapped to v / 8 − 1.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +27,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metrics.loading import load_array, load_image_folder
+from metrics.loading import _IMAGE_SUFFIXES, load_array, load_image_folder
 
-__all__ = ["DATASETS", "Data", "load_array", "load_data", "standardization"]
+__all__ = ["DATASETS", "LABEL_SOURCES", "Data", "load_array", "load_data", "standardization"]
 
 DATASETS = ("ring8", "grid25", "swissroll", "digits")
-IMAGE_SIZES = (8, 16, 28, 32, 64)
+IMAGE_SIZES = (8, 16, 28, 32, 48, 64, 128)
+#: Where class labels can come from (named in the error for data without labels).
+LABEL_SOURCES = ("digits", "an image folder with one subfolder per class",
+                 "an .npz holding arrays x and y")  # fmt: skip
 
 
 @dataclass
@@ -47,21 +57,57 @@ class Data:
     test: torch.Tensor | None = None
     centers: torch.Tensor | None = None
     std: float = 0.0
+    labels: torch.Tensor | None = None
+    test_labels: torch.Tensor | None = None
+    class_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self._by_class: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        if self.labels is not None:
+            # Per-class index tables: class k's samples are order[start[k] : start[k] + count[k]].
+            order = torch.argsort(self.labels, stable=True)
+            count = torch.bincount(self.labels, minlength=self.n_classes)
+            start = torch.cumsum(count, 0) - count
+            self._by_class = (order, start, count)
 
     @property
     def is_image(self) -> bool:
         """True for ``(C, H, W)`` samples."""
         return len(self.shape) == 3
 
+    @property
+    def n_classes(self) -> int:
+        """The number of classes (0 when the data carries no labels)."""
+        return 0 if self.class_names is None else len(self.class_names)
+
+    def class_counts(self) -> torch.Tensor:
+        """Training samples per class ``(n_classes,)`` (int64, on the data's device)."""
+        if self._by_class is None:
+            raise ValueError(f"data from {self.name} has no class labels")
+        return self._by_class[2]
+
     def to(self, device: torch.device) -> Data:
         """Move every tensor to ``device`` (data resident there for training)."""
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Data(self.name, self.shape, mv(self.train), mv(self.test), mv(self.centers),
-                    self.std)  # fmt: skip
+        tensors = ("train", "test", "centers", "labels", "test_labels")
+        return dataclasses.replace(self, **{k: mv(getattr(self, k)) for k in tensors})
 
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """Draw ``n`` samples ``(n, *shape)`` on the generator's device (no host sync)."""
+    def sample(
+        self, n: int, generator: torch.Generator, *, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Draw ``n`` samples ``(n, *shape)`` on the generator's device (no host sync).
+
+        With ``labels`` (an int64 tensor ``(n,)`` of class indices, on that device) sample
+        ``i`` is drawn uniformly from the training samples of class ``labels[i]``.
+        """
         device = generator.device
+        if labels is not None:
+            if self._by_class is None:
+                raise ValueError(f"labels given, but data from {self.name} has no class labels")
+            order, start, count = self._by_class
+            u = torch.rand(n, generator=generator, device=device)
+            pick = start[labels] + (u * count[labels]).long().clamp_max(count[labels] - 1)
+            return self.train[order[pick]]
         if self.centers is not None:
             k = torch.randint(len(self.centers), (n,), generator=generator, device=device)
             noise = torch.randn(n, self.shape[0], generator=generator, device=device)
@@ -71,6 +117,18 @@ class Data:
         assert self.train is not None
         idx = torch.randint(len(self.train), (n,), generator=generator, device=device)
         return self.train[idx]
+
+    def sample_labelled(
+        self, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A labelled batch ``(x (n, *shape), y (n,))`` drawn uniformly from the training set.
+
+        Classes appear in proportion to the data (no host sync).
+        """
+        if self.labels is None or self.train is None:
+            raise ValueError(f"data from {self.name} has no class labels")
+        idx = torch.randint(len(self.train), (n,), generator=generator, device=generator.device)
+        return self.train[idx], self.labels[idx]
 
 
 def standardization(data: Data) -> tuple[torch.Tensor, float]:
@@ -120,16 +178,23 @@ def _swissroll(n: int, generator: torch.Generator) -> torch.Tensor:
     return (pts + 0.25 * torch.randn(n, 2, generator=generator, device=device)) / 5
 
 
-def load_data(name: str, *, image_size: int = 0) -> Data:
+def load_data(name: str, *, image_size: int = 0, conditional: bool = False) -> Data:
     """Load an embedded data set by name, or user data from a file or an image folder.
 
     Args:
         name: one of :data:`DATASETS`, a ``.npy``/``.npz``/``.pt`` file holding one array
             ``(N, D)``, ``(N, H, W)`` or ``(N, C, H, W)``, or a folder of images.
         image_size: resize folder images to this square size (0 keeps their size).
+        conditional: also load class labels (see the module docstring for their sources);
+            without it ``labels`` and ``class_names`` are None.
 
     Returns:
         A :class:`Data` on the CPU (move it with :meth:`Data.to`).
+
+    Raises:
+        ValueError: unknown data, bad arrays; with ``conditional``, data without labels (the
+            message lists :data:`LABEL_SOURCES`), a class folder without images (named), or
+            labels that are not integers, one per sample.
 
     Example:
         >>> d = load_data("grid25")
@@ -138,19 +203,17 @@ def load_data(name: str, *, image_size: int = 0) -> Data:
     """
     if not isinstance(name, str):
         raise TypeError(f"data must be a string, got {type(name).__name__}")
+    if not isinstance(conditional, bool):
+        raise TypeError(f"conditional must be a bool, got {conditional!r}")
+    if conditional:
+        return _load_labelled(name, image_size)
     if name in ("ring8", "grid25"):
         c, std = _mixture_centers(name)
         return Data(name, (2,), centers=c, std=std)
     if name == "swissroll":
         return Data(name, (2,))
     if name == "digits":
-        from sklearn.datasets import load_digits
-
-        x = torch.from_numpy(load_digits().images.astype(np.float32))  # (1797, 8, 8) in [0, 16]
-        x = (x / 8.0 - 1.0).unsqueeze(1)
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-        n_train = int(0.8 * len(x))
-        return Data(name, (1, 8, 8), train=x[perm[:n_train]], test=x[perm[n_train:]])
+        return _digits(labelled=False)
     path = Path(name)
     if path.is_dir():
         x = load_image_folder(path, image_size=image_size or None, rgb=True) * 2 - 1
@@ -188,3 +251,95 @@ def _as_data(name: str, x: torch.Tensor) -> Data:
                 raise ValueError(f"images from {name} must lie in [-1, 1] or [0, 255]")
             x = x / (255.0 if hi > 1.0 else 1.0) * 2 - 1  # [0, 255] → [−1, 1]
     return Data(name, tuple(x.shape[1:]), train=x)
+
+
+def _digits(*, labelled: bool) -> Data:
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    x = torch.from_numpy(raw.images.astype(np.float32))  # (1797, 8, 8) in [0, 16]
+    x = (x / 8.0 - 1.0).unsqueeze(1)
+    y = torch.from_numpy(raw.target.astype(np.int64))
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    tr, te = perm[: int(0.8 * len(x))], perm[int(0.8 * len(x)) :]
+    if not labelled:
+        return Data("digits", (1, 8, 8), train=x[tr], test=x[te])
+    return Data("digits", (1, 8, 8), train=x[tr], test=x[te], labels=y[tr], test_labels=y[te],
+                class_names=tuple(str(k) for k in range(10)))  # fmt: skip
+
+
+def _no_labels(name: str, why: str) -> ValueError:
+    return ValueError(
+        f"conditional training needs class labels, but {name} {why}; labels come from "
+        f"{', '.join(LABEL_SOURCES[:-1])} or {LABEL_SOURCES[-1]}"
+    )
+
+
+def _load_labelled(name: str, image_size: int) -> Data:
+    if name == "digits":
+        return _digits(labelled=True)
+    if name in DATASETS:
+        raise _no_labels(f"the {name} data set", "has none")
+    path = Path(name)
+    if path.is_dir():
+        x, y, names = _class_folders(path, image_size)
+        x = x * 2 - 1
+    elif path.suffix == ".npz" and path.is_file():
+        x, y, names = _npz_labelled(path)
+    elif path.suffix in (".npy", ".pt") and path.is_file():
+        raise _no_labels(str(path), f"is a {path.suffix} file holding one array")
+    else:
+        load_data(name)  # the unlabelled loader names what is wrong with the path
+        raise AssertionError("unreachable")  # pragma: no cover
+    base = _as_data(str(path), x)
+    return dataclasses.replace(base, labels=y, class_names=names)
+
+
+def _class_folders(path: Path, image_size: int):
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES]
+    if not subdirs:
+        raise _no_labels(f"image folder {str(path)!r}", "has no class subfolders")
+    if loose:
+        raise ValueError(
+            f"image folder {str(path)!r} has class subfolders and also {len(loose)} images "
+            f"outside them (e.g. {loose[0].name!r}): put every image in its class's subfolder"
+        )
+    xs, ys = [], []
+    for k, sub in enumerate(subdirs):
+        if not any(p.suffix.lower() in _IMAGE_SUFFIXES for p in sub.rglob("*")):
+            raise ValueError(
+                f"class folder {str(sub)!r} holds no images ({', '.join(_IMAGE_SUFFIXES)}); "
+                "remove it or add its images"
+            )
+        xs.append(load_image_folder(sub, image_size=image_size or None, rgb=True))
+        ys.append(torch.full((len(xs[-1]),), k, dtype=torch.int64))
+    shapes = {tuple(x.shape[1:]) for x in xs}
+    if len(shapes) != 1:
+        raise ValueError(f"{path}: class folders hold images of different sizes "
+                         f"{sorted(shapes)[:3]}; set an image size")  # fmt: skip
+    return torch.cat(xs), torch.cat(ys), tuple(p.name for p in subdirs)
+
+
+def _npz_labelled(path: Path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "x" not in f.files or "y" not in f.files:
+                raise _no_labels(str(path), f"holds arrays {sorted(f.files)}, not x and y")
+            x, y = f["x"], f["y"]
+    except ValueError as exc:
+        if "pickle" in str(exc):  # numpy's message would suggest unsafe loading
+            raise ValueError(f"{path} holds Python objects; such files are never loaded") from None
+        raise
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{path}: x must hold numbers, got dtype {x.dtype}")
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+        raise ValueError(f"{path}: y must hold integer class labels, got dtype {y.dtype}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"{path}: y must be one label per sample, shape ({len(x)},); got "
+                         f"{y.shape}")  # fmt: skip
+    values, inverse = np.unique(y, return_inverse=True)
+    if len(values) < 2:
+        raise ValueError(f"{path}: y holds a single class ({values.tolist()}); need >= 2")
+    labels = torch.from_numpy(inverse.astype(np.int64).reshape(-1))
+    return torch.from_numpy(np.array(x, copy=True)).float(), labels, tuple(map(str, values))

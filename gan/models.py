@@ -1,8 +1,14 @@
-"""Generators and discriminators: MLPs for vectors, DCGAN-style convnets for 8–64 px images.
+"""Generators and discriminators: MLPs for vectors, DCGAN-style convnets for 8–64 px images,
+and the SNGAN ResNets of :mod:`gan.nets` for 32–128 px images.
 
 Discriminators return raw logits ``(B,)`` (no sigmoid); every loss in :mod:`gan.losses`
 works on logits. With ``pac > 1`` the discriminator judges ``pac`` samples at once
 (PacGAN, Lin et al. 2018): it takes ``(B·pac, *shape)`` and returns ``(B,)``.
+
+Class-conditional models (``n_classes > 0``) take labels as a second argument: ``g(z, y)``
+and ``d(x, y)`` with ``y`` an int64 tensor ``(B,)`` of class indices. The MLP generator
+concatenates a learned label embedding to ``z``; the MLP discriminator ends in a projection
+head (Miyato & Koyama 2018); the ResNets use conditional batch norm and projection.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 __all__ = [
-    "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "Standardized",
-    "build_models",
+    "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator",
+    "MLPGenerator", "ProjectionMLPDiscriminator", "Standardized", "build_models",
 ]  # fmt: skip
 
 
@@ -108,6 +114,66 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_pac(x, self.pac)
         return self.net(x.reshape(x.shape[0] // self.pac, -1)).squeeze(-1)
+
+
+class ConditionalMLPGenerator(nn.Module):
+    """``z (B, z_dim), y (B,) → x (B, out_dim)``: an :class:`MLPGenerator` on ``[z, e(y)]``.
+
+    ``e`` is a learned embedding of the ``n_classes`` labels into ``embed_dim`` dimensions.
+
+    Example:
+        >>> g = ConditionalMLPGenerator(8, 2, n_classes=3, hidden=16, layers=1)
+        >>> tuple(g(torch.zeros(5, 8), torch.tensor([0, 1, 2, 0, 1])).shape)
+        (5, 2)
+    """
+
+    def __init__(
+        self, z_dim: int, out_dim: int, *, n_classes: int, embed_dim: int | None = None,
+        hidden: int = 256, layers: int = 4,
+    ):  # fmt: skip
+        super().__init__()
+        z_dim, n_classes = _int(z_dim, "z_dim"), _int(n_classes, "n_classes")
+        embed_dim = z_dim if embed_dim is None else _int(embed_dim, "embed_dim")
+        self.z_dim, self.n_classes, self.out_shape = z_dim, n_classes, (out_dim,)
+        self.embed = nn.Embedding(n_classes, embed_dim)
+        self.mlp = MLPGenerator(z_dim + embed_dim, out_dim, hidden=hidden, layers=layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([z, self.embed(y)], dim=1))
+
+
+class ProjectionMLPDiscriminator(nn.Module):
+    """``x (B, in_dim), y (B,) → logits (B,)``: MLP features φ(x), then ``ψ(φ) + ⟨e(y), φ⟩``.
+
+    The projection discriminator of Miyato & Koyama 2018 on an MLP trunk
+    (:class:`gan.nets.ProjectionHead`); spectral norm optional on every layer.
+
+    Example:
+        >>> d = ProjectionMLPDiscriminator(2, n_classes=3, hidden=16, layers=2)
+        >>> tuple(d(torch.zeros(4, 2), torch.tensor([0, 1, 2, 0])).shape)
+        (4,)
+    """
+
+    def __init__(
+        self, in_dim: int, *, n_classes: int, hidden: int = 256, layers: int = 4,
+        spectral_norm: bool = False,
+    ):  # fmt: skip
+        super().__init__()
+        from gan.nets import ProjectionHead
+
+        in_dim, hidden = _int(in_dim, "in_dim"), _int(hidden, "hidden")
+        layers, n_classes = _int(layers, "layers", 1), _int(n_classes, "n_classes")
+        spectral_norm = _bool(spectral_norm, "spectral_norm")
+        self.n_classes, self.pac = n_classes, 1
+        dims = [in_dim] + [hidden] * layers
+        blocks: list[nn.Module] = []
+        for a, b in itertools.pairwise(dims):
+            blocks += [_sn(nn.Linear(a, b), spectral_norm), nn.LeakyReLU(0.2)]
+        self.trunk = nn.Sequential(*blocks)
+        self.head = ProjectionHead(hidden, n_classes, spectral_norm=spectral_norm)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x.reshape(x.shape[0], -1)), y)
 
 
 def _start_size(size: int) -> tuple[int, int]:
@@ -208,16 +274,32 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x.reshape(b // self.pac, c * self.pac, h, w)).reshape(-1)
 
 
-def build_models(cfg, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+def build_models(cfg, shape: tuple[int, ...], n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """``(generator, discriminator)`` for samples of ``shape`` from a :class:`TrainConfig`.
+
+    ``cfg.arch``: ``"mlp"``, ``"dcgan"`` (8–64 px), ``"resnet"`` (the SNGAN ResNets of
+    :mod:`gan.nets` at 32, 48, 64 or 128 px; base width ``cfg.resnet_ch`` or the paper's;
+    spectral norm in D always, as in the paper) or ``"auto"`` (dcgan for images, mlp else).
+    With ``n_classes > 0`` both are class-conditional: ``g(z, y)``, ``d(x, y)`` (an MLP with a
+    label embedding and a projection head, or conditional batch norm and projection for the
+    ResNets; the DCGAN and PacGAN packing are unconditional only).
 
     With ``cfg.normalize`` both networks work in standardised coordinates
     ``u = (x − loc) / scale`` (:func:`gan.data.standardization` of ``cfg.data``): the
     generator's output is mapped back, ``x = loc + scale · u``, and the discriminator's input
     is standardised, so both still take and return data-space samples. ``loc`` and ``scale``
     are buffers: they travel in every checkpoint.
+
+    Raises:
+        ValueError: an architecture that does not fit the data (the message names the valid
+            image sizes or the option to change), or a conditional model it cannot build.
     """
-    g, d = _build(cfg, shape)
+    n_classes = _int(n_classes, "n_classes", 0)
+    if n_classes == 1:
+        raise ValueError("n_classes must be 0 (unconditional) or >= 2, got 1")
+    if n_classes and cfg.pac > 1:
+        raise ValueError(f"PacGAN packing (pac={cfg.pac}) is unconditional only; set pac=1")
+    g, d = _build(cfg, tuple(shape), n_classes)
     if getattr(cfg, "normalize", False):
         from gan.data import load_data, standardization
 
@@ -250,35 +332,65 @@ class Standardized(nn.Module):
         if not bool(torch.isfinite(torch.as_tensor(loc, dtype=torch.float32)).all()):
             raise ValueError("loc must be finite")
         self.inner, self.role = inner, role
-        for name in ("z_dim", "out_shape", "pac"):
+        for name in ("z_dim", "out_shape", "pac", "n_classes"):
             if hasattr(inner, name):
                 setattr(self, name, getattr(inner, name))
         self.register_buffer("loc", torch.as_tensor(loc, dtype=torch.float32).clone())
         self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float32))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *labels: torch.Tensor) -> torch.Tensor:
         if self.role == "generator":
-            return self.loc + self.scale * self.inner(x)
-        return self.inner((x - self.loc) / self.scale)
+            return self.loc + self.scale * self.inner(x, *labels)
+        return self.inner((x - self.loc) / self.scale, *labels)
 
 
-def _build(cfg, shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+def _build(cfg, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.Module]:
     arch = cfg.arch
     if arch == "auto":
         arch = "dcgan" if len(shape) == 3 else "mlp"
     if arch == "mlp":
         dim = math.prod(shape)
-        g: nn.Module = MLPGenerator(cfg.z_dim, dim, hidden=cfg.hidden, layers=cfg.g_layers)
-        d: nn.Module = MLPDiscriminator(dim, hidden=cfg.hidden, layers=cfg.d_layers,
-                                        spectral_norm=cfg.spectral_norm, pac=cfg.pac)  # fmt: skip
+        if n_classes:
+            g: nn.Module = ConditionalMLPGenerator(
+                cfg.z_dim, dim, n_classes=n_classes, hidden=cfg.hidden, layers=cfg.g_layers
+            )
+            d: nn.Module = ProjectionMLPDiscriminator(
+                dim, n_classes=n_classes, hidden=cfg.hidden, layers=max(1, cfg.d_layers),
+                spectral_norm=cfg.spectral_norm)  # fmt: skip
+        else:
+            g = MLPGenerator(cfg.z_dim, dim, hidden=cfg.hidden, layers=cfg.g_layers)
+            d = MLPDiscriminator(dim, hidden=cfg.hidden, layers=cfg.d_layers,
+                                 spectral_norm=cfg.spectral_norm, pac=cfg.pac)  # fmt: skip
         if len(shape) > 1:
             g = _Reshape(g, shape)
         return g, d
     if len(shape) != 3:
-        raise ValueError(f"arch='dcgan' needs image data (C, H, W), got samples of shape {shape}")
+        raise ValueError(f"arch={arch!r} needs image data (C, H, W), got samples of shape {shape}")
+    if arch == "resnet":
+        return _resnets(cfg, shape, n_classes)
+    if n_classes:
+        raise ValueError("arch='dcgan' is unconditional only; use arch='resnet' (32-128 px) "
+                         "or arch='mlp' for a conditional model")  # fmt: skip
     g = DCGANGenerator(cfg.z_dim, shape, channels=cfg.channels)
     d = DCGANDiscriminator(shape, channels=cfg.channels, spectral_norm=cfg.spectral_norm,
                            pac=cfg.pac)  # fmt: skip
+    return g, d
+
+
+def _resnets(cfg, shape: tuple[int, int, int], n_classes: int) -> tuple[nn.Module, nn.Module]:
+    from gan.nets import IMAGE_SIZES, Discriminator, Generator
+
+    c, h, w = shape
+    if h != w or h not in IMAGE_SIZES:
+        raise ValueError(
+            f"arch='resnet' builds square images of side {', '.join(map(str, IMAGE_SIZES))}; "
+            f"the data has (C, H, W) = {shape} (set image_size to one of them)"
+        )
+    if cfg.pac > 1:
+        raise ValueError(f"arch='resnet' has no PacGAN packing (pac={cfg.pac}); set pac=1")
+    ch = cfg.resnet_ch or None
+    g = Generator(cfg.z_dim, h, c, n_classes, ch=ch)
+    d = Discriminator(h, c, n_classes, ch=ch)
     return g, d
 
 
@@ -288,6 +400,7 @@ class _Reshape(nn.Module):
     def __init__(self, inner: nn.Module, shape: tuple[int, ...]):
         super().__init__()
         self.inner, self.out_shape, self.z_dim = inner, tuple(shape), inner.z_dim
+        self.n_classes = getattr(inner, "n_classes", 0)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.inner(z).reshape(z.shape[0], *self.out_shape)
+    def forward(self, z: torch.Tensor, *labels: torch.Tensor) -> torch.Tensor:
+        return self.inner(z, *labels).reshape(z.shape[0], *self.out_shape)

@@ -35,7 +35,8 @@ __all__ = [
 
 CONFIG, CHECKPOINT, LOG, EVALUATION = "config.json", "checkpoint.pt", "log.jsonl", "evaluation.json"
 #: Everything a run writes; ``--overwrite`` deletes these and nothing else.
-RUN_FILES = (CONFIG, CHECKPOINT, LOG, EVALUATION, "samples.png", "curves.png", "tensorboard")
+RUN_FILES = (CONFIG, CHECKPOINT, LOG, EVALUATION, "samples.png", "curves.png", "tensorboard",
+             "best.pt", "classes.png", "grids")  # fmt: skip
 _CONFIG_KEYS = ("data", "loss", "steps", "seed")  # a config.json of ours holds these
 
 

@@ -107,5 +107,109 @@ def test_config_precedence_and_toml(tmp_path):
         TrainConfig(batch_size=10, pac=3)
     with pytest.raises(ValueError, match=r"lr_g must be finite and in \(0.0"):
         TrainConfig(lr_g=0.0)
-    with pytest.raises(ValueError, match="arch must be one of auto, mlp, dcgan"):
-        TrainConfig(arch="resnet")
+    with pytest.raises(ValueError, match="arch must be one of auto, mlp, dcgan, resnet"):
+        TrainConfig(arch="vit")
+
+
+# ---- conditional runs, best/last checkpoints, --preset (issue 14) ----------------------------
+
+
+def _conditional_run(path, *, best: bool):
+    """A run directory holding an (untrained) conditional digits MLP, written as train does."""
+    from gan.checkpoint import save_atomic
+    from gan.models import build_models
+    from gan.rundir import write_config
+
+    cfg = TrainConfig.from_preset("digits-cond", hidden=16, g_layers=1, d_layers=1, z_dim=4,
+                                  out=str(path))  # fmt: skip
+    path.mkdir()
+    write_config(path, cfg)
+    torch.manual_seed(0)
+    g, d = build_models(cfg, (1, 8, 8), n_classes=10)
+    save_atomic({"step": 10, "g": g.state_dict(), "d": d.state_dict(), "g_ema": None},
+                path / "checkpoint.pt")  # fmt: skip
+    if best:
+        torch.manual_seed(1)
+        g2, d2 = build_models(cfg, (1, 8, 8), n_classes=10)
+        save_atomic({"step": 5, "g": g2.state_dict(), "d": d2.state_dict(), "g_ema": None},
+                    path / "best.pt")  # fmt: skip
+    return cfg
+
+
+def test_sample_label_best_and_last(tmp_path, capsys):
+    run = tmp_path / "run"
+    _conditional_run(run, best=True)
+    out = tmp_path / "k3.npy"
+    assert main(["sample", str(run), "-n", "40", "--label", "3", "-o", str(out)]) == 0
+    assert "(class 3)" in capsys.readouterr().out
+    x = np.load(out, allow_pickle=False)
+    assert x.shape == (40, 1, 8, 8) and x.dtype == np.float32
+    # best.pt by default; --checkpoint last reads checkpoint.pt: different weights
+    last = tmp_path / "last.npy"
+    assert main(["sample", str(run), "-n", "40", "--label", "3", "-o", str(last),
+                 "--checkpoint", "last"]) == 0  # fmt: skip
+    assert not np.allclose(np.load(last), x)
+    (run / "best.pt").unlink()
+    again = tmp_path / "again.npy"
+    assert main(["sample", str(run), "-n", "40", "--label", "3", "-o", str(again)]) == 0
+    np.testing.assert_array_equal(np.load(again), np.load(last))  # no best.pt: the last one
+    mixed = tmp_path / "mixed.npy"
+    assert main(["sample", str(run), "-n", "30", "-o", str(mixed)]) == 0
+    assert np.load(mixed).shape == (30, 1, 8, 8)
+
+
+def test_sample_label_errors(tmp_path, capsys):
+    run = tmp_path / "run"
+    _conditional_run(run, best=False)
+    for bad in ("10", "-1"):
+        assert main(["sample", str(run), "-n", "4", "--label", bad, "-o",
+                     str(tmp_path / "x.npy")]) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--label must be one of 0, 1, 2" in err and "9" in err
+    assert not (tmp_path / "x.npy").exists()
+    plain = tmp_path / "plain"
+    assert main(["train", "--data", "ring8", "--out", str(plain), *SMALL,
+                 "--eval-samples", "0"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["sample", str(plain), "-n", "4", "--label", "0", "-o",
+                 str(tmp_path / "y.npy")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "conditional runs only" in err and "unconditional" in err
+    with pytest.raises(SystemExit) as exc:  # argparse's own one-line usage error
+        main(["sample", str(plain), "-n", "4", "-o", str(tmp_path / "y.npy"),
+              "--checkpoint", "newest"])  # fmt: skip
+    assert exc.value.code == 2 and "invalid choice: 'newest'" in capsys.readouterr().err
+
+
+def test_evaluate_conditional_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    _conditional_run(run, best=True)
+    js = tmp_path / "e.json"
+    assert main(["evaluate", str(run), "-n", "200", "--json", str(js)]) == 0
+    res = json.loads(js.read_text())
+    assert {"fid", "js", "intra_fid", "intra_fid_train_test", "class_accuracy"} <= set(res)
+    assert 0.0 <= res["class_accuracy"] <= 1.0
+
+
+def test_train_preset_applies_to_other_data(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", "ring8", "--preset", "grid25", "--out", str(run), *SMALL,
+                 "--eval-samples", "0"]) == 0  # fmt: skip
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["data"] == "ring8" and cfg["normalize"] is True  # grid25's recipe, ring8's data
+    assert cfg["steps"] == 30  # the command line still comes last
+    capsys.readouterr()
+    assert main(["train", "--preset", "nope", "--out", str(tmp_path / "a")]) == 2
+    assert "unknown preset 'nope'; presets: celeba64, cifar10" in capsys.readouterr().err
+    assert main(["train", "--preset", "cifar10", "--out", str(tmp_path / "b")]) == 2
+    assert "--preset cifar10 needs --data" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_image_presets_resolve():
+    for name, size in (("cifar10", 32), ("celeba64", 64)):
+        cfg = TrainConfig.from_preset(name, data="some/folder")
+        assert (cfg.arch, cfg.image_size, cfg.loss, cfg.n_critic) == ("resnet", size, "hinge", 5)
+        assert (cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.beta2) == (2e-4, 2e-4, 0.0, 0.9)
+    assert TrainConfig.from_preset("cifar10", data="x").augment == "diffaug"
+    assert TrainConfig.from_preset("digits-cond").conditional is True

@@ -198,3 +198,104 @@ def test_normalize_wraps_both_networks_in_the_same_affine_map():
     assert d(x).shape == (3,) and g.z_dim == 16 and d.pac == 2
     # the standardisation is part of the state dict (it travels in checkpoints)
     assert {"loc", "scale"} <= set(g.state_dict()) and {"loc", "scale"} <= set(d.state_dict())
+
+
+# ---- class labels (issue 14) ---------------------------------------------------------------
+
+
+def _png(path, value: int, size: int = 8) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size, size, 3), value, dtype=np.uint8)).save(path)
+
+
+def test_digits_labels_match_scikit_learn():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    data = load_data("digits", conditional=True)
+    assert data.class_names == tuple("0123456789") and data.n_classes == 10
+    flat = torch.from_numpy(raw.images.reshape(len(raw.images), -1) / 8.0 - 1.0).float()
+    for x, y in ((data.train, data.labels), (data.test, data.test_labels)):
+        # each image's label is sklearn's target of the identical image
+        match = (torch.cdist(x.reshape(len(x), -1), flat) < 1e-5).float().argmax(1)
+        assert torch.equal(torch.from_numpy(raw.target)[match], y)
+    assert int(data.class_counts().sum()) == len(data.train)
+    assert load_data("digits").labels is None and load_data("digits").class_names is None
+
+
+def test_image_folder_with_class_subfolders(tmp_path):
+    # class folders named out of order: classes are the sorted names
+    for name, value, n in (("zebra", 250, 3), ("ant", 10, 2), ("moth", 128, 4)):
+        for i in range(n):
+            _png(tmp_path / name / f"{i}.png", value)
+    (tmp_path / ".hidden").mkdir()
+    data = load_data(str(tmp_path), conditional=True)
+    assert data.class_names == ("ant", "moth", "zebra")
+    assert data.labels.tolist() == [0, 0, 1, 1, 1, 1, 2, 2, 2]
+    pix = data.train.mean(dim=(1, 2, 3))
+    want = torch.tensor([10.0] * 2 + [128.0] * 4 + [250.0] * 3) / 255 * 2 - 1
+    torch.testing.assert_close(pix, want)
+    # labelled draws come from their class only
+    gen = torch.Generator().manual_seed(0)
+    y = torch.tensor([2, 0, 1, 2, 0] * 20)
+    x = data.sample(len(y), gen, labels=y)
+    torch.testing.assert_close(x.mean(dim=(1, 2, 3)), want[torch.tensor([0, 2, 6])[y]])
+    xb, yb = data.sample_labelled(50, gen)
+    torch.testing.assert_close(xb.mean(dim=(1, 2, 3)), want[torch.tensor([0, 2, 6])[yb]])
+    moved = data.to(torch.device("cpu"))
+    assert moved.class_names == data.class_names and torch.equal(moved.labels, data.labels)
+    assert torch.equal(moved.class_counts(), torch.tensor([2, 4, 3]))
+
+
+def test_class_folder_errors(tmp_path):
+    _png(tmp_path / "a" / "0.png", 1)
+    (tmp_path / "b" / "nested").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"class folder '.*b' holds no images"):
+        load_data(str(tmp_path), conditional=True)
+    _png(tmp_path / "b" / "0.png", 2)
+    _png(tmp_path / "loose.png", 3)
+    with pytest.raises(ValueError, match="outside them"):
+        load_data(str(tmp_path), conditional=True)
+    flat = tmp_path / "flat"
+    _png(flat / "0.png", 1)
+    _png(flat / "1.png", 2)
+    with pytest.raises(ValueError, match="no class subfolders; labels come from digits, an image"):
+        load_data(str(flat), conditional=True)
+    assert load_data(str(flat)).labels is None  # unconditional use is unchanged
+
+
+def test_npz_with_x_and_y(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(12, 3)), np.array([7, 3, 3, 7, 9, 3, 7, 9, 9, 3, 7, 7])
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    data = load_data(str(tmp_path / "d.npz"), conditional=True)
+    assert data.class_names == ("3", "7", "9") and data.shape == (3,)
+    assert data.labels.tolist() == np.unique(y, return_inverse=True)[1].tolist()
+    torch.testing.assert_close(data.train, torch.from_numpy(x).float())
+    np.savez(tmp_path / "nolabels.npz", x=x)
+    with pytest.raises(ValueError, match="holds arrays \\['x'\\], not x and y; labels come from"):
+        load_data(str(tmp_path / "nolabels.npz"), conditional=True)
+    np.savez(tmp_path / "float.npz", x=x, y=y + 0.5)
+    with pytest.raises(ValueError, match="y must hold integer class labels"):
+        load_data(str(tmp_path / "float.npz"), conditional=True)
+    np.savez(tmp_path / "short.npz", x=x, y=y[:5])
+    with pytest.raises(ValueError, match="one label per sample"):
+        load_data(str(tmp_path / "short.npz"), conditional=True)
+    np.save(tmp_path / "a.npy", x)
+    with pytest.raises(ValueError, match="one array; labels come from"):
+        load_data(str(tmp_path / "a.npy"), conditional=True)
+
+
+@pytest.mark.parametrize("name", ["ring8", "grid25", "swissroll"])
+def test_conditional_without_labels_names_the_sources(name):
+    with pytest.raises(ValueError, match=r"needs class labels.*digits.*subfolder.*x and y"):
+        load_data(name, conditional=True)
+
+
+def test_image_sizes_48_and_128_load(tmp_path):
+    for side in (48, 128):
+        x = np.zeros((2, 3, side, side), dtype=np.float32)
+        np.save(tmp_path / f"i{side}.npy", x)
+        assert load_data(str(tmp_path / f"i{side}.npy")).shape == (3, side, side)
