@@ -118,9 +118,9 @@ def bench_fid(x: np.ndarray, y: np.ndarray) -> None:
     _, t_dist = timed(_frechet, sa.mean, sa.cov(), sb.mean, sb.cov(), repeat=2)
     print(f"  distance term alone (CPU, float64, d={x.shape[1]}): {t_dist * 1e3:.0f} ms")
     try:
-        from divergences.continuous import frechet_distance as core_fd
+        from divergences.continuous.gaussian import frechet_distance as core_fd
     except ImportError:
-        from divergences._gaussian import frechet_distance as core_fd
+        from divergences.continuous.frechet import frechet_distance as core_fd
     v_core, t_core = timed(core_fd, sa.mean, sa.cov(), sb.mean, sb.cov())
     print(
         f"  divergences' Gaussian frechet_distance (distance term): {t_core * 1e3:.0f} ms, "

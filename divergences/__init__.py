@@ -3,35 +3,41 @@
 The core package: the f-divergence family (exact on discrete distributions and Gaussians),
 distances between sample sets on one nearest-neighbour engine, and estimators of
 divergences from samples with error bars. Pure math on tensors: no file I/O, no
-``torch.distributed``, no models.
+``torch.distributed``, no models. Subpackages: ``fdiv``, ``continuous``, ``neighbors``,
+``transport``, ``estimators``; modules ``sets`` and ``kernels``.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# --- exports are grouped by module; each block is edited only by that module's owner -------
-# [f_divergences + discrete]
-from divergences.discrete import (
+# f-divergence family and exact discrete divergences
+from divergences.fdiv import (
+    FDivergence,
     alpha,
+    alpha_divergence,
     f_divergence,
+    f_divergence_names,
+    from_generator,
+    get,
+    get_f_divergence,
     hellinger2,
     jeffreys,
     js,
     kl,
+    names,
     neyman,
     pearson,
     reverse_kl,
     triangular,
     tv,
 )
-from divergences.f_divergences import FDivergence, from_generator, get, names
 
-# [/f_divergences + discrete]
-# [continuous + sampling]
+# continuous distributions and sampling
 from divergences.continuous import (
     MonteCarloResult,
     QuadratureResult,
+    empirical_quantile_sample,
     f_divergence_1d,
     frechet_distance,
     gaussian_bhattacharyya,
@@ -39,22 +45,19 @@ from divergences.continuous import (
     gaussian_hellinger2,
     gaussian_kl,
     gaussian_renyi,
+    inverse_cdf_sample,
     monte_carlo_f_divergence,
 )
-from divergences.sampling import empirical_quantile_sample, inverse_cdf_sample
 
-# [/continuous + sampling]
-# [neighbors + sets]
+# nearest neighbours and set distances
 from divergences.neighbors import knn
 from divergences.sets import chamfer, hausdorff, nearest_pair_distance
 
-# [/neighbors + sets]
-# [kernels + transport]
+# kernel and transport distances
 from divergences.kernels import energy_distance, median_heuristic, mmd2
 from divergences.transport import sinkhorn_divergence, wasserstein
 
-# [/kernels + transport]
-# [estimators]
+# estimators from samples
 from divergences.estimators import (
     Estimate,
     classifier_divergence,
@@ -65,30 +68,28 @@ from divergences.estimators import (
     knn_kl,
     plugin_divergence,
     variational_bound,
+    variational_divergence,
 )
-
-# [/estimators]
 
 __all__ = [
     "__version__",
-    # [f_divergences + discrete]
+    # f-divergence family and exact discrete divergences
     "FDivergence",
-    "alpha",
+    "alpha_divergence",
     "f_divergence",
+    "f_divergence_names",
     "from_generator",
-    "get",
+    "get_f_divergence",
     "hellinger2",
     "jeffreys",
     "js",
     "kl",
-    "names",
     "neyman",
     "pearson",
     "reverse_kl",
     "triangular",
     "tv",
-    # [/f_divergences + discrete]
-    # [continuous + sampling]
+    # continuous distributions and sampling
     "MonteCarloResult",
     "QuadratureResult",
     "empirical_quantile_sample",
@@ -101,21 +102,18 @@ __all__ = [
     "gaussian_renyi",
     "inverse_cdf_sample",
     "monte_carlo_f_divergence",
-    # [/continuous + sampling]
-    # [neighbors + sets]
+    # nearest neighbours and set distances
     "chamfer",
     "hausdorff",
     "knn",
     "nearest_pair_distance",
-    # [/neighbors + sets]
-    # [kernels + transport]
+    # kernel and transport distances
     "energy_distance",
     "median_heuristic",
     "mmd2",
     "sinkhorn_divergence",
     "wasserstein",
-    # [/kernels + transport]
-    # [estimators]
+    # estimators from samples
     "Estimate",
     "classifier_divergence",
     "classifier_two_sample_test",
@@ -124,6 +122,10 @@ __all__ = [
     "knn_divergence",
     "knn_kl",
     "plugin_divergence",
+    "variational_divergence",
+    # deprecated aliases, kept for one release
+    "alpha",
+    "get",
+    "names",
     "variational_bound",
-    # [/estimators]
 ]

@@ -1,10 +1,10 @@
 """Blocked pairwise reductions: sums and log-sum-exps over all pairs without an N×M matrix.
 
-Private helpers shared by :mod:`divergences.kernels` and :mod:`divergences.transport`. They
-assume validated input: ``x`` of shape ``(N, D)`` and ``y`` of shape ``(M, D)``, same device
-and dtype. Memory is O(tile²) in the forward pass, and also in the backward pass: when autograd
-is recording, each tile is wrapped in :func:`torch.utils.checkpoint.checkpoint`, so its
-intermediates are recomputed during backward instead of being kept for all N×M pairs.
+Private helpers shared by :mod:`divergences.kernels` and :mod:`divergences.transport.wasserstein`.
+They assume validated input: ``x`` of shape ``(N, D)`` and ``y`` of shape ``(M, D)``, same device
+and dtype. Memory is O(tile²) in the forward pass, and also in the backward pass: when autograd is
+recording, each tile is wrapped in :func:`torch.utils.checkpoint.checkpoint`, so its intermediates
+are recomputed during backward instead of being kept for all N×M pairs.
 """
 
 from __future__ import annotations

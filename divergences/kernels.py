@@ -34,7 +34,8 @@ from typing import Any
 
 import torch
 
-from divergences._checks import (
+from divergences._pairwise import DEFAULT_TILE, Rows, dists, pairwise_sum, safe_sqrt, sq_dists
+from divergences._validation import (
     as_point_pair,
     check_choice,
     check_generator,
@@ -46,9 +47,15 @@ from divergences._checks import (
     to_output,
     warn_if_overflow,
 )
-from divergences._pairwise import DEFAULT_TILE, Rows, dists, pairwise_sum, safe_sqrt, sq_dists
 
-__all__ = ["energy_distance", "median_heuristic", "mmd2"]
+__all__ = [
+    "DEFAULT_TILE",
+    "centre_polynomial",
+    "energy_distance",
+    "median_heuristic",
+    "mmd2",
+    "polynomial_mmd2_centred",
+]
 
 Tensor = torch.Tensor
 KERNELS = ("gaussian", "laplace", "polynomial", "energy")
@@ -182,7 +189,7 @@ def _mmd2_impl(x: Rows, y: Rows, block, diag, unbiased: bool, tile: int) -> Tens
     return (sxx + dx) / n**2 + (syy + dy) / m**2 - 2.0 * sxy / (n * m)
 
 
-def _centre_polynomial(
+def centre_polynomial(
     x: Tensor, y: Tensor, gram_dtype: torch.dtype
 ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], float]:
     """Split both sets around their pooled float64 mean ``c`` for the polynomial kernel.
@@ -202,7 +209,7 @@ def _centre_polynomial(
     return (xc.to(gram_dtype), xc @ c), (yc.to(gram_dtype), yc @ c), float(c @ c)
 
 
-def _polynomial_mmd2(
+def polynomial_mmd2_centred(
     xs: tuple[Tensor, Tensor],
     ys: tuple[Tensor, Tensor],
     shift: float,
@@ -213,7 +220,7 @@ def _polynomial_mmd2(
     unbiased: bool,
     tile: int,
 ) -> Tensor:
-    """Float64 MMD² with ``k = (γ x·y + c₀)^degree`` from :func:`_centre_polynomial` parts.
+    """Float64 MMD² with ``k = (γ x·y + c₀)^degree`` from :func:`centre_polynomial` parts.
 
     Each tile is ``(γ x̃ỹᵀ + p_i + q_j)^degree`` with ``p = γ x̃·c + c₀ + γ c·c`` and
     ``q = γ ỹ·c``: one matrix product in the centred dtype, the rest in float64.
@@ -322,9 +329,9 @@ def mmd2(
                     f"{name} must be finite and {'> 0' if name == 'gamma' else '>= 0'}, got {val}"
                 )
         _check_polynomial_range(mx, xt, yt, degree, float(gamma), float(coef0))
-        xs, ys, shift = _centre_polynomial(xt, yt, xt.dtype)
+        xs, ys, shift = centre_polynomial(xt, yt, xt.dtype)
         opts = {"degree": degree, "gamma": float(gamma), "coef0": float(coef0)}
-        val = _polynomial_mmd2(xs, ys, shift, **opts, unbiased=unbiased, tile=tile)
+        val = polynomial_mmd2_centred(xs, ys, shift, **opts, unbiased=unbiased, tile=tile)
         out = val.to(xt.dtype)
         warn_if_overflow(out, "mmd2")
         return to_output(out, is_np)

@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from divergences._checks import check_choice, mul_pow2, to_output, warn_if_overflow
-from divergences.neighbors import PointSets, prepare_sets, search, search_both
+from divergences._validation import check_choice, mul_pow2, to_output, warn_if_overflow
+from divergences.neighbors.engine import PointSets, prepare_sets, search, search_both
 
 __all__ = ["chamfer", "hausdorff", "nearest_pair_distance"]
 
@@ -104,7 +104,7 @@ def nearest_pair_distance(
         squared: Return the squared distance.
         x_lengths: Optional (B,) sizes of the batched sets in ``x`` (the rest is padding).
         y_lengths: Optional (B,) sizes of the batched sets in ``y``.
-        engine: Nearest-neighbour engine, see :func:`divergences.neighbors.knn`.
+        engine: Nearest-neighbour engine, see :func:`divergences.neighbors.engine.knn`.
 
     Returns:
         A scalar tensor, or (B,) for batches; a float (or NumPy array) for array inputs.
@@ -154,7 +154,7 @@ def chamfer(
             ``"y_to_x"`` (second term only).
         x_lengths: Optional (B,) sizes of the batched sets in ``x`` (the rest is padding).
         y_lengths: Optional (B,) sizes of the batched sets in ``y``.
-        engine: Nearest-neighbour engine, see :func:`divergences.neighbors.knn`.
+        engine: Nearest-neighbour engine, see :func:`divergences.neighbors.engine.knn`.
 
     Returns:
         A scalar tensor, or (B,) for batches; a float (or NumPy array) for array inputs.
@@ -212,7 +212,7 @@ def hausdorff(
         squared: Return the squared distance.
         x_lengths: Optional (B,) sizes of the batched sets in ``x`` (the rest is padding).
         y_lengths: Optional (B,) sizes of the batched sets in ``y``.
-        engine: Nearest-neighbour engine, see :func:`divergences.neighbors.knn`.
+        engine: Nearest-neighbour engine, see :func:`divergences.neighbors.engine.knn`.
 
     Returns:
         A scalar tensor, or (B,) for batches; a float (or NumPy array) for array inputs.

@@ -185,7 +185,7 @@ def lsgan_g_loss(fake: Tensor) -> Tensor:
 
 def _record(divergence: Any, **params: Any):
     if isinstance(divergence, str):
-        from divergences import f_divergences
+        from divergences.fdiv import family as f_divergences
 
         return f_divergences.get(divergence, **params)
     return divergence
@@ -377,7 +377,7 @@ def loss_names() -> tuple[str, ...]:
         >>> "ns" in loss_names() and "fgan-kl" in loss_names()
         True
     """
-    from divergences import f_divergences
+    from divergences.fdiv import family as f_divergences
 
     return (*_BASIC, *(f"fgan-{n}" for n in f_divergences.names()))
 
@@ -396,7 +396,7 @@ def get_loss(name: str, **params: Any) -> GANLoss:
     if name in _BASIC:
         return _BASIC[name]
     if name.startswith("fgan-"):
-        from divergences import f_divergences
+        from divergences.fdiv import family as f_divergences
 
         key = name[len("fgan-") :]
         if key in f_divergences.names():

@@ -12,7 +12,7 @@ from metrics import distributed, features
 from metrics._types import Score
 from metrics.evaluate import METRICS, Entry, Report, cli_evaluate, evaluate, load_samples
 from metrics.features import digits_features, digits_logits, extract
-from metrics.fid import FID, fid, fid_from_stats, frechet_distance
+from metrics.fid import FID, fid, fid_from_moments, fid_from_stats, frechet_distance
 from metrics.inception_score import InceptionScore, inception_score
 from metrics.kid import KID, kid
 from metrics.modes import ModeCoverage, mode_coverage, mode_coverage_from_counts
@@ -54,6 +54,7 @@ __all__ = [
     "extract",
     "features",
     "fid",
+    "fid_from_moments",
     "fid_from_stats",
     "frechet_distance",
     "inception",

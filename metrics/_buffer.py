@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from divergences._checks import as_tensor
+from divergences._validation import as_tensor
 
 
 class FeatureBuffer:

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from divergences._checks import as_tensor, check_finite
+from divergences._validation import as_tensor, check_finite
 
 __all__ = ["Score", "feature_pair"]
 

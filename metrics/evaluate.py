@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from divergences._checks import check_positive_int
+from divergences._validation import check_positive_int
 from metrics._atomic import check_writable, write_atomic
 from metrics.features import digits_logits, extract, resolve_extractor
 from metrics.fid import fid

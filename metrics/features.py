@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from divergences._checks import check_positive_int
+from divergences._validation import check_positive_int
 from metrics._digits import DigitsFeatures, DigitsNet, load_digits_net
 
 __all__ = [

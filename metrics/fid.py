@@ -16,17 +16,13 @@ from typing import Any
 
 import torch
 
-from divergences._checks import as_tensor, check_finite, to_output
-from divergences._gaussian import check_psd as _core_check_psd
-from divergences._gaussian import frechet64
+from divergences._validation import as_tensor, check_finite, to_output
+from divergences.continuous.frechet import check_psd as _core_check_psd
+from divergences.continuous.frechet import frechet64
 from metrics._types import feature_pair
-from metrics.stats import FeatureStats, _exponent, _gram, _scale
+from metrics.stats import PSD_EPS, FeatureStats, _exponent, _gram, _scale
 
-__all__ = ["FID", "fid", "fid_from_stats", "frechet_distance"]
-
-# Tolerance unit handed to the core: covariances may have eigenvalues down to -sqrt(1e-12)
-# = -1e-6 times the largest (as FeatureStats.from_moments accepts) before they are rejected.
-_PSD_EPS = 1e-12
+__all__ = ["FID", "fid", "fid_from_moments", "fid_from_stats", "frechet_distance"]
 
 
 def _frechet(
@@ -51,7 +47,7 @@ def _frechet(
     m1, m2 = _scale(mu1, -big), _scale(mu2, -big)
     c1, c2 = _scale(cov1, 2 * (e1 - big)), _scale(cov2, 2 * (e2 - big))
     sym1, sym2 = 0.5 * (c1 + c1.T), 0.5 * (c2 + c2.T)
-    val = frechet64(m1, sym1, m2, sym2, eps=_PSD_EPS)
+    val = frechet64(m1, sym1, m2, sym2, eps=PSD_EPS)
     out = _scale(val, 2 * big)
     if not bool(torch.isfinite(out.detach().to(dtype))):
         log10 = math.log10(float(val)) + 2 * big * math.log10(2.0)
@@ -81,10 +77,10 @@ def check_psd(cov: torch.Tensor, name: str) -> None:
     """Raise unless float64 ``cov`` is positive semi-definite up to rounding (the core's check:
     a Cholesky success proves it cheaply; otherwise the smallest eigenvalue must be >= -1e-6
     times the largest)."""
-    _core_check_psd(cov, name, eps=_PSD_EPS)
+    _core_check_psd(cov, name, eps=PSD_EPS)
 
 
-def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
+def fid_from_moments(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
     """Fréchet (2-Wasserstein squared) distance between N(mu1, cov1) and N(mu2, cov2).
 
     Args:
@@ -109,7 +105,7 @@ def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
 
     Example:
         >>> import numpy as np
-        >>> round(frechet_distance([0.0, 0.0], np.eye(2), [3.0, 4.0], 4 * np.eye(2)), 6)
+        >>> round(fid_from_moments([0.0, 0.0], np.eye(2), [3.0, 4.0], 4 * np.eye(2)), 6)
         27.0
     """
     tensors = [
@@ -258,3 +254,8 @@ class FID:
     def compute(self) -> float:
         """FID between the accumulated real and fake statistics."""
         return fid_from_stats(self.real, self.fake)
+
+
+# Old name, kept as an alias for one release (deprecated): it shadowed the core's
+# divergences.frechet_distance, which has other tolerances and batching.
+frechet_distance = fid_from_moments

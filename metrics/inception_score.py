@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from divergences._checks import as_tensor, check_choice, check_finite, check_positive_int
+from divergences._validation import as_tensor, check_choice, check_finite, check_positive_int
 from metrics._types import Score
 
 __all__ = ["InceptionScore", "inception_score"]

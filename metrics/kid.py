@@ -24,9 +24,8 @@ from typing import Any
 
 import torch
 
-from divergences._checks import check_positive_int
-from divergences._pairwise import DEFAULT_TILE
-from divergences.kernels import _centre_polynomial, _polynomial_mmd2
+from divergences._validation import check_positive_int
+from divergences.kernels import DEFAULT_TILE, centre_polynomial, polynomial_mmd2_centred
 from metrics._buffer import FeatureBuffer
 from metrics._types import Score, feature_pair
 
@@ -75,7 +74,7 @@ def _kid_impl(
     Both sets are centred once (on the pooled mean of all features); each subset's MMD² is
     then the core's tiled polynomial MMD² on the selected rows.
     """
-    (xg, ux), (yg, uy), shift = _centre_polynomial(x, y.to(x.device), gram_dtype)
+    (xg, ux), (yg, uy), shift = centre_polynomial(x, y.to(x.device), gram_dtype)
     gen = torch.Generator().manual_seed(seed)
     out = torch.empty(subsets, dtype=torch.float64)
     opts = {"degree": degree, "gamma": gamma, "coef0": coef0, "unbiased": True}
@@ -85,7 +84,7 @@ def _kid_impl(
     for s in range(subsets):
         ix = torch.randperm(x.shape[0], generator=gen)[:m].to(x.device)
         iy = torch.randperm(y.shape[0], generator=gen)[:m].to(x.device)
-        val = _polynomial_mmd2((xg[ix], ux[ix]), (yg[iy], uy[iy]), shift, **opts, tile=tile)
+        val = polynomial_mmd2_centred((xg[ix], ux[ix]), (yg[iy], uy[iy]), shift, **opts, tile=tile)
         out[s] = float(val)
     return out, m
 

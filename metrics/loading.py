@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from divergences._checks import check_positive_int
+from divergences._validation import check_positive_int
 
 __all__ = ["load_array", "load_image_folder", "load_samples"]
 

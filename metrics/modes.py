@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from divergences._checks import as_tensor, check_finite, check_positive_int
+from divergences._validation import as_tensor, check_finite, check_positive_int
 
 __all__ = ["ModeCoverage", "mode_coverage", "mode_coverage_from_counts"]
 

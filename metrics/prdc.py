@@ -10,7 +10,7 @@ and torch-fidelity; prdc and piq use ``<``):
     D = \\tfrac{1}{kM} \\sum_j \\sum_i [\\hat y_j \\in B(x_i, r_k(x_i))],\\quad
     C = \\tfrac1N \\sum_i [\\exists j: \\hat y_j \\in B(x_i, r_k(x_i))]
 
-for real ``x`` (N) and fake ``ŷ`` (M). Radii come from :func:`divergences.neighbors.knn`
+for real ``x`` (N) and fake ``ŷ`` (M). Radii come from :func:`divergences.neighbors.engine.knn`
 (``exclude_self=True``) and are recomputed exactly in float64; the ball tests run in tiles
 (never an ``N × M`` matrix) with exact float64 recomputation near the boundary, so the result
 equals the dense formula with ``<=`` exactly. The only difference from the prdc package is the
@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from divergences._checks import check_positive_int
+from divergences._validation import check_positive_int
 from divergences.neighbors import knn
 from metrics._balls import BallTest, ball_tests, exact_distances
 from metrics._buffer import FeatureBuffer

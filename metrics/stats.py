@@ -17,8 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from divergences._checks import check_finite
+from divergences._validation import check_finite
+from divergences.continuous.frechet import check_psd
 from metrics.distributed import all_reduce_sum, get_rank, get_world_size
+
+# Covariances may have eigenvalues down to -sqrt(PSD_EPS) = -1e-6 times the largest (rounding)
+# before they are rejected; shared with metrics.fid.
+PSD_EPS = 1e-12
 
 __all__ = ["FeatureStats"]
 
@@ -300,11 +305,9 @@ class FeatureStats:
         check_finite(sigma, "cov")
         if not torch.allclose(sigma, sigma.T, rtol=1e-6, atol=1e-9 * float(sigma.abs().max())):
             raise ValueError("cov must be symmetric")
-        from metrics.fid import check_psd
-
         e = (_exponent(sigma) + 1) // 2  # sigma · 4**-e has entries below 1
         scaled = _scale(sigma, -2 * e)
-        check_psd(scaled, "cov")
+        check_psd(scaled, "cov", eps=PSD_EPS)
         out = cls(dim=d)
         out._mean = mu.clone()
         if n is None:

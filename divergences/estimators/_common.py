@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from divergences._checks import as_tensor, check_point_sets
+from divergences._validation import as_tensor, check_point_sets
 
 __all__ = [
     "check_samples",
@@ -51,7 +51,7 @@ def check_samples(
 
 def get_record(divergence: Any, **params: Any) -> Any:
     """Return the ``FDivergence`` record for a registry name, or the record itself."""
-    from divergences import f_divergences
+    from divergences.fdiv import family as f_divergences
 
     if isinstance(divergence, f_divergences.FDivergence):
         return divergence
@@ -60,7 +60,7 @@ def get_record(divergence: Any, **params: Any) -> Any:
             "divergence must be a registry name or an FDivergence record, got "
             f"{type(divergence).__name__}"
         )
-    return f_divergences.get(divergence, **params)
+    return f_divergences.get_f_divergence(divergence, **params)
 
 
 def resolve_device(device: Any, x: torch.Tensor) -> torch.device:

@@ -20,10 +20,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from divergences._checks import check_choice, check_positive_int
+from divergences._validation import check_choice, check_positive_int
 from divergences.estimators._common import check_samples, get_record, resolve_device
-from divergences.estimators._estimate import Estimate, check_confidence, make_estimate
 from divergences.estimators._mlp import MLPClassifier
+from divergences.estimators._record import Estimate, check_confidence, make_estimate
 from divergences.estimators.discriminator import js_terms
 
 __all__ = ["classifier_divergence", "classifier_two_sample_test"]

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from divergences._checks import as_tensor, check_finite
-from divergences.estimators._estimate import Estimate, check_confidence, make_estimate
+from divergences._validation import as_tensor, check_finite
+from divergences.estimators._record import Estimate, check_confidence, make_estimate
 
 __all__ = ["js_from_discriminator"]
 

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from scipy.special import gammaln
 
-from divergences._checks import check_choice, check_positive_int
+from divergences._validation import check_choice, check_positive_int
 from divergences.estimators._common import check_samples, locations, split_by_location
-from divergences.estimators._estimate import Estimate, check_confidence, make_estimate
 from divergences.estimators._gaussian_start import fit_frame, log_mass_ratio
-from divergences.neighbors import knn
+from divergences.estimators._record import Estimate, check_confidence, make_estimate
+from divergences.neighbors.engine import knn
 
 __all__ = ["ensemble_weights", "knn_divergence", "knn_kl"]
 
@@ -345,7 +345,7 @@ def _jackknife_stderr(loo_a: torch.Tensor, loo_b: torch.Tensor) -> float:
 
 def _resolve(divergence: Any, alpha: Any) -> tuple[str, float | None]:
     """Map a name or FDivergence record to (kind, alpha)."""
-    from divergences.f_divergences import FDivergence
+    from divergences.fdiv.family import FDivergence
 
     if isinstance(divergence, FDivergence):
         params = dict(divergence.params)

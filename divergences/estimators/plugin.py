@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from divergences._checks import check_positive_int
+from divergences._validation import check_positive_int
 from divergences.estimators._common import check_samples, get_record
-from divergences.estimators._estimate import Estimate, check_confidence, make_estimate
+from divergences.estimators._record import Estimate, check_confidence, make_estimate
 
 __all__ = ["plugin_divergence"]
 

@@ -9,12 +9,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from divergences._checks import check_positive_int
+from divergences._validation import check_positive_int
 from divergences.estimators._common import check_samples, get_record, resolve_device
-from divergences.estimators._estimate import Estimate, check_confidence, make_estimate
 from divergences.estimators._mlp import fit_two_sample, make_mlp
+from divergences.estimators._record import Estimate, check_confidence, make_estimate
 
-__all__ = ["variational_bound"]
+__all__ = ["variational_bound", "variational_divergence"]
 
 
 def _split(t: torch.Tensor, fraction: float, gen: torch.Generator) -> tuple[Any, Any]:
@@ -23,7 +23,7 @@ def _split(t: torch.Tensor, fraction: float, gen: torch.Generator) -> tuple[Any,
     return t[perm[:cut]], t[perm[cut:]]
 
 
-def variational_bound(
+def variational_divergence(
     x: Any,
     y: Any,
     divergence: Any = "js",
@@ -80,7 +80,7 @@ def variational_bound(
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> x, y = rng.normal(size=(400, 1)), rng.normal(size=(400, 1)) + 4.0
-        >>> e = variational_bound(x, y, "tv", lr=1e-2, max_epochs=100)
+        >>> e = variational_divergence(x, y, "tv", lr=1e-2, max_epochs=100)
         >>> e.value > 0.8  # the true TV is 0.9545
         True
     """
@@ -150,3 +150,8 @@ def variational_bound(
         confidence=confidence,
         details=details,
     )
+
+
+# Old name, kept as an alias for one release (deprecated): it also named the formula
+# FDivergence.variational_bound, which this estimator trains a critic for.
+variational_bound = variational_divergence

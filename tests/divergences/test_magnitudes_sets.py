@@ -182,7 +182,7 @@ def test_batched_sets_of_different_magnitudes(engine):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_knn_scale_law_cuda(engine, dtype):
     if engine == "triton":
-        from divergences._triton import triton_available
+        from divergences.neighbors._triton import triton_available
 
         if not triton_available():
             pytest.skip("needs triton")

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from divergences import f_divergences
+from divergences.fdiv import family as f_divergences
 from gan import losses as L
 
 R = torch.tensor([2.0, -1.0, 0.5, 0.0], dtype=torch.float64)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import divergences
-from metrics import FID, FeatureStats, fid, fid_from_stats, frechet_distance
+from metrics import FID, FeatureStats, fid, fid_from_moments, fid_from_stats, frechet_distance
 from tests.metrics._oracles import fid_nuclear, fid_sqrtm
 
 
@@ -54,7 +54,7 @@ def test_gaussian_closed_form_commuting():
     mu1, mu2 = np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 1.0])
     a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.0])  # cov2 is singular
     want = 1 + 4 + 4 + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
-    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want, rel=1e-12)
+    assert fid_from_moments(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want, rel=1e-12)
 
 
 def _spd2(seed: int) -> np.ndarray:
@@ -69,7 +69,7 @@ def test_gaussian_closed_form_2x2(s1, s2):
     a, b = _spd2(s1), _spd2(s2)
     tr_sqrt = np.sqrt(np.trace(a @ b) + 2 * np.sqrt(np.linalg.det(a) * np.linalg.det(b)))
     want = np.trace(a) + np.trace(b) - 2 * tr_sqrt
-    got = frechet_distance(np.zeros(2), a, np.zeros(2), b)
+    got = fid_from_moments(np.zeros(2), a, np.zeros(2), b)
     assert got == pytest.approx(max(want, 0.0), rel=1e-9, abs=1e-10)
 
 
@@ -98,7 +98,7 @@ def test_torch_in_torch_out_and_gradients(rng, device):
     yd = torch.tensor(rng.normal(size=(9, 3)) + 0.5)
     assert torch.autograd.gradcheck(lambda a: fid(a, yd), (xd,))
     m = torch.tensor([0.5, 0.0], dtype=torch.float32)
-    out = frechet_distance(m, torch.eye(2), torch.zeros(2), torch.eye(2))
+    out = fid_from_moments(m, torch.eye(2), torch.zeros(2), torch.eye(2))
     assert out.dtype == torch.float32 and float(out) == pytest.approx(0.25)
 
 
@@ -128,13 +128,13 @@ def test_errors(rng):
     with pytest.raises(ValueError, match=r"real must have shape \(N, D\)"):
         fid(x[0], x)
     with pytest.raises(ValueError, match=r"cov1 must have shape \(2, 2\)"):
-        frechet_distance(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
+        fid_from_moments(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
     with pytest.raises(ValueError, match="cov2 must be symmetric"):
-        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.array([[1.0, 1], [0, 1]]))
+        fid_from_moments(np.zeros(2), np.eye(2), np.zeros(2), np.array([[1.0, 1], [0, 1]]))
     with pytest.raises(ValueError, match="mu1 and mu2 must have the same dimension"):
-        frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+        fid_from_moments(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
     with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
-        frechet_distance(np.zeros(2), np.diag([1.0, -0.5]), np.zeros(2), np.eye(2))
+        fid_from_moments(np.zeros(2), np.diag([1.0, -0.5]), np.zeros(2), np.eye(2))
     with pytest.raises(ValueError, match="cov must be positive semi-definite"):
         FeatureStats.from_moments(np.zeros(2), np.diag([1.0, -0.5]))
     with pytest.raises(TypeError, match="real must be a FeatureStats"):
@@ -148,7 +148,7 @@ def test_one_implementation_with_the_core(rng):
         x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
     )
     sx, sy = FeatureStats().update(x), FeatureStats().update(y)
-    door = frechet_distance(sx.mean.numpy(), sx.cov().numpy(), sy.mean.numpy(), sy.cov().numpy())
+    door = fid_from_moments(sx.mean.numpy(), sx.cov().numpy(), sy.mean.numpy(), sy.cov().numpy())
     assert door == divergences.frechet_distance(
         sx.mean.numpy(), sx.cov().numpy(), sy.mean.numpy(), sy.cov().numpy()
     )
@@ -178,7 +178,7 @@ def test_scale_covariance_by_powers_of_two(seed, k, d):
     c1 = np.atleast_2d(np.cov(x, rowvar=False)) * c * c
     c2 = np.atleast_2d(np.cov(y, rowvar=False)) * c * c
     if want > 1e-300:  # the covariances themselves are normal floats
-        assert frechet_distance(mu1, c1, mu2, c2) == pytest.approx(want, rel=1e-8)
+        assert fid_from_moments(mu1, c1, mu2, c2) == pytest.approx(want, rel=1e-8)
 
 
 @pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-150, 1e-20, 1e20, 1e150])
@@ -218,7 +218,11 @@ def test_moments_at_extreme_magnitudes():
     cov1, cov2 = np.diag([4.0, 1.0]), np.diag([1.0, 2.0])
     want = 9 + 8 - 2 * (2 + np.sqrt(2))
     for s in (1e-150, 1e-100, 1e100, 1e150):
-        got = frechet_distance([0.0, 0.0], cov1 * s * s, [3.0 * s, 0.0], cov2 * s * s)
+        got = fid_from_moments([0.0, 0.0], cov1 * s * s, [3.0 * s, 0.0], cov2 * s * s)
         assert got == pytest.approx(want * s * s, rel=1e-12)
     with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
-        frechet_distance(np.zeros(2), np.diag([1.0, -0.5]) * 1e-250, np.zeros(2), np.eye(2))
+        fid_from_moments(np.zeros(2), np.diag([1.0, -0.5]) * 1e-250, np.zeros(2), np.eye(2))
+
+
+def test_old_name_is_an_alias():
+    assert frechet_distance is fid_from_moments
