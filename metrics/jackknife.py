@@ -1,0 +1,146 @@
+"""FID error bars and bias from K group statistics (no feature recomputation).
+
+While features stream, sample ``i`` goes to group ``i mod K`` of a list of
+:class:`~metrics.FeatureStats`; the whole set is their exact merge. From the groups:
+
+- **Delete-a-group jackknife** (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993,
+  §11.5; Kott 2001 for groups): ``F_(g)`` is the FID with group ``g`` removed from both sides,
+
+  .. math:: \\widehat{se} = \\sqrt{\\tfrac{K-1}{K}\\textstyle\\sum_g (F_{(g)} - \\bar F)^2},
+      \\quad F_J = K F - (K-1)\\bar F,
+
+  and the interval is ``F_J ± t_{K-1} se``: the bias-corrected value, because FID is biased
+  upward by ``O(1/N)`` and the jackknife removes that term. The interval covers the FID of the
+  true feature distributions (checked by coverage on Gaussian features in the tests); the
+  plain ``F`` is still the reported value, comparable with other tools.
+- **FID∞** (Chong & Forsyth, "Effectively Unbiased FID and Inception Score and where to find
+  them", CVPR 2020): FID of the first ``j`` groups (``j`` from ``K/5`` up to ``K``), fitted by
+  least squares as ``F_j = FID∞ + b / N_j`` and extrapolated to ``1/N → 0``. Nested group
+  prefixes stand in for the paper's random subsets of 15 sizes.
+
+A side without groups (a reference file holding only ``mu``/``sigma``) is held fixed: the
+interval then covers the FID against that reference, ignoring its own sampling error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from metrics.fid import fid_from_stats
+from metrics.stats import FeatureStats
+
+__all__ = ["FIDEstimate", "fid_with_error_bars", "group_index", "merge_all"]
+
+
+class FIDEstimate(NamedTuple):
+    """FID with its jackknife standard error, interval and the extrapolated FID∞."""
+
+    value: float
+    stderr: float
+    ci: tuple[float, float]
+    bias_corrected: float
+    fid_infinity: float
+    groups: int
+
+
+def group_index(start: int, n: int, groups: int) -> list[slice]:
+    """Slices of a batch whose global rows start at ``start``: slice ``g`` holds the rows with
+    global index ``= g (mod groups)``."""
+    return [slice((g - start) % groups, n, groups) for g in range(groups)]
+
+
+def merge_all(stats: list[FeatureStats], skip: int | None = None) -> FeatureStats:
+    """Exact merge of ``stats`` (leaving out index ``skip``)."""
+    out = FeatureStats()
+    for i, s in enumerate(stats):
+        if i != skip:
+            out.merge(s)
+    return out
+
+
+def _t_quantile(q: float, dof: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(q, dof))
+
+
+def fid_with_error_bars(
+    real_total: FeatureStats,
+    fake_total: FeatureStats,
+    real_groups: list[FeatureStats] | None = None,
+    fake_groups: list[FeatureStats] | None = None,
+    *,
+    confidence: float = 0.95,
+) -> FIDEstimate:
+    """FID, its delete-a-group jackknife interval and FID∞ (see the module docstring).
+
+    Args:
+        real_total: statistics of all real features.
+        fake_total: statistics of all fake features.
+        real_groups: K group statistics of the real side (or none: held fixed).
+        fake_groups: K group statistics of the fake side (or none: held fixed).
+        confidence: coverage of the interval.
+
+    Returns:
+        :class:`FIDEstimate`.
+
+    Raises:
+        ValueError: neither side has groups, the two sides have different numbers of
+            groups, fewer than 2 groups, or a bad ``confidence``.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> g_r = [FeatureStats().update(rng.normal(size=(100, 2))) for _ in range(10)]
+        >>> g_f = [FeatureStats().update(rng.normal(size=(100, 2)) + 1) for _ in range(10)]
+        >>> e = fid_with_error_bars(merge_all(g_r), merge_all(g_f), g_r, g_f)
+        >>> e.ci[0] < 2.0 < e.ci[1], e.groups
+        (True, 10)
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    rg, fg = list(real_groups or []), list(fake_groups or [])
+    if not rg and not fg:
+        raise ValueError("error bars need group statistics of at least one side")
+    if rg and fg and len(rg) != len(fg):
+        raise ValueError(f"real and fake have different group counts: {len(rg)} vs {len(fg)}")
+    k = len(rg or fg)
+    if k < 2:
+        raise ValueError(f"the jackknife needs at least 2 groups, got {k}")
+    value = fid_from_stats(real_total, fake_total)
+    loo = np.array(
+        [
+            fid_from_stats(
+                merge_all(rg, g) if rg else real_total, merge_all(fg, g) if fg else fake_total
+            )
+            for g in range(k)
+        ]
+    )
+    mean = float(loo.mean())
+    se = math.sqrt((k - 1) / k * float(((loo - mean) ** 2).sum()))
+    corrected = k * value - (k - 1) * mean
+    half = _t_quantile(0.5 + confidence / 2, k - 1) * se
+    ci = (max(0.0, corrected - half), max(0.0, corrected + half))
+    return FIDEstimate(value, se, ci, corrected, _fid_infinity(real_total, fake_total, rg, fg), k)
+
+
+def _fid_infinity(
+    real_total: FeatureStats,
+    fake_total: FeatureStats,
+    rg: list[FeatureStats],
+    fg: list[FeatureStats],
+) -> float:
+    """Least-squares intercept of FID of nested group prefixes against ``1/N``."""
+    k = len(rg or fg)
+    xs, ys = [], []
+    for j in range(max(2, math.ceil(k / 5)), k + 1):
+        r = merge_all(rg[:j]) if rg else real_total
+        f = merge_all(fg[:j]) if fg else fake_total
+        xs.append(1.0 / (f.n if fg else r.n))
+        ys.append(fid_from_stats(r, f))
+    if len(xs) < 2:
+        return float(ys[-1])
+    slope, intercept = np.polyfit(np.array(xs), np.array(ys), 1)
+    return float(intercept)
