@@ -30,7 +30,8 @@ __all__ = ["cache_root", "load_stats_file", "save_stats_file", "stats_key", "sta
 
 
 def cache_root() -> Path:
-    """``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else ``~/.cache/divergences``."""
+    """The cache root: ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else
+    ``~/.cache/divergences``."""
     if os.environ.get("DIVERGENCES_CACHE"):
         return Path(os.environ["DIVERGENCES_CACHE"])
     xdg = os.environ.get("XDG_CACHE_HOME")

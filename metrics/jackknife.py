@@ -142,5 +142,5 @@ def _fid_infinity(
         ys.append(fid_from_stats(r, f))
     if len(xs) < 2:
         return float(ys[-1])
-    slope, intercept = np.polyfit(np.array(xs), np.array(ys), 1)
+    _, intercept = np.polyfit(np.array(xs), np.array(ys), 1)
     return float(intercept)
