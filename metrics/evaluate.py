@@ -346,7 +346,8 @@ def evaluate(
     real_side = collect_side(real, name="real", **{**common, "groups": k_eff})
     if real_side.kind == "stats" and real_side.groups:
         k_eff = min(len(real_side.groups), k_eff) if k_eff else 0
-    fake_side = collect_side(fake, name="fake", **{**common, "groups": k_eff})
+    # only the reference side is cached: generated samples change from run to run
+    fake_side = collect_side(fake, name="fake", **{**common, "groups": k_eff, "cache": False})
     _check_dims(real_side, fake_side, real)
     ctx = {
         "real": real_side.features,
