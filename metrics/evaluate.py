@@ -25,7 +25,7 @@ from metrics._atomic import check_writable, write_atomic
 from metrics.features import digits_logits, extract, provenance, resolve_extractor
 from metrics.fid import fid_from_stats
 from metrics.inception_score import inception_score
-from metrics.jackknife import fid_with_error_bars
+from metrics.jackknife import coarsen, fid_with_error_bars
 from metrics.kid import kid
 from metrics.loading import (
     collect_side,
@@ -157,9 +157,13 @@ def _estimate(e: Any) -> Entry:
 
 def _fid(ctx: dict, *, confidence: float = 0.95) -> dict[str, Entry]:
     r, f = ctx["real_side"], ctx["fake_side"]
-    if not (r.groups or f.groups) or any(g.n < 2 for g in r.groups + f.groups):
+    rg, fg = r.groups, f.groups
+    if rg and fg and len(rg) != len(fg):  # sizes known only after loading: match them
+        rg, fg = coarsen(rg, len(fg)), coarsen(fg, len(rg))
+    if len(rg or fg) < 2 or any(g.n < 2 for g in rg + fg):
         return {"fid": Entry(fid_from_stats(r.total, f.total))}
-    e = fid_with_error_bars(r.total, f.total, r.groups, f.groups, confidence=confidence)
+    ctx["fid_groups"] = len(rg or fg)
+    e = fid_with_error_bars(r.total, f.total, rg, fg, confidence=confidence)
     return {
         "fid": Entry(e.value, e.stderr, "stderr", e.ci),
         "fid_inf": Entry(e.fid_infinity),
@@ -382,7 +386,7 @@ def evaluate(
         },
     }
     if "fid" in metrics:
-        meta["options"].setdefault("fid", {})["groups"] = k_eff
+        meta["options"].setdefault("fid", {})["groups"] = ctx.get("fid_groups", 0)
     return Report(entries, meta)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from metrics.fid import fid_from_stats
 from metrics.stats import FeatureStats
 
-__all__ = ["FIDEstimate", "fid_with_error_bars", "group_index", "merge_all"]
+__all__ = ["FIDEstimate", "coarsen", "fid_with_error_bars", "group_index", "merge_all"]
 
 
 class FIDEstimate(NamedTuple):
@@ -59,6 +59,14 @@ def merge_all(stats: list[FeatureStats], skip: int | None = None) -> FeatureStat
         if i != skip:
             out.merge(s)
     return out
+
+
+def coarsen(groups: list[FeatureStats], k: int) -> list[FeatureStats]:
+    """Merge ``groups`` into ``k`` groups (group ``j`` into ``j mod k``): still a partition into
+    near-equal exchangeable groups, as the jackknife needs."""
+    if len(groups) <= k:
+        return list(groups)
+    return [merge_all(groups[g::k]) for g in range(k)]
 
 
 def _t_quantile(q: float, dof: int) -> float:
@@ -105,7 +113,9 @@ def fid_with_error_bars(
     if not rg and not fg:
         raise ValueError("error bars need group statistics of at least one side")
     if rg and fg and len(rg) != len(fg):
-        raise ValueError(f"real and fake have different group counts: {len(rg)} vs {len(fg)}")
+        raise ValueError(
+            f"real and fake have different group counts: {len(rg)} vs {len(fg)} (coarsen())"
+        )
     k = len(rg or fg)
     if k < 2:
         raise ValueError(f"the jackknife needs at least 2 groups, got {k}")

@@ -349,6 +349,7 @@ def collect_side(
         from metrics.stats import FeatureStats
 
         side.total = FeatureStats().update(feats)
+        groups = min(groups, feats.shape[0] // 2)
         if groups >= 2:
             side.groups = [FeatureStats().update(feats[g::groups]) for g in range(groups)]
     return side
