@@ -25,7 +25,7 @@ from metrics._atomic import check_writable, write_atomic
 from metrics.features import digits_logits, extract, provenance, resolve_extractor
 from metrics.fid import fid_from_stats
 from metrics.inception_score import inception_score
-from metrics.jackknife import coarsen, fid_with_error_bars
+from metrics.jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
 from metrics.kid import kid
 from metrics.loading import (
     collect_side,
@@ -175,12 +175,23 @@ def _kid(ctx: dict, **o: Any) -> dict[str, Entry]:
     return {"kid": _score(kid(ctx["real"], ctx["fake"], **o))}
 
 
-def _pr(ctx: dict, **o: Any) -> dict[str, Entry]:
+def _with_bars(ctx: dict, names: tuple[str, str], k_pr: Any, k_dc: Any, o: dict) -> dict:
+    out = prdc_with_error_bars(ctx["real"], ctx["fake"], k_pr=k_pr, k_dc=k_dc, **o)
+    return {n: Entry(out[n].value, out[n].stderr, "stderr", out[n].ci) for n in names}
+
+
+def _pr(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> dict[str, Entry]:
+    if groups:
+        bars = {"groups": groups, "confidence": confidence}
+        return _with_bars(ctx, ("precision", "recall"), o.pop("k", 3), None, {**o, **bars})
     p, r = precision_recall(ctx["real"], ctx["fake"], **o)
     return {"precision": Entry(p), "recall": Entry(r)}
 
 
-def _dc(ctx: dict, **o: Any) -> dict[str, Entry]:
+def _dc(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> dict[str, Entry]:
+    if groups:
+        bars = {"groups": groups, "confidence": confidence}
+        return _with_bars(ctx, ("density", "coverage"), None, o.pop("k", 5), {**o, **bars})
     d, c = density_coverage(ctx["real"], ctx["fake"], **o)
     return {"density": Entry(d), "coverage": Entry(c)}
 
@@ -279,7 +290,9 @@ def evaluate(
 
     FID comes with a delete-a-group jackknife standard error and interval, and FID∞
     (:mod:`metrics.jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,
-    ``groups=0`` turns them off).
+    ``groups=0`` turns them off). Precision/recall and density/coverage get jackknife
+    intervals with ``options={"precision_recall": {"groups": 10}}`` (off by default: it
+    recomputes them K times).
 
     Args:
         real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder), or

@@ -18,6 +18,9 @@ While features stream, sample ``i`` goes to group ``i mod K`` of a list of
   least squares as ``F_j = FID∞ + b / N_j`` and extrapolated to ``1/N → 0``. Nested group
   prefixes stand in for the paper's random subsets of 15 sizes.
 
+Precision, recall, density and coverage get a delete-a-group jackknife over both samples
+(:func:`prdc_with_error_bars`).
+
 A side without groups (a reference file holding only ``mu``/``sigma``) is held fixed: the
 interval then covers the FID against that reference, ignoring its own sampling error.
 """
@@ -25,14 +28,23 @@ interval then covers the FID against that reference, ignoring its own sampling e
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import torch
 
 from metrics.fid import fid_from_stats
 from metrics.stats import FeatureStats
 
-__all__ = ["FIDEstimate", "coarsen", "fid_with_error_bars", "group_index", "merge_all"]
+__all__ = [
+    "FIDEstimate",
+    "Interval",
+    "coarsen",
+    "fid_with_error_bars",
+    "group_index",
+    "merge_all",
+    "prdc_with_error_bars",
+]
 
 
 class FIDEstimate(NamedTuple):
@@ -59,6 +71,16 @@ def merge_all(stats: list[FeatureStats], skip: int | None = None) -> FeatureStat
         if i != skip:
             out.merge(s)
     return out
+
+
+def _leave_one_out(stats: list[FeatureStats]) -> list[FeatureStats]:
+    """``merge_all(stats, skip=g)`` for every g from prefix and suffix merges (3K, not K²)."""
+    k = len(stats)
+    prefix, suffix = [FeatureStats()], [FeatureStats()]
+    for i in range(k - 1):
+        prefix.append(FeatureStats().merge(prefix[-1]).merge(stats[i]))
+        suffix.append(FeatureStats().merge(suffix[-1]).merge(stats[k - 1 - i]))
+    return [FeatureStats().merge(prefix[g]).merge(suffix[k - 1 - g]) for g in range(k)]
 
 
 def coarsen(groups: list[FeatureStats], k: int) -> list[FeatureStats]:
@@ -120,14 +142,9 @@ def fid_with_error_bars(
     if k < 2:
         raise ValueError(f"the jackknife needs at least 2 groups, got {k}")
     value = fid_from_stats(real_total, fake_total)
-    loo = np.array(
-        [
-            fid_from_stats(
-                merge_all(rg, g) if rg else real_total, merge_all(fg, g) if fg else fake_total
-            )
-            for g in range(k)
-        ]
-    )
+    loo_r = _leave_one_out(rg) if rg else [real_total] * k
+    loo_f = _leave_one_out(fg) if fg else [fake_total] * k
+    loo = np.array([fid_from_stats(a, b) for a, b in zip(loo_r, loo_f)])
     mean = float(loo.mean())
     se = math.sqrt((k - 1) / k * float(((loo - mean) ** 2).sum()))
     corrected = k * value - (k - 1) * mean
@@ -154,3 +171,69 @@ def _fid_infinity(
         return float(ys[-1])
     _, intercept = np.polyfit(np.array(xs), np.array(ys), 1)
     return float(intercept)
+
+
+class Interval(NamedTuple):
+    """A metric with its delete-a-group jackknife standard error and interval."""
+
+    value: float
+    stderr: float
+    ci: tuple[float, float]
+
+
+def prdc_with_error_bars(
+    real: Any,
+    fake: Any,
+    *,
+    k_pr: int | None = 3,
+    k_dc: int | None = 5,
+    groups: int = 10,
+    confidence: float = 0.95,
+) -> dict[str, Interval]:
+    """Precision/recall (``k_pr``) and density/coverage (``k_dc``) with jackknife intervals.
+
+    Delete-a-group jackknife over **both** samples: sample ``i`` of each set is in group
+    ``i mod K``; ``θ_(g)`` recomputes the metrics without group ``g`` of either set (so the
+    k-NN radii are recomputed too), ``se = sqrt((K-1)/K Σ (θ_(g) - θ̄)²)`` and the interval
+    is ``θ ± t_{K-1} se``: it covers the metric's expectation at these sample sizes. Groups,
+    not single points, because the radii are order statistics, for which the delete-1
+    jackknife is inconsistent and delete-d is not (Shao & Wu, Ann. Statist. 1989). The
+    error bars are conservative: 1.3-2.0x the spread over seeds at N = M = 200, d = 2 (the
+    tests bound it in [0.8, 2.5]). Costs K extra evaluations.
+
+    Raises:
+        ValueError: fewer than 2 groups, a bad ``confidence``, or too few samples per
+            remaining set for the radii.
+
+    Example:
+        >>> x = np.random.default_rng(0).normal(size=(200, 2))
+        >>> out = prdc_with_error_bars(x, x[::-1] + 0.1, groups=5)
+        >>> sorted(out), out["coverage"].stderr > 0
+        (['coverage', 'density', 'precision', 'recall'], True)
+    """
+    from metrics.prdc import _prdc_impl, _prepare
+
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 2:
+        raise ValueError(f"groups must be an integer >= 2, got {groups!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    ks = {n: k for n, k in (("k_pr", k_pr), ("k_dc", k_dc)) if k is not None}
+    x, y = _prepare(real, fake, ks)
+    kmax = max(ks.values())
+    for t, n in ((x, "real"), (y, "fake")):
+        if t.shape[0] - -(-t.shape[0] // groups) <= kmax:
+            raise ValueError(
+                f"{n} has {t.shape[0]} samples: too few to leave out 1/{groups} of them and "
+                f"keep more than k={kmax}"
+            )
+    full = _prdc_impl(x, y, k_pr, k_dc)
+    gx = torch.arange(x.shape[0], device=x.device) % groups
+    gy = torch.arange(y.shape[0], device=y.device) % groups
+    loo = [_prdc_impl(x[gx != g], y[gy != g], k_pr, k_dc) for g in range(groups)]
+    half = _t_quantile(0.5 + confidence / 2, groups - 1)
+    out = {}
+    for name, value in full.items():
+        v = np.array([r[name] for r in loo])
+        se = math.sqrt((groups - 1) / groups * float(((v - v.mean()) ** 2).sum()))
+        out[name] = Interval(value, se, (value - half * se, value + half * se))
+    return out

@@ -28,9 +28,8 @@ def _folder(path, n=24, size=8, seed=0, mode="RGB"):
 class Counting:
     """An extractor that records the batch sizes it is given."""
 
-    provenance = {"network": "counting-identity", "sha256": "0" * 64}
-
     def __init__(self):
+        self.provenance = {"network": "counting-identity", "sha256": "0" * 64}
         self.batches = []
 
     def __call__(self, x):
@@ -115,7 +114,7 @@ def test_bad_folders(tmp_path):
     a = _folder(tmp_path / "a", n=4)
     with pytest.raises(ValueError, match="resize must be one of"):
         metrics.evaluate(a, a, metrics="fid", resize="area", cache=False)
-    with pytest.raises(ValueError, match="mode_coverage.*folder"):
+    with pytest.raises(ValueError, match=r"mode_coverage.*folder"):
         metrics.evaluate(
             a, a, metrics="mode_coverage", options={"mode_coverage": {"centers": [[0.0]], "std": 1}}
         )

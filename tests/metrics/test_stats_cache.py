@@ -22,9 +22,8 @@ def _folder(path, n=30, seed=0, shift=0):
 
 
 class Counting:
-    provenance = {"network": "counting", "sha256": "1" * 64}
-
     def __init__(self):
+        self.provenance = {"network": "counting", "sha256": "1" * 64}
         self.rows = 0
 
     def __call__(self, x):
@@ -81,7 +80,7 @@ def test_cli_stats_then_evaluate_against_ref(tmp_path, cache, capsys):
     with np.load(ref, allow_pickle=False) as f:  # pytorch-fid's layout, plus n and groups
         assert {"mu", "sigma", "n", "group_n", "group_mu", "group_sigma"} <= set(f.files)
         assert f["mu"].shape == (108,) and f["sigma"].shape == (108, 108) and int(f["n"]) == 30
-    total, groups, meta = load_stats_file(ref)
+    _, groups, meta = load_stats_file(ref)
     assert len(groups) == 5 and meta["source"]["types"] == {"png": 30}
     direct = metrics.evaluate(
         real, fake, metrics="fid", cache=False, options={"fid": {"groups": 5}}
@@ -107,7 +106,7 @@ def test_ref_files_bad_uses(tmp_path, cache):
     np.savez(other, mu=np.zeros(5), sigma=np.eye(5))
     with pytest.raises(ValueError, match="dimension 5 but the fake features have 108"):
         metrics.evaluate(other, fake, metrics="fid")
-    with pytest.raises(ValueError, match="must end in .npz"):
+    with pytest.raises(ValueError, match=r"must end in \.npz"):
         metrics.cli_stats([str(real), "-o", str(tmp_path / "ref.txt")])
     # pytorch-fid's files (mu, sigma only) serve FID without error bars on the real side
     np.savez(other, mu=np.zeros(108), sigma=np.eye(108))
