@@ -27,7 +27,9 @@ interval then covers the FID against that reference, ignoring its own sampling e
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -73,14 +75,17 @@ def merge_all(stats: list[FeatureStats], skip: int | None = None) -> FeatureStat
     return out
 
 
-def _leave_one_out(stats: list[FeatureStats]) -> list[FeatureStats]:
-    """``merge_all(stats, skip=g)`` for every g from prefix and suffix merges (3K, not K²)."""
+def _leave_one_out(stats: list[FeatureStats]) -> Iterator[FeatureStats]:
+    """``merge_all(stats, skip=g)`` for g = 0, 1, ... from prefix and suffix merges: 3K
+    merges, not K², and about K + 2 states held at once (each is D × D)."""
     k = len(stats)
-    prefix, suffix = [FeatureStats()], [FeatureStats()]
+    suffix = [FeatureStats()]  # suffix[j]: merge of the last j groups
     for i in range(k - 1):
-        prefix.append(FeatureStats().merge(prefix[-1]).merge(stats[i]))
         suffix.append(FeatureStats().merge(suffix[-1]).merge(stats[k - 1 - i]))
-    return [FeatureStats().merge(prefix[g]).merge(suffix[k - 1 - g]) for g in range(k)]
+    prefix = FeatureStats()
+    for g in range(k):
+        yield FeatureStats().merge(prefix).merge(suffix.pop())
+        prefix.merge(stats[g])
 
 
 def coarsen(groups: list[FeatureStats], k: int) -> list[FeatureStats]:
@@ -142,8 +147,8 @@ def fid_with_error_bars(
     if k < 2:
         raise ValueError(f"the jackknife needs at least 2 groups, got {k}")
     value = fid_from_stats(real_total, fake_total)
-    loo_r = _leave_one_out(rg) if rg else [real_total] * k
-    loo_f = _leave_one_out(fg) if fg else [fake_total] * k
+    loo_r = _leave_one_out(rg) if rg else itertools.repeat(real_total, k)
+    loo_f = _leave_one_out(fg) if fg else itertools.repeat(fake_total, k)
     loo = np.array([fid_from_stats(a, b) for a, b in zip(loo_r, loo_f)])
     mean = float(loo.mean())
     se = math.sqrt((k - 1) / k * float(((loo - mean) ** 2).sum()))
@@ -162,11 +167,16 @@ def _fid_infinity(
     """Least-squares intercept of FID of nested group prefixes against ``1/N``."""
     k = len(rg or fg)
     xs, ys = [], []
-    for j in range(max(2, math.ceil(k / 5)), k + 1):
-        r = merge_all(rg[:j]) if rg else real_total
-        f = merge_all(fg[:j]) if fg else fake_total
+    r, f = FeatureStats(), FeatureStats()  # running merges of the first j groups
+    for j in range(1, k + 1):
+        if rg:
+            r.merge(rg[j - 1])
+        if fg:
+            f.merge(fg[j - 1])
+        if j < max(2, math.ceil(k / 5)):
+            continue
         xs.append(1.0 / (f.n if fg else r.n))
-        ys.append(fid_from_stats(r, f))
+        ys.append(fid_from_stats(r if rg else real_total, f if fg else fake_total))
     if len(xs) < 2:
         return float(ys[-1])
     _, intercept = np.polyfit(np.array(xs), np.array(ys), 1)
