@@ -436,7 +436,9 @@ def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
     ap.add_argument("--batch-size", type=int, default=None, help="feature batch size (256)")
     _add_folder_arguments(ap)
-    ap.add_argument("--no-cache", action="store_true", help="do not use cached real statistics")
+    ap.add_argument(
+        "--no-cache", action="store_true", default=None, help="do not use cached real statistics"
+    )
 
 
 def _add_folder_arguments(ap: argparse.ArgumentParser) -> None:
@@ -446,7 +448,7 @@ def _add_folder_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     ap.add_argument("--image-size", type=int, default=None, help="resize folder images to this")
     ap.add_argument(
-        "--resize", default="bilinear", help="bilinear (default), bicubic, lanczos or nearest"
+        "--resize", default=None, help="bilinear (default), bicubic, lanczos or nearest"
     )
     ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: <= 4)")
 
@@ -617,7 +619,7 @@ def cli_stats(argv: Sequence[str] | None = None) -> int:
         device=args.device,
         progress=args.progress,
         image_size=args.image_size,
-        resize=args.resize,
+        resize=args.resize or "bilinear",
         num_workers=args.workers,
     )
     save_stats_file(args.output, total, groups, overwrite=args.overwrite, meta=prov)

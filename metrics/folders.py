@@ -151,13 +151,14 @@ def _first_image(info: FolderInfo) -> tuple[tuple[int, int], int]:
     """(height, width) and channels (1 for grey, else 3) of the first readable image."""
     from PIL import Image
 
+    first = None
     for p in info.files:
         try:
             with Image.open(p) as im:
                 return (im.size[1], im.size[0]), 1 if im.mode in ("L", "1", "LA") else 3
-        except (OSError, ValueError, SyntaxError):
-            continue
-    raise ValueError(f"{info.path}: none of its {len(info.files)} image files is readable")
+        except (OSError, ValueError, SyntaxError) as exc:
+            first = first or f"{p} is not a readable image ({type(exc).__name__})"
+    raise ValueError(f"{first}; none of the {len(info.files)} image files in {info.path} is")
 
 
 def _default_workers(n_batches: int) -> int:
