@@ -10,16 +10,8 @@ from __future__ import annotations
 
 from metrics import distributed, features
 from metrics._types import Score
-from metrics.evaluate import (
-    METRICS,
-    Entry,
-    Report,
-    cli_evaluate,
-    cli_stats,
-    compute_stats,
-    evaluate,
-    load_samples,
-)
+from metrics.cache import cli_stats, compute_stats
+from metrics.evaluate import METRICS, Entry, Report, cli_evaluate, evaluate, load_samples
 from metrics.features import digits_features, digits_logits, extract
 from metrics.fid import FID, fid, fid_from_stats, frechet_distance
 from metrics.inception_score import InceptionScore, inception_score
