@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from metrics import distributed, features
 from metrics._types import Score
+from metrics.cache import cli_stats, compute_stats
 from metrics.evaluate import METRICS, Entry, Report, cli_evaluate, evaluate, load_samples
 from metrics.features import digits_features, digits_logits, extract
 from metrics.fid import FID, fid, fid_from_moments, fid_from_stats, frechet_distance
@@ -46,6 +47,8 @@ __all__ = [
     "Report",
     "Score",
     "cli_evaluate",
+    "cli_stats",
+    "compute_stats",
     "density_coverage",
     "digits_features",
     "digits_logits",

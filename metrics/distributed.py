@@ -11,11 +11,15 @@ Reference: the pattern of ``NVlabs/edm:torch_utils/distributed.py`` (rank/world 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 __all__ = [
+    "all_reduce_max",
     "all_reduce_sum",
     "barrier",
+    "broadcast_shards",
     "get_rank",
     "get_world_size",
     "is_distributed",
@@ -64,6 +68,61 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
         return t
     torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
     return t
+
+
+def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
+    """Elementwise maximum of ``t`` over all processes, in place (unchanged in one process)."""
+    if not is_distributed():
+        return t
+    op = torch.distributed.ReduceOp.MAX
+    if torch.distributed.get_backend() == "nccl" and t.device.type != "cuda":
+        tmp = t.to(torch.device("cuda", torch.cuda.current_device()))
+        torch.distributed.all_reduce(tmp, op=op)
+        t.copy_(tmp)
+        return t
+    torch.distributed.all_reduce(t, op=op)
+    return t
+
+
+def broadcast_shards(*tensors: torch.Tensor) -> Iterator[tuple[bool, list[torch.Tensor]]]:
+    """Visit every rank's shard in turn: yields ``(is_own, [tensors of rank r])`` for r = 0, 1, ...
+
+    Each rank passes its own tensors (same trailing shapes and dtypes on every rank, any
+    length along dim 0, empty allowed); rank ``r``'s are broadcast to all in step ``r``, so at
+    most one foreign shard is held at a time. Every rank must consume the whole iterator. In
+    one process it yields the given tensors once.
+
+    Example:
+        >>> [(own, [t.tolist() for t in ts]) for own, ts in broadcast_shards(torch.ones(2))]
+        [(True, [[1.0, 1.0]])]
+    """
+    if not is_distributed():
+        yield True, list(tensors)
+        return
+    rank, world = get_rank(), get_world_size()
+    dev = tensors[0].device
+    sizes = torch.zeros(world, len(tensors), dtype=torch.int64, device=dev)
+    sizes[rank] = torch.tensor([t.shape[0] for t in tensors], dtype=torch.int64)
+    all_reduce_sum(sizes)
+    nccl = torch.distributed.get_backend() == "nccl"
+    for r in range(world):
+        if r == rank:
+            bufs = [t.contiguous() for t in tensors]
+        else:
+            bufs = [
+                torch.empty((int(sizes[r, i]), *t.shape[1:]), dtype=t.dtype, device=dev)
+                for i, t in enumerate(tensors)
+            ]
+        for i, b in enumerate(bufs):
+            if b.numel() == 0:  # every rank knows the sizes, so all skip together
+                continue
+            if nccl and b.device.type != "cuda":
+                tmp = b.to(torch.device("cuda", torch.cuda.current_device()))
+                torch.distributed.broadcast(tmp, src=r)
+                bufs[i] = tmp.to(dev)
+            else:
+                torch.distributed.broadcast(b, src=r)
+        yield r == rank, bufs
 
 
 def shard_range(n: int, rank: int | None = None, world_size: int | None = None) -> range:

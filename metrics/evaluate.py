@@ -22,11 +22,18 @@ import torch
 
 from divergences._validation import check_positive_int
 from metrics._atomic import check_writable, write_atomic
-from metrics.features import digits_logits, extract, resolve_extractor
-from metrics.fid import fid
+from metrics.features import digits_logits, extract, provenance, resolve_extractor
+from metrics.fid import fid_from_stats
 from metrics.inception_score import inception_score
+from metrics.jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
 from metrics.kid import kid
-from metrics.loading import load_array, load_image_folder, load_samples
+from metrics.loading import (
+    collect_side,
+    load_array,
+    load_image_folder,
+    load_samples,
+    planned_count,
+)
 from metrics.modes import mode_coverage
 from metrics.prdc import density_coverage, precision_recall
 from metrics.two_sample import TWO_SAMPLE, two_sample
@@ -49,11 +56,13 @@ __all__ = [
 @dataclass(frozen=True)
 class Entry:
     """One reported number: ``value`` and its uncertainty (``kind`` is ``"std"`` over
-    subsets/splits, ``"stderr"``, or ``""`` when there is none)."""
+    subsets/splits, ``"stderr"``, or ``""`` when there is none), with an optional
+    ``interval`` (low, high) (e.g. the FID jackknife's 95 % interval)."""
 
     value: float
     uncertainty: float | None = None
     kind: str = ""
+    interval: tuple[float, float] | None = None
 
     def __float__(self) -> float:
         return float(self.value)
@@ -91,13 +100,20 @@ class Report(Mapping):
         lines = [f"{'metric':<{w}}{'value':>8}   ± uncertainty"]
         for name, e in self.entries.items():
             unc = f"   ± {e.uncertainty:.4f} ({e.kind})" if e.uncertainty is not None else ""
+            if e.interval is not None:
+                unc += f"  [{e.interval[0]:.4f}, {e.interval[1]:.4f}]"
             lines.append(f"{name:<{w}}{e.value:>8.4f}{unc}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"metrics": {name: {"value", "uncertainty", "kind"}}, "meta": {...}}``."""
+        """``{"metrics": {name: {"value", "uncertainty", "kind"[, "interval"]}}, "meta": ...}``."""
         return {
-            "metrics": {n: _jsonable(e.__dict__) for n, e in self.entries.items()},
+            "metrics": {
+                n: _jsonable(
+                    {k: v for k, v in e.__dict__.items() if v is not None or k != "interval"}
+                )
+                for n, e in self.entries.items()
+            },
             "meta": _jsonable(self.meta),
         }
 
@@ -137,8 +153,19 @@ def _estimate(e: Any) -> Entry:
     return Entry(float(e.value), float(e.stderr), "stderr")
 
 
-def _fid(ctx: dict, **o: Any) -> dict[str, Entry]:
-    return {"fid": Entry(float(fid(ctx["real"], ctx["fake"], **o)))}
+def _fid(ctx: dict, *, confidence: float = 0.95) -> dict[str, Entry]:
+    r, f = ctx["real_side"], ctx["fake_side"]
+    rg, fg = r.groups, f.groups
+    if rg and fg and len(rg) != len(fg):  # sizes known only after loading: match them
+        rg, fg = coarsen(rg, len(fg)), coarsen(fg, len(rg))
+    if len(rg or fg) < 2 or any(g.n < 2 for g in rg + fg):
+        return {"fid": Entry(fid_from_stats(r.total, f.total))}
+    ctx["fid_groups"] = len(rg or fg)
+    e = fid_with_error_bars(r.total, f.total, rg, fg, confidence=confidence)
+    return {
+        "fid": Entry(e.value, e.stderr, "stderr", e.ci),
+        "fid_inf": Entry(e.fid_infinity),
+    }
 
 
 def _kid(ctx: dict, **o: Any) -> dict[str, Entry]:
@@ -146,12 +173,23 @@ def _kid(ctx: dict, **o: Any) -> dict[str, Entry]:
     return {"kid": _score(kid(ctx["real"], ctx["fake"], **o))}
 
 
-def _pr(ctx: dict, **o: Any) -> dict[str, Entry]:
+def _with_bars(ctx: dict, names: tuple[str, str], k_pr: Any, k_dc: Any, o: dict) -> dict:
+    out = prdc_with_error_bars(ctx["real"], ctx["fake"], k_pr=k_pr, k_dc=k_dc, **o)
+    return {n: Entry(out[n].value, out[n].stderr, "stderr", out[n].ci) for n in names}
+
+
+def _pr(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> dict[str, Entry]:
+    if groups:
+        bars = {"groups": groups, "confidence": confidence}
+        return _with_bars(ctx, ("precision", "recall"), o.pop("k", 3), None, {**o, **bars})
     p, r = precision_recall(ctx["real"], ctx["fake"], **o)
     return {"precision": Entry(p), "recall": Entry(r)}
 
 
-def _dc(ctx: dict, **o: Any) -> dict[str, Entry]:
+def _dc(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> dict[str, Entry]:
+    if groups:
+        bars = {"groups": groups, "confidence": confidence}
+        return _with_bars(ctx, ("density", "coverage"), None, o.pop("k", 5), {**o, **bars})
     d, c = density_coverage(ctx["real"], ctx["fake"], **o)
     return {"density": Entry(d), "coverage": Entry(c)}
 
@@ -175,7 +213,10 @@ def _modes(ctx: dict, **o: Any) -> dict[str, Entry]:
         raise ValueError(
             "metric 'mode_coverage' needs options={'mode_coverage': {'centers': ..., 'std': ...}}"
         )
-    r = mode_coverage(ctx["fake_samples"].reshape(ctx["fake_samples"].shape[0], -1), **o)
+    x = ctx["fake_samples"]
+    if not isinstance(x, torch.Tensor):
+        raise ValueError("metric 'mode_coverage' needs fake samples as an array, not a folder")
+    r = mode_coverage(x.reshape(x.shape[0], -1), **o)
     return {
         "modes": Entry(float(r.modes)),
         "high_quality": Entry(r.high_quality),
@@ -229,68 +270,151 @@ def evaluate(
     batch_size: int = 256,
     device: str | torch.device | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
+    image_size: int | None = None,
+    resize: str = "bilinear",
+    channels: int | None = None,
+    num_workers: int | None = None,
+    cache: bool = True,
 ) -> Report:
     """Evaluate generated samples against real ones with several metrics in one call.
 
+    Image folders are streamed (:mod:`metrics.folders`: sorted order, batches, memory bounded
+    by the batch; unreadable images skipped with a count, JPEG warned about). A real side that
+    is an ``.npz`` of statistics (``mu``, ``sigma``; pytorch-fid's or ``divergences stats``)
+    serves ``fid``. With ``cache`` the statistics of a real folder are cached on disk
+    (:mod:`metrics.cache`) when only ``fid`` is asked, so a second evaluation reads only the
+    fake side.
+
+    FID comes with a delete-a-group jackknife standard error and interval, and FID∞
+    (:mod:`metrics.jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,
+    ``groups=0`` turns them off). Precision/recall and density/coverage get jackknife
+    intervals with ``options={"precision_recall": {"groups": 10}}`` (off by default: it
+    recomputes them K times).
+
     Args:
-        real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder).
+        real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder), or
+            an ``.npz`` of reference statistics.
         fake: generated samples (same kinds), or a callable ``fake(n)`` with ``num_samples``.
         metrics: a name or a list of names from :data:`METRICS`: ``fid``, ``kid``,
             ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage`` and the
             core's two-sample divergences ``js``, ``c2st``, ``knn_kl``, ``chamfer``,
             ``mmd2``, ``sliced_wasserstein``.
-        features: extractor: ``"identity"``, ``"digits"``, a TorchScript path or a callable.
+        features: extractor: ``"identity"``, ``"digits"``, a TorchScript path or a callable
+            (its optional ``provenance`` dict, e.g. with the network file's ``sha256``, goes
+            into the report and the cache key).
         logits: classifier for ``is`` (default: the digits classifier when
             ``features="digits"``).
         num_samples: use (or draw) at most this many samples of each set.
         batch_size: batch size of feature extraction and of generator calls.
         device: where extractors run (default: CUDA when present).
         options: per-metric keyword options, e.g. ``{"kid": {"subsets": 10}}``.
-        progress: show progress bars during feature extraction.
+        progress: progress bars (None: only when stderr is a terminal).
+        image_size: side every folder image is brought to (default: its first image's).
+        resize: PIL filter for folder images of another size (``bilinear``, ``bicubic``,
+            ``lanczos``, ``nearest``).
+        channels: 1 or 3 channels for folder images (default: from the first image).
+        num_workers: DataLoader workers reading folders (default: up to 4).
+        cache: read/write the on-disk cache of real-folder statistics.
 
     Returns:
-        A :class:`Report` (``meta`` records sizes, feature dimension and options).
+        A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor
+        (and its file's SHA-256), the preprocessing and the counts per side and file type.
 
     Example:
         >>> rng = np.random.default_rng(0)
         >>> r = evaluate(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)),
         ...              metrics=["fid", "precision_recall"])
         >>> sorted(r), r["fid"].value < 0.1
-        (['fid', 'precision', 'recall'], True)
+        (['fid', 'fid_inf', 'precision', 'recall'], True)
     """
     metrics = _metric_names(metrics)
-    options = dict(options or {})
+    options = {k: dict(v) for k, v in (options or {}).items()}
     bad = [k for k in options if k not in metrics]
     if bad:
         raise ValueError(f"options given for metrics that are not computed: {bad}")
-    real_s = load_samples(real, num_samples=num_samples, batch_size=batch_size, name="real")
-    fake_s = load_samples(fake, num_samples=num_samples, batch_size=batch_size, name="fake")
+    fid_opts = options.get("fid", {})
+    groups = fid_opts.pop("groups", 10) if "fid" in metrics else 0
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 0:
+        raise ValueError(f"options['fid']['groups'] must be an integer >= 0, got {groups!r}")
     extractor = resolve_extractor(features, device=device)
     if logits is None and isinstance(features, str) and features == "digits":
         logits = digits_logits(device=device)
-    kw = {"batch_size": batch_size, "device": device, "progress": progress}
+    keep = any(m != "fid" for m in metrics)
+    folder_options = {"image_size": image_size, "resize": resize, "channels": channels}
+    if num_workers is not None:
+        check_positive_int(num_workers + 1, "num_workers + 1")
+    common = {
+        "spec": features,
+        "extractor": extractor,
+        "keep_features": keep,
+        "want_stats": "fid" in metrics,
+        "num_samples": num_samples,
+        "batch_size": batch_size,
+        "device": device,
+        "progress": progress,
+        "folder_options": {**folder_options, "num_workers": num_workers},
+        "cache": cache,
+    }
+    counts = [planned_count(s, num_samples) for s in (real, fake)]
+    k_eff = min([groups, *(c // 2 for c in counts if c is not None)])
+    real_side = collect_side(real, name="real", **{**common, "groups": k_eff})
+    if real_side.kind == "stats" and real_side.groups:
+        k_eff = min(len(real_side.groups), k_eff) if k_eff else 0
+    # only the reference side is cached: generated samples change from run to run
+    fake_side = collect_side(fake, name="fake", **{**common, "groups": k_eff, "cache": False})
+    _check_dims(real_side, fake_side, real)
     ctx = {
-        "real": extract(extractor, real_s, **kw).double(),
-        "fake": extract(extractor, fake_s, **kw).double(),
-        "fake_samples": fake_s,
+        "real": real_side.features,
+        "fake": fake_side.features,
+        "real_side": real_side,
+        "fake_side": fake_side,
+        "fake_samples": fake_side.samples,
         "logits": logits,
-        **kw,
+        "batch_size": batch_size,
+        "device": device,
+        "progress": bool(progress),
     }
     entries: dict[str, Entry] = {}
     for name in metrics:
-        entries.update(METRICS[name](ctx, **dict(options.get(name, {}))))
+        entries.update(METRICS[name](ctx, **options.get(name, {})))
+    dim = real_side.total.dim if real_side.features is None else real_side.features.shape[1]
     meta = {
-        "n_real": int(real_s.shape[0]),
-        "n_fake": int(fake_s.shape[0]),
-        "feature_dim": int(ctx["real"].shape[1]),
+        "n_real": real_side.n,
+        "n_fake": fake_side.n,
+        "feature_dim": int(dim),
         "features": features if isinstance(features, str) else type(features).__name__,
         "options": {
             k: {kk: vv for kk, vv in v.items() if kk not in ("centers",)}
             for k, v in options.items()
         },
+        "provenance": {
+            "package_version": _version(),
+            "extractor": provenance(features, extractor),
+            "preprocessing": folder_options,
+            "real": real_side.summary(),
+            "fake": fake_side.summary(),
+        },
     }
+    if "fid" in metrics:
+        meta["options"].setdefault("fid", {})["groups"] = ctx.get("fid_groups", 0)
     return Report(entries, meta)
+
+
+def _version() -> str:
+    from divergences import __version__
+
+    return __version__
+
+
+def _check_dims(real: Any, fake: Any, real_source: Any) -> None:
+    dims = [s.features.shape[1] if s.features is not None else s.total.dim for s in (real, fake)]
+    if dims[0] != dims[1]:
+        what = f"the statistics file {real_source}" if real.kind == "stats" else "the real features"
+        raise ValueError(
+            f"{what} has dimension {dims[0]} but the fake features have {dims[1]}: statistics "
+            "of another network or preprocessing?"
+        )
 
 
 def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
@@ -309,7 +433,22 @@ def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
     )
     ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
     ap.add_argument("--batch-size", type=int, default=None, help="feature batch size (256)")
-    ap.add_argument("--progress", action="store_true", default=None, help="progress bars")
+    _add_folder_arguments(ap)
+    ap.add_argument(
+        "--no-cache", action="store_true", default=None, help="do not use cached real statistics"
+    )
+
+
+def _add_folder_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument(
+        "--progress", action="store_true", default=None, help="progress bars (default: on a TTY)"
+    )
+    ap.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    ap.add_argument("--image-size", type=int, default=None, help="resize folder images to this")
+    ap.add_argument(
+        "--resize", default=None, help="bilinear (default), bicubic, lanczos or nearest"
+    )
+    ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: <= 4)")
 
 
 def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
@@ -336,7 +475,11 @@ def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
         num_samples=args.num_samples,
         batch_size=256 if args.batch_size is None else args.batch_size,
         device=device,
-        progress=bool(args.progress),
+        progress=getattr(args, "progress", None),
+        image_size=getattr(args, "image_size", None),
+        resize=getattr(args, "resize", None) or "bilinear",
+        num_workers=getattr(args, "workers", None),
+        cache=not getattr(args, "no_cache", False),
     )
     if json_path:
         report.to_json(json_path, overwrite=overwrite)
@@ -364,7 +507,9 @@ def cli_evaluate(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="divergences evaluate", description="Evaluate generated samples against real ones."
     )
-    ap.add_argument("real", help="real samples: .npy/.npz/.pt file or image folder")
+    ap.add_argument(
+        "real", help="real samples: .npy/.npz/.pt file or image folder, or a stats .npz"
+    )
     ap.add_argument("fake", help="generated samples: .npy/.npz/.pt file or image folder")
     add_cli_arguments(ap)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")

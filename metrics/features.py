@@ -14,9 +14,10 @@ the GPU when one is present, with an optional progress bar.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = [
     "digits_logits",
     "extract",
     "identity",
+    "iter_features",
+    "provenance",
     "resolve_extractor",
     "torchscript",
 ]
@@ -163,6 +166,42 @@ def _batches(data: Any, batch_size: int) -> tuple[Iterable[torch.Tensor], int | 
     )
 
 
+def iter_features(
+    extractor: Any,
+    data: Any,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    out_device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+) -> Iterator[torch.Tensor]:
+    """Like :func:`extract`, but yield the features of each batch ``(B, D)`` as they come
+    (memory bounded by one batch; :func:`extract` concatenates them)."""
+    batch_size = check_positive_int(batch_size, "batch_size")
+    fn = resolve_extractor(extractor, device=device)
+    dev = default_device() if device is None else torch.device(device)
+    if isinstance(fn, torch.nn.Module) and not isinstance(fn, torch.jit.ScriptModule):
+        fn = fn.to(dev)
+    batches, total = _batches(data, batch_size)
+    with torch.inference_mode():
+        for b in tqdm(batches, total=total, disable=not progress, desc="features", unit="batch"):
+            if not isinstance(b, torch.Tensor):
+                raise TypeError(f"each batch must be a tensor or array, got {type(b).__name__}")
+            if dtype is not None:
+                b = b.to(dtype)
+            elif not b.is_floating_point():
+                b = b.to(torch.float32)
+            f = fn(b.to(dev, non_blocking=True))
+            if not isinstance(f, torch.Tensor) or f.ndim != 2 or f.shape[0] != b.shape[0]:
+                shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
+                raise ValueError(
+                    f"the extractor must map a batch of {b.shape[0]} to "
+                    f"({b.shape[0]}, D) features, got {shape}"
+                )
+            yield f.to(out_device)
+
+
 def extract(
     extractor: Any,
     data: Any,
@@ -194,29 +233,50 @@ def extract(
         >>> extract("identity", np.ones((10, 2, 2)), batch_size=3).shape
         torch.Size([10, 4])
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    fn = resolve_extractor(extractor, device=device)
-    dev = default_device() if device is None else torch.device(device)
-    if isinstance(fn, torch.nn.Module) and not isinstance(fn, torch.jit.ScriptModule):
-        fn = fn.to(dev)
-    batches, total = _batches(data, batch_size)
-    outs = []
-    with torch.inference_mode():
-        for b in tqdm(batches, total=total, disable=not progress, desc="features", unit="batch"):
-            if not isinstance(b, torch.Tensor):
-                raise TypeError(f"each batch must be a tensor or array, got {type(b).__name__}")
-            if dtype is not None:
-                b = b.to(dtype)
-            elif not b.is_floating_point():
-                b = b.to(torch.float32)
-            f = fn(b.to(dev, non_blocking=True))
-            if not isinstance(f, torch.Tensor) or f.ndim != 2 or f.shape[0] != b.shape[0]:
-                shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
-                raise ValueError(
-                    f"the extractor must map a batch of {b.shape[0]} to "
-                    f"({b.shape[0]}, D) features, got {shape}"
-                )
-            outs.append(f.to(out_device))
+    outs = list(
+        iter_features(
+            extractor,
+            data,
+            batch_size=batch_size,
+            device=device,
+            progress=progress,
+            out_device=out_device,
+            dtype=dtype,
+        )
+    )
     if not outs:
         raise ValueError("data is empty: no batches to extract features from")
     return torch.cat(outs)
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(spec: Any, extractor: Any = None) -> dict[str, Any] | None:
+    """What identifies an extractor: its ``provenance`` attribute (a dict, e.g. with the network
+    file's ``sha256``) if it has one, else derived from the spec; None when unknown (a plain
+    callable: results are then never cached).
+
+    Example:
+        >>> provenance("identity")
+        {'network': 'identity'}
+    """
+    own = getattr(extractor, "provenance", None) or getattr(spec, "provenance", None)
+    if isinstance(own, dict):
+        return dict(own)
+    if isinstance(spec, (str, os.PathLike)):
+        s = os.fspath(spec)
+        if s == "identity":
+            return {"network": "identity"}
+        if s == "digits":
+            from metrics._digits import WEIGHTS
+
+            return {"network": "digits", "sha256": _sha256(WEIGHTS)}
+        if os.path.isfile(s):
+            return {"network": "torchscript", "file": os.path.basename(s), "sha256": _sha256(s)}
+    return None

@@ -5,6 +5,7 @@ folders and generator callables, with errors that name the argument and the prob
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,15 @@ import torch
 
 from divergences._validation import check_positive_int
 
-__all__ = ["load_array", "load_image_folder", "load_samples"]
+__all__ = [
+    "Side",
+    "collect_side",
+    "is_stats_file",
+    "load_array",
+    "load_image_folder",
+    "load_samples",
+    "planned_count",
+]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
@@ -178,3 +187,179 @@ def load_samples(
     if num_samples is not None and out.shape[0] > num_samples:
         out = out[:num_samples]
     return out
+
+
+# --- one side of an evaluation: features and/or streamed statistics ----------------------------
+@dataclass
+class Side:
+    """What :func:`metrics.evaluate` knows about one side (real or fake) after reading it.
+
+    ``features`` (float64 ``(N, D)``) are kept only when a metric needs them; ``total`` and
+    ``groups`` are the streamed :class:`~metrics.FeatureStats` (all samples, and the K groups
+    ``i mod K`` for error bars). ``kind`` is ``"array"``, ``"folder"`` or ``"stats"``.
+    """
+
+    name: str
+    kind: str
+    n: int = 0
+    features: torch.Tensor | None = None
+    total: Any = None
+    groups: list = field(default_factory=list)
+    samples: Any = None
+    info: Any = None
+    cached: bool = False
+    meta: dict = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready provenance of this side."""
+        out: dict[str, Any] = {"source": self.kind, "n": self.n}
+        if self.info is not None:
+            out.update(self.info.summary())
+        elif self.meta.get("folder"):
+            out.update(self.meta["folder"])
+        if self.kind == "folder":
+            out["cached_statistics"] = self.cached
+        return out
+
+
+def is_stats_file(source: Any) -> bool:
+    """True for a path to an ``.npz`` holding ``mu`` and ``sigma`` (reference statistics)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    p = Path(source)
+    if p.suffix.lower() != ".npz" or not p.is_file():
+        return False
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            return "mu" in f.files and "sigma" in f.files
+    except Exception:  # truncated or foreign files: load_array reports them
+        return False
+
+
+def planned_count(source: Any, num_samples: int | None) -> int | None:
+    """How many samples a source will give, when known without reading pixels."""
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        from metrics.folders import IMAGE_SUFFIXES
+
+        n = sum(1 for p in Path(source).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        return n if num_samples is None else min(n, num_samples)
+    return None
+
+
+class _Accumulator:
+    """Features batch by batch → kept features and/or total and group statistics."""
+
+    def __init__(self, keep: bool, stats: bool, groups: int) -> None:
+        from metrics.stats import FeatureStats
+
+        self.keep, self.parts, self.n = keep, [], 0
+        self.total = FeatureStats() if stats else None
+        self.groups = [FeatureStats() for _ in range(groups if stats and groups >= 2 else 0)]
+
+    def add(self, f: torch.Tensor) -> None:
+        from metrics.jackknife import group_index
+
+        f = f.double()
+        if self.keep:
+            self.parts.append(f)
+        if self.total is not None:
+            self.total.update(f)
+            for g, sl in zip(self.groups, group_index(self.n, f.shape[0], len(self.groups))):
+                if f[sl].shape[0]:
+                    g.update(f[sl])
+        self.n += f.shape[0]
+
+
+def collect_side(
+    source: Any,
+    *,
+    name: str,
+    spec: Any,
+    extractor: Any,
+    keep_features: bool,
+    want_stats: bool,
+    groups: int,
+    num_samples: int | None,
+    batch_size: int,
+    device: Any,
+    progress: bool | None,
+    folder_options: dict[str, Any],
+    cache: bool,
+) -> Side:
+    """Read one side: a statistics file, an image folder (streamed, cached) or samples."""
+    from metrics.cache import load_stats_file, save_stats_file, stats_key, stats_path
+    from metrics.features import iter_features, provenance
+    from metrics.folders import folder_batches, scan_folder, warn_lossy
+
+    if is_stats_file(source):
+        if keep_features:
+            raise ValueError(
+                f"{name} is a statistics file ({source}): it serves only metrics=['fid'] "
+                "(the other metrics need features)"
+            )
+        total, grp, meta = load_stats_file(source)
+        return Side(name, "stats", total.n or 0, total=total, groups=grp, meta=meta)
+    kw = {"batch_size": batch_size, "device": device}
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        info = scan_folder(source, name=name)
+        warn_lossy(info, name)
+        prov = provenance(spec, extractor)
+        key = None
+        if cache and want_stats and not keep_features and prov is not None:
+            key = stats_key(
+                folder=info.fingerprint,
+                extractor=prov,
+                preprocessing=folder_options,
+                num_samples=num_samples,
+                groups=groups,
+            )
+            if stats_path(key).is_file():
+                total, grp, meta = load_stats_file(stats_path(key))
+                return Side(
+                    name, "folder", total.n, total=total, groups=grp, meta=meta, cached=True
+                )
+
+        def batches():
+            return folder_batches(
+                info, num_samples=num_samples, progress=progress, name=name, **kw_folder
+            )
+
+        kw_folder = {"batch_size": batch_size, **folder_options}
+        acc = _Accumulator(keep_features, want_stats, groups)
+        for f in iter_features(extractor, batches(), **kw):
+            acc.add(f)
+        side = Side(name, "folder", acc.n, total=acc.total, groups=acc.groups, info=info)
+        side.samples = _Reiterable(batches)
+        if acc.parts:
+            side.features = torch.cat(acc.parts)
+        if key is not None:
+            path = stats_path(key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_stats_file(
+                path, acc.total, acc.groups, overwrite=True, meta={"folder": info.summary()}
+            )
+        return side
+    samples = load_samples(source, num_samples=num_samples, batch_size=batch_size, name=name)
+    feats = torch.cat(
+        [f.double() for f in iter_features(extractor, samples, progress=bool(progress), **kw)]
+    )
+    side = Side(name, "array", feats.shape[0], samples=samples)
+    side.features = feats if keep_features else None
+    if want_stats:
+        from metrics.stats import FeatureStats
+
+        side.total = FeatureStats().update(feats)
+        groups = min(groups, feats.shape[0] // 2)
+        if groups >= 2:
+            side.groups = [FeatureStats().update(feats[g::groups]) for g in range(groups)]
+    return side
+
+
+class _Reiterable:
+    """An iterable that calls ``make()`` afresh for each pass (a folder read again)."""
+
+    def __init__(self, make: Any) -> None:
+        self.make = make
+
+    def __iter__(self):
+        return iter(self.make())

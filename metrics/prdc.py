@@ -33,6 +33,7 @@ from divergences.neighbors import knn
 from metrics._balls import BallTest, ball_tests, exact_distances
 from metrics._buffer import FeatureBuffer
 from metrics._types import feature_pair
+from metrics.distributed import all_reduce_max, all_reduce_sum, broadcast_shards
 from metrics.stats import _exponent, _pow2
 
 __all__ = [
@@ -69,75 +70,139 @@ class PrecisionRecallDensityCoverage(NamedTuple):
     coverage: float
 
 
-def kth_neighbour_radii(x: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torch.Tensor]:
-    """float64 ``(N,)`` distance to the k-th nearest other point, for each k in ``ks``."""
+def kth_neighbour_radii(
+    x: torch.Tensor, ks: tuple[int, ...], *, sharded: bool = False
+) -> dict[int, torch.Tensor]:
+    """float64 ``(N,)`` distance to the k-th nearest other point, for each k in ``ks``.
+
+    With ``sharded`` the set is the union of every rank's ``x``: each rank finds its points'
+    nearest neighbours in every shard in turn and keeps the ``max(ks)`` smallest exact
+    distances (exact: the k smallest of a union are among the k smallest of each part).
+    """
     k_max = max(ks)
-    _, idx = knn(x, x, k_max, exclude_self=True)
-    rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(k_max)
-    d = exact_distances(x, x, rows, idx.reshape(-1)).reshape(x.shape[0], k_max)
-    d = d.sort(dim=1).values  # exact float64 order (the engine may rank in float32)
-    return {k: d[:, k - 1].contiguous() for k in ks}
+    n = x.shape[0]
+    best = torch.empty(n, 0, dtype=torch.float64, device=x.device)
+    for own, (xs,) in broadcast_shards(x) if sharded else [(True, [x])]:
+        kk = min(k_max, xs.shape[0] - (1 if own else 0))
+        if n == 0 or kk < 1:
+            continue
+        _, idx = knn(x, x, kk, exclude_self=True) if own else knn(x, xs, kk)
+        rows = torch.arange(n, device=x.device).repeat_interleave(kk)
+        d = exact_distances(x, xs, rows, idx.reshape(-1)).reshape(n, kk)
+        # exact float64 order (the engine may rank in float32)
+        best = torch.cat([best, d], 1).sort(dim=1).values[:, :k_max]
+    if n == 0:
+        return {k: best.new_empty(0) for k in ks}
+    return {k: best[:, k - 1].contiguous() for k in ks}
 
 
-def _prepare(real: Any, fake: Any, ks: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    x, y, _ = feature_pair(real, fake)
+def _prepare(
+    real: Any, fake: Any, ks: dict[str, int], sharded: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y, _ = feature_pair(real, fake, min_samples=0 if sharded else 1)
+    sizes = torch.tensor([x.shape[0], y.shape[0]], dtype=torch.int64, device=x.device)
+    if sharded:
+        all_reduce_sum(sizes)
     for name, k in ks.items():
         check_positive_int(k, name)
-        for t, n in ((x, "real"), (y, "fake")):
-            if t.shape[0] <= k:
+        for size, n in zip(sizes.tolist(), ("real", "fake")):
+            if size <= k:
                 raise ValueError(
-                    f"{n} needs more than {name}={k} samples for k-NN radii, got {t.shape[0]}"
+                    f"{n} needs more than {name}={k} samples for k-NN radii, got {size}"
+                    + (" over all ranks" if sharded else "")
                 )
     if x.dtype != y.dtype:
         y = y.to(x.dtype)
     x, y = x.detach(), y.detach()
     # the ball tests are scale invariant: one exact power of two brings the features to unit
     # scale, so squared distances (float32 tiles, float64 checks) neither overflow nor underflow
-    k = max(_exponent(x), _exponent(y))
+    exps = torch.tensor([_exponent(x), _exponent(y)], dtype=torch.int64, device=x.device)
+    k = int((all_reduce_max(exps) if sharded else exps).max())
     if k:
         x, y = x * _pow2(-k), y * _pow2(-k)
     return x, y
 
 
-def _prdc_impl(x: torch.Tensor, y: torch.Tensor, k_pr: int | None, k_dc: int | None) -> dict:
-    """The four metrics (those whose k is given) from one set of tile sweeps."""
-    ks_real = tuple(k for k in {k_pr, k_dc} if k is not None)
-    r_real = kth_neighbour_radii(x, ks_real)
-    out: dict[str, float] = {}
+def _sweep(q: torch.Tensor, c: torch.Tensor, tests: list[BallTest]) -> list[torch.Tensor]:
+    if q.shape[0] == 0 or c.shape[0] == 0:
+        return [torch.zeros(q.shape[0], dtype=torch.int64, device=q.device) for _ in tests]
+    return ball_tests(q, c, tests)
+
+
+def _prdc_impl(
+    x: torch.Tensor, y: torch.Tensor, k_pr: int | None, k_dc: int | None, sharded: bool = False
+) -> dict:
+    """The four metrics (those whose k is given) from one set of tile sweeps.
+
+    With ``sharded``, ``x`` and ``y`` are this rank's shares; every shard is visited in turn
+    (:func:`metrics.distributed.broadcast_shards`), ball counts add up over shards, and the
+    totals are summed over ranks, so every rank returns the result on the union.
+    """
+    ks_real = tuple(sorted(k for k in {k_pr, k_dc} if k is not None))
+    r_real = kth_neighbour_radii(x, ks_real, sharded=sharded)
+    r_fake = kth_neighbour_radii(y, (k_pr,), sharded=sharded)[k_pr] if k_pr is not None else None
+    shards = broadcast_shards if sharded else (lambda *t: [(True, list(t))])
+    zeros = [torch.zeros(n, dtype=torch.int64, device=x.device) for n in (y.shape[0],) * 2]
+    precision, density = zeros
     # fake queries against real balls: precision (any) and density (counts)
-    tests = []
-    if k_pr is not None and k_pr != k_dc:
-        tests.append(("precision", BallTest(r_real[k_pr], "center", count=False)))
-    if k_dc is not None:
-        tests.append(("density", BallTest(r_real[k_dc], "center", count=True)))
-    res = ball_tests(y, x, [t for _, t in tests])
-    for (name, _), v in zip(tests, res):
-        if name == "density":
-            out["density"] = float(v.double().sum() / (k_dc * y.shape[0]))
-            if k_pr == k_dc:  # same balls: a fake is inside one iff its count is positive
-                out["precision"] = float((v > 0).double().mean())
-        else:
-            out["precision"] = float((v > 0).double().mean())
+    for _, (xs, *radii) in shards(x, *(r_real[k] for k in ks_real)):
+        rs = dict(zip(ks_real, radii))
+        tests = {}
+        if k_pr is not None and k_pr != k_dc:
+            tests["precision"] = BallTest(rs[k_pr], "center", count=False)
+        if k_dc is not None:
+            tests["density"] = BallTest(rs[k_dc], "center", count=True)
+        for name, v in zip(tests, _sweep(y, xs, list(tests.values()))):
+            if name == "density":
+                density += v
+            else:
+                precision += v
+    if k_pr is not None and k_pr == k_dc:  # same balls: a fake is inside one iff its count > 0
+        precision = density
     # real queries against fakes: recall (fake balls) and coverage (own ball)
-    tests = []
+    recall, coverage = (torch.zeros(x.shape[0], dtype=torch.int64, device=x.device) for _ in "rc")
+    if r_fake is None:  # unused placeholder radii keep one shard layout
+        r_fake = torch.zeros(y.shape[0], dtype=torch.float64, device=y.device)
+    for _, (ys, rf) in shards(y, r_fake):
+        tests = {}
+        if k_pr is not None:
+            tests["recall"] = BallTest(rf, "center", count=False)
+        if k_dc is not None:
+            tests["coverage"] = BallTest(r_real[k_dc], "query", count=False)
+        for name, v in zip(tests, _sweep(x, ys, list(tests.values()))):
+            (recall if name == "recall" else coverage).add_(v)
+    sums = torch.tensor(
+        [
+            float((precision > 0).sum()),
+            float(density.sum()),
+            float((recall > 0).sum()),
+            float((coverage > 0).sum()),
+            y.shape[0],
+            x.shape[0],
+        ],
+        dtype=torch.float64,
+    )
+    if sharded:
+        all_reduce_sum(sums)
+    p, d, r, c, m, n = sums.tolist()
+    out: dict[str, float] = {}
     if k_pr is not None:
-        r_fake = kth_neighbour_radii(y, (k_pr,))[k_pr]
-        tests.append(("recall", BallTest(r_fake, "center", count=False)))
+        out["precision"], out["recall"] = p / m, r / n
     if k_dc is not None:
-        tests.append(("coverage", BallTest(r_real[k_dc], "query", count=False)))
-    res = ball_tests(x, y, [t for _, t in tests])
-    for (name, _), v in zip(tests, res):
-        out[name] = float((v > 0).double().mean())
+        out["density"], out["coverage"] = d / (k_dc * m), c / n
     return out
 
 
-def precision_recall(real: Any, fake: Any, *, k: int = 3) -> PrecisionRecall:
+def precision_recall(real: Any, fake: Any, *, k: int = 3, sharded: bool = False) -> PrecisionRecall:
     """Improved precision and recall of fake features against real ones.
 
     Args:
         real: real features ``(N, D)``, N > k.
         fake: generated features ``(M, D)``, M > k.
         k: neighbour rank defining the balls (3 in Kynkäänniemi et al.).
+        sharded: ``real``/``fake`` are this process's shares of the features under
+            ``torch.distributed`` (any split, empty shares allowed); every rank gets the
+            result on the union, equal to one process's (radii exact).
 
     Returns:
         :class:`PrecisionRecall` (closed balls, ``<=``; see the module docstring).
@@ -157,18 +222,19 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3) -> PrecisionRecall:
         >>> p > 0.9 and r < 0.5
         True
     """
-    x, y = _prepare(real, fake, {"k": k})
-    res = _prdc_impl(x, y, k, None)
+    x, y = _prepare(real, fake, {"k": k}, sharded)
+    res = _prdc_impl(x, y, k, None, sharded)
     return PrecisionRecall(res["precision"], res["recall"])
 
 
-def density_coverage(real: Any, fake: Any, *, k: int = 5) -> DensityCoverage:
+def density_coverage(real: Any, fake: Any, *, k: int = 5, sharded: bool = False) -> DensityCoverage:
     """Density and coverage of fake features against real ones.
 
     Args:
         real: real features ``(N, D)``, N > k.
         fake: generated features ``(M, D)``, M > k.
         k: neighbour rank defining the real balls (5 in Naeem et al.).
+        sharded: features are this process's shares (see :func:`precision_recall`).
 
     Returns:
         :class:`DensityCoverage` (closed balls, ``<=``).
@@ -183,13 +249,16 @@ def density_coverage(real: Any, fake: Any, *, k: int = 5) -> DensityCoverage:
         >>> density_coverage(x, x).coverage
         1.0
     """
-    x, y = _prepare(real, fake, {"k": k})
-    res = _prdc_impl(x, y, None, k)
+    x, y = _prepare(real, fake, {"k": k}, sharded)
+    res = _prdc_impl(x, y, None, k, sharded)
     return DensityCoverage(res["density"], res["coverage"])
 
 
-def prdc(real: Any, fake: Any, *, k: int = 5) -> PrecisionRecallDensityCoverage:
-    """Precision, recall, density and coverage with one ``k`` (the ``prdc`` package's call).
+def prdc(
+    real: Any, fake: Any, *, k: int = 5, sharded: bool = False
+) -> PrecisionRecallDensityCoverage:
+    """Precision, recall, density and coverage with one ``k`` (the ``prdc`` package's call);
+    ``sharded`` as in :func:`precision_recall`.
 
     Example:
         >>> import numpy as np
@@ -197,8 +266,8 @@ def prdc(real: Any, fake: Any, *, k: int = 5) -> PrecisionRecallDensityCoverage:
         >>> prdc(x, x).precision
         1.0
     """
-    x, y = _prepare(real, fake, {"k": k})
-    res = _prdc_impl(x, y, k, k)
+    x, y = _prepare(real, fake, {"k": k}, sharded)
+    res = _prdc_impl(x, y, k, k, sharded)
     return PrecisionRecallDensityCoverage(
         res["precision"], res["recall"], res["density"], res["coverage"]
     )
