@@ -11,32 +11,25 @@ Files hold pytorch-fid's ``mu`` and ``sigma`` plus the count ``n`` and, for erro
 ``K`` group statistics ``group_n`` ``(K,)``, ``group_mu`` ``(K, D)`` and ``group_sigma``
 ``(K, D, D)`` (``K·D²·8`` bytes: 335 MB for K = 10 Inception groups).
 
-:func:`cli_stats` is ``divergences stats FOLDER -o ref.npz``; :func:`compute_stats` its
-function form.
+Computing statistics from data is :mod:`metrics.reference` (``divergences stats``).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from divergences._checks import check_positive_int
-from metrics._atomic import check_writable, write_atomic
+from metrics._atomic import write_atomic
 from metrics.stats import FeatureStats
 
 __all__ = [
     "cache_root",
-    "cli_stats",
-    "compute_stats",
     "load_stats_file",
     "save_stats_file",
     "stats_key",
@@ -134,112 +127,3 @@ def load_stats_file(
             groups = [FeatureStats.from_moments(a, b, n=int(c)) for a, b, c in zip(gmu, gsig, gn)]
         meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
     return total, groups, meta
-
-
-def compute_stats(
-    source: Any,
-    *,
-    features: Any = "identity",
-    groups: int = 10,
-    num_samples: int | None = None,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
-    progress: bool | None = None,
-    image_size: int | None = None,
-    resize: str = "bilinear",
-    channels: int | None = None,
-    num_workers: int | None = None,
-) -> tuple[Any, list, dict[str, Any]]:
-    """Stream ``source`` (a folder, array or file) through ``features`` into statistics.
-
-    Returns:
-        ``(total, groups, provenance)``: the :class:`~metrics.FeatureStats` of all samples,
-        the ``groups`` group statistics (sample ``i`` in group ``i mod groups``; none when
-        ``groups < 2`` or there are fewer than ``2 groups`` samples) and a provenance dict.
-    """
-    from metrics.evaluate import _version
-    from metrics.features import provenance, resolve_extractor
-    from metrics.loading import collect_side, planned_count
-
-    extractor = resolve_extractor(features, device=device)
-    n = planned_count(source, num_samples)
-    k = min(groups, n // 2) if n is not None else groups
-    opts = {"image_size": image_size, "resize": resize, "channels": channels}
-    side = collect_side(
-        source,
-        name="folder",
-        spec=features,
-        extractor=extractor,
-        keep_features=False,
-        want_stats=True,
-        groups=k if k >= 2 else 0,
-        num_samples=num_samples,
-        batch_size=batch_size,
-        device=device,
-        progress=progress,
-        folder_options={**opts, "num_workers": num_workers},
-        cache=False,
-    )
-    if side.kind == "stats":
-        raise ValueError(f"{source} already holds statistics")
-    prov = {
-        "package_version": _version(),
-        "extractor": provenance(features, extractor),
-        "preprocessing": opts,
-        "source": side.summary(),
-    }
-    return side.total, side.groups, prov
-
-
-def cli_stats(argv: Sequence[str] | None = None) -> int:
-    """``divergences stats FOLDER -o ref.npz [--features F] [--groups 10] ...``.
-
-    Writes the reference statistics of ``FOLDER`` (or of a ``.npy``/``.npz``/``.pt`` array) in
-    pytorch-fid's ``.npz`` layout (``mu``, ``sigma``) plus the count ``n``, the group
-    statistics for FID error bars and the provenance (JSON in ``meta``); atomically, refusing
-    to replace a file unless ``--overwrite``. Use it as the REAL side of ``divergences
-    evaluate ref.npz FAKE --metrics fid``. Returns the exit status; errors raise
-    ``ValueError`` (the CLI prints one line and exits 2).
-    """
-    from metrics.evaluate import _add_folder_arguments, check_device
-
-    ap = argparse.ArgumentParser(
-        prog="divergences stats", description="Write reference statistics (mu, sigma) of data."
-    )
-    ap.add_argument("source", help="image folder (or .npy/.npz/.pt array)")
-    ap.add_argument("-o", "--output", required=True, help="the new .npz file")
-    ap.add_argument(
-        "--features", default=None, help="identity (default), digits, or a TorchScript file path"
-    )
-    ap.add_argument("--groups", type=int, default=10, help="groups for error bars (0: none)")
-    ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
-    ap.add_argument("--batch-size", type=int, default=256, help="feature batch size (256)")
-    _add_folder_arguments(ap)
-    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    ap.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    args = ap.parse_args(argv)
-    if not args.output.endswith(".npz"):
-        raise ValueError(f"-o {args.output!r}: the statistics file must end in .npz")
-    check_writable(args.output, overwrite=args.overwrite, what="-o")
-    if args.groups < 0:
-        raise ValueError(f"--groups must be >= 0, got {args.groups}")
-    if args.num_samples is not None:
-        check_positive_int(args.num_samples, "--num-samples")
-    check_positive_int(args.batch_size, "--batch-size")
-    if args.device is not None:
-        check_device(args.device)
-    total, groups, prov = compute_stats(
-        args.source,
-        features=args.features or "identity",
-        groups=args.groups,
-        num_samples=args.num_samples,
-        batch_size=args.batch_size,
-        device=args.device,
-        progress=args.progress,
-        image_size=args.image_size,
-        resize=args.resize or "bilinear",
-        num_workers=args.workers,
-    )
-    save_stats_file(args.output, total, groups, overwrite=args.overwrite, meta=prov)
-    print(f"wrote {args.output}: n={total.n}, D={total.dim}, {len(groups)} groups")
-    return 0

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from metrics.fid import fid_from_stats
+from metrics.prdc import _prdc_impl, _prepare
 from metrics.stats import FeatureStats
 
 __all__ = [
@@ -221,8 +222,6 @@ def prdc_with_error_bars(
         >>> sorted(out), out["coverage"].stderr > 0
         (['coverage', 'density', 'precision', 'recall'], True)
     """
-    from metrics.prdc import _prdc_impl, _prepare
-
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 2:
         raise ValueError(f"groups must be an integer >= 2, got {groups!r}")
     if not 0 < confidence < 1:

@@ -13,6 +13,11 @@ import numpy as np
 import torch
 
 from divergences._validation import check_positive_int
+from metrics.cache import load_stats_file, save_stats_file, stats_key, stats_path
+from metrics.features import iter_features, provenance
+from metrics.folders import IMAGE_SUFFIXES, folder_batches, scan_folder, warn_lossy
+from metrics.jackknife import group_index
+from metrics.stats import FeatureStats
 
 __all__ = [
     "Side",
@@ -239,8 +244,6 @@ def is_stats_file(source: Any) -> bool:
 def planned_count(source: Any, num_samples: int | None) -> int | None:
     """How many samples a source will give, when known without reading pixels."""
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        from metrics.folders import IMAGE_SUFFIXES
-
         n = sum(1 for p in Path(source).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         return n if num_samples is None else min(n, num_samples)
     return None
@@ -250,14 +253,12 @@ class _Accumulator:
     """Features batch by batch → kept features and/or total and group statistics."""
 
     def __init__(self, keep: bool, stats: bool, groups: int) -> None:
-        from metrics.stats import FeatureStats
 
         self.keep, self.parts, self.n = keep, [], 0
         self.total = FeatureStats() if stats else None
         self.groups = [FeatureStats() for _ in range(groups if stats and groups >= 2 else 0)]
 
     def add(self, f: torch.Tensor) -> None:
-        from metrics.jackknife import group_index
 
         f = f.double()
         if self.keep:
@@ -287,9 +288,6 @@ def collect_side(
     cache: bool,
 ) -> Side:
     """Read one side: a statistics file, an image folder (streamed, cached) or samples."""
-    from metrics.cache import load_stats_file, save_stats_file, stats_key, stats_path
-    from metrics.features import iter_features, provenance
-    from metrics.folders import folder_batches, scan_folder, warn_lossy
 
     if is_stats_file(source):
         if keep_features:
@@ -346,8 +344,6 @@ def collect_side(
     side = Side(name, "array", feats.shape[0], samples=samples)
     side.features = feats if keep_features else None
     if want_stats:
-        from metrics.stats import FeatureStats
-
         side.total = FeatureStats().update(feats)
         groups = min(groups, feats.shape[0] // 2)
         if groups >= 2:
