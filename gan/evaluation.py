@@ -273,6 +273,7 @@ def evaluate_generator(
     rejection: bool = False,
     calibration_steps: int = 1000,
     drs_calibration_steps: int = 3000,
+    batch_size: int = 512,
 ) -> dict[str, Any]:
     """Evaluate ``g`` on ``data``: sample metrics, JS estimate, optionally DRS (``drs_`` keys).
 
@@ -291,6 +292,8 @@ def evaluate_generator(
         calibration_steps: Adam steps of the JS classifiers.
         drs_calibration_steps: Adam steps of the DRS calibration (lr 3e-4; the sampling is
             exact rejection, γ = 0, see :mod:`gan.rejection`).
+        batch_size: samples of each class per Adam step of the JS classifiers and of the
+            DRS calibration.
 
     Returns:
         A flat dict of floats, e.g. ``modes``, ``high_quality``, ``reverse_kl``, ``js``,
@@ -316,20 +319,20 @@ def evaluate_generator(
     n_local = len(shard_range(n, rank, world))
     fake = generate(g, n_local, z_dim, generator)
     out = sample_metrics(fake, data)
-    out["js"], out["js_stderr"] = js_two_sample(
-        d, data.sample, fake, generator=generator, steps=calibration_steps
-    )
+    fit = {"steps": calibration_steps, "batch_size": batch_size}
+    out["js"], out["js_stderr"] = js_two_sample(d, data.sample, fake, generator=generator, **fit)
     if rejection:
         d_cal = _fitted_on_rank0(
             lambda: calibrate_discriminator(
-                d, g, data.sample, z_dim=z_dim, steps=drs_calibration_steps, generator=generator
+                d, g, data.sample, z_dim=z_dim, steps=drs_calibration_steps,
+                batch_size=batch_size, generator=generator,
             ),
             d,
         ).eval().requires_grad_(False)  # fmt: skip
         drs = rejection_sample(g, d_cal, n_local, z_dim=z_dim, generator=generator)
         out.update({f"drs_{k}": v for k, v in sample_metrics(drs.samples, data).items()})
         out["drs_js"], out["drs_js_stderr"] = js_two_sample(
-            d_cal, data.sample, drs.samples, generator=generator, steps=calibration_steps
+            d_cal, data.sample, drs.samples, generator=generator, **fit
         )
         counts = all_reduce_sum(torch.tensor([drs.accepted, drs.proposed], dtype=torch.int64))
         out["drs_acceptance_rate"] = int(counts[0]) / int(counts[1])
