@@ -43,6 +43,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from divergences.estimators import js_from_discriminator
 from gan import _dist
 from gan.data import Data
 from gan.losses import logistic_d_loss
@@ -54,7 +55,6 @@ __all__ = [
     "evaluate_generator",
     "fit_discriminator",
     "format_table",
-    "js_from_logits",
     "js_two_sample",
     "sample_metrics",
 ]
@@ -139,24 +139,6 @@ def fit_discriminator(
     return _fitted_on_rank0(fit, d_init).eval()
 
 
-def js_from_logits(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> tuple[float, float]:
-    """``(value, stderr)`` of :func:`divergences.estimators.js_from_discriminator` (nats).
-
-    Under ``torch.distributed`` each rank passes the logits of its shard; they are gathered
-    (two floats per sample) and every rank returns the estimate on their union.
-
-    Example:
-        >>> v, se = js_from_logits(torch.full((8,), 20.0), torch.full((8,), -20.0))
-        >>> round(v, 4), round(se, 4)  # a perfect discriminator: log 2
-        (0.6931, 0.0)
-    """
-    from divergences.estimators import js_from_discriminator
-
-    est = js_from_discriminator(_dist.all_gather_cat(logits_real),
-                                _dist.all_gather_cat(logits_fake))  # fmt: skip
-    return float(est.value), float(est.stderr)
-
-
 def js_two_sample(
     d_init: nn.Module,
     sample_real: Callable[[int, torch.Generator], torch.Tensor],
@@ -173,7 +155,8 @@ def js_two_sample(
     half of ``fake`` (:func:`fit_discriminator`) and scored on fresh real samples vs the
     other half with :func:`divergences.estimators.js_from_discriminator` (a lower bound on JS
     in expectation). Under ``torch.distributed`` ``fake`` is this rank's shard: each rank
-    splits its own shard in halves and scores its own share (see :func:`js_from_logits`).
+    splits its own shard in halves and scores its own share; the held-out logits are gathered
+    (two floats per sample) and every rank returns the estimate on their union.
 
     Returns:
         ``(value, stderr)``, on every rank.
@@ -194,7 +177,8 @@ def js_two_sample(
     with torch.no_grad():
         lr_ = d(sample_real(len(fake) - half, generator)).float()
         lf_ = d(fake[half:]).float()
-    return js_from_logits(lr_, lf_)
+    est = js_from_discriminator(_dist.all_gather_cat(lr_), _dist.all_gather_cat(lf_))
+    return float(est.value), float(est.stderr)
 
 
 def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:

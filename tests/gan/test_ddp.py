@@ -62,7 +62,8 @@ def _work(rank: int, out: str) -> dict:
             _ring_shard(ring, rank),
             ring.sample(N // 2, torch.Generator().manual_seed(rank)),
         )
-        res["js"] = evaluation.js_from_logits(d(real), d(fake + 0.1))
+        est = js_from_discriminator(all_gather_cat(d(real)), all_gather_cat(d(fake + 0.1)))
+        res["js"] = (est.value, est.stderr)
     res["gathered"] = all_gather_cat(torch.full((rank + 2, 3), float(rank)))
     fitted = evaluation.fit_discriminator(
         d, ring.sample, _ring_shard(ring, rank), generator=torch.Generator().manual_seed(
