@@ -47,7 +47,7 @@ from divergences.estimators import js_from_discriminator
 from gan import _dist
 from gan.data import Data
 from gan.losses import logistic_d_loss
-from gan.rejection import calibrate_discriminator, rejection_sample
+from gan.rejection import _fusable, calibrate_discriminator, rejection_sample
 from metrics._atomic import write_atomic
 from metrics.distributed import all_reduce_sum, is_distributed, shard_range
 
@@ -124,7 +124,7 @@ def fit_discriminator(
 
     def fit() -> nn.Module:
         d = copy.deepcopy(d_init).train().requires_grad_(True)
-        opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
+        opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999), fused=_fusable(d))
         for _ in range(steps):
             idx = torch.randint(len(fake), (batch_size,), generator=generator,
                                 device=generator.device)  # fmt: skip

@@ -75,7 +75,8 @@ def _work(rank: int, out: str) -> dict:
                                                 rejection=True, calibration_steps=10)  # fmt: skip
     cfg = TrainConfig(data="ring8", steps=12, batch_size=64, hidden=32, g_layers=2, d_layers=2,
                       r1=0.1, log_every=4, ckpt_every=4, eval_every=6, eval_samples=300,
-                      progress=False, plots=False, rejection=False, out=out)  # fmt: skip
+                      progress=False, plots=False, rejection=False, out=out,
+                      eval_js_steps=10, final_js_steps=20)  # fmt: skip
     t = train(cfg)
     res["train_eval"] = t.evaluation
     res["g"] = {k: v.clone() for k, v in t.generator.state_dict().items()}
