@@ -72,7 +72,8 @@ def _work(rank: int, out: str) -> dict:
     res["fitted"] = {k: v.clone() for k, v in fitted.state_dict().items()}
     gen = torch.Generator().manual_seed(rank_seed(5, rank))
     res["eval"] = evaluation.evaluate_generator(g, d, ring, n=N, z_dim=4, generator=gen,
-                                                rejection=True, calibration_steps=10)  # fmt: skip
+                                                rejection=True, calibration_steps=10,
+                                                drs_calibration_steps=30)  # fmt: skip
     cfg = TrainConfig(data="ring8", steps=12, batch_size=64, hidden=32, g_layers=2, d_layers=2,
                       r1=0.1, log_every=4, ckpt_every=4, eval_every=6, eval_samples=300,
                       progress=False, plots=False, rejection=False, out=out,
