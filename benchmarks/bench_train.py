@@ -1,6 +1,11 @@
-"""Time the trainer's step against the plain DCGAN reference loop, same model and batch, one run.
+"""Time the trainer's step against a plain loop of the same networks and batch, in one run.
 
-The reference is the widely copied DCGAN recipe (pytorch/examples ``dcgan/main.py``): 64 × 64
+Two cases. ``--case ring8`` (the demo): the ring8 preset's MLPs (4 x 64, batch 512,
+non-saturating loss, R1 = 0.1, EMA 0.999, Adam 2e-3 with β = (0.5, 0.9)) against the same
+algorithm written as a plain loop (default Adam, a per-parameter EMA, ``.item()`` every
+step); data and schedule come from the preset, evaluation is off. ``--case dcgan``:
+
+the widely copied DCGAN recipe (pytorch/examples ``dcgan/main.py``): 64 × 64
 images, nz = 100, 64 base channels, batch 128, BCE on sigmoid outputs, Adam 2e-4
 β = (0.5, 0.999), fp32, losses read with ``.item()`` every step. Both loops use the same
 networks (gan.models.DCGANGenerator / DCGANDiscriminator) and data resident on the device
@@ -9,13 +14,15 @@ networks (gan.models.DCGANGenerator / DCGANDiscriminator) and data resident on t
 torch.compile, host sync only every ``log_every`` steps); its time per step is the median over
 log intervals after the first (warm-up / compilation).
 
-    python benchmarks/bench_train.py                 # CPU: a few steps; CUDA: 200 steps
-    python benchmarks/bench_train.py --steps 300 --compile
+    python benchmarks/bench_train.py                 # ring8, 600 timed steps
+    python benchmarks/bench_train.py --case dcgan    # CPU: a few steps; CUDA: 200 steps
+    python benchmarks/bench_train.py --case dcgan --steps 300 --compile
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -23,10 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan.config import TrainConfig
-from gan.models import DCGANDiscriminator, DCGANGenerator
+from gan.data import load_data
+from gan.losses import r1_penalty
+from gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from gan.reporting import read_jsonl
 from gan.training_loop import train
 
@@ -68,6 +78,63 @@ def reference_loop(data: torch.Tensor, steps: int, warmup: int, device: torch.de
     return (time.perf_counter() - t0) / steps
 
 
+def ring8_reference(cfg: TrainConfig, steps: int, warmup: int) -> float:
+    """The ring8 preset's step as a plain loop; returns seconds per step after ``warmup``."""
+    torch.manual_seed(0)
+    ring = load_data("ring8")
+    g = MLPGenerator(cfg.z_dim, 2, hidden=cfg.hidden, layers=cfg.g_layers)
+    d = MLPDiscriminator(2, hidden=cfg.hidden, layers=cfg.d_layers)
+    g_ema = copy.deepcopy(g).requires_grad_(False)
+    betas = (cfg.beta1, cfg.beta2)
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=betas)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=betas)
+    b, gen = cfg.batch_size, torch.Generator().manual_seed(0)
+    t0 = 0.0
+    for i in range(warmup + steps):
+        if i == warmup:
+            t0 = time.perf_counter()
+        real = ring.sample(b, gen).requires_grad_(True)
+        fake = g(torch.randn(b, cfg.z_dim))
+        logit_r, logit_f = d(real), d(fake.detach())
+        loss_d = F.softplus(-logit_r).mean() + F.softplus(logit_f).mean()
+        loss_d = loss_d + 0.5 * cfg.r1 * r1_penalty(logit_r, real)
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        loss_g = F.softplus(-d(fake)).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        with torch.no_grad():
+            for p_ema, p in zip(g_ema.parameters(), g.parameters()):
+                p_ema.mul_(cfg.ema).add_(p, alpha=1 - cfg.ema)
+        _ = loss_d.item(), loss_g.item()
+    return (time.perf_counter() - t0) / steps
+
+
+def _median_step(run_dir: str) -> float:
+    """Median seconds per step over the log intervals after the first (warm-up)."""
+    recs = [r for r in read_jsonl(f"{run_dir}/log.jsonl") if r.get("kind") == "train"]
+    per = [r["sec_per_step"] for r in recs[1:]] or [recs[0]["sec_per_step"]]
+    return statistics.median(per)
+
+
+def ring8_case(steps: int, compile_: bool, rounds: int) -> tuple[float, float]:
+    """(plain, trainer) seconds per step, each the best of ``rounds`` interleaved rounds."""
+    log_every = max(50, steps // 6)
+    base = TrainConfig.from_preset("ring8", device="cpu")
+    refs, ours = [], []
+    for _ in range(rounds):  # interleaved, so that a busy machine slows both alike
+        refs.append(ring8_reference(base, steps, warmup=log_every))
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = base.replace(steps=steps + log_every, log_every=log_every, ckpt_every=0,
+                               eval_samples=0, plots=False, progress=False, compile=compile_,
+                               out=f"{tmp}/run")  # fmt: skip
+            train(cfg)
+            ours.append(_median_step(cfg.out))
+    return min(refs), min(ours)
+
+
 def trainer_loop(data_path: Path, steps: int, log_every: int, compile_: bool) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(
@@ -91,17 +158,28 @@ def trainer_loop(data_path: Path, steps: int, log_every: int, compile_: bool) ->
             out=f"{tmp}/run",
         )
         train(cfg)
-        recs = [r for r in read_jsonl(f"{tmp}/run/log.jsonl") if r.get("kind") == "train"]
-    per = [r["sec_per_step"] for r in recs[1:]] or [recs[0]["sec_per_step"]]
-    return statistics.median(per)
+        return _median_step(f"{tmp}/run")
 
 
 def main() -> None:
     cuda = torch.cuda.is_available()
     p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=200 if cuda else 8)
+    p.add_argument("--case", choices=("ring8", "dcgan"), default="ring8")
+    p.add_argument("--steps", type=int, default=None, help="timed steps")
+    p.add_argument("--rounds", type=int, default=3, help="ring8: interleaved rounds (best of)")
     p.add_argument("--compile", action="store_true", help="torch.compile in the trainer")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.case == "ring8":
+        t_ref, t_ours = ring8_case(args.steps or 600, args.compile, args.rounds)
+        print(f"device: CPU, torch {torch.__version__}, threads {torch.get_num_threads()}")
+        print(f"ring8 preset step (MLP 4x64, batch 512, R1, EMA), best of {args.rounds}")
+        _table(t_ref, t_ours, "plain loop (.item() every step)",
+               "gan.train" + (" (compile)" if args.compile else ""))  # fmt: skip
+        return
+    args.steps = args.steps or (200 if cuda else 8)
     device = torch.device("cuda" if cuda else "cpu")
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (1024, 3, SIZE, SIZE)).astype(np.float32)
@@ -116,12 +194,14 @@ def main() -> None:
     name = torch.cuda.get_device_name() if cuda else "CPU"
     print(f"device: {name}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"DCGAN 64x64, nz={NZ}, ch={CH}, batch {BATCH}, {args.steps} timed steps")
-    print(f"{'loop':<34}{'ms/step':>10}{'it/s':>9}{'speed-up':>10}")
-    print(
-        f"{'plain reference (fp32, .item())':<34}{1000 * t_ref:>10.1f}{1 / t_ref:>9.1f}{1.0:>10.2f}"
-    )
     label = "gan.train" + (" (compile)" if args.compile else "") + (" (bf16)" if cuda else "")
-    print(f"{label:<34}{1000 * t_ours:>10.1f}{1 / t_ours:>9.1f}{t_ref / t_ours:>10.2f}")
+    _table(t_ref, t_ours, "plain reference (fp32, .item())", label)
+
+
+def _table(t_ref: float, t_ours: float, ref_label: str, label: str) -> None:
+    print(f"{'loop':<34}{'ms/step':>10}{'it/s':>9}{'speed-up':>10}")
+    print(f"{ref_label:<34}{1000 * t_ref:>10.2f}{1 / t_ref:>9.1f}{1.0:>10.2f}")
+    print(f"{label:<34}{1000 * t_ours:>10.2f}{1 / t_ours:>9.1f}{t_ref / t_ours:>10.2f}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
 The trainer averages gradients itself (one flat ``all_reduce`` per optimiser step) instead of
 wrapping G and D in ``DistributedDataParallel``: a GAN step runs each network several times
 (D on real and fake, G through D) and R1/WGAN-GP need double backward, which DDP's reducer
-does not support; NVlabs/stylegan2-ada-pytorch's ``training_loop.py`` averages gradients the
-same way. Parameters start equal (broadcast from rank 0) and stay equal because every rank
-applies the same averaged gradient.
+handles only with care. NVlabs/stylegan2-ada-pytorch does wrap its networks in DDP and
+controls when gradients synchronise (``misc.ddp_sync``); one flat all-reduce here keeps the
+loop free of such wrappers. Parameters start equal (broadcast from rank 0) and stay equal
+because every rank applies the same averaged gradient.
+
+This module is the trainer's only door to ``torch.distributed``; every helper is a no-op in
+one process.
 
 Evaluation is sharded too (:mod:`gan.evaluation`): each rank draws its share of the samples
 from its own seed (:func:`rank_seed`), sum-mergeable metric states are all-reduced and the
@@ -15,6 +19,7 @@ rest is gathered with :func:`all_gather_cat`.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,9 +28,12 @@ from metrics.distributed import barrier, get_rank, get_world_size, is_distribute
 
 __all__ = [
     "all_gather_cat",
+    "all_gather_object",
     "all_reduce_grads",
+    "all_reduce_mean",
     "barrier",
     "broadcast_module",
+    "broadcast_object",
     "init_from_env",
     "rank_and_world",
     "rank_seed",
@@ -70,6 +78,34 @@ def all_reduce_grads(module: nn.Module) -> None:
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
+
+
+def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
+    """The mean of ``t`` over ranks, as a new tensor (``t`` itself in one process)."""
+    world = get_world_size()
+    if world == 1:
+        return t
+    t = t.clone()
+    torch.distributed.all_reduce(t)
+    return t / world
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s picklable ``obj`` on every rank (``obj`` itself in one process)."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    torch.distributed.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's picklable ``obj`` in rank order (``[obj]`` in one process)."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * get_world_size()
+    torch.distributed.all_gather_object(out, obj)
+    return out
 
 
 def rank_and_world() -> tuple[int, int]:

@@ -24,7 +24,14 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     tomllib = None  # type: ignore[assignment]
 
-__all__ = ["PRESET_DIR", "TrainConfig", "load_toml", "preset_names", "resolve_config"]
+__all__ = [
+    "EVAL_FIELDS",
+    "PRESET_DIR",
+    "TrainConfig",
+    "load_toml",
+    "preset_names",
+    "resolve_config",
+]
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
@@ -33,7 +40,15 @@ PRESET_DIR = Path(__file__).with_name("presets")
 #: options that only schedule I/O; none changes the weights of the steps already taken.
 RESUMABLE_FIELDS = frozenset(
     {"steps", "log_every", "eval_every", "ckpt_every", "eval_samples", "progress", "out",
-     "tensorboard", "rejection", "plots"}
+     "tensorboard", "rejection", "plots", "eval_seed_stride", "eval_batch_size",
+     "eval_js_steps", "final_js_steps", "drs_steps", "fresh_eval_js_steps",
+     "fresh_final_js_steps", "fresh_drs_steps"}
+)  # fmt: skip
+
+#: The evaluation policy: the fields of :class:`TrainConfig` that only shape evaluations.
+EVAL_FIELDS = (
+    "eval_seed_stride", "eval_batch_size", "eval_js_steps", "final_js_steps", "drs_steps",
+    "fresh_eval_js_steps", "fresh_final_js_steps", "fresh_drs_steps",
 )  # fmt: skip
 
 ARCHS = ("auto", "mlp", "dcgan", "resnet")
@@ -97,6 +112,7 @@ class TrainConfig:
     device: str = "auto"  # auto (CUDA if present, else CPU) | cpu | cuda
     amp: bool = True  # bf16 autocast (CUDA only)
     compile: bool = False  # torch.compile G and D (D stays eager with R1 / gradient penalty)
+    threads: int = 0  # CPU threads of torch during the run (0: leave torch's setting)
     # --- logging, evaluation, checkpoints -------------------------------------------------
     out: str = ""  # run directory ("" chooses runs/<data>-<loss>-<timestamp>)
     log_every: int = 100  # host sync, JSONL line, progress bar update
@@ -107,7 +123,20 @@ class TrainConfig:
     plots: bool = True  # write PNG plots
     progress: bool = True  # tqdm progress bar
     tensorboard: bool = False  # also log to TensorBoard (needs the tensorboard package)
-    # --- issue 14: conditional models, ResNet widths, augmentation, watchdog -------------
+    # --- evaluation policy (gan.evaluation.evaluate_generator) ----------------------------
+    # An evaluation after step s draws its samples from seed + eval_seed_stride * (s + 1), so
+    # evaluations of one run never share noise. The JS classifier and the DRS calibration
+    # start from the trained D (pac = 1) or, with pac > 1, from a fresh unpacked D, which
+    # needs longer fits (the fresh_* counts).
+    eval_seed_stride: int = 7919  # a prime: distinct seeds per evaluation step
+    eval_batch_size: int = 512  # samples of each class per Adam step of those fits
+    eval_js_steps: int = 300  # Adam steps of the JS classifier at a periodic evaluation
+    final_js_steps: int = 1000  # Adam steps of the JS classifiers at the final evaluation
+    drs_steps: int = 3000  # Adam steps of the DRS calibration (final evaluation)
+    fresh_eval_js_steps: int = 1000  # eval_js_steps when pac > 1
+    fresh_final_js_steps: int = 2000  # final_js_steps when pac > 1
+    fresh_drs_steps: int = 6000  # drs_steps when pac > 1
+    # --- conditional models, ResNet widths, augmentation, watchdog ----------------------
     conditional: bool = False  # class-conditional G and D; labels come from the data
     resnet_ch: int = 0  # base width of arch=resnet (0: the paper's, 256/128 at 32 px, 64/64 else)
     augment: str = "none"  # none | diffaug (DiffAugment, p = 1) | ada (DiffAugment, adaptive p)
@@ -118,7 +147,6 @@ class TrainConfig:
     watchdog_patience: int = 3  # K: bad evaluations in a row before a rollback
     watchdog_max_rollbacks: int = 3  # R: stop after this many rollbacks
     watchdog_lr_decay: float = 0.5  # learning rates are multiplied by this on each rollback
-    # --- end of issue 14's block ----------------------------------------------------------
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +154,9 @@ class TrainConfig:
             _positive_int(getattr(self, name), name)
         for name in ("g_layers", "d_layers", "log_every", "ckpt_every", "eval_samples"):
             _positive_int(getattr(self, name), name, minimum=0 if name != "log_every" else 1)
+        _positive_int(self.threads, "threads", minimum=0)
+        for name in EVAL_FIELDS:
+            _positive_int(getattr(self, name), name, minimum=1 if "batch" in name else 0)
         _positive_int(self.eval_every, "eval_every", minimum=0)
         _positive_int(self.image_size, "image_size", minimum=0)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
@@ -151,7 +182,6 @@ class TrainConfig:
             raise ValueError("data must be a data set name or a path, got an empty value")
         if not isinstance(self.loss, str) or not self.loss:
             raise ValueError("loss must be a loss name, got an empty value")
-        # issue 14's block
         for name in ("conditional", "watchdog"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")

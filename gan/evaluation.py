@@ -43,10 +43,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from divergences.estimators import js_from_discriminator
 from gan import _dist
 from gan.data import Data
 from gan.losses import logistic_d_loss
-from gan.rejection import calibrate_discriminator, rejection_sample
+from gan.rejection import _fusable, calibrate_discriminator, rejection_sample
 from metrics._atomic import write_atomic
 from metrics.distributed import all_reduce_sum, is_distributed, shard_range
 
@@ -54,7 +55,6 @@ __all__ = [
     "evaluate_generator",
     "fit_discriminator",
     "format_table",
-    "js_from_logits",
     "js_two_sample",
     "sample_metrics",
 ]
@@ -124,7 +124,7 @@ def fit_discriminator(
 
     def fit() -> nn.Module:
         d = copy.deepcopy(d_init).train().requires_grad_(True)
-        opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
+        opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999), fused=_fusable(d))
         for _ in range(steps):
             idx = torch.randint(len(fake), (batch_size,), generator=generator,
                                 device=generator.device)  # fmt: skip
@@ -137,24 +137,6 @@ def fit_discriminator(
         return d
 
     return _fitted_on_rank0(fit, d_init).eval()
-
-
-def js_from_logits(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> tuple[float, float]:
-    """``(value, stderr)`` of :func:`divergences.estimators.js_from_discriminator` (nats).
-
-    Under ``torch.distributed`` each rank passes the logits of its shard; they are gathered
-    (two floats per sample) and every rank returns the estimate on their union.
-
-    Example:
-        >>> v, se = js_from_logits(torch.full((8,), 20.0), torch.full((8,), -20.0))
-        >>> round(v, 4), round(se, 4)  # a perfect discriminator: log 2
-        (0.6931, 0.0)
-    """
-    from divergences.estimators import js_from_discriminator
-
-    est = js_from_discriminator(_dist.all_gather_cat(logits_real),
-                                _dist.all_gather_cat(logits_fake))  # fmt: skip
-    return float(est.value), float(est.stderr)
 
 
 def js_two_sample(
@@ -173,7 +155,8 @@ def js_two_sample(
     half of ``fake`` (:func:`fit_discriminator`) and scored on fresh real samples vs the
     other half with :func:`divergences.estimators.js_from_discriminator` (a lower bound on JS
     in expectation). Under ``torch.distributed`` ``fake`` is this rank's shard: each rank
-    splits its own shard in halves and scores its own share (see :func:`js_from_logits`).
+    splits its own shard in halves and scores its own share; the held-out logits are gathered
+    (two floats per sample) and every rank returns the estimate on their union.
 
     Returns:
         ``(value, stderr)``, on every rank.
@@ -194,7 +177,8 @@ def js_two_sample(
     with torch.no_grad():
         lr_ = d(sample_real(len(fake) - half, generator)).float()
         lf_ = d(fake[half:]).float()
-    return js_from_logits(lr_, lf_)
+    est = js_from_discriminator(_dist.all_gather_cat(lr_), _dist.all_gather_cat(lf_))
+    return float(est.value), float(est.stderr)
 
 
 def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:
@@ -273,6 +257,7 @@ def evaluate_generator(
     rejection: bool = False,
     calibration_steps: int = 1000,
     drs_calibration_steps: int = 3000,
+    batch_size: int = 512,
 ) -> dict[str, Any]:
     """Evaluate ``g`` on ``data``: sample metrics, JS estimate, optionally DRS (``drs_`` keys).
 
@@ -291,6 +276,8 @@ def evaluate_generator(
         calibration_steps: Adam steps of the JS classifiers.
         drs_calibration_steps: Adam steps of the DRS calibration (lr 3e-4; the sampling is
             exact rejection, γ = 0, see :mod:`gan.rejection`).
+        batch_size: samples of each class per Adam step of the JS classifiers and of the
+            DRS calibration.
 
     Returns:
         A flat dict of floats, e.g. ``modes``, ``high_quality``, ``reverse_kl``, ``js``,
@@ -316,20 +303,20 @@ def evaluate_generator(
     n_local = len(shard_range(n, rank, world))
     fake = generate(g, n_local, z_dim, generator)
     out = sample_metrics(fake, data)
-    out["js"], out["js_stderr"] = js_two_sample(
-        d, data.sample, fake, generator=generator, steps=calibration_steps
-    )
+    fit = {"steps": calibration_steps, "batch_size": batch_size}
+    out["js"], out["js_stderr"] = js_two_sample(d, data.sample, fake, generator=generator, **fit)
     if rejection:
         d_cal = _fitted_on_rank0(
             lambda: calibrate_discriminator(
-                d, g, data.sample, z_dim=z_dim, steps=drs_calibration_steps, generator=generator
+                d, g, data.sample, z_dim=z_dim, steps=drs_calibration_steps,
+                batch_size=batch_size, generator=generator,
             ),
             d,
         ).eval().requires_grad_(False)  # fmt: skip
         drs = rejection_sample(g, d_cal, n_local, z_dim=z_dim, generator=generator)
         out.update({f"drs_{k}": v for k, v in sample_metrics(drs.samples, data).items()})
         out["drs_js"], out["drs_js_stderr"] = js_two_sample(
-            d_cal, data.sample, drs.samples, generator=generator, steps=calibration_steps
+            d_cal, data.sample, drs.samples, generator=generator, **fit
         )
         counts = all_reduce_sum(torch.tensor([drs.accepted, drs.proposed], dtype=torch.int64))
         out["drs_acceptance_rate"] = int(counts[0]) / int(counts[1])

@@ -20,19 +20,21 @@ f* its convex conjugate, so ``−d_loss`` is the variational lower bound
 D_f(P‖Q) ≥ E_P[g_f(V)] − E_Q[f*(g_f(V))] with P real and Q generated. The generator uses the
 paper's non-saturating alternative (its §3.2): maximise E_Q[g_f(V(G(z)))].
 The JS estimate is log 2 + ½ E log D(real) + ½ E log(1 − D(fake)) (Goodfellow et al. 2014,
-the value of the game at D's optimum), the same formula as
+the value of the game at D's optimum), computed from the per-sample terms of
+:func:`divergences.estimators.discriminator.js_terms`, the implementation behind
 :func:`divergences.estimators.js_from_discriminator`, here kept on the device.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from divergences.estimators.discriminator import js_terms
 
 __all__ = [
     "GANLoss",
@@ -239,15 +241,17 @@ def fgan_g_loss(fake: Tensor, divergence: Any) -> Tensor:
 def js_estimate(real: Tensor, fake: Tensor) -> Tensor:
     """JS(P, Q) in nats implied by a logistic discriminator: log 2 + ½E log D + ½E log(1 − D).
 
-    On the device, without a host synchronisation (see
-    :func:`divergences.estimators.js_from_discriminator` for the version with a stderr).
+    The point value of :func:`divergences.estimators.js_from_discriminator` (the same
+    :func:`~divergences.estimators.discriminator.js_terms`), on the device and differentiable,
+    without a host synchronisation or a standard error.
 
     Example:
         >>> round(float(js_estimate(torch.full((3,), 20.0), torch.full((3,), -20.0))), 4)
         0.6931
     """
     _check_logits(real, fake)
-    return math.log(2) + 0.5 * F.logsigmoid(real).mean() + 0.5 * F.logsigmoid(-fake).mean()
+    a, b = js_terms(real, fake)
+    return 0.5 * (a.mean() + b.mean())
 
 
 def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:

@@ -10,10 +10,9 @@ set, then accepts x with probability σ(F(x)), where
 
 γ being a quantile of F over the burn-in set in the paper (``shift_quantile``; 0.95 in
 uber-research/metropolis-hastings-gans). The default here is γ = 0, exact rejection sampling
-(σ(F) = e^(s−M)), after a longer calibration (3,000 Adam steps at lr 3e-4): measured over 10
-training seeds each on ring8 and grid25 (benchmarks/RESULTS.md), a quantile shift raises the
-high-quality share but skews the mode histogram (reverse KL 0.03–0.05 from a raw 0.001–0.005),
-while exact rejection keeps it.
+(σ(F) = e^(s−M)), after a longer calibration (3,000 Adam steps at lr 3e-4): a quantile shift
+raises the high-quality share but skews the mode histogram, while exact rejection keeps it
+(benchmarks/RESULTS.md, "The DRS default changed after these runs").
 """
 
 from __future__ import annotations
@@ -28,6 +27,12 @@ from torch import nn
 from gan.losses import logistic_d_loss
 
 __all__ = ["DRSResult", "calibrate_discriminator", "rejection_sample"]
+
+
+def _fusable(d: nn.Module) -> bool:
+    """Whether Adam's fused kernel (one call per step, not several per parameter) applies."""
+    p = next(d.parameters(), None)
+    return p is not None and p.device.type in ("cpu", "cuda") and p.is_floating_point()
 
 
 @torch.no_grad()
@@ -66,7 +71,7 @@ def calibrate_discriminator(
     if getattr(discriminator, "pac", 1) != 1:
         raise ValueError("rejection sampling needs an unpacked discriminator (pac = 1)")
     d = copy.deepcopy(discriminator).train().requires_grad_(True)
-    opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.5, 0.999), fused=_fusable(d))
     for _ in range(steps):
         real = sample_real(batch_size, generator)
         fake = _generate(g, batch_size, z_dim, generator)

@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,11 @@ from gan.checkpoint import check_keys, load_checkpoint, load_state, save_atomic
 from gan.config import TrainConfig
 from gan.data import Data, load_data
 from gan.ema import EMA
-from gan.losses import get_loss, gradient_penalty, r1_penalty
+from gan.losses import GANLoss, get_loss, gradient_penalty, r1_penalty
 from gan.models import build_models
 from gan.reporting import JSONLWriter, ScalarAccumulator
 
-__all__ = ["TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TrainResult", "TrainingDiverged", "global_settings", "lr_factor", "train"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,13 +107,341 @@ def _extended_anchor(saved: dict, cfg: TrainConfig, step: int, anchor) -> tuple[
     return (step, lr_factor(old, step, anchor))
 
 
-def _rng_states(rng: torch.Generator) -> list[torch.Tensor]:
-    state = rng.get_state()
-    if not _dist.is_distributed():
-        return [state]
-    out: list[Any] = [None] * _dist.get_world_size()
-    torch.distributed.all_gather_object(out, state)
-    return out
+@contextlib.contextmanager
+def global_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Apply the run's process-wide torch settings; restore the previous ones on exit.
+
+    Covers deterministic algorithms (and their warn-only flag), cuDNN autotuning and
+    determinism, TF32 matmuls, float32 matmul precision, the CPU thread count and the
+    ``CUBLAS_WORKSPACE_CONFIG`` variable, so that a caller's settings survive a run, an
+    exception included.
+
+    Example:
+        >>> before = torch.get_num_threads()
+        >>> with global_settings(TrainConfig(threads=1), torch.device("cpu")):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.get_float32_matmul_precision(),
+        torch.get_num_threads(),
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    )
+    try:
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+            torch.use_deterministic_algorithms(True, warn_only=False)
+            torch.backends.cudnn.benchmark = False
+        elif device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2:4]
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[4:6]
+        torch.set_float32_matmul_precision(saved[6])
+        torch.set_num_threads(saved[7])
+        if saved[8] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[8]
+
+
+@dataclass
+class _Nets:
+    """The networks, their optimisers and what a step needs to run them."""
+
+    g: nn.Module
+    d: nn.Module
+    g_fwd: Callable  # g, or its compiled form
+    d_fwd: Callable
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    ema: EMA | None
+    amp: Any  # bf16 autocast on CUDA, else a null context
+    joint_d: bool  # one D forward on cat(real, fake): exact when D has no batch coupling
+    r1_scale: float
+    gp_weight: float
+
+    @property
+    def g_eval(self) -> nn.Module:
+        """The generator to evaluate and sample from (the EMA copy when there is one)."""
+        return self.ema.model if self.ema is not None else self.g
+
+
+@dataclass
+class _State:
+    """What changes while training: the step, the schedule's anchor, the data/noise RNG."""
+
+    step: int
+    anchor: tuple[int, float]
+    rng: torch.Generator
+
+
+@dataclass
+class _Run:
+    """The fixed set-up of a run, shared by the phases."""
+
+    cfg: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    run_dir: Path
+    data: Data
+    loss: GANLoss
+
+
+def _adam(params, lr: float, betas: tuple[float, float], device: torch.device):
+    # One fused kernel per step instead of several small operations per parameter.
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
+def _batch_coupled(d: nn.Module) -> bool:
+    """True when D's output on one sample depends on the others or on the forward count."""
+    for m in d.modules():
+        if isinstance(m, nn.modules.batchnorm._NormBase) or m._forward_pre_hooks:
+            return True  # batch statistics, or spectral norm's per-forward power iteration
+        if torch.nn.utils.parametrize.is_parametrized(m):
+            return True
+    return False
+
+
+def _build(cfg: TrainConfig, data: Data, device: torch.device) -> _Nets:
+    """G, D (broadcast from rank 0), their Adam optimisers, the EMA copy and step options."""
+    g, d = build_models(cfg, data.shape)
+    g, d = g.to(device), d.to(device)
+    if device.type == "cuda" and data.is_image:  # NHWC convolutions on tensor cores
+        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
+        if data.train is not None:
+            data.train = data.train.contiguous(memory_format=torch.channels_last)
+    _dist.broadcast_module(g)
+    _dist.broadcast_module(d)
+    betas = (cfg.beta1, cfg.beta2)
+    gp_weight = cfg.gp if (cfg.gp > 0 or cfg.loss != "wgan-gp") else 10.0
+    # R1 / WGAN-GP need double backward through D, which torch.compile does not support.
+    d_eager = cfg.r1 > 0 or gp_weight > 0
+    on_cuda = device.type == "cuda"
+    return _Nets(
+        g=g, d=d, g_fwd=torch.compile(g) if cfg.compile else g,
+        d_fwd=torch.compile(d) if cfg.compile and not d_eager else d,
+        opt_g=_adam(g.parameters(), cfg.lr_g, betas, device),
+        opt_d=_adam(d.parameters(), cfg.lr_d, betas, device),
+        ema=EMA(g, cfg.ema) if cfg.ema > 0 else None,
+        amp=torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and on_cuda
+        else contextlib.nullcontext(),
+        joint_d=not _batch_coupled(d),
+        # R1 is measured in the coordinates D works in (standardised ones with cfg.normalize).
+        r1_scale=float(d.scale) ** 2 if cfg.normalize else 1.0,
+        gp_weight=gp_weight,
+    )  # fmt: skip
+
+
+def _restore(run: _Run, nets: _Nets, state: _State) -> None:
+    """Load the run's checkpoint into ``nets`` and ``state`` (resume)."""
+    path, cfg = run.run_dir / rundir.CHECKPOINT, run.cfg
+    ck = load_checkpoint(path, map_location=run.device)
+    check_keys(ck, ("step", "g", "d", "opt_g", "opt_d", "rng"), path)
+    load_state(nets.g, ck["g"], "the generator", path)
+    load_state(nets.d, ck["d"], "the discriminator", path)
+    load_state(nets.opt_g, ck["opt_g"], "the generator's optimiser", path)
+    load_state(nets.opt_d, ck["opt_d"], "the discriminator's optimiser", path)
+    if nets.ema is not None:
+        check_keys(ck, ("g_ema",), path)
+        load_state(nets.ema, ck["g_ema"], "the generator's EMA", path)
+    if not isinstance(ck["rng"], list) or len(ck["rng"]) != run.world:
+        raise ValueError(f"checkpoint {path} was written by another number of processes "
+                         f"than {run.world}")  # fmt: skip
+    state.rng.set_state(ck["rng"][run.rank].cpu())  # generator states are CPU byte tensors
+    state.step = int(ck["step"])
+    if state.step > cfg.steps:
+        raise ValueError(f"cannot resume {run.run_dir}: it is at step {state.step}, beyond "
+                         f"the asked steps={cfg.steps}; pass --steps {state.step} or "
+                         "more")  # fmt: skip
+    saved = ck.get("config") if isinstance(ck.get("config"), dict) else {}
+    a = tuple(ck.get("lr_anchor", state.anchor))
+    state.anchor = _extended_anchor(saved, cfg, state.step, (int(a[0]), float(a[1])))
+
+
+def _set_lr(run: _Run, nets: _Nets, state: _State) -> None:
+    factor = lr_factor(run.cfg, state.step, state.anchor)
+    for opt, base in ((nets.opt_g, run.cfg.lr_g), (nets.opt_d, run.cfg.lr_d)):
+        for group in opt.param_groups:
+            group["lr"] = base * factor
+
+
+def _d_phase(run: _Run, nets: _Nets, state: _State):
+    """``n_critic`` D steps; returns the last one's ``(fake_g, logit_r, logit_f, loss_d)``.
+
+    The last fake batch keeps G's graph, which the G phase reuses (as the DCGAN reference
+    loop does).
+    """
+    cfg, b = run.cfg, run.cfg.batch_size
+    for i in range(cfg.n_critic):
+        real = run.data.sample(b, state.rng)
+        z = torch.randn(b, cfg.z_dim, generator=state.rng, device=run.device)
+        with torch.set_grad_enabled(i == cfg.n_critic - 1), nets.amp:
+            fake_g = nets.g_fwd(z)
+        fake = fake_g.detach()
+        if cfg.r1 > 0:
+            real.requires_grad_(True)
+        with nets.amp:
+            if nets.joint_d:
+                logit_r, logit_f = nets.d_fwd(torch.cat([real, fake])).float().chunk(2)
+            else:
+                logit_r, logit_f = nets.d_fwd(real).float(), nets.d_fwd(fake).float()
+            loss_d = run.loss.d_loss(logit_r, logit_f)
+            if cfg.r1 > 0:  # in standardised coordinates: ∇_u = scale · ∇_x
+                loss_d = loss_d + 0.5 * cfg.r1 * nets.r1_scale * r1_penalty(logit_r, real)
+            if nets.gp_weight > 0:
+                gp = gradient_penalty(nets.d_fwd, real, fake, generator=state.rng, pac=cfg.pac)
+                loss_d = loss_d + nets.gp_weight * gp
+        nets.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        _dist.all_reduce_grads(nets.d)
+        nets.opt_d.step()
+    return fake_g, logit_r.detach(), logit_f.detach(), loss_d.detach()
+
+
+def _g_phase(run: _Run, nets: _Nets, fake_g: torch.Tensor) -> torch.Tensor:
+    """One G step through the updated D, then the EMA update; returns G's loss."""
+    nets.d.requires_grad_(False)  # no gradients for D's weights: they would be discarded
+    try:
+        with nets.amp:
+            loss_g = run.loss.g_loss(nets.d_fwd(fake_g).float())
+        nets.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+    finally:
+        nets.d.requires_grad_(True)
+    _dist.all_reduce_grads(nets.g)
+    nets.opt_g.step()
+    if nets.ema is not None:
+        nets.ema.update(nets.g)
+    return loss_g.detach()
+
+
+class _Monitor:
+    """Rank 0's log and progress bar, and the on-device running means (sync point 1)."""
+
+    def __init__(self, run: _Run, step: int):
+        self.acc, self.log, self.bar, self.times = ScalarAccumulator(), None, None, []
+        self.t_last, self.step_last = time.perf_counter(), step
+        if run.rank == 0:
+            tb = run.run_dir / "tensorboard" if run.cfg.tensorboard else None
+            self.log = JSONLWriter(run.run_dir / rundir.LOG, tb)
+            if run.cfg.progress:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=run.cfg.steps, initial=step, desc="train",
+                                dynamic_ncols=True)  # fmt: skip
+
+    def add(self, loss: GANLoss, logit_r, logit_f, loss_d, loss_g) -> None:
+        """Accumulate one step's scalars on the device (no sync)."""
+        d_real = torch.sigmoid(logit_r).mean() if loss.logistic else logit_r.mean()
+        d_fake = torch.sigmoid(logit_f).mean() if loss.logistic else logit_f.mean()
+        self.acc.add(loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
+                     **{loss.estimate_name: loss.estimate(logit_r, logit_f)})  # fmt: skip
+
+    def sync(self, run: _Run, nets: _Nets, step: int) -> None:
+        """One host sync: means over ranks, a finiteness check, a log line, the bar."""
+        values = self.acc.means(reduce=_dist.all_reduce_mean)
+        now = time.perf_counter()
+        self.times.append((now - self.t_last, step - self.step_last))
+        self.t_last, self.step_last = now, step
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(f"non-finite {', '.join(bad)} at step {step} (values "
+                                   f"{values}); the last good checkpoint in {run.run_dir} "
+                                   "was kept")  # fmt: skip
+        if self.log is not None:
+            sec = self.times[-1][0] / max(1, self.times[-1][1])
+            lrs = {
+                "lr_g": nets.opt_g.param_groups[0]["lr"],
+                "lr_d": nets.opt_d.param_groups[0]["lr"],
+            }
+            self.log.write({"kind": "train", "step": step, **values, **lrs, "sec_per_step": sec})
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
+            self.bar.update(step - self.bar.n)
+
+    def seconds_per_step(self) -> float:
+        return sum(t for t, _ in self.times) / max(1, sum(n for _, n in self.times))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.log is not None:
+            self.log.close()
+
+
+def _save_checkpoint(run: _Run, nets: _Nets, state: _State) -> None:
+    """Sync point: every weight must be finite before the last good checkpoint is replaced."""
+    params = [*nets.g.parameters(), *nets.d.parameters()]
+    if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        raise TrainingDiverged(f"non-finite weights at step {state.step}; kept last checkpoint")
+    ck = {
+        "version": 1, "config": run.cfg.to_dict(), "step": state.step, "g": nets.g.state_dict(),
+        "d": nets.d.state_dict(), "opt_g": nets.opt_g.state_dict(),
+        "opt_d": nets.opt_d.state_dict(),
+        "g_ema": nets.ema.state_dict() if nets.ema is not None else None,
+        "rng": _dist.all_gather_object(state.rng.get_state()),
+        "lr_anchor": [int(state.anchor[0]), float(state.anchor[1])],
+    }  # fmt: skip
+    if run.rank == 0:
+        save_atomic(ck, run.run_dir / rundir.CHECKPOINT)
+
+
+def _evaluate(run: _Run, nets: _Nets, step: int, *, final: bool) -> dict[str, Any]:
+    """Evaluate the generator (sharded over ranks) with the policy of ``run.cfg``."""
+    from gan import evaluation  # pulls in metrics
+
+    cfg = run.cfg
+    seed = _dist.rank_seed(cfg.seed + cfg.eval_seed_stride * (step + 1), run.rank)
+    d_eval, fresh = nets.d, cfg.pac > 1
+    if fresh:  # the JS classifier and DRS need an unpacked D: a fresh one, fitted longer
+        d_eval = build_models(cfg.replace(pac=1), run.data.shape)[1].to(run.device)
+    js_steps = ((cfg.fresh_final_js_steps if final else cfg.fresh_eval_js_steps) if fresh
+                else (cfg.final_js_steps if final else cfg.eval_js_steps))  # fmt: skip
+    g_eval = nets.g_eval.eval()
+    try:
+        return evaluation.evaluate_generator(
+            g_eval, d_eval, run.data, n=cfg.eval_samples, z_dim=cfg.z_dim,
+            generator=torch.Generator(run.device).manual_seed(seed),
+            rejection=final and cfg.rejection, calibration_steps=js_steps,
+            drs_calibration_steps=cfg.fresh_drs_steps if fresh else cfg.drs_steps,
+            batch_size=cfg.eval_batch_size,
+        )  # fmt: skip
+    finally:
+        nets.g.train()
+
+
+def _start(cfg: TrainConfig, resume: bool, overwrite: bool):
+    """Processes, device, data, run directory, networks and state (phases 0 to 2)."""
+    device = pick_device(cfg.device)
+    _dist.init_from_env(device.type)
+    rank, world = _dist.rank_and_world()
+    if 0 < cfg.eval_samples < 2 * world:  # each rank evaluates a shard of at least 2
+        raise ValueError(f"eval_samples must be 0 or >= 2 per process ({2 * world}), got "
+                         f"{cfg.eval_samples}")  # fmt: skip
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    loss = get_loss(cfg.loss, alpha=cfg.alpha)  # validates the name first
+    data = load_data(cfg.data, image_size=cfg.image_size).to(device)
+    run_dir = Path(_dist.broadcast_object(str(cfg.out or rundir.default_run_dir(cfg))))
+    cfg = cfg.replace(out=str(run_dir))
+    # Decide first, change nothing: a refused or failed start leaves the folder as it was.
+    _on_rank0(lambda: rundir.check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite), rank)
+    return _Run(cfg, device, rank, world, run_dir, data, loss)
 
 
 def train(
@@ -124,7 +453,9 @@ def train(
     D update}, then one G update through D, then the EMA update. Gradients are averaged over
     processes under torchrun (see :mod:`gan._dist`); rank 0 logs and checkpoints; every
     rank evaluates its shard of the samples and rank 0 logs the merged metrics
-    (see :mod:`gan.evaluation`).
+    (see :mod:`gan.evaluation`), with the evaluation policy of ``cfg`` (its
+    :data:`gan.config.EVAL_FIELDS`). Process-wide torch settings are restored on return
+    (see :func:`global_settings`).
 
     Args:
         cfg: the configuration (see :class:`gan.config.TrainConfig`).
@@ -151,258 +482,78 @@ def train(
         >>> import tempfile
         >>> cfg = TrainConfig(data="ring8", steps=20, batch_size=64, hidden=32, log_every=10,
         ...                   out=tempfile.mkdtemp(), progress=False, plots=False,
-        ...                   eval_samples=500, rejection=False)
+        ...                   eval_samples=500, rejection=False, final_js_steps=50)
         >>> res = train(cfg)
         >>> res.step, sorted(res.evaluation)[:2]
         (20, ['high_quality', 'js'])
     """
+    run = _start(cfg, resume, overwrite)  # phases 0-1: processes, data, run directory
+    cfg = run.cfg
+    with global_settings(cfg, run.device):
+        torch.manual_seed(cfg.seed)  # model initialisation: identical on every rank
+        rng = torch.Generator(run.device).manual_seed(cfg.seed * run.world + run.rank)
+        state = _State(step=0, anchor=(0, 1.0), rng=rng)  # data + noise, one stream per rank
+        nets = _build(cfg, run.data, run.device)  # phase 2: models, optimisers, EMA
+        if resume:  # check_run_dir refused to resume without a checkpoint
+            _restore(run, nets, state)
+        _on_rank0(lambda: rundir.commit_run_dir(run.run_dir, cfg, resume=resume,
+                                                overwrite=overwrite, step=state.step),
+                  run.rank)  # fmt: skip
+        mon = _Monitor(run, state.step)
+        last = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+        try:
+            while state.step < last:  # phase 3: the loop
+                _set_lr(run, nets, state)
+                fake_g, logit_r, logit_f, loss_d = _d_phase(run, nets, state)
+                loss_g = _g_phase(run, nets, fake_g)
+                state.step += 1
+                mon.add(run.loss, logit_r, logit_f, loss_d, loss_g)
+                step = state.step
+                if step % cfg.log_every == 0 or step == cfg.steps:  # sync point 1: logging
+                    mon.sync(run, nets, step)
+                if cfg.eval_every and cfg.eval_samples and step % cfg.eval_every == 0 \
+                        and step < last:  # sync point 2: periodic evaluation  # fmt: skip
+                    res = _evaluate(run, nets, step, final=False)
+                    if mon.log is not None:
+                        mon.log.write({"kind": "eval", "step": step, **res})
+                if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < last:
+                    _save_checkpoint(run, nets, state)  # sync point 3: checkpoint
+            result = _finish(run, nets, state, mon)  # phase 4
+        finally:
+            mon.close()
+    g_out = nets.g_eval.eval()
+    return TrainResult(run.run_dir, state.step, g_out, nets.d, run.data, result,
+                       mon.seconds_per_step())  # fmt: skip
+
+
+def _finish(run: _Run, nets: _Nets, state: _State, mon: _Monitor) -> dict[str, Any]:
+    """Phase 4: the final checkpoint, then (at ``cfg.steps``) evaluation and plots."""
     from gan import evaluation, plots  # evaluation pulls in metrics; plots is lazy
 
-    # ---- phase 0: processes, device, seeds ---------------------------------------------
-    device = pick_device(cfg.device)
-    _dist.init_from_env(device.type)
-    rank, world = _dist.rank_and_world()
-    if 0 < cfg.eval_samples < 2 * world:  # each rank evaluates a shard of at least 2
-        raise ValueError(f"eval_samples must be 0 or >= 2 per process ({2 * world}), got "
-                         f"{cfg.eval_samples}")  # fmt: skip
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", rank % torch.cuda.device_count())
-        torch.cuda.set_device(device)
-    loss = get_loss(cfg.loss, alpha=cfg.alpha)  # validates the name first
-    data = load_data(cfg.data, image_size=cfg.image_size).to(device)
-    det_before = torch.are_deterministic_algorithms_enabled()
-    if cfg.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-        torch.use_deterministic_algorithms(True, warn_only=False)
-        torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    torch.manual_seed(cfg.seed)  # model initialisation: identical on every rank
-    rng = torch.Generator(device).manual_seed(cfg.seed * world + rank)  # data + noise, per rank
-
-    # ---- phase 1: run directory (rank 0 decides, the others follow) --------------------
-    run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
-    if world > 1:
-        box = [str(run_dir)]
-        torch.distributed.broadcast_object_list(box, src=0)
-        run_dir = Path(box[0])
-    cfg = cfg.replace(out=str(run_dir))
-    # Decide first, change nothing: a refused or failed start leaves the folder as it was.
-    _on_rank0(lambda: rundir.check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite), rank)
-    resuming = resume  # check_run_dir refused to resume without a checkpoint
-
-    # ---- phase 2: models, optimisers, EMA ----------------------------------------------
-    g, d = build_models(cfg, data.shape)
-    g, d = g.to(device), d.to(device)
-    if device.type == "cuda" and data.is_image:  # NHWC convolutions on tensor cores
-        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
-        if data.train is not None:
-            data.train = data.train.contiguous(memory_format=torch.channels_last)
-    _dist.broadcast_module(g)
-    _dist.broadcast_module(d)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    ema = EMA(g, cfg.ema) if cfg.ema > 0 else None
-    # R1 is measured in the coordinates D works in (standardised ones with cfg.normalize).
-    r1_scale = float(d.scale) ** 2 if cfg.normalize else 1.0
-    gp_weight = cfg.gp if (cfg.gp > 0 or cfg.loss != "wgan-gp") else 10.0
-    step, anchor = 0, (0, 1.0)
-    if resuming:
-        path = run_dir / rundir.CHECKPOINT
-        ck = load_checkpoint(path, map_location=device)
-        check_keys(ck, ("step", "g", "d", "opt_g", "opt_d", "rng"), path)
-        load_state(g, ck["g"], "the generator", path)
-        load_state(d, ck["d"], "the discriminator", path)
-        load_state(opt_g, ck["opt_g"], "the generator's optimiser", path)
-        load_state(opt_d, ck["opt_d"], "the discriminator's optimiser", path)
-        if ema is not None:
-            check_keys(ck, ("g_ema",), path)
-            load_state(ema, ck["g_ema"], "the generator's EMA", path)
-        if not isinstance(ck["rng"], list) or len(ck["rng"]) != world:
-            raise ValueError(f"checkpoint {path} was written by another number of processes "
-                             f"than {world}")  # fmt: skip
-        rng.set_state(ck["rng"][rank].cpu())  # generator states are CPU byte tensors
-        step = int(ck["step"])
-        if step > cfg.steps:
-            raise ValueError(f"cannot resume {run_dir}: it is at step {step}, beyond the "
-                             f"asked steps={cfg.steps}; pass --steps {step} or more")  # fmt: skip
-        saved = ck.get("config") if isinstance(ck.get("config"), dict) else {}
-        anchor = tuple(ck.get("lr_anchor", anchor))
-        anchor = _extended_anchor(saved, cfg, step, (int(anchor[0]), float(anchor[1])))
-    _on_rank0(lambda: rundir.commit_run_dir(run_dir, cfg, resume=resuming, overwrite=overwrite,
-                                            step=step), rank)  # fmt: skip
-    g_fwd = torch.compile(g) if cfg.compile else g
-    # R1 / WGAN-GP need double backward through D, which torch.compile does not support:
-    # D then stays eager.
-    penalties = cfg.r1 > 0 or gp_weight > 0
-    d_fwd = torch.compile(d) if cfg.compile and not penalties else d
-    amp = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if cfg.amp and device.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    log = None
-    if rank == 0:
-        tb = run_dir / "tensorboard" if cfg.tensorboard else None
-        log = JSONLWriter(run_dir / rundir.LOG, tb)
-    acc = ScalarAccumulator()
-    bar = None
-    if cfg.progress and rank == 0:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=step, desc="train", dynamic_ncols=True)
-
-    def save_checkpoint() -> None:
-        # Sync point: checks every weight is finite before replacing the last good checkpoint.
-        params = [*g.parameters(), *d.parameters()]
-        if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
-            raise TrainingDiverged(f"non-finite weights at step {step}; kept last checkpoint")
-        state = {
-            "version": 1, "config": cfg.to_dict(), "step": step, "g": g.state_dict(),
-            "d": d.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "g_ema": ema.state_dict() if ema is not None else None, "rng": _rng_states(rng),
-            "lr_anchor": [int(anchor[0]), float(anchor[1])],
-        }  # fmt: skip
-        if rank == 0:
-            save_atomic(state, run_dir / rundir.CHECKPOINT)
-
-    def sample_real(n: int, gen: torch.Generator) -> torch.Tensor:
-        return data.sample(n, gen)
-
-    def evaluate(final: bool) -> dict[str, Any]:
-        # Sharded over ranks (gan.evaluation): each rank draws its share from its own seed.
-        seed_eval = _dist.rank_seed(cfg.seed + 7919 * (step + 1), rank)
-        gen_eval = torch.Generator(device).manual_seed(seed_eval)
-        g_eval = ema.model if ema is not None else g
-        g_eval.eval()
-        d_eval, cal_steps = d, (1000 if final else 300)
-        if cfg.pac > 1:  # the JS classifier and DRS need an unpacked D: a fresh one, longer
-            d_eval = build_models(cfg.replace(pac=1), data.shape)[1].to(device)
-            cal_steps = 2000 if final else 1000
-        res = evaluation.evaluate_generator(
-            g_eval, d_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim, generator=gen_eval,
-            rejection=final and cfg.rejection, calibration_steps=cal_steps,
-            drs_calibration_steps=3000 if cfg.pac == 1 else 6000,
-        )  # fmt: skip
-        g.train()
-        return res
-
-    # ---- phase 3: the loop ---------------------------------------------------------------
-    b, t_last, step_last, times = cfg.batch_size, time.perf_counter(), step, []
-    last = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-    try:
-        while step < last:
-            for opt, base in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
-                for group in opt.param_groups:
-                    group["lr"] = base * lr_factor(cfg, step, anchor)
-            # -- phase D: n_critic discriminator steps. The last one keeps G's graph of its
-            #    fake batch, which the G phase reuses (as the DCGAN reference loop does).
-            for i in range(cfg.n_critic):
-                real = sample_real(b, rng)
-                z = torch.randn(b, cfg.z_dim, generator=rng, device=device)
-                with torch.set_grad_enabled(i == cfg.n_critic - 1), amp:
-                    fake_g = g_fwd(z)
-                fake = fake_g.detach()
-                if cfg.r1 > 0:
-                    real.requires_grad_(True)
-                with amp:
-                    logit_r, logit_f = d_fwd(real).float(), d_fwd(fake).float()
-                    loss_d = loss.d_loss(logit_r, logit_f)
-                    if cfg.r1 > 0:  # in standardised coordinates: ∇_u = scale · ∇_x
-                        loss_d = loss_d + 0.5 * cfg.r1 * r1_scale * r1_penalty(logit_r, real)
-                    if gp_weight > 0:
-                        gp = gradient_penalty(d_fwd, real, fake, generator=rng, pac=cfg.pac)
-                        loss_d = loss_d + gp_weight * gp
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                _dist.all_reduce_grads(d)
-                opt_d.step()
-            # -- phase G: one generator step through the updated D (D's gradients discarded)
-            with amp:
-                loss_g = loss.g_loss(d_fwd(fake_g).float())
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            _dist.all_reduce_grads(g)
-            opt_g.step()
-            if ema is not None:
-                ema.update(g)
-            step += 1
-            # -- accumulate on the device (no sync)
-            lr_, lf_ = logit_r.detach(), logit_f.detach()
-            d_real = torch.sigmoid(lr_).mean() if loss.logistic else lr_.mean()
-            d_fake = torch.sigmoid(lf_).mean() if loss.logistic else lf_.mean()
-            acc.add(loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
-                    **{loss.estimate_name: loss.estimate(lr_, lf_)})  # fmt: skip
-            # -- sync point 1: logging (one .tolist() for all scalars, all ranks agree)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                values = acc.means(reduce=_mean_over_ranks)
-                now = time.perf_counter()
-                times.append((now - t_last, step - step_last))
-                t_last, step_last = now, step
-                bad = [k for k, v in values.items() if not math.isfinite(v)]
-                if bad:
-                    raise TrainingDiverged(
-                        f"non-finite {', '.join(bad)} at step {step} (values {values}); the "
-                        f"last good checkpoint in {run_dir} was kept"
-                    )
-                if log is not None:
-                    log.write({"kind": "train", "step": step, **values,
-                               "lr_g": opt_g.param_groups[0]["lr"],
-                               "lr_d": opt_d.param_groups[0]["lr"],
-                               "sec_per_step": times[-1][0] / max(1, times[-1][1])})  # fmt: skip
-                if bar is not None:
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
-                    bar.update(step - bar.n)
-            # -- sync point 2: periodic evaluation (every rank its shard; rank 0 logs the merge)
-            if cfg.eval_every and cfg.eval_samples and step % cfg.eval_every == 0 and step < last:
-                res = evaluate(final=False)
-                if log is not None:
-                    log.write({"kind": "eval", "step": step, **res})
-            # -- sync point 3: checkpoint
-            if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < last:
-                save_checkpoint()
-        # ---- phase 4: final checkpoint, evaluation and plots --------------------------------
-        save_checkpoint()
-        result: dict[str, Any] = {}
-        if step == cfg.steps and cfg.eval_samples > 0:
-            result = evaluate(final=True)  # every rank its shard; the merge is on rank 0
-            if rank == 0:
-                log.write({"kind": "eval", "step": step, "final": True, **result})
-                evaluation.write_json(run_dir / rundir.EVALUATION, result)
-        if rank == 0 and step == cfg.steps and cfg.plots:
-            plots.plot_run(run_dir, ema.model if ema is not None else g, data, cfg)
-        _dist.barrier()
-    finally:
-        if bar is not None:
-            bar.close()
-        if log is not None:
-            log.close()
-        if cfg.deterministic and not det_before:
-            torch.use_deterministic_algorithms(False)
-    sps = sum(t for t, _ in times) / max(1, sum(n for _, n in times))
-    g_out = (ema.model if ema is not None else g).eval()
-    return TrainResult(run_dir, step, g_out, d, data, result, sps)
+    _save_checkpoint(run, nets, state)
+    result: dict[str, Any] = {}
+    done = state.step == run.cfg.steps
+    if done and run.cfg.eval_samples > 0:
+        result = _evaluate(run, nets, state.step, final=True)  # every rank its shard
+        if mon.log is not None:
+            mon.log.write({"kind": "eval", "step": state.step, "final": True, **result})
+            evaluation.write_json(run.run_dir / rundir.EVALUATION, result)
+    if run.rank == 0 and done and run.cfg.plots:
+        plots.plot_run(run.run_dir, nets.g_eval, run.data, run.cfg)
+    _dist.barrier()
+    return result
 
 
 def _on_rank0(fn, rank: int):
     """Run ``fn`` on rank 0 only; its ValueError is raised on every rank (no deadlock)."""
-    err: list[Any] = [None]
+    err: Any = None
     out = None
     if rank == 0:
         try:
             out = fn()
         except ValueError as exc:
-            err = [str(exc)]
-    if _dist.is_distributed():
-        torch.distributed.broadcast_object_list(err, src=0)
-    if err[0] is not None:
-        raise ValueError(err[0])
+            err = str(exc)
+    err = _dist.broadcast_object(err)
+    if err is not None:
+        raise ValueError(err)
     return out
-
-
-def _mean_over_ranks(t: torch.Tensor) -> torch.Tensor:
-    if _dist.get_world_size() > 1:
-        t = t.clone()
-        torch.distributed.all_reduce(t)
-        t /= _dist.get_world_size()
-    return t

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from divergences._validation import as_tensor, check_finite
 from divergences.estimators._record import Estimate, check_confidence, make_estimate
 
-__all__ = ["js_from_discriminator"]
+__all__ = ["js_from_discriminator", "js_terms"]
 
 
 def _logits(t: Any, name: str) -> torch.Tensor:
@@ -28,7 +28,20 @@ def _logits(t: Any, name: str) -> torch.Tensor:
 def js_terms(
     logits_real: torch.Tensor, logits_fake: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample terms ``(log 2 + log D(x_i), log 2 + log(1 − D(y_j)))`` computed from logits."""
+    """Per-sample terms ``(log 2 + log D(x_i), log 2 + log(1 − D(y_j)))`` computed from logits.
+
+    The one implementation of "JS from logits": :func:`js_from_discriminator` (with a
+    standard error), the classifier estimator and the GAN trainer's on-device estimate
+    (``gan.losses.js_estimate``) all average these terms, ``JS ≈ ½ (mean a + mean b)``. Torch
+    in, torch out (same dtype and device, differentiable); ``log D = logsigmoid(logit)``
+    keeps large logits finite.
+
+    Example:
+        >>> import torch
+        >>> a, b = js_terms(torch.tensor([20.0, 0.0]), torch.tensor([-20.0]))
+        >>> [round(v, 4) for v in a.tolist()], [round(v, 4) for v in b.tolist()]
+        ([0.6931, 0.0], [0.6931])
+    """
     log2 = math.log(2.0)
     return log2 + F.logsigmoid(logits_real), log2 + F.logsigmoid(-logits_fake)
 

@@ -62,7 +62,8 @@ def _work(rank: int, out: str) -> dict:
             _ring_shard(ring, rank),
             ring.sample(N // 2, torch.Generator().manual_seed(rank)),
         )
-        res["js"] = evaluation.js_from_logits(d(real), d(fake + 0.1))
+        est = js_from_discriminator(all_gather_cat(d(real)), all_gather_cat(d(fake + 0.1)))
+        res["js"] = (est.value, est.stderr)
     res["gathered"] = all_gather_cat(torch.full((rank + 2, 3), float(rank)))
     fitted = evaluation.fit_discriminator(
         d, ring.sample, _ring_shard(ring, rank), generator=torch.Generator().manual_seed(
@@ -71,10 +72,12 @@ def _work(rank: int, out: str) -> dict:
     res["fitted"] = {k: v.clone() for k, v in fitted.state_dict().items()}
     gen = torch.Generator().manual_seed(rank_seed(5, rank))
     res["eval"] = evaluation.evaluate_generator(g, d, ring, n=N, z_dim=4, generator=gen,
-                                                rejection=True, calibration_steps=10)  # fmt: skip
+                                                rejection=True, calibration_steps=10,
+                                                drs_calibration_steps=30)  # fmt: skip
     cfg = TrainConfig(data="ring8", steps=12, batch_size=64, hidden=32, g_layers=2, d_layers=2,
                       r1=0.1, log_every=4, ckpt_every=4, eval_every=6, eval_samples=300,
-                      progress=False, plots=False, rejection=False, out=out)  # fmt: skip
+                      progress=False, plots=False, rejection=False, out=out,
+                      eval_js_steps=10, final_js_steps=20)  # fmt: skip
     t = train(cfg)
     res["train_eval"] = t.evaluation
     res["g"] = {k: v.clone() for k, v in t.generator.state_dict().items()}

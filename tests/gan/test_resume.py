@@ -20,7 +20,7 @@ from gan.training_loop import lr_factor, train
 TINY = dict(
     data="ring8", batch_size=32, hidden=8, g_layers=1, d_layers=1, log_every=1, progress=False,
     plots=False, rejection=False, eval_samples=40, ckpt_every=5, lr_schedule="linear",
-    lr_decay_start=0.5, lr_final=0.02, lr_g=1e-3, lr_d=1e-3,
+    lr_decay_start=0.5, lr_final=0.02, lr_g=1e-3, lr_d=1e-3, final_js_steps=20, eval_js_steps=10,
 )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -10,12 +11,17 @@ import torch
 from gan.checkpoint import load_checkpoint
 from gan.config import TrainConfig
 from gan.reporting import read_jsonl
-from gan.training_loop import TrainingDiverged, lr_factor, train
+from gan.training_loop import TrainingDiverged, global_settings, lr_factor, train
 
 FAST = dict(
     data="ring8", batch_size=256, hidden=64, g_layers=3, d_layers=3, log_every=100,
     progress=False, eval_samples=2500, rejection=False, plots=False, lr_g=1e-3, lr_d=1e-3,
     ema=0.99,
+)  # fmt: skip
+#: Short evaluation fits: these tests check what an evaluation reports, not its accuracy.
+CHEAP_EVAL = dict(
+    eval_js_steps=10, final_js_steps=20, drs_steps=30, fresh_eval_js_steps=10,
+    fresh_final_js_steps=20, fresh_drs_steps=30, eval_batch_size=64,
 )  # fmt: skip
 
 
@@ -29,7 +35,7 @@ def _one_thread():
 
 
 def test_learns_ring8_modes(tmp_path):
-    res = train(TrainConfig(steps=600, seed=0, out=str(tmp_path / "r"), **FAST))
+    res = train(TrainConfig(steps=600, seed=0, out=str(tmp_path / "r"), final_js_steps=200, **FAST))
     ev = res.evaluation
     assert ev["modes"] >= 6, ev
     assert 0.0 <= ev["js"] < 0.69
@@ -78,7 +84,7 @@ def _assert_same(a, b, path="ck"):
     ],
 )
 def test_resume_equals_uninterrupted_run(tmp_path, extra):
-    kw = {**FAST, "log_every": 10, "ckpt_every": 10, "eval_samples": 200, **extra}
+    kw = {**FAST, **CHEAP_EVAL, "log_every": 10, "ckpt_every": 10, "eval_samples": 200, **extra}
     full = train(TrainConfig(steps=30, out=str(tmp_path / "full"), **kw))
     part = TrainConfig(steps=30, out=str(tmp_path / "part"), **kw)
     stopped = train(part, stop_at=20)
@@ -101,7 +107,7 @@ def test_lr_schedule_shapes():
 
 
 def test_refuses_to_overwrite_a_run(tmp_path):
-    kw = {**FAST, "eval_samples": 200}
+    kw = {**FAST, **CHEAP_EVAL, "eval_samples": 200}
     cfg = TrainConfig(steps=5, out=str(tmp_path / "r"), **kw)
     train(cfg)
     before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
@@ -141,7 +147,8 @@ def test_unknown_data_and_loss_list_the_valid_ones(tmp_path):
 
 
 def test_images_dcgan_digits_and_mlp_on_images(tmp_path):
-    kw = dict(progress=False, plots=True, rejection=True, eval_samples=400, log_every=5)
+    kw = dict(progress=False, plots=True, rejection=True, eval_samples=400, log_every=5,
+              **CHEAP_EVAL)  # fmt: skip
     res = train(TrainConfig(data="digits", steps=6, batch_size=32, channels=8, z_dim=8,
                             out=str(tmp_path / "d"), **kw))  # fmt: skip
     for key in ("fid", "fid_train_test", "kid", "js", "drs_fid", "drs_acceptance_rate"):
@@ -151,3 +158,36 @@ def test_images_dcgan_digits_and_mlp_on_images(tmp_path):
     res = train(TrainConfig(data="digits", arch="mlp", steps=3, batch_size=16, hidden=16,
                             out=str(tmp_path / "m"), **{**kw, "rejection": False}))  # fmt: skip
     assert res.generator(torch.zeros(2, 16)).shape == (2, 1, 8, 8)
+
+
+def _global_snapshot():
+    return (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.get_num_threads(),
+        torch.backends.cudnn.benchmark,
+        torch.get_float32_matmul_precision(),
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    )
+
+
+def test_global_settings_are_restored_after_a_run_and_an_error(tmp_path):
+    before = _global_snapshot()
+    kw = {**FAST, "eval_samples": 0}
+    cfg = TrainConfig(steps=2, deterministic=True, threads=2, out=str(tmp_path / "r"), **kw)
+    assert train(cfg).step == 2
+    assert _global_snapshot() == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with global_settings(cfg, torch.device("cpu")):
+            assert torch.are_deterministic_algorithms_enabled()
+            assert torch.get_num_threads() == 2
+            raise RuntimeError("boom")
+    assert _global_snapshot() == before
+
+
+@pytest.mark.parametrize("name", ["eval_batch_size", "drs_steps", "threads", "eval_seed_stride"])
+def test_evaluation_policy_fields_are_validated(name):
+    with pytest.raises(ValueError, match=rf"{name} must be >= \d, got -1"):
+        TrainConfig(**{name: -1})
+    with pytest.raises(TypeError, match=rf"{name} must be an integer, got float"):
+        TrainConfig(**{name: 1.5})
