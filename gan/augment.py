@@ -220,7 +220,7 @@ class DiffAugment(nn.Module):
 
     def set_extra_state(self, state: dict) -> None:
         self.p = _check_probability(state["p"])
-        self.generator.set_state(state["rng"])
+        self.generator.set_state(state["rng"].cpu())  # a checkpoint may be mapped to a GPU
 
 
 class AdaptiveProbability:

@@ -147,6 +147,11 @@ class TrainConfig:
     watchdog_patience: int = 3  # K: bad evaluations in a row before a rollback
     watchdog_max_rollbacks: int = 3  # R: stop after this many rollbacks
     watchdog_lr_decay: float = 0.5  # learning rates are multiplied by this on each rollback
+    # Divergence drill: learning rates x lr_spike from step lr_spike_at until the first
+    # watchdog rollback (0: off); for testing and measuring the watchdog.
+    lr_spike_at: int = 0
+    lr_spike: float = 1.0
+    data_fraction: float = 1.0  # train on this share of the stored training set (one fixed subset)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -198,6 +203,9 @@ class TrainConfig:
         _positive_int(self.watchdog_patience, "watchdog_patience")
         _positive_int(self.watchdog_max_rollbacks, "watchdog_max_rollbacks", minimum=0)
         _finite(self.watchdog_lr_decay, "watchdog_lr_decay", lo=0.0, hi=1.0, lo_open=True)
+        _positive_int(self.lr_spike_at, "lr_spike_at", minimum=0)
+        _finite(self.lr_spike, "lr_spike", lo=0.0, lo_open=True)
+        _finite(self.data_fraction, "data_fraction", lo=0.0, hi=1.0, lo_open=True)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:

@@ -22,6 +22,7 @@ from gan.config import RESUMABLE_FIELDS, TrainConfig
 from metrics._atomic import stale_temporaries, write_atomic
 
 __all__ = [
+    "BEST",
     "RUN_FILES",
     "check_run_dir",
     "commit_run_dir",
@@ -34,9 +35,10 @@ __all__ = [
 ]
 
 CONFIG, CHECKPOINT, LOG, EVALUATION = "config.json", "checkpoint.pt", "log.jsonl", "evaluation.json"
+BEST = "best.pt"  # the watchdog's best evaluation (a full checkpoint)
 #: Everything a run writes; ``--overwrite`` deletes these and nothing else.
 RUN_FILES = (CONFIG, CHECKPOINT, LOG, EVALUATION, "samples.png", "curves.png", "tensorboard",
-             "best.pt", "classes.png", "grids")  # fmt: skip
+             BEST, "classes.png", "grids")  # fmt: skip
 _CONFIG_KEYS = ("data", "loss", "steps", "seed")  # a config.json of ours holds these
 
 

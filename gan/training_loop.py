@@ -9,6 +9,7 @@ NVlabs/stylegan2-ada-pytorch ``training/training_loop.py``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import time
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from gan import _dist, rundir
+from gan.augment import AdaptiveProbability, DiffAugment
 from gan.checkpoint import check_keys, load_checkpoint, load_state, save_atomic
 from gan.config import TrainConfig
 from gan.data import Data, load_data
@@ -28,6 +30,7 @@ from gan.ema import EMA
 from gan.losses import GANLoss, get_loss, gradient_penalty, r1_penalty
 from gan.models import build_models
 from gan.reporting import JSONLWriter, ScalarAccumulator
+from gan.watchdog import Watchdog
 
 __all__ = ["TrainResult", "TrainingDiverged", "global_settings", "lr_factor", "train"]
 
@@ -172,6 +175,9 @@ class _Nets:
     joint_d: bool  # one D forward on cat(real, fake): exact when D has no batch coupling
     r1_scale: float
     gp_weight: float
+    n_classes: int = 0  # > 0: g(z, y) and d(x, y)
+    aug: DiffAugment | None = None  # applied to every image D sees
+    ada: AdaptiveProbability | None = None  # sets aug.p from D's real logits
 
     @property
     def g_eval(self) -> nn.Module:
@@ -186,6 +192,8 @@ class _State:
     step: int
     anchor: tuple[int, float]
     rng: torch.Generator
+    watchdog: Watchdog | None = None
+    stopped: bool = False  # the watchdog ended the run
 
 
 @dataclass
@@ -216,9 +224,9 @@ def _batch_coupled(d: nn.Module) -> bool:
     return False
 
 
-def _build(cfg: TrainConfig, data: Data, device: torch.device) -> _Nets:
+def _build(cfg: TrainConfig, data: Data, device: torch.device, aug_seed: int) -> _Nets:
     """G, D (broadcast from rank 0), their Adam optimisers, the EMA copy and step options."""
-    g, d = build_models(cfg, data.shape)
+    g, d = build_models(cfg, data.shape, n_classes=data.n_classes)
     g, d = g.to(device), d.to(device)
     if device.type == "cuda" and data.is_image:  # NHWC convolutions on tensor cores
         g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
@@ -242,13 +250,19 @@ def _build(cfg: TrainConfig, data: Data, device: torch.device) -> _Nets:
         joint_d=not _batch_coupled(d),
         # R1 is measured in the coordinates D works in (standardised ones with cfg.normalize).
         r1_scale=float(d.scale) ** 2 if cfg.normalize else 1.0,
-        gp_weight=gp_weight,
+        gp_weight=gp_weight, n_classes=data.n_classes,
+        aug=None if cfg.augment == "none" else DiffAugment(
+            cfg.augment_policy, p=0.0 if cfg.augment == "ada" else 1.0, seed=aug_seed),
+        ada=AdaptiveProbability(target=cfg.ada_target) if cfg.augment == "ada" else None,
     )  # fmt: skip
 
 
-def _restore(run: _Run, nets: _Nets, state: _State) -> None:
-    """Load the run's checkpoint into ``nets`` and ``state`` (resume)."""
-    path, cfg = run.run_dir / rundir.CHECKPOINT, run.cfg
+def _restore(run: _Run, nets: _Nets, state: _State, name: str = rundir.CHECKPOINT) -> None:
+    """Load the run's checkpoint ``name`` into ``nets`` and ``state`` (resume, rollback).
+
+    A rollback (``name`` = ``best.pt``) keeps the watchdog's current state (its rollbacks).
+    """
+    path, cfg = run.run_dir / name, run.cfg
     ck = load_checkpoint(path, map_location=run.device)
     check_keys(ck, ("step", "g", "d", "opt_g", "opt_d", "rng"), path)
     load_state(nets.g, ck["g"], "the generator", path)
@@ -258,6 +272,14 @@ def _restore(run: _Run, nets: _Nets, state: _State) -> None:
     if nets.ema is not None:
         check_keys(ck, ("g_ema",), path)
         load_state(nets.ema, ck["g_ema"], "the generator's EMA", path)
+    for obj, key, what in ((nets.aug, "aug", "the augmentation"), (nets.ada, "ada", "ADA"),
+                           (state.watchdog if name == rundir.CHECKPOINT else None, "watchdog",
+                            "the watchdog")):  # fmt: skip
+        if obj is not None:
+            check_keys(ck, (key,), path)
+            load_state(obj, ck[key], what, path)
+    if state.watchdog is not None and name == rundir.CHECKPOINT:
+        state.stopped = state.watchdog.stopped
     if not isinstance(ck["rng"], list) or len(ck["rng"]) != run.world:
         raise ValueError(f"checkpoint {path} was written by another number of processes "
                          f"than {run.world}")  # fmt: skip
@@ -273,51 +295,85 @@ def _restore(run: _Run, nets: _Nets, state: _State) -> None:
 
 
 def _set_lr(run: _Run, nets: _Nets, state: _State) -> None:
-    factor = lr_factor(run.cfg, state.step, state.anchor)
+    cfg, wd = run.cfg, state.watchdog
+    factor = lr_factor(cfg, state.step, state.anchor)
+    if wd is not None:
+        factor *= wd.lr_multiplier
+    if cfg.lr_spike_at and state.step >= cfg.lr_spike_at and (wd is None or not wd.rollbacks):
+        factor *= cfg.lr_spike  # the divergence drill, disarmed by the first rollback
     for opt, base in ((nets.opt_g, run.cfg.lr_g), (nets.opt_d, run.cfg.lr_d)):
         for group in opt.param_groups:
             group["lr"] = base * factor
 
 
+def _call(net: Callable, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """``net(x)``, or ``net(x, y)`` for a conditional network."""
+    return net(x) if y is None else net(x, y)
+
+
+def _batch(run: _Run, nets: _Nets, state: _State):
+    """``(real, y_real, y_fake)``: a real batch, its labels and fake labels (None if unconditional).
+
+    Fake labels are those of uniformly drawn training samples: classes in proportion to the data.
+    """
+    b, data = run.cfg.batch_size, run.data
+    if not nets.n_classes:
+        return data.sample(b, state.rng), None, None
+    real, y_r = data.sample_labelled(b, state.rng)
+    pick = torch.randint(len(data.labels), (b,), generator=state.rng, device=run.device)
+    return real, y_r, data.labels[pick]
+
+
 def _d_phase(run: _Run, nets: _Nets, state: _State):
-    """``n_critic`` D steps; returns the last one's ``(fake_g, logit_r, logit_f, loss_d)``.
+    """``n_critic`` D steps; returns the last one's ``(fake_g, y_fake, logit_r, logit_f, loss_d)``.
 
     The last fake batch keeps G's graph, which the G phase reuses (as the DCGAN reference
-    loop does).
+    loop does). With augmentation D sees ``aug(real)`` and ``aug(fake)``, fresh draws for each;
+    R1 and ADA use D's logits on the augmented reals (as stylegan2-ada does), the gradient
+    penalty the plain images.
     """
-    cfg, b = run.cfg, run.cfg.batch_size
+    cfg, b, aug = run.cfg, run.cfg.batch_size, nets.aug
     for i in range(cfg.n_critic):
-        real = run.data.sample(b, state.rng)
+        real, y_r, y_f = _batch(run, nets, state)
         z = torch.randn(b, cfg.z_dim, generator=state.rng, device=run.device)
         with torch.set_grad_enabled(i == cfg.n_critic - 1), nets.amp:
-            fake_g = nets.g_fwd(z)
+            fake_g = _call(nets.g_fwd, z, y_f)
         fake = fake_g.detach()
         if cfg.r1 > 0:
             real.requires_grad_(True)
+        real_d, fake_d = (real, fake) if aug is None else (aug(real), aug(fake))
         with nets.amp:
             if nets.joint_d:
-                logit_r, logit_f = nets.d_fwd(torch.cat([real, fake])).float().chunk(2)
+                y_rf = None if y_r is None else torch.cat([y_r, y_f])
+                logit_r, logit_f = _call(nets.d_fwd, torch.cat([real_d, fake_d]), y_rf).float()\
+                    .chunk(2)  # fmt: skip
             else:
-                logit_r, logit_f = nets.d_fwd(real).float(), nets.d_fwd(fake).float()
+                logit_r = _call(nets.d_fwd, real_d, y_r).float()
+                logit_f = _call(nets.d_fwd, fake_d, y_f).float()
             loss_d = run.loss.d_loss(logit_r, logit_f)
             if cfg.r1 > 0:  # in standardised coordinates: ∇_u = scale · ∇_x
                 loss_d = loss_d + 0.5 * cfg.r1 * nets.r1_scale * r1_penalty(logit_r, real)
             if nets.gp_weight > 0:
-                gp = gradient_penalty(nets.d_fwd, real, fake, generator=state.rng, pac=cfg.pac)
+                d_gp = nets.d_fwd if y_r is None else (lambda x: nets.d_fwd(x, y_r))  # noqa: B023
+                gp = gradient_penalty(d_gp, real, fake, generator=state.rng, pac=cfg.pac)
                 loss_d = loss_d + nets.gp_weight * gp
         nets.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         _dist.all_reduce_grads(nets.d)
         nets.opt_d.step()
-    return fake_g, logit_r.detach(), logit_f.detach(), loss_d.detach()
+        if nets.ada is not None:  # one host sync per ADA adjustment (every 4 calls)
+            aug.p = nets.ada.update(_dist.all_gather_cat(logit_r.detach()) if run.world > 1
+                                    else logit_r.detach())  # fmt: skip
+    return fake_g, y_f, logit_r.detach(), logit_f.detach(), loss_d.detach()
 
 
-def _g_phase(run: _Run, nets: _Nets, fake_g: torch.Tensor) -> torch.Tensor:
-    """One G step through the updated D, then the EMA update; returns G's loss."""
+def _g_phase(run: _Run, nets: _Nets, fake_g: torch.Tensor, y_fake) -> torch.Tensor:
+    """One G step through the updated D (on ``aug(fake)``), then the EMA update; G's loss."""
     nets.d.requires_grad_(False)  # no gradients for D's weights: they would be discarded
     try:
+        x = fake_g if nets.aug is None else nets.aug(fake_g)
         with nets.amp:
-            loss_g = run.loss.g_loss(nets.d_fwd(fake_g).float())
+            loss_g = run.loss.g_loss(_call(nets.d_fwd, x, y_fake).float())
         nets.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
     finally:
@@ -351,13 +407,19 @@ class _Monitor:
         self.acc.add(loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
                      **{loss.estimate_name: loss.estimate(logit_r, logit_f)})  # fmt: skip
 
-    def sync(self, run: _Run, nets: _Nets, step: int) -> None:
-        """One host sync: means over ranks, a finiteness check, a log line, the bar."""
+    def sync(self, run: _Run, nets: _Nets, step: int) -> bool:
+        """One host sync: means over ranks, a finiteness check, a log line, the bar.
+
+        Returns False for non-finite values when the watchdog is on (it then decides);
+        without it they raise :class:`TrainingDiverged`.
+        """
         values = self.acc.means(reduce=_dist.all_reduce_mean)
         now = time.perf_counter()
         self.times.append((now - self.t_last, step - self.step_last))
         self.t_last, self.step_last = now, step
         bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad and run.cfg.watchdog:
+            return False
         if bad:
             raise TrainingDiverged(f"non-finite {', '.join(bad)} at step {step} (values "
                                    f"{values}); the last good checkpoint in {run.run_dir} "
@@ -372,6 +434,15 @@ class _Monitor:
         if self.bar is not None:
             self.bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
             self.bar.update(step - self.bar.n)
+        return True
+
+    def rewind(self, step: int) -> None:
+        """After a rollback to ``step``: drop the running means, restart the timer and bar."""
+        self.acc = ScalarAccumulator()
+        self.t_last, self.step_last = time.perf_counter(), step
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.refresh()
 
     def seconds_per_step(self) -> float:
         return sum(t for t, _ in self.times) / max(1, sum(n for _, n in self.times))
@@ -383,10 +454,14 @@ class _Monitor:
             self.log.close()
 
 
-def _save_checkpoint(run: _Run, nets: _Nets, state: _State) -> None:
-    """Sync point: every weight must be finite before the last good checkpoint is replaced."""
+def _weights_finite(nets: _Nets) -> bool:
     params = [*nets.g.parameters(), *nets.d.parameters()]
-    if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+    return bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+
+
+def _save_checkpoint(run: _Run, nets: _Nets, state: _State, name: str = rundir.CHECKPOINT) -> None:
+    """Sync point: every weight must be finite before the last good checkpoint is replaced."""
+    if not _weights_finite(nets):
         raise TrainingDiverged(f"non-finite weights at step {state.step}; kept last checkpoint")
     ck = {
         "version": 1, "config": run.cfg.to_dict(), "step": state.step, "g": nets.g.state_dict(),
@@ -395,33 +470,126 @@ def _save_checkpoint(run: _Run, nets: _Nets, state: _State) -> None:
         "g_ema": nets.ema.state_dict() if nets.ema is not None else None,
         "rng": _dist.all_gather_object(state.rng.get_state()),
         "lr_anchor": [int(state.anchor[0]), float(state.anchor[1])],
+        "aug": nets.aug.state_dict() if nets.aug is not None else None,
+        "ada": nets.ada.state_dict() if nets.ada is not None else None,
+        "watchdog": state.watchdog.state_dict() if state.watchdog is not None else None,
     }  # fmt: skip
     if run.rank == 0:
-        save_atomic(ck, run.run_dir / rundir.CHECKPOINT)
+        save_atomic(ck, run.run_dir / name)
+
+
+#: The evaluation's keys the watchdog follows, in order of preference (lower is better).
+WATCHED = ("fid", "kid", "js")
+
+
+def _watch(run: _Run, nets: _Nets, state: _State, mon: _Monitor, res: dict | None) -> str:
+    """Sync point: the watchdog's action after an evaluation ``res`` (None: non-finite values).
+
+    ``best`` saves ``best.pt``; ``rollback`` reloads it (step included) with the learning
+    rates lowered; ``rollback`` and ``stop`` are logged with their reason. Every rank takes the
+    same decision (the metric comes from rank 0).
+    """
+    wd, step = state.watchdog, state.step
+    assert wd is not None
+    metric = next((float(res[k]) for k in WATCHED if k in res), math.nan) if res else math.nan
+    metric = float(_dist.broadcast_object(metric))
+    finite = res is not None and _weights_finite(nets)
+    dec = wd.observe(step, metric, finite_losses=finite)
+    if dec.action == "best":
+        _save_checkpoint(run, nets, state, rundir.BEST)
+    elif dec.action in ("rollback", "stop"):
+        if mon.log is not None:
+            mon.log.write({"kind": "watchdog", "step": step, "action": dec.action,
+                           "reason": dec.reason, "best_step": dec.best_step,
+                           "best_value": dec.best_value,
+                           "lr_multiplier": dec.lr_multiplier})  # fmt: skip
+        if dec.action == "rollback" or not _weights_finite(nets):
+            _restore(run, nets, state, rundir.BEST)  # a stop ends at the best weights if bad
+            mon.rewind(state.step)
+        state.stopped = dec.action == "stop"
+    return dec.action
+
+
+def _sync_points(run: _Run, nets: _Nets, state: _State, mon: _Monitor, last: int) -> None:
+    """Sync points 1-3 after a step: logging, periodic evaluation (+ watchdog), checkpoint."""
+    cfg, step, wd = run.cfg, state.step, state.watchdog
+    if step % cfg.log_every == 0 or step == cfg.steps:  # sync point 1: logging
+        if not mon.sync(run, nets, step):  # non-finite values, and the watchdog is on
+            _watch(run, nets, state, mon, None)
+            return
+    if cfg.eval_every and cfg.eval_samples and step % cfg.eval_every == 0 and step < last:
+        res = _evaluate(run, nets, step, final=False)  # sync point 2: periodic evaluation
+        if mon.log is not None:
+            mon.log.write({"kind": "eval", "step": step, **res})
+        if wd is not None and _watch(run, nets, state, mon, res) in ("rollback", "stop"):
+            return
+    if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < last:
+        if wd is not None and not _weights_finite(nets):
+            _watch(run, nets, state, mon, None)
+            return
+        _save_checkpoint(run, nets, state)  # sync point 3: checkpoint
 
 
 def _evaluate(run: _Run, nets: _Nets, step: int, *, final: bool) -> dict[str, Any]:
     """Evaluate the generator (sharded over ranks) with the policy of ``run.cfg``."""
     from gan import evaluation  # pulls in metrics
 
-    cfg = run.cfg
+    cfg, data = run.cfg, run.data
     seed = _dist.rank_seed(cfg.seed + cfg.eval_seed_stride * (step + 1), run.rank)
-    d_eval, fresh = nets.d, cfg.pac > 1
-    if fresh:  # the JS classifier and DRS need an unpacked D: a fresh one, fitted longer
-        d_eval = build_models(cfg.replace(pac=1), run.data.shape)[1].to(run.device)
+    d_eval, fresh = nets.d, cfg.pac > 1 or nets.n_classes > 0
+    if fresh:  # the JS classifier and DRS need an unpacked, unconditional D: fitted longer
+        d_eval = build_models(cfg.replace(pac=1), data.shape)[1].to(run.device)
     js_steps = ((cfg.fresh_final_js_steps if final else cfg.fresh_eval_js_steps) if fresh
                 else (cfg.final_js_steps if final else cfg.eval_js_steps))  # fmt: skip
     g_eval = nets.g_eval.eval()
     try:
-        return evaluation.evaluate_generator(
-            g_eval, d_eval, run.data, n=cfg.eval_samples, z_dim=cfg.z_dim,
+        g_marg = _marginal(g_eval, data, seed) if nets.n_classes else g_eval
+        res = evaluation.evaluate_generator(
+            g_marg, d_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim,
             generator=torch.Generator(run.device).manual_seed(seed),
             rejection=final and cfg.rejection, calibration_steps=js_steps,
             drs_calibration_steps=cfg.fresh_drs_steps if fresh else cfg.drs_steps,
             batch_size=cfg.eval_batch_size,
         )  # fmt: skip
+        if run.rank == 0 and nets.n_classes:  # per class: intra-FID, digits accuracy
+            from gan.conditional import evaluate_conditional
+
+            res.update(evaluate_conditional(
+                g_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim,
+                generator=torch.Generator(run.device).manual_seed(seed + 1)))  # fmt: skip
+        if run.rank == 0 and cfg.plots and data.is_image:  # the same noise at every evaluation
+            from gan import plots
+
+            with torch.no_grad():
+                z = torch.randn(64, cfg.z_dim, generator=torch.Generator(run.device)
+                                .manual_seed(cfg.seed), device=run.device)  # fmt: skip
+                x = (_marginal(g_eval, data, cfg.seed) if nets.n_classes else g_eval)(z)
+            plots.plot_image_grid(x, plots.grid_path(run.run_dir, step), title=f"step {step}")
+        return res
     finally:
         nets.g.train()
+
+
+def _marginal(g: nn.Module, data: Data, seed: int) -> nn.Module:
+    """A conditional generator as an unconditional one: labels in proportion to the data."""
+    from gan.conditional import MarginalGenerator
+
+    return MarginalGenerator(g, data.class_counts(), seed=seed)
+
+
+def _subset(data: Data, fraction: float) -> Data:
+    """A fixed random share of the stored training set (the same for every seed)."""
+    if fraction >= 1.0:
+        return data
+    if data.train is None:
+        raise ValueError(f"data_fraction < 1 needs a data set of stored samples (digits, a file "
+                         f"or a folder); {data.name} is sampled fresh")  # fmt: skip
+    n = len(data.train)
+    keep = torch.randperm(n, generator=torch.Generator().manual_seed(0))[
+        : max(2, round(n * fraction))
+    ]
+    labels = None if data.labels is None else data.labels[keep]
+    return dataclasses.replace(data, train=data.train[keep], labels=labels)
 
 
 def _start(cfg: TrainConfig, resume: bool, overwrite: bool):
@@ -436,7 +604,11 @@ def _start(cfg: TrainConfig, resume: bool, overwrite: bool):
         device = torch.device("cuda", rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     loss = get_loss(cfg.loss, alpha=cfg.alpha)  # validates the name first
-    data = load_data(cfg.data, image_size=cfg.image_size).to(device)
+    data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional)
+    data = _subset(data, cfg.data_fraction).to(device)
+    if data.n_classes and 0 < cfg.eval_samples < 2 * data.n_classes:
+        raise ValueError(f"eval_samples must be 0 or >= 2 per class ({2 * data.n_classes}) for "
+                         f"a conditional run, got {cfg.eval_samples}")  # fmt: skip
     run_dir = Path(_dist.broadcast_object(str(cfg.out or rundir.default_run_dir(cfg))))
     cfg = cfg.replace(out=str(run_dir))
     # Decide first, change nothing: a refused or failed start leaves the folder as it was.
@@ -476,7 +648,9 @@ def train(
 
     Raises:
         ValueError: bad data/loss names, or a run directory that may not be written.
-        TrainingDiverged: a non-finite loss or weight (the last good checkpoint is kept).
+        TrainingDiverged: a non-finite loss or weight (the last good checkpoint is kept);
+            with ``cfg.watchdog`` the run rolls back to ``best.pt`` instead (see
+            :func:`_watch`), and ends after ``watchdog_max_rollbacks`` rollbacks.
 
     Example:
         >>> import tempfile
@@ -493,7 +667,8 @@ def train(
         torch.manual_seed(cfg.seed)  # model initialisation: identical on every rank
         rng = torch.Generator(run.device).manual_seed(cfg.seed * run.world + run.rank)
         state = _State(step=0, anchor=(0, 1.0), rng=rng)  # data + noise, one stream per rank
-        nets = _build(cfg, run.data, run.device)  # phase 2: models, optimisers, EMA
+        state.watchdog = Watchdog.from_config(cfg) if cfg.watchdog else None
+        nets = _build(cfg, run.data, run.device, aug_seed=cfg.seed * run.world + run.rank)
         if resume:  # check_run_dir refused to resume without a checkpoint
             _restore(run, nets, state)
         _on_rank0(lambda: rundir.commit_run_dir(run.run_dir, cfg, resume=resume,
@@ -502,22 +677,13 @@ def train(
         mon = _Monitor(run, state.step)
         last = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         try:
-            while state.step < last:  # phase 3: the loop
+            while state.step < last and not state.stopped:  # phase 3: the loop
                 _set_lr(run, nets, state)
-                fake_g, logit_r, logit_f, loss_d = _d_phase(run, nets, state)
-                loss_g = _g_phase(run, nets, fake_g)
+                fake_g, y_fake, logit_r, logit_f, loss_d = _d_phase(run, nets, state)
+                loss_g = _g_phase(run, nets, fake_g, y_fake)
                 state.step += 1
                 mon.add(run.loss, logit_r, logit_f, loss_d, loss_g)
-                step = state.step
-                if step % cfg.log_every == 0 or step == cfg.steps:  # sync point 1: logging
-                    mon.sync(run, nets, step)
-                if cfg.eval_every and cfg.eval_samples and step % cfg.eval_every == 0 \
-                        and step < last:  # sync point 2: periodic evaluation  # fmt: skip
-                    res = _evaluate(run, nets, step, final=False)
-                    if mon.log is not None:
-                        mon.log.write({"kind": "eval", "step": step, **res})
-                if cfg.ckpt_every and step % cfg.ckpt_every == 0 and step < last:
-                    _save_checkpoint(run, nets, state)  # sync point 3: checkpoint
+                _sync_points(run, nets, state, mon, last)  # logging, evaluation, checkpoint
             result = _finish(run, nets, state, mon)  # phase 4
         finally:
             mon.close()
@@ -532,12 +698,18 @@ def _finish(run: _Run, nets: _Nets, state: _State, mon: _Monitor) -> dict[str, A
 
     _save_checkpoint(run, nets, state)
     result: dict[str, Any] = {}
-    done = state.step == run.cfg.steps
+    done = state.step == run.cfg.steps or state.stopped  # a watchdog stop ends the run
     if done and run.cfg.eval_samples > 0:
         result = _evaluate(run, nets, state.step, final=True)  # every rank its shard
         if mon.log is not None:
             mon.log.write({"kind": "eval", "step": state.step, "final": True, **result})
             evaluation.write_json(run.run_dir / rundir.EVALUATION, result)
+        wd = state.watchdog
+        metric = next((float(result[k]) for k in WATCHED if k in result), math.nan)
+        if wd is not None and not state.stopped:  # a better final state becomes best.pt
+            if float(_dist.broadcast_object(metric)) < wd.best_value:
+                wd.best_value, wd.best_step, wd.bad_in_a_row = metric, state.step, 0
+                _save_checkpoint(run, nets, state, rundir.BEST)
     if run.rank == 0 and done and run.cfg.plots:
         plots.plot_run(run.run_dir, nets.g_eval, run.data, run.cfg)
     _dist.barrier()
