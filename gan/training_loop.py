@@ -706,10 +706,10 @@ def _finish(run: _Run, nets: _Nets, state: _State, mon: _Monitor) -> dict[str, A
             evaluation.write_json(run.run_dir / rundir.EVALUATION, result)
         wd = state.watchdog
         metric = next((float(result[k]) for k in WATCHED if k in result), math.nan)
-        if wd is not None and not state.stopped:  # a better final state becomes best.pt
-            if float(_dist.broadcast_object(metric)) < wd.best_value:
-                wd.best_value, wd.best_step, wd.bad_in_a_row = metric, state.step, 0
-                _save_checkpoint(run, nets, state, rundir.BEST)
+        metric = float(_dist.broadcast_object(metric))
+        if wd is not None and not state.stopped and metric < wd.best_value:  # new best.pt
+            wd.best_value, wd.best_step, wd.bad_in_a_row = metric, state.step, 0
+            _save_checkpoint(run, nets, state, rundir.BEST)
     if run.rank == 0 and done and run.cfg.plots:
         plots.plot_run(run.run_dir, nets.g_eval, run.data, run.cfg)
     _dist.barrier()
