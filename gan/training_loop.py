@@ -629,6 +629,14 @@ def train(
     :data:`gan.config.EVAL_FIELDS`). Process-wide torch settings are restored on return
     (see :func:`global_settings`).
 
+    With ``cfg.conditional`` batches are labelled (fake labels in proportion to the data) and
+    both networks take the labels; the evaluation adds :func:`gan.conditional.evaluate_conditional`
+    and scores the marginal generator with a fresh unconditional D. ``cfg.augment`` applies
+    DiffAugment (ADA: with an adaptive ``p``) to every image D sees. ``cfg.watchdog`` follows
+    the first of :data:`WATCHED` in each evaluation: ``best.pt`` keeps the best, a divergence
+    (or non-finite losses) rolls back to it with lower learning rates, logged as
+    ``{"kind": "watchdog"}`` lines; image data gets a sample grid per evaluation.
+
     Args:
         cfg: the configuration (see :class:`gan.config.TrainConfig`).
         resume: continue the run in ``cfg.out`` from its checkpoint. ``cfg`` must equal the
