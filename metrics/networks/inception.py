@@ -268,6 +268,8 @@ class FIDInceptionV3(nn.Module):
     Attributes:
         resize: ``"pytorch-fid"`` or ``"clean"``.
         weights_sha256: SHA-256 of the weights file (``None`` for an in-memory state dict).
+        provenance: ``{"network": "inception-v3-fid", "sha256": ..., "resize": ...}``, what
+            reports and the statistics cache key record.
     """
 
     def __init__(
@@ -307,6 +309,11 @@ class FIDInceptionV3(nn.Module):
         self._buffer("fc_w", state["fc.weight"])
         self._buffer("fc_b", state["fc.bias"])
         self.eval()
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What identifies this network's features: weights digest and preprocessing."""
+        return {"network": "inception-v3-fid", "sha256": self.weights_sha256, "resize": self.resize}
 
     def _buffer(self, name: str, value: torch.Tensor) -> str:
         key = name.replace(".", "__")
