@@ -455,13 +455,17 @@ def inception(
         if check_hash and digest != expected:
             raise ValueError(
                 f"weights: {path} has SHA-256 {digest}, not the published {expected} of "
-                f"{_weights.REGISTRY['inception'].filename}; pass check_hash=False to load it "
-                "anyway"
+                f"{_weights.REGISTRY['inception'].filename}; pass check_hash=False "
+                "(command line: --no-check-hash) to load it anyway"
             )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise ValueError(f"weights: cannot read {path} as a state dict ({exc})") from exc
+            # torch's own message advises weights_only=False, which must never be followed here
+            raise ValueError(
+                f"weights: cannot read {path} as a state dict (truncated, or not a PyTorch "
+                f"weights file: {type(exc).__name__})"
+            ) from exc
     elif isinstance(weights, Mapping):
         state = weights
     else:
