@@ -10,6 +10,10 @@ Subcommands::
     divergences sample RUN -n 10000 -o fake.npy [--rejection] [--label K] [--checkpoint last]
     divergences evaluate RUN [-n 2500] [--rejection] [--json out.json] [--checkpoint last]
     divergences evaluate REAL FAKE [--metrics fid,kid] [--json out.json]
+                      [--features inception [--resize pytorch-fid|clean]]
+    divergences stats FOLDER -o ref.npz [--features inception] [...]   # reference statistics
+    divergences weights fetch inception [--url URL] [--cache-dir DIR] [--quiet]
+    divergences weights path inception                 # where the cached file is
     divergences distance A B [--metrics chamfer,mmd2]  # set distances of the core
     divergences --version
 
@@ -41,7 +45,8 @@ __all__ = ["DEMO_PRESET", "DISTANCES", "main", "version"]
 DEMO_PRESET = "ring8"
 DISTANCES = ("chamfer", "hausdorff", "nearest_pair_distance", "mmd2", "energy_distance",
              "wasserstein")  # fmt: skip
-_FILES_FORM = ("metrics", "features", "num_samples", "batch_size", "progress")
+_FILES_FORM = ("metrics", "features", "num_samples", "batch_size", "progress", "image_size",
+               "resize", "workers", "no_cache", "no_check_hash")  # fmt: skip
 _RUN_FORM = ("n", "rejection", "seed", "checkpoint")
 
 
@@ -139,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     run_form.add_argument("--checkpoint", choices=("best", "last"), default=None,
                           help="best.pt when the run has one (default), or the last")  # fmt: skip
     add_cli_arguments(ev.add_argument_group("REAL FAKE form"))
+    # parsed by metrics' own command lines (main() hands them their arguments); listed for --help
+    sub.add_parser("stats", add_help=False, help="reference statistics of a folder: "
+                   "stats FOLDER -o ref.npz (see divergences stats -h)")  # fmt: skip
+    sub.add_parser("weights", add_help=False, help="fetch or locate network weights: weights "
+                   "fetch inception | weights path inception")  # fmt: skip
     di = sub.add_parser("distance", help="set distances between two sample files")
     di.add_argument("a")
     di.add_argument("b")
@@ -153,18 +163,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     user's mistake (one line on stderr), 130 when interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        return _guarded(argv[0], _DELEGATED[argv[0]], argv[1:])
     args = _parser().parse_args(argv)
     commands = {"demo": _demo, "train": _train, "sample": _sample, "evaluate": _evaluate,
                 "distance": _distance}  # fmt: skip
+    return _guarded(args.command, commands[args.command], args)
+
+
+def _guarded(command: str, fn, arg) -> int:
     try:
-        return commands[args.command](args)
+        return fn(arg)
     except (ValueError, TypeError, OSError) as exc:  # bad input: one clear line, no traceback
         msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"divergences {args.command}: error: {msg}", file=sys.stderr)
+        print(f"divergences {command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"divergences {args.command}: interrupted", file=sys.stderr)
+        print(f"divergences {command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _stats(argv: list[str]) -> int:
+    from metrics.reference import cli_stats
+
+    return cli_stats(argv)
+
+
+def _weights(argv: list[str]) -> int:
+    from metrics.networks.weights import main as weights_main
+
+    return weights_main(argv)
+
+
+_DELEGATED = {"stats": _stats, "weights": _weights}
 
 
 def _run_and_report(cfg, *, resume: bool = False, overwrite: bool = False) -> int:

@@ -22,7 +22,14 @@ import torch
 
 from divergences._validation import check_positive_int
 from metrics._atomic import check_writable, write_atomic
-from metrics.features import digits_logits, extract, provenance, resolve_extractor
+from metrics.features import (
+    digits_logits,
+    extract,
+    is_inception,
+    preprocessing,
+    provenance,
+    resolve_extractor,
+)
 from metrics.fid import fid_from_stats
 from metrics.inception_score import inception_score
 from metrics.jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
@@ -43,6 +50,7 @@ __all__ = [
     "Entry",
     "Report",
     "add_cli_arguments",
+    "add_extractor_arguments",
     "check_device",
     "cli_evaluate",
     "evaluate",
@@ -196,7 +204,9 @@ def _dc(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> di
 
 def _is(ctx: dict, **o: Any) -> dict[str, Entry]:
     if ctx["logits"] is None:
-        raise ValueError("metric 'is' needs a classifier: pass logits=... (or features='digits')")
+        raise ValueError(
+            "metric 'is' needs a classifier: pass logits=... (or features='inception' or 'digits')"
+        )
     out = extract(
         ctx["logits"],
         ctx["fake_samples"],
@@ -272,10 +282,11 @@ def evaluate(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool | None = False,
     image_size: int | None = None,
-    resize: str = "bilinear",
+    resize: str | None = None,
     channels: int | None = None,
     num_workers: int | None = None,
     cache: bool = True,
+    check_hash: bool = True,
 ) -> Report:
     """Evaluate generated samples against real ones with several metrics in one call.
 
@@ -300,22 +311,29 @@ def evaluate(
             ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage`` and the
             core's two-sample divergences ``js``, ``c2st``, ``knn_kl``, ``chamfer``,
             ``mmd2``, ``sliced_wasserstein``.
-        features: extractor: ``"identity"``, ``"digits"``, a TorchScript path or a callable
-            (its optional ``provenance`` dict, e.g. with the network file's ``sha256``, goes
-            into the report and the cache key).
-        logits: classifier for ``is`` (default: the digits classifier when
-            ``features="digits"``).
+        features: extractor: ``"identity"``, ``"digits"``, ``"inception"`` (the Inception-v3
+            FID network on pytorch-fid's weights, fetched by ``divergences weights fetch
+            inception``), ``"inception:PATH"`` (that weights file), a TorchScript path or a
+            callable (its optional ``provenance`` dict, e.g. with the network file's
+            ``sha256``, goes into the report and the cache key).
+        logits: classifier for ``is`` (default: the Inception network's ``logits`` with
+            ``features="inception"``, the digits classifier with ``features="digits"``).
         num_samples: use (or draw) at most this many samples of each set.
         batch_size: batch size of feature extraction and of generator calls.
         device: where extractors run (default: CUDA when present).
         options: per-metric keyword options, e.g. ``{"kid": {"subsets": 10}}``.
         progress: progress bars (None: only when stderr is a terminal).
         image_size: side every folder image is brought to (default: its first image's).
-        resize: PIL filter for folder images of another size (``bilinear``, ``bicubic``,
-            ``lanczos``, ``nearest``).
-        channels: 1 or 3 channels for folder images (default: from the first image).
+        resize: with ``features="inception"``, the network's preprocessing:
+            ``"pytorch-fid"`` (default; bilinear to 299 px) or ``"clean"`` (clean-fid's PIL
+            bicubic in float32); otherwise the PIL filter for folder images of another size
+            (``bilinear`` (default), ``bicubic``, ``lanczos``, ``nearest``).
+        channels: 1 or 3 channels for folder images (default: from the first image; 3 for
+            the Inception network).
         num_workers: DataLoader workers reading folders (default: up to 4).
         cache: read/write the on-disk cache of real-folder statistics.
+        check_hash: refuse Inception weights whose SHA-256 is not the published one;
+            ``False`` loads such a file with a warning (never implied).
 
     Returns:
         A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor
@@ -337,11 +355,16 @@ def evaluate(
     groups = fid_opts.pop("groups", 10) if "fid" in metrics else 0
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 0:
         raise ValueError(f"options['fid']['groups'] must be an integer >= 0, got {groups!r}")
-    extractor = resolve_extractor(features, device=device)
+    _, folder_filter = preprocessing(features, resize)
+    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash)
     if logits is None and isinstance(features, str) and features == "digits":
         logits = digits_logits(device=device)
+    if logits is None and is_inception(features) and "is" in metrics:
+        logits = extractor.logits
+    if is_inception(features) and channels is None:  # the network takes RGB only
+        channels = 3
     keep = any(m != "fid" for m in metrics)
-    folder_options = {"image_size": image_size, "resize": resize, "channels": channels}
+    folder_options = {"image_size": image_size, "resize": folder_filter, "channels": channels}
     if num_workers is not None:
         check_positive_int(num_workers + 1, "num_workers + 1")
     common = {
@@ -428,14 +451,28 @@ def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
         default=None,
         help=f"comma-separated, from: {', '.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})",
     )
-    ap.add_argument(
-        "--features", default=None, help="identity (default), digits, or a TorchScript file path"
-    )
+    add_extractor_arguments(ap)
     ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
     ap.add_argument("--batch-size", type=int, default=None, help="feature batch size (256)")
     _add_folder_arguments(ap)
     ap.add_argument(
         "--no-cache", action="store_true", default=None, help="do not use cached real statistics"
+    )
+
+
+def add_extractor_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--features`` and ``--no-check-hash`` (shared by ``evaluate`` and ``stats``)."""
+    ap.add_argument(
+        "--features",
+        default=None,
+        help="identity (default), digits, inception (pytorch-fid's weights, from `divergences "
+        "weights fetch inception`), inception:PATH, or a TorchScript file path",
+    )
+    ap.add_argument(
+        "--no-check-hash",
+        action="store_true",
+        default=None,
+        help="load an Inception weights file whose SHA-256 is not the published one (warns)",
     )
 
 
@@ -446,7 +483,10 @@ def _add_folder_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     ap.add_argument("--image-size", type=int, default=None, help="resize folder images to this")
     ap.add_argument(
-        "--resize", default=None, help="bilinear (default), bicubic, lanczos or nearest"
+        "--resize",
+        default=None,
+        help="--features inception: pytorch-fid (default) or clean; otherwise the PIL filter "
+        "for folder images: bilinear (default), bicubic, lanczos or nearest",
     )
     ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: <= 4)")
 
@@ -477,9 +517,10 @@ def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
         device=device,
         progress=getattr(args, "progress", None),
         image_size=getattr(args, "image_size", None),
-        resize=getattr(args, "resize", None) or "bilinear",
+        resize=getattr(args, "resize", None),
         num_workers=getattr(args, "workers", None),
         cache=not getattr(args, "no_cache", False),
+        check_hash=not getattr(args, "no_check_hash", False),
     )
     if json_path:
         report.to_json(json_path, overwrite=overwrite)

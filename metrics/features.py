@@ -6,7 +6,10 @@ An extractor is any callable or ``torch.nn.Module``. Built in:
 - :func:`torchscript` — a TorchScript file the user provides, e.g. the Inception-v3 FID network
   used by the StyleGAN2-ADA metrics and clean-fid (nothing is ever downloaded);
 - :func:`digits_features` / :func:`digits_logits` — the project's small digits CNN (weights
-  shipped in the package, reproducible by ``scripts/train_digits_net.py``; 98.4 % test accuracy).
+  shipped in the package, reproducible by ``scripts/train_digits_net.py``; 98.4 % test accuracy);
+- ``"inception"`` — the Inception-v3 FID network (:func:`metrics.inception`) on pytorch-fid's
+  weights file, from the cache folder (``divergences weights fetch inception``), or
+  ``"inception:PATH"`` for a file elsewhere.
 
 :func:`extract` runs an extractor over arrays, tensors or an iterable of batches, in batches, on
 the GPU when one is present, with an optional progress bar.
@@ -35,7 +38,9 @@ __all__ = [
     "digits_logits",
     "extract",
     "identity",
+    "is_inception",
     "iter_features",
+    "preprocessing",
     "provenance",
     "resolve_extractor",
     "torchscript",
@@ -128,10 +133,99 @@ def digits_logits(*, device: str | torch.device | None = None) -> torch.nn.Modul
     return load_digits_net().to(default_device() if device is None else device)
 
 
-def resolve_extractor(spec: Any, *, device: str | torch.device | None = None) -> Extractor:
-    """An extractor from a spec: ``"identity"``, ``"digits"``, a TorchScript path or a callable."""
+INCEPTION_RESIZES = ("pytorch-fid", "clean")
+"""``resize`` values that choose the Inception network's preprocessing."""
+
+
+def is_inception(spec: Any) -> bool:
+    """Whether ``spec`` names the Inception network: ``"inception"`` or ``"inception:PATH"``."""
+    return isinstance(spec, str) and (spec == "inception" or spec.startswith("inception:"))
+
+
+def preprocessing(spec: Any, resize: str | None) -> tuple[str | None, str]:
+    """Split ``resize`` into (the network's preprocessing, the folder reader's PIL filter).
+
+    With the Inception network ``resize`` is ``"pytorch-fid"`` (default) or ``"clean"``: the
+    network brings every image to 299 px itself; folder images of another size than the first
+    are first brought to its size with PIL bilinear (pytorch-fid) or bicubic (clean). With any
+    other extractor ``resize`` is the folder reader's PIL filter (default ``"bilinear"``).
+
+    Raises:
+        ValueError: a network mode without the Inception network, or a PIL filter with it.
+
+    Example:
+        >>> preprocessing("inception", "clean"), preprocessing("identity", None)
+        (('clean', 'bicubic'), (None, 'bilinear'))
+    """
+    if is_inception(spec):
+        mode = resize or "pytorch-fid"
+        if mode not in INCEPTION_RESIZES:
+            raise ValueError(
+                f"resize {mode!r}: with features 'inception' resize must be one of "
+                f"{', '.join(INCEPTION_RESIZES)} (the network's preprocessing)"
+            )
+        return mode, "bicubic" if mode == "clean" else "bilinear"
+    if resize in INCEPTION_RESIZES:
+        raise ValueError(
+            f"resize {resize!r} chooses the Inception network's preprocessing: it needs "
+            "features 'inception' (other extractors take a PIL filter: bilinear, bicubic, ...)"
+        )
+    return None, resize or "bilinear"
+
+
+def _inception(spec: str, *, device: Any, resize: str | None, check_hash: bool) -> torch.nn.Module:
+    from metrics.networks import weights
+    from metrics.networks.inception import inception
+
+    mode, _ = preprocessing(spec, resize)
+    path = weights.find("inception") if spec == "inception" else Path(spec[len("inception:") :])
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"features {spec!r}: no file {path}; get pytorch-fid's weights with "
+            "`divergences weights fetch inception`"
+        )
+    net = inception(path, check_hash=check_hash, resize=mode, device=device)
+    published = weights.REGISTRY["inception"].sha256
+    if net.weights_sha256 != published:  # only reachable with check_hash=False
+        warnings.warn(
+            f"features {spec!r}: {path} is not pytorch-fid's published weights file "
+            f"(SHA-256 {net.weights_sha256}); its FID is not comparable with published numbers",
+            stacklevel=3,
+        )
+    return net
+
+
+def resolve_extractor(
+    spec: Any,
+    *,
+    device: str | torch.device | None = None,
+    resize: str | None = None,
+    check_hash: bool = True,
+) -> Extractor:
+    """An extractor from a spec.
+
+    Args:
+        spec: ``"identity"``, ``"digits"``, ``"inception"`` (pytorch-fid's weights from the
+            cache folder, see :func:`metrics.networks.weights.find`), ``"inception:PATH"``
+            (that weights file), a TorchScript path or a callable (returned as it is).
+        device: where a built-in network runs (default: CUDA when present).
+        resize: the Inception network's preprocessing, ``"pytorch-fid"`` (default) or
+            ``"clean"`` (see :func:`preprocessing`); ignored by the other specs.
+        check_hash: refuse an Inception weights file whose SHA-256 is not the published one.
+            ``False`` loads it with a warning (e.g. a test file of random weights).
+
+    Returns:
+        The extractor. The Inception network carries ``provenance = {"network":
+        "inception-v3-fid", "sha256": ..., "resize": ...}`` for reports and the stats cache.
+
+    Raises:
+        FileNotFoundError: the Inception weights are not fetched (the message says how).
+        ValueError: an unknown spec, a wrong-hash or unreadable weights file.
+    """
     if callable(spec):
         return spec
+    if is_inception(spec):
+        return _inception(spec, device=device, resize=resize, check_hash=check_hash)
     if isinstance(spec, (str, os.PathLike)):
         s = os.fspath(spec)
         if s == "identity":
@@ -141,8 +235,8 @@ def resolve_extractor(spec: Any, *, device: str | torch.device | None = None) ->
         if s.endswith((".pt", ".pth", ".ts")) or os.sep in s:
             return torchscript(s, device=device)
     raise ValueError(
-        f"features must be 'identity', 'digits', a TorchScript file path or a callable; "
-        f"got {spec!r}"
+        "features must be 'identity', 'digits', 'inception', 'inception:PATH', a TorchScript "
+        f"file path or a callable; got {spec!r}"
     )
 
 

@@ -7,7 +7,6 @@ writes them in pytorch-fid's ``.npz`` layout through :mod:`metrics.cache`.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,9 +15,10 @@ import torch
 from divergences._validation import check_positive_int
 from metrics._atomic import check_writable
 from metrics.cache import save_stats_file
-from metrics.evaluate import _add_folder_arguments, _version, check_device
-from metrics.features import provenance, resolve_extractor
+from metrics.evaluate import _add_folder_arguments, _version, add_extractor_arguments, check_device
+from metrics.features import is_inception, preprocessing, provenance, resolve_extractor
 from metrics.loading import collect_side, planned_count
+from metrics.networks.weights import OneLineArgumentParser
 
 __all__ = ["cli_stats", "compute_stats"]
 
@@ -33,21 +33,29 @@ def compute_stats(
     device: str | torch.device | None = None,
     progress: bool | None = None,
     image_size: int | None = None,
-    resize: str = "bilinear",
+    resize: str | None = None,
     channels: int | None = None,
     num_workers: int | None = None,
+    check_hash: bool = True,
 ) -> tuple[Any, list, dict[str, Any]]:
     """Stream ``source`` (a folder, array or file) through ``features`` into statistics.
+
+    The options are :func:`metrics.evaluate`'s (``features="inception"`` with
+    ``resize="pytorch-fid"`` or ``"clean"``; ``check_hash=False`` loads unpublished Inception
+    weights, with a warning).
 
     Returns:
         ``(total, groups, provenance)``: the :class:`~metrics.FeatureStats` of all samples,
         the ``groups`` group statistics (sample ``i`` in group ``i mod groups``; none when
         ``groups < 2`` or there are fewer than ``2 groups`` samples) and a provenance dict.
     """
-    extractor = resolve_extractor(features, device=device)
+    _, folder_filter = preprocessing(features, resize)
+    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash)
+    if is_inception(features) and channels is None:  # the network takes RGB only
+        channels = 3
     n = planned_count(source, num_samples)
     k = min(groups, n // 2) if n is not None else groups
-    opts = {"image_size": image_size, "resize": resize, "channels": channels}
+    opts = {"image_size": image_size, "resize": folder_filter, "channels": channels}
     side = collect_side(
         source,
         name="folder",
@@ -84,14 +92,12 @@ def cli_stats(argv: Sequence[str] | None = None) -> int:
     evaluate ref.npz FAKE --metrics fid``. Returns the exit status; errors raise
     ``ValueError`` (the CLI prints one line and exits 2).
     """
-    ap = argparse.ArgumentParser(
+    ap = OneLineArgumentParser(
         prog="divergences stats", description="Write reference statistics (mu, sigma) of data."
     )
     ap.add_argument("source", help="image folder (or .npy/.npz/.pt array)")
     ap.add_argument("-o", "--output", required=True, help="the new .npz file")
-    ap.add_argument(
-        "--features", default=None, help="identity (default), digits, or a TorchScript file path"
-    )
+    add_extractor_arguments(ap)
     ap.add_argument("--groups", type=int, default=10, help="groups for error bars (0: none)")
     ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
     ap.add_argument("--batch-size", type=int, default=256, help="feature batch size (256)")
@@ -118,8 +124,9 @@ def cli_stats(argv: Sequence[str] | None = None) -> int:
         device=args.device,
         progress=args.progress,
         image_size=args.image_size,
-        resize=args.resize or "bilinear",
+        resize=args.resize,
         num_workers=args.workers,
+        check_hash=not args.no_check_hash,
     )
     save_stats_file(args.output, total, groups, overwrite=args.overwrite, meta=prov)
     print(f"wrote {args.output}: n={total.n}, D={total.dim}, {len(groups)} groups")

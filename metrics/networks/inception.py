@@ -268,6 +268,8 @@ class FIDInceptionV3(nn.Module):
     Attributes:
         resize: ``"pytorch-fid"`` or ``"clean"``.
         weights_sha256: SHA-256 of the weights file (``None`` for an in-memory state dict).
+        provenance: ``{"network": "inception-v3-fid", "sha256": ..., "resize": ...}``, what
+            reports and the statistics cache key record.
     """
 
     def __init__(
@@ -307,6 +309,11 @@ class FIDInceptionV3(nn.Module):
         self._buffer("fc_w", state["fc.weight"])
         self._buffer("fc_b", state["fc.bias"])
         self.eval()
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What identifies this network's features: weights digest and preprocessing."""
+        return {"network": "inception-v3-fid", "sha256": self.weights_sha256, "resize": self.resize}
 
     def _buffer(self, name: str, value: torch.Tensor) -> str:
         key = name.replace(".", "__")
@@ -448,13 +455,17 @@ def inception(
         if check_hash and digest != expected:
             raise ValueError(
                 f"weights: {path} has SHA-256 {digest}, not the published {expected} of "
-                f"{_weights.REGISTRY['inception'].filename}; pass check_hash=False to load it "
-                "anyway"
+                f"{_weights.REGISTRY['inception'].filename}; pass check_hash=False "
+                "(command line: --no-check-hash) to load it anyway"
             )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise ValueError(f"weights: cannot read {path} as a state dict ({exc})") from exc
+            # torch's own message advises weights_only=False, which must never be followed here
+            raise ValueError(
+                f"weights: cannot read {path} as a state dict (truncated, or not a PyTorch "
+                f"weights file: {type(exc).__name__})"
+            ) from exc
     elif isinstance(weights, Mapping):
         state = weights
     else:

@@ -25,7 +25,16 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
-__all__ = ["REGISTRY", "WeightsFile", "cache_dir", "fetch", "find", "main", "sha256_file"]
+__all__ = [
+    "REGISTRY",
+    "OneLineArgumentParser",
+    "WeightsFile",
+    "cache_dir",
+    "fetch",
+    "find",
+    "main",
+    "sha256_file",
+]
 
 _CHUNK = 1 << 20
 
@@ -50,6 +59,13 @@ REGISTRY = {
         size=95_628_359,
     ),
 }
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``prog: error: message (see prog -h)``, status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
 
 
 def _entry(name: str) -> WeightsFile:
@@ -201,7 +217,7 @@ def _download(url: str, out, *, timeout: float, progress: bool) -> tuple[str, in
 def main(argv: Sequence[str] | None = None) -> int:
     """``divergences weights ...``: ``fetch NAME [--url URL] [--cache-dir DIR] [--quiet]`` or
     ``path NAME``. Returns the exit status: 0, 1 for a failed transfer, 2 for a usage error."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="divergences weights", description="Get or locate network weights."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"divergences weights: error: {exc}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as exc:
-        print(f"divergences weights: error: {exc}", file=sys.stderr)
+        print(f"divergences weights: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     print(path)
     return 0

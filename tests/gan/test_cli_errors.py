@@ -142,6 +142,62 @@ FILE_CASES = {
     "re_fixed": (("train", "--out", "{r}", "--resume", "--hidden", "64"), ("cannot change hid",)),
     "re_short": (("train", "--out", "{r}", "--resume", "--steps", "2"), ("at step 4", "--steps 4")),
     "unknown_command": (("nope",), ("invalid choice",)),
+    "ev_run_resize": (("evaluate", "{r}", "--resize", "clean"), ("--resize", "RUN form")),
+    "ev_run_no_cache": (("evaluate", "{r}", "--no-cache"), ("--no-cache", "RUN form")),
+    "ev_run_workers": (("evaluate", "{r}", "--workers", "2"), ("--workers", "RUN form")),
+    "ev_run_size": (("evaluate", "{r}", "--image-size", "8"), ("--image-size", "RUN form")),
+    "ev_resize_mode": (
+        ("evaluate", "{d}/a.npy", "{d}/b.npy", "--resize", "clean"),
+        ("resize 'clean'", "features 'inception'"),
+    ),
+    "ev_inc_missing": (
+        ("evaluate", "{d}/a.npy", "{d}/b.npy", "--features", "inception:{d}/none.pth"),
+        ("no file", "weights fetch inception"),
+    ),
+    "ev_inc_hash": (
+        ("evaluate", "{d}/a.npy", "{d}/b.npy", "--features", "inception:{d}/weights.pt"),
+        ("SHA-256", "--no-check-hash"),
+    ),
+    "ev_inc_unreadable": (
+        (
+            "evaluate",
+            "{d}/a.npy",
+            "{d}/b.npy",
+            "--no-check-hash",
+            "--features",
+            "inception:{d}/weights.pt",
+        ),
+        ("cannot read",),
+    ),
+    "ev_inc_resize": (
+        (
+            "evaluate",
+            "{d}/a.npy",
+            "{d}/b.npy",
+            "--features",
+            "inception:x.pth",
+            "--resize",
+            "lanczos",
+        ),
+        ("resize 'lanczos'", "pytorch-fid, clean"),
+    ),
+    "st_no_output": (("stats", "{d}/imgs"), ("divergences stats", "-o/--output")),
+    "st_suffix": (("stats", "{d}/a.npy", "-o", "{d}/s.csv"), ("-o", "must end in .npz")),
+    "st_clobber": (("stats", "{d}/a.npy", "-o", "{d}/mine.npz"), ("-o", "exists")),
+    "st_inc_hash": (
+        ("stats", "{d}/a.npy", "-o", "{d}/s.npz", "--features", "inception:{d}/weights.pt"),
+        ("SHA-256",),
+    ),
+    "we_unknown": (("weights", "fetch", "nope"), ("invalid choice", "inception")),
+    "we_none": (("weights",), ("divergences weights", "required")),
+    "we_path": (
+        ("weights", "path", "inception", "--cache-dir", "{d}/nocache"),
+        ("not found", "divergences weights fetch inception"),
+    ),
+    "we_url": (
+        ("weights", "fetch", "inception", "--cache-dir", "{d}/wc", "--url", "ftp://example.org/x"),
+        ("url must be http",),
+    ),
 }
 DAMAGES = {"truncated": "could not be read", "missing_key": "lacks 'd'",
            "wrong_shape": "the discriminator does not match",
@@ -175,6 +231,7 @@ def outcome(tmp_path_factory):
     (d / "weights.pt").write_bytes(b"not a torch file at all")
     (d / "mine.json").write_text('{"my": "results"}\n')
     np.save(d / "mine.npy", np.arange(3.0))
+    np.savez(d / "mine.npz", mu=np.zeros(2))
     run = tmp_path_factory.mktemp("run") / "r"
     _tiny_run(run)
     for damage in DAMAGES:
@@ -200,8 +257,13 @@ def test_version_and_help_through_python_m():
     res = cli("evaluate", "--help")
     assert res.returncode == 0
     for option in ("RUN", "REAL FAKE", "-n", "--rejection", "--metrics", "--features",
-                   "--json", "--overwrite", "--num-samples"):  # fmt: skip
+                   "--json", "--overwrite", "--num-samples", "--resize", "--no-check-hash",
+                   "pytorch-fid"):  # fmt: skip
         assert option in res.stdout, option
+    res = cli("--help")
+    assert res.returncode == 0
+    for command in ("stats", "weights", "reference statistics", "network weights"):
+        assert command in res.stdout, command
 
 
 @pytest.mark.parametrize("case", list(FILE_CASES))

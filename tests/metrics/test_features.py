@@ -118,7 +118,7 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match=r"cut\.pt is not a TorchScript network"):
         torchscript(tmp_path / "cut.pt")
     with pytest.raises(ValueError, match="features must be 'identity', 'digits'"):
-        resolve_extractor("inception")
+        resolve_extractor("inceptionv3")
     with pytest.raises(ValueError, match=r"must map a batch of 4 to \(4, D\)"):
         extract(lambda b: b.sum(), torch.ones(4, 2))
     with pytest.raises(ValueError, match="data is empty"):
