@@ -21,11 +21,20 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 # (README text, what the test runs instead): training lengths and sample counts only.
 PY_SHRINK = [
-    ("steps=2000", "steps=30, batch_size=64, eval_samples=300, progress=False, plots=False"),
+    (
+        "steps=2000",
+        "steps=30, batch_size=64, eval_samples=300, progress=False, plots=False, "
+        "final_js_steps=50, drs_steps=100, eval_batch_size=128",
+    ),
 ]
 TRAIN_SMALL = ["--steps", "30", "--batch-size", "64", "--eval-samples", "300",
-               "--no-progress", "--no-plots"]  # fmt: skip
-CLI_SHRINK = [("--steps 80000", "--steps 45"), ("-n 10000", "-n 500")]
+               "--no-progress", "--no-plots", "--final-js-steps", "50", "--drs-steps", "100",
+               "--eval-batch-size", "128"]  # fmt: skip
+CLI_SHRINK = [
+    ("--steps 80000", "--steps 45"),
+    ("-n 10000", "-n 500"),
+    ("runs/grid  ", "runs/grid -n 500  "),
+]
 
 
 def _blocks(lang: str) -> list[str]:
