@@ -33,7 +33,7 @@ TRAIN_SMALL = ["--steps", "30", "--batch-size", "64", "--eval-samples", "300",
 CLI_SHRINK = [
     ("--steps 80000", "--steps 45"),
     ("-n 10000", "-n 500"),
-    ("runs/grid  ", "runs/grid -n 500  "),
+    ("evaluate runs/grid\n", "evaluate runs/grid -n 500\n"),
 ]
 
 
