@@ -160,10 +160,10 @@ def softmin(h: Tensor, x: Tensor, y: Tensor, p: float, eps: float, *, tile: int)
     rows = []
     for i in range(0, x.shape[0], tile):
         xi = x[i : i + tile]
-        acc = None
+        acc: Tensor | None = None
         for j in range(0, y.shape[0], tile):
             args = (h[j : j + tile], xi, y[j : j + tile], p, eps)
             part = checkpoint(_lse_rows, *args, use_reentrant=False) if grad else _lse_rows(*args)
             acc = part if acc is None else torch.logaddexp(acc, part)
         rows.append(acc)
-    return -eps * torch.cat(rows)
+    return -eps * torch.cat([r for r in rows if r is not None])

@@ -25,6 +25,9 @@ class _Standardize(nn.Module):
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 

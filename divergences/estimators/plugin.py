@@ -96,13 +96,13 @@ def plugin_divergence(
     yn = ty.detach().cpu().double().numpy()
     n, m = xn.shape[0], yn.shape[0]
     if bins == "auto":
-        bins = max(2, round(2 * min(n, m) ** (1 / (d + 2))))
+        n_bins = max(2, round(2 * min(n, m) ** (1 / (d + 2))))
     else:
-        bins = check_positive_int(bins, "bins", minimum=1)
+        n_bins = check_positive_int(bins, "bins", minimum=1)
     rec = get_record(divergence)
     pooled = np.concatenate([xn, yn])
     lo, hi = pooled.min(0), pooled.max(0)
-    edges = [np.linspace(lo[j], hi[j], bins + 1) for j in range(d)]
+    edges = [np.linspace(lo[j], hi[j], n_bins + 1) for j in range(d)]
     cx = np.histogramdd(xn, bins=edges)[0].reshape(-1)
     cy = np.histogramdd(yn, bins=edges)[0].reshape(-1)
     value = float(_discrete(rec, _probabilities(cx, smoothing), _probabilities(cy, smoothing)))
@@ -112,7 +112,7 @@ def plugin_divergence(
     boot = _discrete(rec, _probabilities(bx, smoothing), _probabilities(by, smoothing))
     alpha = (1 - confidence) / 2
     details = {
-        "bins": bins,
+        "bins": n_bins,
         "cells": int(cx.size),
         "smoothing": float(smoothing),
         "percentile_ci": tuple(float(v) for v in np.quantile(boot, [alpha, 1 - alpha])),

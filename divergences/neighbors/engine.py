@@ -288,11 +288,11 @@ def _set_max_abs(t: torch.Tensor, lengths: list[int]) -> list[float]:
         row = np.abs(a).max(-1)
         valid = np.arange(n)[None, :] < np.asarray(lengths)[:, None]
         return np.where(valid, row, 0.0).max(-1).tolist()
-    row = t.detach().abs().amax(-1)
-    valid = torch.arange(n, device=t.device).view(1, -1) < torch.tensor(
+    row_t = t.detach().abs().amax(-1)
+    valid_t = torch.arange(n, device=t.device).view(1, -1) < torch.tensor(
         lengths, device=t.device
     ).view(-1, 1)
-    return row.masked_fill(~valid, 0).amax(-1).double().cpu().tolist()
+    return row_t.masked_fill(~valid_t, 0).amax(-1).double().cpu().tolist()
 
 
 def _engine_dtype(engine: str, dtype: torch.dtype) -> torch.dtype:

@@ -115,7 +115,7 @@ def _sliced_parts(
     """
     chunk = max(1, (1 << 24) // (x.shape[0] + y.shape[0]))
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    k_run = None
+    k_run: int | None = None
     for j in range(0, theta.shape[0], chunk):
         th = theta[j : j + chunk].transpose(0, 1)
         gap, dt = _pieces((x @ th).T, (y @ th).T, wx, wy)
@@ -127,7 +127,8 @@ def _sliced_parts(
             total, k_run = mul_pow2(total, (k_run - kc) * p) + part, kc
         else:
             total = total + mul_pow2(part, (kc - k_run) * p)
-    return total / theta.shape[0], int(k_run)
+    assert k_run is not None  # theta has at least one row, so the loop ran
+    return total / theta.shape[0], k_run
 
 
 def sliced_wpp(

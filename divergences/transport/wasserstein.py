@@ -355,11 +355,10 @@ def sinkhorn_divergence(
     )
     a = (wx if wx is not None else _uniform(xt.shape[0], xt)).to(xt.dtype)
     b = (wy if wy is not None else _uniform(yt.shape[0], yt)).to(xt.dtype)
-    opts = {"tol": tol, "max_iter": max_iter, "tile": tile}
-    val = solve(xs, ys, a, b, p, sched, **opts)
+    val = solve(xs, ys, a, b, p, sched, tol=tol, max_iter=max_iter, tile=tile)
     if debias:
-        val = val - 0.5 * solve_symmetric(xs, a, p, sched, **opts)
-        val = val - 0.5 * solve_symmetric(ys, b, p, sched, **opts)
+        val = val - 0.5 * solve_symmetric(xs, a, p, sched, tol=tol, max_iter=max_iter, tile=tile)
+        val = val - 0.5 * solve_symmetric(ys, b, p, sched, tol=tol, max_iter=max_iter, tile=tile)
     out = mul_pow2(val, e * p).to(xt.dtype)  # back from the rescaled cost units
     warn_if_overflow(out, "sinkhorn_divergence")
     return to_output(out, is_np)
