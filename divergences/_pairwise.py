@@ -62,7 +62,8 @@ def dists(x: Tensor, y: Tensor) -> Tensor:
 
 def row_norms(diff: Tensor) -> Tensor:
     """Euclidean norms over the last axis, exact at any magnitude: each row is divided by a
-    power of two near its max-abs first (no square underflows or overflows); gradient 0 at 0."""
+    power of two near its max-abs first (no square underflows or overflows); gradient 0 at 0.
+    """
     m = diff.detach().abs().amax(-1, keepdim=True)
     ex = torch.frexp(m).exponent
     scale = torch.where(m > 0, torch.ldexp(torch.ones_like(m), ex), torch.ones_like(m))

@@ -178,7 +178,8 @@ def _kernel_fns(kernel: str, bw: Tensor | None):
 
 def _mmd2_impl(x: Rows, y: Rows, block, diag, unbiased: bool, tile: int) -> Tensor:
     """Float64 MMD² from tiled pairwise sums (``x``, ``y`` tensors or tuples of row-aligned
-    tensors, as :func:`~divergences._pairwise.pairwise_sum` takes)."""
+    tensors, as :func:`~divergences._pairwise.pairwise_sum` takes).
+    """
     n = (x[0] if isinstance(x, tuple) else x).shape[0]
     m = (y[0] if isinstance(y, tuple) else y).shape[0]
     sxx = pairwise_sum(x, None, block, tile=tile)
@@ -257,11 +258,11 @@ def mmd2(
     tile: int = DEFAULT_TILE,
     generator: torch.Generator | None = None,
 ) -> Any:
-    """Squared maximum mean discrepancy between two samples, without an N×M kernel matrix.
+    r"""Squared maximum mean discrepancy between two samples, without an N×M kernel matrix.
 
     .. math::
-        \\mathrm{MMD}^2_u = \\tfrac{1}{n(n-1)}\\sum_{i\\ne j}k(x_i,x_j)
-        + \\tfrac{1}{m(m-1)}\\sum_{i\\ne j}k(y_i,y_j) - \\tfrac{2}{nm}\\sum_{i,j}k(x_i,y_j)
+        \mathrm{MMD}^2_u = \tfrac{1}{n(n-1)}\sum_{i\ne j}k(x_i,x_j)
+        + \tfrac{1}{m(m-1)}\sum_{i\ne j}k(y_i,y_j) - \tfrac{2}{nm}\sum_{i,j}k(x_i,y_j)
 
     ``unbiased=False`` gives the V-statistic (sums over all ``i, j``, divided by ``n²``, ``m²``);
     it is ≥ 0 for a positive-definite kernel, while the unbiased U-statistic can be slightly
@@ -396,10 +397,10 @@ def energy_distance(
     unbiased: bool = False,
     tile: int = DEFAULT_TILE,
 ) -> Any:
-    """Energy distance of Székely and Rizzo between two samples (Euclidean norm).
+    r"""Energy distance of Székely and Rizzo between two samples (Euclidean norm).
 
     .. math::
-        \\mathcal{E}(P, Q) = 2\\,E\\|X - Y\\| - E\\|X - X'\\| - E\\|Y - Y'\\|
+        \mathcal{E}(P, Q) = 2\,E\|X - Y\| - E\|X - X'\| - E\|Y - Y'\|
 
     With the default ``unbiased=False`` the expectations are plain means over all pairs
     (V-statistic, ≥ 0); this equals ``mmd2(x, y, kernel="energy", unbiased=False)``.

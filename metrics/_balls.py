@@ -23,7 +23,8 @@ def exact_distances(
     a: torch.Tensor, b: torch.Tensor, ia: torch.Tensor | None = None, ib: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``||a[ia_p] - b[ib_p]||`` for index pairs (default: paired rows), in float64, gathered in
-    bounded chunks (the one exact formula used for radii and ball tests alike)."""
+    bounded chunks (the one exact formula used for radii and ball tests alike).
+    """
     n = a.shape[0] if ia is None else ia.shape[0]
     out = torch.empty(n, dtype=torch.float64, device=a.device)
     step = max(1, _PAIR_ENTRIES // max(1, a.shape[1]))
@@ -47,7 +48,8 @@ def _augment(
     z: torch.Tensor, centre: torch.Tensor, query: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """float32 rows ``[z, |z|², 1]`` (queries) or ``[-2z, 1, |z|²]`` (centres) of the centred
-    points, so one product gives ``|q|² + |c|² - 2 q·c``; also the float64 ``|z|²``."""
+    points, so one product gives ``|q|² + |c|² - 2 q·c``; also the float64 ``|z|²``.
+    """
     zc = z.double() - centre
     nz = (zc * zc).sum(1)
     one = torch.ones_like(nz)
@@ -90,7 +92,8 @@ def ball_tests(q: torch.Tensor, c: torch.Tensor, tests: list[BallTest]) -> list[
 
 def _exact_hits(t: BallTest, cand: torch.Tensor, rows: torch.Tensor, q, c, q0: int, c0: int):
     """Query indices (tile-relative, repeated per hit) of the candidate entries that are inside
-    their ball by the exact float64 formula; ``cand`` is a bool ``(len(rows), tc)`` mask."""
+    their ball by the exact float64 formula; ``cand`` is a bool ``(len(rows), tc)`` mask.
+    """
     ri, cj = cand.nonzero(as_tuple=True)
     qi = rows[ri]
     dist = exact_distances(q, c, q0 + qi, c0 + cj)

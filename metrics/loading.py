@@ -288,7 +288,6 @@ def collect_side(
     cache: bool,
 ) -> Side:
     """Read one side: a statistics file, an image folder (streamed, cached) or samples."""
-
     if is_stats_file(source):
         if keep_features:
             raise ValueError(

@@ -1,5 +1,6 @@
 """A small torch MLP and its trainer (early stopping), shared by the classifier and the
-variational estimators (private)."""
+variational estimators (private).
+"""
 
 from __future__ import annotations
 

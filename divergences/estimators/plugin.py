@@ -38,14 +38,14 @@ def plugin_divergence(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Estimate:
-    """Histogram plug-in estimate of D_f(P‖Q) on a shared grid (D ≤ 3).
+    r"""Histogram plug-in estimate of D_f(P‖Q) on a shared grid (D ≤ 3).
 
     Both samples are binned on one grid of ``bins`` equal-width cells per axis spanning the
     pooled range; cell probabilities get additive smoothing ``smoothing`` (0.5: Jeffreys, 1:
     Laplace) so that KL and χ² stay finite, and the discrete formula is applied:
 
-    .. math:: \\hat D_f = \\sum_c \\hat q_c\\, f(\\hat p_c / \\hat q_c), \\quad
-              \\hat p_c = (n_c + a) / (N + a C)
+    .. math:: \hat D_f = \sum_c \hat q_c\, f(\hat p_c / \hat q_c), \quad
+              \hat p_c = (n_c + a) / (N + a C)
 
     The estimate carries binning and smoothing bias (it is here as a baseline, not for
     accuracy); ``stderr`` is the standard deviation of ``n_boot`` parametric-bootstrap

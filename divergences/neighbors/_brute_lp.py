@@ -16,7 +16,8 @@ from divergences.neighbors._exact import DEFAULT_TILE_ELEMENTS, EXTRA_CANDIDATES
 
 def _centre(x: torch.Tensor, y: torch.Tensor, y_len: list[int], dtype: torch.dtype):
     """Shift both sets by the mean of the valid points of y (any common shift keeps the
-    distances; this one keeps ``||x||`` and ``||y||`` at the scale of the spread)."""
+    distances; this one keeps ``||x||`` and ``||y||`` at the scale of the spread).
+    """
     mu = torch.stack([y[b, : y_len[b]].mean(0, dtype=torch.float64) for b in range(y.shape[0])])
     mu = mu.unsqueeze(1).to(dtype)
     return x.to(dtype) - mu, y.to(dtype) - mu

@@ -353,7 +353,8 @@ def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype, *, exac
 
 def _numpy_view(t: torch.Tensor):
     """A NumPy view of a CPU float32/64 tensor, else None (NumPy scans need no OpenMP pool,
-    whose spinning workers would slow down the kd-tree threads; see ``check_finite``)."""
+    whose spinning workers would slow down the kd-tree threads; see ``check_finite``).
+    """
     t = t.detach()
     if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
         return t.numpy()
@@ -424,7 +425,8 @@ def search_both(
     """Nearest neighbour of each x in y and of each y in x: ``((dx, ix), (dy, iy))`` with
     shapes (B, N, 1) and (B, M, 1), equal to ``search(s, 1)`` and ``search`` of the swapped
     sets. The p = 2 brute engine computes both from one pass over the score tiles (half the
-    matrix products); the other engines run twice."""
+    matrix products); the other engines run twice.
+    """
     rev = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
     if _engine(s, 1) == "brute" and s.p == 2.0:
         sc = _scaled(s, _eng.compute_dtype(s.x.dtype))

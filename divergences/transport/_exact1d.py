@@ -53,9 +53,9 @@ def _scaled_integral(gap: Tensor, dt: Tensor | None, p: float, k: int) -> Tensor
 
 
 def wpp_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float) -> Tensor:
-    """``W_p^p`` between 1-D weighted samples, batched over leading dims, in float64.
+    r"""``W_p^p`` between 1-D weighted samples, batched over leading dims, in float64.
 
-    .. math:: W_p^p = \\int_0^1 |F_u^{-1}(t) - F_v^{-1}(t)|^p\\,dt
+    .. math:: W_p^p = \int_0^1 |F_u^{-1}(t) - F_v^{-1}(t)|^p\,dt
 
     The gaps are rescaled by a power of two from their maximum before the power, so nothing
     underflows or overflows unless ``W_p^p`` itself does (then it is inf or 0).
@@ -75,7 +75,8 @@ def wpp_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float)
 
 def w_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float) -> Tensor:
     """``W_p`` (not its p-th power) between 1-D samples ``(n,)``, ``(m,)``: float64 scalar,
-    computed as ``2^k (sum dt (gap 2^-k)^p)^(1/p)`` so that it is exact at any magnitude."""
+    computed as ``2^k (sum dt (gap 2^-k)^p)^(1/p)`` so that it is exact at any magnitude.
+    """
     gap, dt = _pieces(u, v, wu, wv)
     k = pow2_exponent(max_abs(gap))
     return mul_pow2(_root(_scaled_integral(gap, dt, p, k), p), k)
