@@ -61,7 +61,9 @@ def dists(x: Tensor, y: Tensor) -> Tensor:
 
 
 def row_norms(diff: Tensor) -> Tensor:
-    """Euclidean norms over the last axis, exact at any magnitude: each row is divided by a
+    """Euclidean norms over the last axis, exact at any magnitude.
+
+    Euclidean norms over the last axis, exact at any magnitude: each row is divided by a
     power of two near its max-abs first (no square underflows or overflows); gradient 0 at 0.
     """
     m = diff.detach().abs().amax(-1, keepdim=True)
@@ -151,7 +153,11 @@ def softmin(h: Tensor, x: Tensor, y: Tensor, p: float, eps: float, *, tile: int)
 
     Args:
         h: ``(M,)`` log-weights plus scaled potential, ``log b_j + g_j / ε``.
-        x: ``(N, D)``; y: ``(M, D)``.
+        x: ``(N, D)`` points.
+        y: ``(M, D)`` points.
+        p: power of the ground cost ``‖x_i − y_j‖^p``.
+        eps: entropic regularisation ``ε > 0``.
+        tile: rows and columns per block of the cost matrix.
 
     Returns:
         ``(N,)`` in ``h``'s dtype. The log-sum-exp over ``j`` is merged across column tiles with

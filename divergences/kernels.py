@@ -177,7 +177,9 @@ def _kernel_fns(kernel: str, bw: Tensor | None):
 
 
 def _mmd2_impl(x: Rows, y: Rows, block, diag, unbiased: bool, tile: int) -> Tensor:
-    """Float64 MMD² from tiled pairwise sums (``x``, ``y`` tensors or tuples of row-aligned
+    """Float64 MMD² from tiled pairwise sums.
+
+    Float64 MMD² from tiled pairwise sums (``x``, ``y`` tensors or tuples of row-aligned
     tensors, as :func:`~divergences._pairwise.pairwise_sum` takes).
     """
     n = (x[0] if isinstance(x, tuple) else x).shape[0]

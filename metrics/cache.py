@@ -38,7 +38,9 @@ __all__ = [
 
 
 def cache_root() -> Path:
-    """The cache root: ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else
+    """The cache root directory.
+
+    The cache root: ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else
     ``~/.cache/divergences``.
     """
     if os.environ.get("DIVERGENCES_CACHE"):

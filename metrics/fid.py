@@ -34,7 +34,9 @@ def _frechet(
     e2: int = 0,
     dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
-    """Fréchet distance of float64 moments via the core, covariances given as
+    """Fréchet distance of float64 moments via the core.
+
+    Fréchet distance of float64 moments via the core, covariances given as
     ``cov · 4**-e`` (covariances symmetrised first).
 
     FID is scale covariant, ``FID(c a, c b) = c² FID(a, b)``: the moments are brought to
@@ -74,7 +76,9 @@ def _check_moments(mu: torch.Tensor, cov: torch.Tensor, names: tuple[str, str]) 
 
 
 def check_psd(cov: torch.Tensor, name: str) -> None:
-    """Raise unless float64 ``cov`` is positive semi-definite up to rounding (the core's check:
+    """Raise unless float64 ``cov`` is positive semi-definite up to rounding.
+
+    Raise unless float64 ``cov`` is positive semi-definite up to rounding (the core's check:
     a Cholesky success proves it cheaply; otherwise the smallest eigenvalue must be >= -1e-6
     times the largest).
     """

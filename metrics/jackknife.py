@@ -62,7 +62,9 @@ class FIDEstimate(NamedTuple):
 
 
 def group_index(start: int, n: int, groups: int) -> list[slice]:
-    """Slices of a batch whose global rows start at ``start``: slice ``g`` holds the rows with
+    """Slices of a batch, one per jackknife group.
+
+    Slices of a batch whose global rows start at ``start``: slice ``g`` holds the rows with
     global index ``= g (mod groups)``.
     """
     return [slice((g - start) % groups, n, groups) for g in range(groups)]
@@ -78,7 +80,9 @@ def merge_all(stats: list[FeatureStats], skip: int | None = None) -> FeatureStat
 
 
 def _leave_one_out(stats: list[FeatureStats]) -> Iterator[FeatureStats]:
-    """``merge_all(stats, skip=g)`` for g = 0, 1, ... from prefix and suffix merges: 3K
+    """``merge_all(stats, skip=g)`` for every group ``g``.
+
+    ``merge_all(stats, skip=g)`` for g = 0, 1, ... from prefix and suffix merges: 3K
     merges, not K², and about K + 2 states held at once (each is D × D).
     """
     k = len(stats)
@@ -92,7 +96,9 @@ def _leave_one_out(stats: list[FeatureStats]) -> Iterator[FeatureStats]:
 
 
 def coarsen(groups: list[FeatureStats], k: int) -> list[FeatureStats]:
-    """Merge ``groups`` into ``k`` groups (group ``j`` into ``j mod k``): still a partition into
+    """Merge ``groups`` into ``k`` groups.
+
+    Merge ``groups`` into ``k`` groups (group ``j`` into ``j mod k``): still a partition into
     near-equal exchangeable groups, as the jackknife needs.
     """
     if len(groups) <= k:

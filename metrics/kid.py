@@ -50,6 +50,7 @@ class KIDScore(Score):
     def __new__(
         cls, mean: float, std: float, n: int, subset_size: int = 0, resampled: bool = True
     ) -> KIDScore:
+        """A score with its subset size and whether subsets were resampled (see the class)."""
         self = super().__new__(cls, mean, std, n)
         self.subset_size, self.resampled = subset_size, resampled
         return self

@@ -257,7 +257,9 @@ def density_coverage(real: Any, fake: Any, *, k: int = 5, sharded: bool = False)
 def prdc(
     real: Any, fake: Any, *, k: int = 5, sharded: bool = False
 ) -> PrecisionRecallDensityCoverage:
-    """Precision, recall, density and coverage with one ``k`` (the ``prdc`` package's call);
+    """Precision, recall, density and coverage with one ``k``.
+
+    Precision, recall, density and coverage with one ``k`` (the ``prdc`` package's call);
     ``sharded`` as in :func:`precision_recall`.
 
     Example:

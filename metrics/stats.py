@@ -31,7 +31,9 @@ _ROWS_PER_CHUNK = 8192  # float64 rows converted at once in update (bounds the t
 
 
 def _gram(x: torch.Tensor) -> torch.Tensor:
-    """``x^T x`` for ``x`` (N, D): BLAS ``dsyrk`` on CPU float64 (half the flops of a product,
+    """``x^T x`` for ``x`` (N, D), computing one triangle only.
+
+    ``x^T x`` for ``x`` (N, D): BLAS ``dsyrk`` on CPU float64 (half the flops of a product,
     measured 1.25× faster than the blocked form below), else a blocked SYRK computing only
     the upper block triangle.
     """
@@ -189,7 +191,9 @@ class FeatureStats:
             )
 
     def _merge_moments(self, n_b: int, mean_b: torch.Tensor, m2_b: torch.Tensor, e_b: int) -> None:
-        """Chan's merge of ``(n_b, mean_b, m2_b · 4**e_b)`` into this state, all terms brought
+        """Chan's merge of a scaled state into this one.
+
+        Chan's merge of ``(n_b, mean_b, m2_b · 4**e_b)`` into this state, all terms brought
         to one exponent (differences between means are formed at a scale where they fit).
         """
         n_a = self._n

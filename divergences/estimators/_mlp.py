@@ -1,4 +1,6 @@
-"""A small torch MLP and its trainer (early stopping), shared by the classifier and the
+"""A small torch MLP and its trainer (private).
+
+A small torch MLP and its trainer (early stopping), shared by the classifier and the
 variational estimators (private).
 """
 

@@ -88,7 +88,9 @@ def sort_candidates(
 
 
 def resolution_floor(p: float, dtype: torch.dtype) -> float:
-    """Smallest distance (data of max-abs ~1) whose sum of p-th powers a selection engine
+    """Smallest distance a selection engine in ``dtype`` resolves fully.
+
+    Smallest distance (data of max-abs ~1) whose sum of p-th powers a selection engine
     computing in ``dtype`` still resolves to full relative precision (16x margin).
     """
     f = torch.finfo(dtype)
@@ -105,7 +107,9 @@ def exact_rows(
     exclude_self: bool,
     dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact k-NN of the query rows ``q[rows]`` among all of ``r`` (2-D, valid rows only) by
+    """Exact k-NN of the query rows ``q[rows]`` among all of ``r``.
+
+    Exact k-NN of the query rows ``q[rows]`` among all of ``r`` (2-D, valid rows only) by
     distances from the coordinates (:func:`pair_distances`, any magnitude), chunked; sorted by
     (distance, index). For rows a selection engine could not resolve.
     """
@@ -146,7 +150,9 @@ def finalize(
     p: float,
     x_len: list[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact no-grad distances → output: differentiable recomputation of the k kept when
+    """Exact no-grad distances → output (autograd, dtype, padding).
+
+    Exact no-grad distances → output: differentiable recomputation of the k kept when
     autograd needs it, x's dtype, ``+inf``/``-1`` at padded rows of x.
     """
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):

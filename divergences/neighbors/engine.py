@@ -324,7 +324,9 @@ def _scaled(s: PointSets, engine_dtype: torch.dtype) -> _Scaled:
 
 
 def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype, *, exact=True):
-    """Re-solve exactly the rows whose distances fall below what the selection engine could
+    """Re-solve exactly the rows the selection engine could not resolve.
+
+    Re-solve exactly the rows whose distances fall below what the selection engine could
     resolve (their p-th powers underflowed: data mixing huge and tiny rows); in place.
 
     ``exact=False``: ``dist`` are the engine's own distances (kd-tree), possibly 0 by
@@ -352,7 +354,9 @@ def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype, *, exac
 
 
 def _numpy_view(t: torch.Tensor):
-    """A NumPy view of a CPU float32/64 tensor, else None (NumPy scans need no OpenMP pool,
+    """A NumPy view of a CPU float32/64 tensor, else None.
+
+    A NumPy view of a CPU float32/64 tensor, else None (NumPy scans need no OpenMP pool,
     whose spinning workers would slow down the kd-tree threads; see ``check_finite``).
     """
     t = t.detach()
@@ -422,7 +426,9 @@ def search(
 def search_both(
     s: PointSets, *, tile: int | None = None
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Nearest neighbour of each x in y and of each y in x: ``((dx, ix), (dy, iy))`` with
+    """Nearest neighbour of each x in y and of each y in x.
+
+    Nearest neighbour of each x in y and of each y in x: ``((dx, ix), (dy, iy))`` with
     shapes (B, N, 1) and (B, M, 1), equal to ``search(s, 1)`` and ``search`` of the swapped
     sets. The p = 2 brute engine computes both from one pass over the score tiles (half the
     matrix products); the other engines run twice.

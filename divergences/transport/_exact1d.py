@@ -61,8 +61,10 @@ def wpp_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float)
     underflows or overflows unless ``W_p^p`` itself does (then it is inf or 0).
 
     Args:
-        u: ``(..., n)`` samples; v: ``(..., m)`` samples (same leading dims).
-        wu: ``(n,)`` weights summing to 1, or None for uniform; wv likewise ``(m,)``.
+        u: ``(..., n)`` samples.
+        v: ``(..., m)`` samples (same leading dims as ``u``).
+        wu: ``(n,)`` weights summing to 1, or None for uniform.
+        wv: ``(m,)`` weights summing to 1, or None for uniform.
         p: power of the ground cost, >= 1.
 
     Returns:
@@ -74,7 +76,9 @@ def wpp_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float)
 
 
 def w_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float) -> Tensor:
-    """``W_p`` (not its p-th power) between 1-D samples ``(n,)``, ``(m,)``: float64 scalar,
+    """``W_p`` between 1-D samples, exact at any magnitude.
+
+    ``W_p`` (not its p-th power) between 1-D samples ``(n,)``, ``(m,)``: float64 scalar,
     computed as ``2^k (sum dt (gap 2^-k)^p)^(1/p)`` so that it is exact at any magnitude.
     """
     gap, dt = _pieces(u, v, wu, wv)

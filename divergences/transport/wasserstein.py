@@ -70,7 +70,9 @@ def _check_p(p: Any) -> float:
 
 
 def _safe_shift(m: float, d: int, dtype: torch.dtype) -> int:
-    """Smallest ``h >= 0`` such that sums of ``d`` coordinates of magnitude ``<= m 2^-h`` (and
+    """Smallest power-of-two headroom ``h`` that keeps coordinate sums finite.
+
+    Smallest ``h >= 0`` such that sums of ``d`` coordinates of magnitude ``<= m 2^-h`` (and
     their differences) cannot overflow ``dtype``.
     """
     head = pow2_exponent(m) + math.ceil(math.log2(d)) + 2
@@ -78,7 +80,9 @@ def _safe_shift(m: float, d: int, dtype: torch.dtype) -> int:
 
 
 def _centred(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Both sets minus their pooled mean, a constant (transport costs are translation
+    """Both sets minus their pooled mean.
+
+    Both sets minus their pooled mean, a constant (transport costs are translation
     invariant); keeps ``‖x‖² + ‖y‖² − 2x·y`` and projections accurate far from the origin.
     """
     e = pow2_exponent(max_abs(x, y))
@@ -88,7 +92,9 @@ def _centred(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _pmean_root(d: Tensor, p: float) -> Tensor:
-    """``(mean d^p)^(1/p)`` for distances ``d >= 0``, rescaled by a power of two from their
+    """``(mean d^p)^(1/p)`` for distances ``d >= 0``, without overflow.
+
+    ``(mean d^p)^(1/p)`` for distances ``d >= 0``, rescaled by a power of two from their
     maximum so that the p-th powers neither overflow nor underflow (float64).
     """
     k = pow2_exponent(max_abs(d))
@@ -96,7 +102,9 @@ def _pmean_root(d: Tensor, p: float) -> Tensor:
 
 
 def _assignment(x: Tensor, y: Tensor, p: float) -> Tensor:
-    """Exact ``W_p`` for equal sizes: the optimal permutation from a float64 cost on data
+    """Exact ``W_p`` for equal sizes by an optimal assignment.
+
+    Exact ``W_p`` for equal sizes: the optimal permutation from a float64 cost on data
     rescaled to max-abs ~1, then the matched distances from the inputs (differentiable).
     """
     from scipy.optimize import linear_sum_assignment  # lazy: keeps `import divergences` light
@@ -209,7 +217,8 @@ def wasserstein(
       sizes ≤ 2048 without weights; otherwise a ValueError asks for sinkhorn or sliced.
 
     Args:
-        x: ``(N, D)`` samples; y: ``(M, D)`` samples.
+        x: ``(N, D)`` samples.
+        y: ``(M, D)`` samples.
         p: power of the Euclidean ground cost, ≥ 1.
         method: see above.
         x_weights: ``(N,)`` non-negative weights (normalised), or None for uniform.
@@ -321,7 +330,8 @@ def sinkhorn_divergence(
     ``debias=False`` returns ``OT_ε(P, Q)``. The self terms use the symmetric averaged update.
 
     Args:
-        x: ``(N, D)`` samples; y: ``(M, D)`` samples.
+        x: ``(N, D)`` samples.
+        y: ``(M, D)`` samples.
         p: power of the Euclidean ground cost, ≥ 1 (p = 2: squared distances).
         eps: regularisation in cost units; default ``1e-3·diam^p`` (see :func:`wasserstein`).
         debias: subtract the self terms (Feydy et al.) or not.

@@ -1,4 +1,6 @@
-"""Image networks: the SNGAN ResNet generator and (projection) discriminator at 32–128 px, and
+"""Image networks: the SNGAN ResNet generator and discriminator.
+
+Image networks: the SNGAN ResNet generator and (projection) discriminator at 32–128 px, and
 their layers (conditional batch norm, projection head, self-attention, spectral norm).
 """
 
