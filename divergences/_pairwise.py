@@ -61,8 +61,11 @@ def dists(x: Tensor, y: Tensor) -> Tensor:
 
 
 def row_norms(diff: Tensor) -> Tensor:
-    """Euclidean norms over the last axis, exact at any magnitude: each row is divided by a
-    power of two near its max-abs first (no square underflows or overflows); gradient 0 at 0."""
+    """Euclidean norms over the last axis, exact at any magnitude.
+
+    Euclidean norms over the last axis, exact at any magnitude: each row is divided by a
+    power of two near its max-abs first (no square underflows or overflows); gradient 0 at 0.
+    """
     m = diff.detach().abs().amax(-1, keepdim=True)
     ex = torch.frexp(m).exponent
     scale = torch.where(m > 0, torch.ldexp(torch.ones_like(m), ex), torch.ones_like(m))
@@ -150,7 +153,11 @@ def softmin(h: Tensor, x: Tensor, y: Tensor, p: float, eps: float, *, tile: int)
 
     Args:
         h: ``(M,)`` log-weights plus scaled potential, ``log b_j + g_j / ε``.
-        x: ``(N, D)``; y: ``(M, D)``.
+        x: ``(N, D)`` points.
+        y: ``(M, D)`` points.
+        p: power of the ground cost ``‖x_i − y_j‖^p``.
+        eps: entropic regularisation ``ε > 0``.
+        tile: rows and columns per block of the cost matrix.
 
     Returns:
         ``(N,)`` in ``h``'s dtype. The log-sum-exp over ``j`` is merged across column tiles with
@@ -160,10 +167,10 @@ def softmin(h: Tensor, x: Tensor, y: Tensor, p: float, eps: float, *, tile: int)
     rows = []
     for i in range(0, x.shape[0], tile):
         xi = x[i : i + tile]
-        acc = None
+        acc: Tensor | None = None
         for j in range(0, y.shape[0], tile):
             args = (h[j : j + tile], xi, y[j : j + tile], p, eps)
             part = checkpoint(_lse_rows, *args, use_reentrant=False) if grad else _lse_rows(*args)
             acc = part if acc is None else torch.logaddexp(acc, part)
         rows.append(acc)
-    return -eps * torch.cat(rows)
+    return -eps * torch.cat([r for r in rows if r is not None])

@@ -258,8 +258,11 @@ def max_exponent(dtype: torch.dtype) -> int:
 
 
 def mul_pow2(t: torch.Tensor, k: float) -> torch.Tensor:
-    """``t * 2**k`` in steps whose factors stay representable in ``t``'s dtype (exact for
-    integer ``k`` unless the result leaves the normal range); differentiable."""
+    """``t * 2**k``, exact and differentiable.
+
+    ``t * 2**k`` in steps whose factors stay representable in ``t``'s dtype (exact for
+    integer ``k`` unless the result leaves the normal range); differentiable.
+    """
     step = max_exponent(t.dtype) - 2
     # beyond 2^±2300 every finite nonzero value under- or overflows anyway
     k = max(-2300, min(2300, k))

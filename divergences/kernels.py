@@ -159,6 +159,8 @@ def _kernel_fns(kernel: str, bw: Tensor | None):
     """(block(a, b) → (n, m) kernel values, diag(a) → (n,) values k(a_i, a_i)); not polynomial."""
     if kernel == "energy":
         return (lambda a, b: -dists(a, b)), (lambda a: a.new_zeros(a.shape[0]))
+    assert bw is not None  # _bandwidths returns None only for the energy and polynomial kernels
+    n_bw = float(bw.numel())
     scale = (2.0 * bw * bw) if kernel == "gaussian" else bw
     if kernel == "gaussian":
 
@@ -171,12 +173,15 @@ def _kernel_fns(kernel: str, bw: Tensor | None):
             d = dists(a, b).unsqueeze(-1)
             return torch.exp(-d / scale).sum(-1)
 
-    return block, (lambda a: a.new_full((a.shape[0],), float(bw.numel())))
+    return block, (lambda a: a.new_full((a.shape[0],), n_bw))
 
 
 def _mmd2_impl(x: Rows, y: Rows, block, diag, unbiased: bool, tile: int) -> Tensor:
-    """Float64 MMD² from tiled pairwise sums (``x``, ``y`` tensors or tuples of row-aligned
-    tensors, as :func:`~divergences._pairwise.pairwise_sum` takes)."""
+    """Float64 MMD² from tiled pairwise sums.
+
+    Float64 MMD² from tiled pairwise sums (``x``, ``y`` tensors or tuples of row-aligned
+    tensors, as :func:`~divergences._pairwise.pairwise_sum` takes).
+    """
     n = (x[0] if isinstance(x, tuple) else x).shape[0]
     m = (y[0] if isinstance(y, tuple) else y).shape[0]
     sxx = pairwise_sum(x, None, block, tile=tile)
@@ -255,11 +260,11 @@ def mmd2(
     tile: int = DEFAULT_TILE,
     generator: torch.Generator | None = None,
 ) -> Any:
-    """Squared maximum mean discrepancy between two samples, without an N×M kernel matrix.
+    r"""Squared maximum mean discrepancy between two samples, without an N×M kernel matrix.
 
     .. math::
-        \\mathrm{MMD}^2_u = \\tfrac{1}{n(n-1)}\\sum_{i\\ne j}k(x_i,x_j)
-        + \\tfrac{1}{m(m-1)}\\sum_{i\\ne j}k(y_i,y_j) - \\tfrac{2}{nm}\\sum_{i,j}k(x_i,y_j)
+        \mathrm{MMD}^2_u = \tfrac{1}{n(n-1)}\sum_{i\ne j}k(x_i,x_j)
+        + \tfrac{1}{m(m-1)}\sum_{i\ne j}k(y_i,y_j) - \tfrac{2}{nm}\sum_{i,j}k(x_i,y_j)
 
     ``unbiased=False`` gives the V-statistic (sums over all ``i, j``, divided by ``n²``, ``m²``);
     it is ≥ 0 for a positive-definite kernel, while the unbiased U-statistic can be slightly
@@ -320,30 +325,38 @@ def mmd2(
         _bandwidths(bandwidth, kernel, xt, yt, generator)  # must be None
         degree = check_positive_int(degree, "degree")
         gamma = 1.0 / xt.shape[1] if gamma is None else gamma
-        for val, name in ((gamma, "gamma"), (coef0, "coef0")):
-            if not _is_real(val):
-                raise TypeError(f"{name} must be a real number, got {type(val).__name__}")
-        for val, name, ok in ((gamma, "gamma", gamma > 0), (coef0, "coef0", coef0 >= 0)):
-            if not (ok and math.isfinite(val)):
+        for num, name in ((gamma, "gamma"), (coef0, "coef0")):
+            if not _is_real(num):
+                raise TypeError(f"{name} must be a real number, got {type(num).__name__}")
+        for num, name, ok in ((gamma, "gamma", gamma > 0), (coef0, "coef0", coef0 >= 0)):
+            if not (ok and math.isfinite(num)):
                 raise ValueError(
-                    f"{name} must be finite and {'> 0' if name == 'gamma' else '>= 0'}, got {val}"
+                    f"{name} must be finite and {'> 0' if name == 'gamma' else '>= 0'}, got {num}"
                 )
         _check_polynomial_range(mx, xt, yt, degree, float(gamma), float(coef0))
         xs, ys, shift = centre_polynomial(xt, yt, xt.dtype)
-        opts = {"degree": degree, "gamma": float(gamma), "coef0": float(coef0)}
-        val = polynomial_mmd2_centred(xs, ys, shift, **opts, unbiased=unbiased, tile=tile)
+        val = polynomial_mmd2_centred(
+            xs,
+            ys,
+            shift,
+            degree=degree,
+            gamma=float(gamma),
+            coef0=float(coef0),
+            unbiased=unbiased,
+            tile=tile,
+        )
         out = val.to(xt.dtype)
         warn_if_overflow(out, "mmd2")
         return to_output(out, is_np)
     # gaussian/laplace (bandwidth rescaled alike) and energy (degree 1) are scale covariant:
     # compute on the data times 2^-e (exact), so no square overflows or underflows
     e = pow2_exponent(mx)
-    xs, ys = mul_pow2(xt, -e), mul_pow2(yt, -e)
-    center = xs.detach().mean(0)
-    xs, ys = xs - center, ys - center
-    bw = _bandwidths(bandwidth, kernel, xs, ys, generator, e)
+    xe, ye = mul_pow2(xt, -e), mul_pow2(yt, -e)
+    center = xe.detach().mean(0)
+    xe, ye = xe - center, ye - center
+    bw = _bandwidths(bandwidth, kernel, xe, ye, generator, e)
     block, diag = _kernel_fns(kernel, bw)
-    val = _mmd2_impl(xs, ys, block, diag, unbiased, tile)
+    val = _mmd2_impl(xe, ye, block, diag, unbiased, tile)
     out = (mul_pow2(val, e) if kernel == "energy" else val).to(xt.dtype)
     warn_if_overflow(out, "mmd2")
     return to_output(out, is_np)
@@ -386,10 +399,10 @@ def energy_distance(
     unbiased: bool = False,
     tile: int = DEFAULT_TILE,
 ) -> Any:
-    """Energy distance of Székely and Rizzo between two samples (Euclidean norm).
+    r"""Energy distance of Székely and Rizzo between two samples (Euclidean norm).
 
     .. math::
-        \\mathcal{E}(P, Q) = 2\\,E\\|X - Y\\| - E\\|X - X'\\| - E\\|Y - Y'\\|
+        \mathcal{E}(P, Q) = 2\,E\|X - Y\| - E\|X - X'\| - E\|Y - Y'\|
 
     With the default ``unbiased=False`` the expectations are plain means over all pairs
     (V-statistic, ≥ 0); this equals ``mmd2(x, y, kernel="energy", unbiased=False)``.

@@ -1,4 +1,6 @@
-"""gan: a GAN trainer whose losses are the f-divergences of :mod:`divergences` and whose
+"""An f-divergence GAN trainer and the ``divergences`` command-line tool.
+
+gan: a GAN trainer whose losses are the f-divergences of :mod:`divergences` and whose
 evaluation is :mod:`metrics`; the ``divergences`` command-line tool.
 
 The public names below are imported on first use, so that the command line's ``--help``

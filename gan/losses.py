@@ -78,9 +78,9 @@ def _check_logits(real: Any = None, fake: Any = None) -> None:
 
 
 def logistic_d_loss(real: Tensor, fake: Tensor) -> Tensor:
-    """Binary cross-entropy of D (real → 1, fake → 0) on logits.
+    r"""Binary cross-entropy of D (real → 1, fake → 0) on logits.
 
-    .. math:: L_D = -E_P[\\log σ(r)] - E_Q[\\log(1 - σ(f))]
+    .. math:: L_D = -E_P[\log σ(r)] - E_Q[\log(1 - σ(f))]
 
     Args:
         real: logits on real samples ``(B,)``.
@@ -194,9 +194,9 @@ def _record(divergence: Any, **params: Any):
 
 
 def fgan_bound(real: Tensor, fake: Tensor, divergence: Any) -> Tensor:
-    """Variational lower bound on D_f(P‖Q) from a critic's outputs V.
+    r"""Variational lower bound on D_f(P‖Q) from a critic's outputs V.
 
-    .. math:: \\hat D_f = E_P[g_f(V)] - E_Q[f^*(g_f(V))] \\le D_f(P \\| Q)
+    .. math:: \hat D_f = E_P[g_f(V)] - E_Q[f^*(g_f(V))] \le D_f(P \| Q)
 
     Args:
         real: critic outputs on samples of P ``(B,)``.

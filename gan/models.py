@@ -1,4 +1,6 @@
-"""Generators and discriminators: MLPs for vectors, DCGAN-style convnets for 8–64 px images,
+"""Generators and discriminators for vectors and images.
+
+Generators and discriminators: MLPs for vectors, DCGAN-style convnets for 8–64 px images,
 and the SNGAN ResNets of :mod:`gan.nets` for 32–128 px images.
 
 Discriminators return raw logits ``(B,)`` (no sigmoid); every loss in :mod:`gan.losses`
@@ -83,6 +85,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*blocks)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Samples ``(B, ...)`` from noise ``z`` ``(B, z_dim)``."""
         return self.net(z)
 
 
@@ -112,6 +115,7 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw logits ``(B,)`` of samples ``x``."""
         _check_pac(x, self.pac)
         return self.net(x.reshape(x.shape[0] // self.pac, -1)).squeeze(-1)
 
@@ -139,6 +143,7 @@ class ConditionalMLPGenerator(nn.Module):
         self.mlp = MLPGenerator(z_dim + embed_dim, out_dim, hidden=hidden, layers=layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Samples of class ``y`` ``(B,)`` from noise ``z`` ``(B, z_dim)``."""
         return self.mlp(torch.cat([z, self.embed(y)], dim=1))
 
 
@@ -173,6 +178,7 @@ class ProjectionMLPDiscriminator(nn.Module):
         self.head = ProjectionHead(hidden, n_classes, spectral_norm=spectral_norm)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Raw logits ``(B,)`` of samples ``x`` given their classes ``y``."""
         return self.head(self.trunk(x.reshape(x.shape[0], -1)), y)
 
 
@@ -228,6 +234,7 @@ class DCGANGenerator(nn.Module):
         _dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Samples ``(B, ...)`` from noise ``z`` ``(B, z_dim)``."""
         return self.net(z[:, :, None, None])
 
 
@@ -269,6 +276,7 @@ class DCGANDiscriminator(nn.Module):
         _dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw logits ``(B,)`` of samples ``x``."""
         _check_pac(x, self.pac)
         b, c, h, w = x.shape
         return self.net(x.reshape(b // self.pac, c * self.pac, h, w)).reshape(-1)
@@ -339,6 +347,7 @@ class Standardized(nn.Module):
         self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor, *labels: torch.Tensor) -> torch.Tensor:
+        """The wrapped network on data in standardised units (inputs or outputs rescaled)."""
         if self.role == "generator":
             return self.loc + self.scale * self.inner(x, *labels)
         return self.inner((x - self.loc) / self.scale, *labels)

@@ -120,9 +120,9 @@ def rejection_sample(
     max_proposals: int | None = None,
     min_acceptance: float = 1e-2,
 ) -> DRSResult:
-    """Draw ``n`` samples from G refined by D's density ratio (Azadi et al. 2019).
+    r"""Draw ``n`` samples from G refined by D's density ratio (Azadi et al. 2019).
 
-    .. math:: P(\\text{accept } x) = σ\\big(s - M - \\log(1 - e^{s - M - ε}) - γ\\big)
+    .. math:: P(\text{accept } x) = σ\big(s - M - \log(1 - e^{s - M - ε}) - γ\big)
 
     Args:
         g: the generator ``(B, z_dim) → (B, *shape)``.

@@ -27,7 +27,9 @@ CHECKPOINTS = ("best", "last")
 
 
 def checkpoint_path(run_dir: str | Path, which: str = "best") -> Path:
-    """The checkpoint of a run to load: ``best.pt`` if ``which="best"`` and it exists, else
+    """The checkpoint of a run to load.
+
+    The checkpoint of a run to load: ``best.pt`` if ``which="best"`` and it exists, else
     ``checkpoint.pt``.
 
     Raises:

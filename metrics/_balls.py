@@ -22,8 +22,11 @@ _PAIR_ENTRIES = 1 << 23  # float64 scalars gathered at once for exact recomputat
 def exact_distances(
     a: torch.Tensor, b: torch.Tensor, ia: torch.Tensor | None = None, ib: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``||a[ia_p] - b[ib_p]||`` for index pairs (default: paired rows), in float64, gathered in
-    bounded chunks (the one exact formula used for radii and ball tests alike)."""
+    """Float64 ``||a[ia_p] - b[ib_p]||`` for index pairs.
+
+    ``||a[ia_p] - b[ib_p]||`` for index pairs (default: paired rows), in float64, gathered in
+    bounded chunks (the one exact formula used for radii and ball tests alike).
+    """
     n = a.shape[0] if ia is None else ia.shape[0]
     out = torch.empty(n, dtype=torch.float64, device=a.device)
     step = max(1, _PAIR_ENTRIES // max(1, a.shape[1]))
@@ -46,8 +49,11 @@ class BallTest:
 def _augment(
     z: torch.Tensor, centre: torch.Tensor, query: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """float32 rows ``[z, |z|², 1]`` (queries) or ``[-2z, 1, |z|²]`` (centres) of the centred
-    points, so one product gives ``|q|² + |c|² - 2 q·c``; also the float64 ``|z|²``."""
+    """Float32 augmented rows whose products are squared distances.
+
+    float32 rows ``[z, |z|², 1]`` (queries) or ``[-2z, 1, |z|²]`` (centres) of the centred
+    points, so one product gives ``|q|² + |c|² - 2 q·c``; also the float64 ``|z|²``.
+    """
     zc = z.double() - centre
     nz = (zc * zc).sum(1)
     one = torch.ones_like(nz)
@@ -56,7 +62,9 @@ def _augment(
 
 
 def ball_tests(q: torch.Tensor, c: torch.Tensor, tests: list[BallTest]) -> list[torch.Tensor]:
-    """For each test, int64 ``(N,)``: number of ``j`` with ``||q_i - c_j|| <= r`` (or, for
+    """For each test, the number of centres whose ball holds it.
+
+    For each test, int64 ``(N,)``: number of ``j`` with ``||q_i - c_j|| <= r`` (or, for
     ``count=False``, a value > 0 iff there is one). ``q`` (N, D) and ``c`` (M, D) are the exact
     coordinates (any float dtype, same device).
 
@@ -89,8 +97,11 @@ def ball_tests(q: torch.Tensor, c: torch.Tensor, tests: list[BallTest]) -> list[
 
 
 def _exact_hits(t: BallTest, cand: torch.Tensor, rows: torch.Tensor, q, c, q0: int, c0: int):
-    """Query indices (tile-relative, repeated per hit) of the candidate entries that are inside
-    their ball by the exact float64 formula; ``cand`` is a bool ``(len(rows), tc)`` mask."""
+    """Query indices of the candidate entries inside their ball.
+
+    Query indices (tile-relative, repeated per hit) of the candidate entries that are inside
+    their ball by the exact float64 formula; ``cand`` is a bool ``(len(rows), tc)`` mask.
+    """
     ri, cj = cand.nonzero(as_tuple=True)
     qi = rows[ri]
     dist = exact_distances(q, c, q0 + qi, c0 + cj)

@@ -12,9 +12,12 @@ __all__ = ["Score", "feature_pair"]
 
 
 class Score(NamedTuple):
-    """A metric averaged over subsets or splits: ``mean`` and the standard deviation ``std``
+    """A metric averaged over subsets or splits.
+
+    A metric averaged over subsets or splits: ``mean`` and the standard deviation ``std``
     (population, ``ddof=0``, as torch-fidelity, torchmetrics and the original IS code) over
-    ``n`` subsets/splits. Unpacks as ``mean, std, n = score``."""
+    ``n`` subsets/splits. Unpacks as ``mean, std, n = score``.
+    """
 
     mean: float
     std: float

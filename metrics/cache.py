@@ -38,8 +38,11 @@ __all__ = [
 
 
 def cache_root() -> Path:
-    """The cache root: ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else
-    ``~/.cache/divergences``."""
+    """The cache root directory.
+
+    The cache root: ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else
+    ``~/.cache/divergences``.
+    """
     if os.environ.get("DIVERGENCES_CACHE"):
         return Path(os.environ["DIVERGENCES_CACHE"]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")

@@ -156,6 +156,8 @@ def sampler_valid_mask(
     Args:
         n_total: length of the dataset.
         n_local: number of samples this rank received (``len(sampler)``).
+        rank: this process's rank; None reads it from ``torch.distributed`` (0 without it).
+        world_size: number of processes; None reads it like ``rank``.
 
     Returns:
         Bool tensor ``(n_local,)``; False marks a duplicate to ignore.

@@ -1,7 +1,7 @@
-"""Fréchet distance between Gaussians fitted to features (FID).
+r"""Fréchet distance between Gaussians fitted to features (FID).
 
-.. math:: \\mathrm{FID} = \\lVert\\mu_1-\\mu_2\\rVert^2 + \\operatorname{tr}\\Sigma_1
-    + \\operatorname{tr}\\Sigma_2 - 2\\operatorname{tr}\\big(\\Sigma_1\\Sigma_2\\big)^{1/2}
+.. math:: \mathrm{FID} = \lVert\mu_1-\mu_2\rVert^2 + \operatorname{tr}\Sigma_1
+    + \operatorname{tr}\Sigma_2 - 2\operatorname{tr}\big(\Sigma_1\Sigma_2\big)^{1/2}
 
 The distance itself is the core's :func:`divergences.frechet_distance` (one implementation;
 these functions are doors onto it): one factorisation (Cholesky, or ``eigh`` for a singular
@@ -34,7 +34,9 @@ def _frechet(
     e2: int = 0,
     dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
-    """Fréchet distance of float64 moments via the core, covariances given as
+    """Fréchet distance of float64 moments via the core.
+
+    Fréchet distance of float64 moments via the core, covariances given as
     ``cov · 4**-e`` (covariances symmetrised first).
 
     FID is scale covariant, ``FID(c a, c b) = c² FID(a, b)``: the moments are brought to
@@ -74,9 +76,12 @@ def _check_moments(mu: torch.Tensor, cov: torch.Tensor, names: tuple[str, str]) 
 
 
 def check_psd(cov: torch.Tensor, name: str) -> None:
-    """Raise unless float64 ``cov`` is positive semi-definite up to rounding (the core's check:
+    """Raise unless float64 ``cov`` is positive semi-definite up to rounding.
+
+    Raise unless float64 ``cov`` is positive semi-definite up to rounding (the core's check:
     a Cholesky success proves it cheaply; otherwise the smallest eigenvalue must be >= -1e-6
-    times the largest)."""
+    times the largest).
+    """
     _core_check_psd(cov, name, eps=PSD_EPS)
 
 

@@ -1,7 +1,7 @@
-"""Inception Score from class logits or probabilities.
+r"""Inception Score from class logits or probabilities.
 
-.. math:: \\mathrm{IS} = \\exp\\big(\\mathbb E_x\\, \\mathrm{KL}(p(y\\mid x)\\,\\|\\,p(y))\\big),
-    \\quad p(y) = \\mathbb E_x\\, p(y\\mid x)
+.. math:: \mathrm{IS} = \exp\big(\mathbb E_x\, \mathrm{KL}(p(y\mid x)\,\|\,p(y))\big),
+    \quad p(y) = \mathbb E_x\, p(y\mid x)
 
 computed per split (``splits`` contiguous chunks of sizes differing by at most one, as
 ``numpy.array_split``; the original code drops the remainder) in float64; returns the mean and

@@ -1,4 +1,4 @@
-"""FID error bars and bias from K group statistics (no feature recomputation).
+r"""FID error bars and bias from K group statistics (no feature recomputation).
 
 While features stream, sample ``i`` goes to group ``i mod K`` of a list of
 :class:`~metrics.FeatureStats`; the whole set is their exact merge. From the groups:
@@ -6,8 +6,8 @@ While features stream, sample ``i`` goes to group ``i mod K`` of a list of
 - **Delete-a-group jackknife** (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993,
   §11.5; Kott 2001 for groups): ``F_(g)`` is the FID with group ``g`` removed from both sides,
 
-  .. math:: \\widehat{se} = \\sqrt{\\tfrac{K-1}{K}\\textstyle\\sum_g (F_{(g)} - \\bar F)^2},
-      \\quad F_J = K F - (K-1)\\bar F,
+  .. math:: \widehat{se} = \sqrt{\tfrac{K-1}{K}\textstyle\sum_g (F_{(g)} - \bar F)^2},
+      \quad F_J = K F - (K-1)\bar F,
 
   and the interval is ``F_J ± t_{K-1} se``: the bias-corrected value, because FID is biased
   upward by ``O(1/N)`` and the jackknife removes that term. The interval covers the FID of the
@@ -62,8 +62,11 @@ class FIDEstimate(NamedTuple):
 
 
 def group_index(start: int, n: int, groups: int) -> list[slice]:
-    """Slices of a batch whose global rows start at ``start``: slice ``g`` holds the rows with
-    global index ``= g (mod groups)``."""
+    """Slices of a batch, one per jackknife group.
+
+    Slices of a batch whose global rows start at ``start``: slice ``g`` holds the rows with
+    global index ``= g (mod groups)``.
+    """
     return [slice((g - start) % groups, n, groups) for g in range(groups)]
 
 
@@ -77,8 +80,11 @@ def merge_all(stats: list[FeatureStats], skip: int | None = None) -> FeatureStat
 
 
 def _leave_one_out(stats: list[FeatureStats]) -> Iterator[FeatureStats]:
-    """``merge_all(stats, skip=g)`` for g = 0, 1, ... from prefix and suffix merges: 3K
-    merges, not K², and about K + 2 states held at once (each is D × D)."""
+    """``merge_all(stats, skip=g)`` for every group ``g``.
+
+    ``merge_all(stats, skip=g)`` for g = 0, 1, ... from prefix and suffix merges: 3K
+    merges, not K², and about K + 2 states held at once (each is D × D).
+    """
     k = len(stats)
     suffix = [FeatureStats()]  # suffix[j]: merge of the last j groups
     for i in range(k - 1):
@@ -90,8 +96,11 @@ def _leave_one_out(stats: list[FeatureStats]) -> Iterator[FeatureStats]:
 
 
 def coarsen(groups: list[FeatureStats], k: int) -> list[FeatureStats]:
-    """Merge ``groups`` into ``k`` groups (group ``j`` into ``j mod k``): still a partition into
-    near-equal exchangeable groups, as the jackknife needs."""
+    """Merge ``groups`` into ``k`` groups.
+
+    Merge ``groups`` into ``k`` groups (group ``j`` into ``j mod k``): still a partition into
+    near-equal exchangeable groups, as the jackknife needs.
+    """
     if len(groups) <= k:
         return list(groups)
     return [merge_all(groups[g::k]) for g in range(k)]

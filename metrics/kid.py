@@ -1,8 +1,8 @@
-"""Kernel Inception Distance: unbiased MMD² with the cubic polynomial kernel over subsets.
+r"""Kernel Inception Distance: unbiased MMD² with the cubic polynomial kernel over subsets.
 
-.. math:: k(x, y) = (x \\cdot y / d + 1)^3,\\quad
-    \\widehat{\\mathrm{MMD}}{}^2_u = \\tfrac{1}{m(m-1)}\\sum_{i\\ne j}k(x_i,x_j)
-    + \\tfrac{1}{m(m-1)}\\sum_{i\\ne j}k(y_i,y_j) - \\tfrac{2}{m^2}\\sum_{i,j}k(x_i,y_j)
+.. math:: k(x, y) = (x \cdot y / d + 1)^3,\quad
+    \widehat{\mathrm{MMD}}{}^2_u = \tfrac{1}{m(m-1)}\sum_{i\ne j}k(x_i,x_j)
+    + \tfrac{1}{m(m-1)}\sum_{i\ne j}k(y_i,y_j) - \tfrac{2}{m^2}\sum_{i,j}k(x_i,y_j)
 
 averaged over ``subsets`` random subsets of ``m`` real and ``m`` fake features drawn without
 replacement from a seeded ``torch.Generator`` (reproducible; no global RNG).
@@ -50,6 +50,7 @@ class KIDScore(Score):
     def __new__(
         cls, mean: float, std: float, n: int, subset_size: int = 0, resampled: bool = True
     ) -> KIDScore:
+        """A score with its subset size and whether subsets were resampled (see the class)."""
         self = super().__new__(cls, mean, std, n)
         self.subset_size, self.resampled = subset_size, resampled
         return self

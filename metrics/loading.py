@@ -1,4 +1,6 @@
-"""Loading samples: arrays, tensors, ``.npy``/``.npz``/``.pt`` files (never pickles), image
+"""Loading samples from arrays, tensors, files, folders and generators.
+
+Loading samples: arrays, tensors, ``.npy``/``.npz``/``.pt`` files (never pickles), image
 folders and generator callables, with errors that name the argument and the problem.
 """
 
@@ -156,7 +158,9 @@ def _from_sequence(source: Any, name: str) -> torch.Tensor:
 def load_samples(
     source: Any, *, num_samples: int | None = None, batch_size: int = 256, name: str = "samples"
 ) -> torch.Tensor:
-    """Samples as a tensor ``(N, ...)`` from an array, tensor, file, image folder (float in
+    """Samples as a tensor ``(N, ...)`` from any supported source.
+
+    Samples as a tensor ``(N, ...)`` from an array, tensor, file, image folder (float in
     ``[0, 1]``, ``(N, C, H, W)``) or a generator callable ``source(n)`` (needs ``num_samples``).
 
     Example:
@@ -288,7 +292,6 @@ def collect_side(
     cache: bool,
 ) -> Side:
     """Read one side: a statistics file, an image folder (streamed, cached) or samples."""
-
     if is_stats_file(source):
         if keep_features:
             raise ValueError(

@@ -47,7 +47,7 @@ def mode_coverage(
     n_std: float = 3.0,
     min_count: int = 1,
 ) -> ModeCoverage:
-    """Modes captured, share of high-quality samples and reverse KL to the uniform mode histogram.
+    r"""Modes captured, share of high-quality samples and reverse KL to the uniform mode histogram.
 
     Args:
         samples: generated samples ``(N, D)``.
@@ -61,8 +61,8 @@ def mode_coverage(
         A :class:`ModeCoverage`. Samples drawn from the mixture itself (2-D, ``n_std=3``) are
         high quality with probability ``1 - exp(-4.5) ≈ 0.989`` when modes are well separated.
 
-    .. math:: \\mathrm{HQ} = \\tfrac1N \\textstyle\\sum_i [\\min_k \\lVert x_i - c_k\\rVert
-        \\le n_{std}\\,\\sigma_{k^*(i)}],\\quad \\mathrm{KL} = \\sum_k p_k \\log(K p_k)
+    .. math:: \mathrm{HQ} = \tfrac1N \textstyle\sum_i [\min_k \lVert x_i - c_k\rVert
+        \le n_{std}\,\sigma_{k^*(i)}],\quad \mathrm{KL} = \sum_k p_k \log(K p_k)
 
     References:
         Srivastava et al., "VEEGAN" (2017), Sec. 5; Lin et al., "PacGAN" (2018), Sec. 5.

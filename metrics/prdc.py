@@ -1,14 +1,14 @@
-"""Improved precision/recall and density/coverage from k-NN balls, in bounded memory.
+r"""Improved precision/recall and density/coverage from k-NN balls, in bounded memory.
 
 With ``r_k(x)`` the distance from a point to its k-th nearest neighbour in its own set (itself
 excluded), ``B(x, r) = {z : ||z - x|| <= r}`` (closed ball: the ``<=`` convention of StyleGAN2-ADA
 and torch-fidelity; prdc and piq use ``<``):
 
 .. math::
-    P = \\tfrac1M \\textstyle\\sum_j [\\exists i: \\hat y_j \\in B(x_i, r_k(x_i))],\\quad
-    R = \\tfrac1N \\sum_i [\\exists j: x_i \\in B(\\hat y_j, r_k(\\hat y_j))],\\\\
-    D = \\tfrac{1}{kM} \\sum_j \\sum_i [\\hat y_j \\in B(x_i, r_k(x_i))],\\quad
-    C = \\tfrac1N \\sum_i [\\exists j: \\hat y_j \\in B(x_i, r_k(x_i))]
+    P = \tfrac1M \textstyle\sum_j [\exists i: \hat y_j \in B(x_i, r_k(x_i))],\quad
+    R = \tfrac1N \sum_i [\exists j: x_i \in B(\hat y_j, r_k(\hat y_j))],\\
+    D = \tfrac{1}{kM} \sum_j \sum_i [\hat y_j \in B(x_i, r_k(x_i))],\quad
+    C = \tfrac1N \sum_i [\exists j: \hat y_j \in B(x_i, r_k(x_i))]
 
 for real ``x`` (N) and fake ``ŷ`` (M). Radii come from :func:`divergences.neighbors.engine.knn`
 (``exclude_self=True``) and are recomputed exactly in float64; the ball tests run in tiles
@@ -257,7 +257,9 @@ def density_coverage(real: Any, fake: Any, *, k: int = 5, sharded: bool = False)
 def prdc(
     real: Any, fake: Any, *, k: int = 5, sharded: bool = False
 ) -> PrecisionRecallDensityCoverage:
-    """Precision, recall, density and coverage with one ``k`` (the ``prdc`` package's call);
+    """Precision, recall, density and coverage with one ``k``.
+
+    Precision, recall, density and coverage with one ``k`` (the ``prdc`` package's call);
     ``sharded`` as in :func:`precision_recall`.
 
     Example:

@@ -31,9 +31,12 @@ _ROWS_PER_CHUNK = 8192  # float64 rows converted at once in update (bounds the t
 
 
 def _gram(x: torch.Tensor) -> torch.Tensor:
-    """``x^T x`` for ``x`` (N, D): BLAS ``dsyrk`` on CPU float64 (half the flops of a product,
+    """``x^T x`` for ``x`` (N, D), computing one triangle only.
+
+    ``x^T x`` for ``x`` (N, D): BLAS ``dsyrk`` on CPU float64 (half the flops of a product,
     measured 1.25× faster than the blocked form below), else a blocked SYRK computing only
-    the upper block triangle."""
+    the upper block triangle.
+    """
     if x.device.type == "cpu" and x.dtype == torch.float64 and not x.requires_grad:
         from scipy.linalg.blas import dsyrk
 
@@ -80,10 +83,10 @@ def _as_features(x: Any, name: str) -> torch.Tensor:
 
 
 class FeatureStats:
-    """Streaming count, mean and covariance of features ``(N, D)``, accumulated in float64.
+    r"""Streaming count, mean and covariance of features ``(N, D)``, accumulated in float64.
 
-    .. math:: \\mu = \\frac1n\\sum_i x_i,\\quad
-        \\Sigma = \\frac{1}{n-1}\\sum_i (x_i-\\mu)(x_i-\\mu)^\\top \\ (\\text{unbiased})
+    .. math:: \mu = \frac1n\sum_i x_i,\quad
+        \Sigma = \frac{1}{n-1}\sum_i (x_i-\mu)(x_i-\mu)^\top \ (\text{unbiased})
 
     Updates and merges use Chan et al.'s pairwise formula (each batch is centred on its own
     mean, so no large sums of squares cancel). State lives on the device of the first batch.
@@ -188,8 +191,11 @@ class FeatureStats:
             )
 
     def _merge_moments(self, n_b: int, mean_b: torch.Tensor, m2_b: torch.Tensor, e_b: int) -> None:
-        """Chan's merge of ``(n_b, mean_b, m2_b · 4**e_b)`` into this state, all terms brought
-        to one exponent (differences between means are formed at a scale where they fit)."""
+        """Chan's merge of a scaled state into this one.
+
+        Chan's merge of ``(n_b, mean_b, m2_b · 4**e_b)`` into this state, all terms brought
+        to one exponent (differences between means are formed at a scale where they fit).
+        """
         n_a = self._n
         n = n_a + n_b
         e_d = max(_exponent(self._mean), _exponent(mean_b))

@@ -1,7 +1,10 @@
-"""Continuous distributions: Gaussian closed forms (:mod:`~divergences.continuous.gaussian`), the
+"""Continuous distributions: closed forms, integrals and sampling.
+
+Continuous distributions: Gaussian closed forms (:mod:`~divergences.continuous.gaussian`), the
 Fréchet/Bures distance (:mod:`~divergences.continuous.frechet`), any f-divergence by 1-D
 quadrature or Monte Carlo (:mod:`~divergences.continuous.integrals`), and inverse-CDF sampling
-(:mod:`~divergences.continuous.sampling`)."""
+(:mod:`~divergences.continuous.sampling`).
+"""
 
 from __future__ import annotations
 

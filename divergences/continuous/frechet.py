@@ -110,8 +110,11 @@ def log2_floor(t: Tensor) -> Tensor:
 
 
 def ldexp2(x: Tensor, k: Tensor) -> Tensor:
-    """``x · 2^k`` for an int64 ``k`` broadcasting to ``x``: exact unless the result itself
-    under- or overflows (applied in steps of at most 2^1000, so no factor overflows)."""
+    """``x · 2^k`` for an int64 ``k`` broadcasting to ``x``.
+
+    ``x · 2^k`` for an int64 ``k`` broadcasting to ``x``: exact unless the result itself
+    under- or overflows (applied in steps of at most 2^1000, so no factor overflows).
+    """
     k = k.clone()
     for _ in range(3):  # |k| <= 2200 for any pair of float64 magnitudes
         step = k.clamp(-1000, 1000)
@@ -184,9 +187,12 @@ def _check_eigs(lam: Tensor, name: str, eps: float) -> bool:
 
 
 def _near_psd(cov: Tensor, eps: float) -> bool:
-    """True when Cholesky of ``cov + δI`` succeeds, ``δ = 10·D·eps·max diag``: this proves every
+    """True when ``cov`` is PSD up to the silent band, proved by one Cholesky.
+
+    True when Cholesky of ``cov + δI`` succeeds, ``δ = 10·D·eps·max diag``: this proves every
     eigenvalue is above ``-δ ≥ -10·D·eps·λ_max`` (the silent band of :func:`_check_eigs`)
-    without an eigen-decomposition."""
+    without an eigen-decomposition.
+    """
     d = cov.shape[-1]
     diag = torch.diagonal(cov, dim1=-2, dim2=-1)
     delta = 10.0 * d * eps * diag.max(-1).values.clamp_min(_TINY64)

@@ -75,7 +75,10 @@ def _mahalanobis2(chol: Tensor, diff: Tensor) -> Tensor:
     return z.squeeze(-1).pow(2).sum(-1)
 
 
-def _factors(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> tuple[list[Tensor], torch.dtype, bool]:
+_Factors = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
+
+
+def _factors(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> tuple[_Factors, torch.dtype, bool]:
     """Validated float64 ``[μ₂ − μ₁, Σ₁, Σ₂, L₁, L₂]`` after an exact common rescaling.
 
     The density-based divergences are invariant under ``μ → cμ, Σ → c²Σ``; ``c`` is the power
@@ -90,7 +93,7 @@ def _factors(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> tuple[list[Tensor], to
     c1, c2 = ldexp2(c1, kk), ldexp2(c2, kk)
     diff = scaled_difference(m2, m1, k)
     l1, l2 = _cholesky_pd(c1, "cov1", eps), _cholesky_pd(c2, "cov2", eps)
-    return [diff, c1, c2, l1, l2], out_dtype, is_numpy
+    return (diff, c1, c2, l1, l2), out_dtype, is_numpy
 
 
 def _renyi(diff: Tensor, c1: Tensor, c2: Tensor, l1: Tensor, l2: Tensor, alpha: float) -> Tensor:

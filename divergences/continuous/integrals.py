@@ -263,8 +263,11 @@ def f_divergence_1d(
     opts = {"epsabs": float(epsabs), "epsrel": float(epsrel), "limit": int(limit)}
     exp = math.exp if log_densities else (lambda v: v)
     for fn, name in ((p, "p"), (q, "q")):
-        mass = _quad(lambda x, fn=fn, name=name: exp(_density(fn, x, name, log_densities)),
-                     pieces, opts)[0]  # fmt: skip
+
+        def density(x: float, fn: Callable = fn, name: str = name) -> float:
+            return exp(_density(fn, x, name, log_densities))
+
+        mass = _quad(density, pieces, opts)[0]
         if not abs(mass - 1.0) <= 1e-3:
             raise ValueError(
                 f"{name} integrates to {mass:.6g} over support ({lo}, {hi}), not 1; pass a "

@@ -234,6 +234,7 @@ def inverse_cdf_sample(
         x = _Caller(ppf, "ppf", backend)(u)
         _check_non_decreasing(u, x, "ppf", 8 * _EPS64 * x.abs())
     else:
+        assert cdf is not None  # exactly one of cdf and ppf was checked above
         x = _invert(_Caller(cdf, "cdf", backend), u, lo, hi, float(xtol), float(rtol))
     return x.cpu().numpy() if backend == "numpy" else x
 

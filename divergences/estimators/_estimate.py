@@ -35,7 +35,7 @@ def estimate(
     method: str = "classifier",
     **options: Any,
 ) -> Estimate:
-    """Estimate D(P‖Q) from samples ``x ~ P`` and ``y ~ Q`` with a standard error and interval.
+    r"""Estimate D(P‖Q) from samples ``x ~ P`` and ``y ~ Q`` with a standard error and interval.
 
     One door to the four estimators; ``options`` go to the chosen one:
 
@@ -57,7 +57,7 @@ def estimate(
     Returns:
         An :class:`Estimate` (Python floats whatever the input array type).
 
-    .. math:: D_f(P\\|Q) = \\mathbb{E}_Q[f(p/q)]
+    .. math:: D_f(P\|Q) = \mathbb{E}_Q[f(p/q)]
 
     References:
         See the individual estimators.

@@ -65,7 +65,7 @@ def fit_frame(t: torch.Tensor, name: str) -> Frame:
 
 
 def _log_gammainc_small(a: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """log P(a, z) by the series ``z^a e^{−z}/Γ(a+1) · Σ_n z^n/((a+1)…(a+n))`` (any z ≥ 0)."""
+    """Log P(a, z) by the series ``z^a e^{−z}/Γ(a+1) · Σ_n z^n/((a+1)…(a+n))`` (any z ≥ 0)."""
     with np.errstate(divide="ignore"):
         lead = a * np.log(z) - z - gammaln(a + 1)
     term = np.ones_like(z)

@@ -1,5 +1,8 @@
-"""A small torch MLP and its trainer (early stopping), shared by the classifier and the
-variational estimators (private)."""
+"""A small torch MLP and its trainer (private).
+
+A small torch MLP and its trainer (early stopping), shared by the classifier and the
+variational estimators (private).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ class _Standardize(nn.Module):
         super().__init__()
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std

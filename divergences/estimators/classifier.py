@@ -218,13 +218,13 @@ def classifier_divergence(
     seed: int = 0,
     device: Any = None,
 ) -> Estimate:
-    """f-divergence D_f(P‖Q) from a K-fold cross-fitted classifier's density ratio.
+    r"""f-divergence D_f(P‖Q) from a K-fold cross-fitted classifier's density ratio.
 
     Each fold's model is fitted on the other folds; its logit minus the training log prior
     odds ``log(n_x/n_y)`` estimates ``log r = log p/q`` at the held-out points. The estimate
     is the variational form at ``T = f'(r)``:
 
-    .. math:: \\hat D_f = \\tfrac1N\\sum_i f'(r(x_i)) - \\tfrac1M\\sum_j f^*(f'(r(y_j)))
+    .. math:: \hat D_f = \tfrac1N\sum_i f'(r(x_i)) - \tfrac1M\sum_j f^*(f'(r(y_j)))
 
     which equals D_f at the true ratio, is a **lower bound** in expectation for any other
     ratio (the gap is second order in the ratio's error), and for JS is exactly
@@ -327,14 +327,14 @@ def classifier_two_sample_test(
     seed: int = 0,
     device: Any = None,
 ) -> Estimate:
-    """Classifier two-sample test (C2ST): held-out balanced accuracy and its p-value.
+    r"""Classifier two-sample test (C2ST): held-out balanced accuracy and its p-value.
 
     The cross-fitted classifier of :func:`classifier_divergence` (same options, same fit for
     the same seed) predicts "from P" where its prior-corrected log-ratio is positive. Under
     H0: P = Q the held-out predictions are independent of the labels, so
     ``TPR − FPR`` is tested with the pooled two-proportion z-test (one-sided):
 
-    .. math:: z = (\\mathrm{TPR} - \\mathrm{FPR}) / \\sqrt{\\pi(1-\\pi)(1/N + 1/M)}
+    .. math:: z = (\mathrm{TPR} - \mathrm{FPR}) / \sqrt{\pi(1-\pi)(1/N + 1/M)}
 
     with π the pooled fraction predicted "P". Balanced accuracy ``½(TPR + 1 − FPR)`` is 0.5
     under H0 and 1 for disjoint supports; for N = M it is the plain accuracy. When

@@ -49,12 +49,12 @@ def js_terms(
 def js_from_discriminator(
     logits_real: Any, logits_fake: Any, *, confidence: float = 0.95
 ) -> Estimate:
-    """JS divergence (nats) implied by a discriminator's logits, with its standard error.
+    r"""JS divergence (nats) implied by a discriminator's logits, with its standard error.
 
     With ``D = sigmoid(logit)`` the probability that a point is real, the estimate is
 
-    .. math:: \\widehat{JS} = \\log 2 + \\tfrac12\\,\\overline{\\log D(x)}
-              + \\tfrac12\\,\\overline{\\log(1 - D(y))},
+    .. math:: \widehat{JS} = \log 2 + \tfrac12\,\overline{\log D(x)}
+              + \tfrac12\,\overline{\log(1 - D(y))},
 
     computed stably as ``logsigmoid(l_real)`` and ``logsigmoid(-l_fake)``. At the optimal
     discriminator ``D* = p/(p+q)`` (balanced classes) its expectation equals JS(P‖Q); for any

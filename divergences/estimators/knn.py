@@ -42,7 +42,7 @@ def _positive_knn(
     number of zero distances skipped.
     """
     same = y is None
-    pool = x if same else y
+    pool = x if y is None else y
     m = pool.shape[0] - int(same)
 
     def query(rows: torch.Tensor | None, kq: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -315,7 +315,9 @@ def _make_parts_fn(
             p, q = _kl_parts(a, b, weights, loo, base), _kl_parts(b, a, weights, loo, base)
             if not loo:
                 return _Parts(p.value + q.value, None, None)
-            return _Parts(p.value + q.value, p.loo_a + q.loo_b, p.loo_b + q.loo_a)
+            pa, pb, qa, qb = p.loo_a, p.loo_b, q.loo_a, q.loo_b
+            assert pa is not None and pb is not None and qa is not None and qb is not None  # loo
+            return _Parts(p.value + q.value, pa + qb, pb + qa)
 
         return jeffreys
     assert alpha is not None  # checked by the caller

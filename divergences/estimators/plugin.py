@@ -38,14 +38,14 @@ def plugin_divergence(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Estimate:
-    """Histogram plug-in estimate of D_f(P‖Q) on a shared grid (D ≤ 3).
+    r"""Histogram plug-in estimate of D_f(P‖Q) on a shared grid (D ≤ 3).
 
     Both samples are binned on one grid of ``bins`` equal-width cells per axis spanning the
     pooled range; cell probabilities get additive smoothing ``smoothing`` (0.5: Jeffreys, 1:
     Laplace) so that KL and χ² stay finite, and the discrete formula is applied:
 
-    .. math:: \\hat D_f = \\sum_c \\hat q_c\\, f(\\hat p_c / \\hat q_c), \\quad
-              \\hat p_c = (n_c + a) / (N + a C)
+    .. math:: \hat D_f = \sum_c \hat q_c\, f(\hat p_c / \hat q_c), \quad
+              \hat p_c = (n_c + a) / (N + a C)
 
     The estimate carries binning and smoothing bias (it is here as a baseline, not for
     accuracy); ``stderr`` is the standard deviation of ``n_boot`` parametric-bootstrap
@@ -96,13 +96,13 @@ def plugin_divergence(
     yn = ty.detach().cpu().double().numpy()
     n, m = xn.shape[0], yn.shape[0]
     if bins == "auto":
-        bins = max(2, round(2 * min(n, m) ** (1 / (d + 2))))
+        n_bins = max(2, round(2 * min(n, m) ** (1 / (d + 2))))
     else:
-        bins = check_positive_int(bins, "bins", minimum=1)
+        n_bins = check_positive_int(bins, "bins", minimum=1)
     rec = get_record(divergence)
     pooled = np.concatenate([xn, yn])
     lo, hi = pooled.min(0), pooled.max(0)
-    edges = [np.linspace(lo[j], hi[j], bins + 1) for j in range(d)]
+    edges = [np.linspace(lo[j], hi[j], n_bins + 1) for j in range(d)]
     cx = np.histogramdd(xn, bins=edges)[0].reshape(-1)
     cy = np.histogramdd(yn, bins=edges)[0].reshape(-1)
     value = float(_discrete(rec, _probabilities(cx, smoothing), _probabilities(cy, smoothing)))
@@ -112,7 +112,7 @@ def plugin_divergence(
     boot = _discrete(rec, _probabilities(bx, smoothing), _probabilities(by, smoothing))
     alpha = (1 - confidence) / 2
     details = {
-        "bins": bins,
+        "bins": n_bins,
         "cells": int(cx.size),
         "smoothing": float(smoothing),
         "percentile_ci": tuple(float(v) for v in np.quantile(boot, [alpha, 1 - alpha])),

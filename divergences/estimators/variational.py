@@ -38,7 +38,7 @@ def variational_divergence(
     seed: int = 0,
     device: Any = None,
 ) -> Estimate:
-    """Held-out f-GAN lower bound on D_f(P‖Q) with an MLP critic.
+    r"""Held-out f-GAN lower bound on D_f(P‖Q) with an MLP critic.
 
     The critic ``V`` (an MLP on standardised inputs) passes through the divergence's output
     activation ``g_f`` (from its FDivergence record, so ``T = g_f(V)`` always lies in
@@ -46,7 +46,7 @@ def variational_divergence(
     samples (20 % of it held back for early stopping); the bound is then evaluated on the
     remaining points:
 
-    .. math:: D_f(P\\|Q) \\ge \\hat B = \\tfrac1N\\sum_i T(x_i) - \\tfrac1M\\sum_j f^*(T(y_j))
+    .. math:: D_f(P\|Q) \ge \hat B = \tfrac1N\sum_i T(x_i) - \tfrac1M\sum_j f^*(T(y_j))
 
     For any fixed critic the expectation of ``B̂`` is at most D_f, so the estimate is a
     lower bound up to sampling noise (tight only for a critic at ``f'(p/q)``). The

@@ -1,6 +1,9 @@
-"""The f-divergence family ``D_f(P‖Q) = E_Q[f(p/q)]``: frozen records with exact conjugates
+"""The f-divergence family and exact discrete divergences.
+
+The f-divergence family ``D_f(P‖Q) = E_Q[f(p/q)]``: frozen records with exact conjugates
 (:mod:`~divergences.fdiv.family`), and exact divergences between probability vectors
-(:mod:`~divergences.fdiv.discrete`)."""
+(:mod:`~divergences.fdiv.discrete`).
+"""
 
 from __future__ import annotations
 

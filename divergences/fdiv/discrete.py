@@ -355,6 +355,9 @@ def f_divergence(
 
 
 def alpha(p: Any, q: Any, a: float, *, normalize: bool = False) -> Any:
-    """Deprecated alias of :func:`alpha_divergence` (``alpha(p, q, a)`` is
-    ``alpha_divergence(p, q, alpha=a)``), kept for one release."""
+    """Deprecated alias of :func:`alpha_divergence`.
+
+    Deprecated alias of :func:`alpha_divergence` (``alpha(p, q, a)`` is
+    ``alpha_divergence(p, q, alpha=a)``), kept for one release.
+    """
     return alpha_divergence(p, q, alpha=a, normalize=normalize)

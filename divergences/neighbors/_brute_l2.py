@@ -41,8 +41,11 @@ GROUP_ROWS = 32
 
 
 def unit_roundoff(dtype: torch.dtype, device: torch.device) -> float:
-    """Unit roundoff of a matrix product in ``dtype`` under torch's current precision flags
-    (tf32 or bf16 products on reduced precision settings widen the certification band)."""
+    """Unit roundoff of a matrix product in ``dtype`` under torch's precision flags.
+
+    Unit roundoff of a matrix product in ``dtype`` under torch's current precision flags
+    (tf32 or bf16 products on reduced precision settings widen the certification band).
+    """
     if dtype == torch.float64:
         return 2.0**-53
     prec = torch.get_float32_matmul_precision()
@@ -121,11 +124,14 @@ def _min2(S, dim, off):
 
 
 def _min2_grouped(S, dim, off):
-    """As :func:`_min2`, with index-free ``amin`` passes (much faster than ``min`` with indices,
+    """As :func:`_min2`, with index-free ``amin`` passes.
+
+    As :func:`_min2`, with index-free ``amin`` passes (much faster than ``min`` with indices,
     above all along dim -2): min of each group of entries, then min, argmin and second min
     inside the best group only; the second min overall is the smaller of the best group's
     second min and the second-best group min. Needs ``GROUPS`` | m (rows) or ``GROUP_ROWS`` | n
-    (columns); other tiles use :func:`_min2`."""
+    (columns); other tiles use :func:`_min2`.
+    """
     B, n, m = S.shape
     if dim == -1:
         if m % GROUPS:
@@ -158,9 +164,12 @@ def _merge2(b1, i1, b2, v, a, v2):
 
 
 def _exact_sq(q0, r0, qi, ri):
-    """Float64 distances ``||q0[qi] - r0[ri]||`` for flat index pairs, chunked (rows are
+    """Float64 distances ``||q0[qi] - r0[ri]||`` for flat index pairs.
+
+    Float64 distances ``||q0[qi] - r0[ri]||`` for flat index pairs, chunked (rows are
     gathered first, then converted: no float64 copy of a whole set), each difference scaled
-    by its max-abs (exact at any magnitude; the ranking of squared distances is the same)."""
+    by its max-abs (exact at any magnitude; the ranking of squared distances is the same).
+    """
     D = q0.shape[-1]
     step = max(1, PAIR_ELEMENTS // D)
     out = [
@@ -175,7 +184,9 @@ def _exact_sq(q0, r0, qi, ri):
 
 
 def _fallback(qc, qn, rc, rn_inf, q0, r0, rows, thr, k, exclude_self, tile):
-    """Exact k-NN of the query rows ``rows`` of one set (2-D tensors): every reference whose
+    """Exact k-NN of the query rows ``rows`` of one set from its candidates.
+
+    Exact k-NN of the query rows ``rows`` of one set (2-D tensors): every reference whose
     score is ``<= thr`` is a candidate, ranked by float64 distance then index.
 
     Returns float64 distances and indices, each (len(rows), k), sorted.

@@ -15,8 +15,11 @@ from divergences.neighbors._exact import DEFAULT_TILE_ELEMENTS, EXTRA_CANDIDATES
 
 
 def _centre(x: torch.Tensor, y: torch.Tensor, y_len: list[int], dtype: torch.dtype):
-    """Shift both sets by the mean of the valid points of y (any common shift keeps the
-    distances; this one keeps ``||x||`` and ``||y||`` at the scale of the spread)."""
+    """Shift both sets by the mean of the valid points of y.
+
+    Shift both sets by the mean of the valid points of y (any common shift keeps the
+    distances; this one keeps ``||x||`` and ``||y||`` at the scale of the spread).
+    """
     mu = torch.stack([y[b, : y_len[b]].mean(0, dtype=torch.float64) for b in range(y.shape[0])])
     mu = mu.unsqueeze(1).to(dtype)
     return x.to(dtype) - mu, y.to(dtype) - mu
@@ -32,7 +35,9 @@ def brute(
     y_len: list[int],
     tile: int | None = None,
 ) -> torch.Tensor:
-    """Blocked brute force for p != 2 (p = 2 has the certified engine in ``_neighbors_brute``);
+    """Blocked brute force for p != 2: candidate indices to re-rank exactly.
+
+    Blocked brute force for p != 2 (p = 2 has the certified engine in ``_neighbors_brute``);
     returns candidate indices (B, N, kk) with kk = k + a few, to be re-ranked exactly.
 
     Each (B, tile_n, tile_m) tile is a ``torch.cdist`` (accurate to a few ulps: no

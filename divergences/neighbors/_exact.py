@@ -88,8 +88,11 @@ def sort_candidates(
 
 
 def resolution_floor(p: float, dtype: torch.dtype) -> float:
-    """Smallest distance (data of max-abs ~1) whose sum of p-th powers a selection engine
-    computing in ``dtype`` still resolves to full relative precision (16x margin)."""
+    """Smallest distance a selection engine in ``dtype`` resolves fully.
+
+    Smallest distance (data of max-abs ~1) whose sum of p-th powers a selection engine
+    computing in ``dtype`` still resolves to full relative precision (16x margin).
+    """
     f = torch.finfo(dtype)
     base = f.tiny / f.eps
     return 16.0 * (base if math.isinf(p) else base ** (1.0 / p))
@@ -104,9 +107,12 @@ def exact_rows(
     exclude_self: bool,
     dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact k-NN of the query rows ``q[rows]`` among all of ``r`` (2-D, valid rows only) by
+    """Exact k-NN of the query rows ``q[rows]`` among all of ``r``.
+
+    Exact k-NN of the query rows ``q[rows]`` among all of ``r`` (2-D, valid rows only) by
     distances from the coordinates (:func:`pair_distances`, any magnitude), chunked; sorted by
-    (distance, index). For rows a selection engine could not resolve."""
+    (distance, index). For rows a selection engine could not resolve.
+    """
     R, (M, D) = rows.numel(), r.shape
     sm = max(1, min(M, RECOMPUTE_ELEMENTS // max(1, D)))
     rc = max(1, RECOMPUTE_ELEMENTS // (sm * D))
@@ -144,8 +150,11 @@ def finalize(
     p: float,
     x_len: list[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact no-grad distances → output: differentiable recomputation of the k kept when
-    autograd needs it, x's dtype, ``+inf``/``-1`` at padded rows of x."""
+    """Exact no-grad distances → output (autograd, dtype, padding).
+
+    Exact no-grad distances → output: differentiable recomputation of the k kept when
+    autograd needs it, x's dtype, ``+inf``/``-1`` at padded rows of x.
+    """
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
         cdt = compute_dtype(x.dtype)
         dist = pair_distances(x.to(cdt).unsqueeze(2) - gather_rows(y, idx).to(cdt), p)

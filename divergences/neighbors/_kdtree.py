@@ -36,7 +36,7 @@ def kdtree(
     x_len: list[int],
     y_len: list[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """scipy cKDTree (all cores) on float64 copies, one tree per set.
+    """Scipy cKDTree (all cores) on float64 copies, one tree per set.
 
     cKDTree's distances are exact float64 distances of the (float64-converted) coordinates
     while their squares stay in the normal range (the caller rescales the data and re-solves

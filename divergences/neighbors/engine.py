@@ -288,11 +288,11 @@ def _set_max_abs(t: torch.Tensor, lengths: list[int]) -> list[float]:
         row = np.abs(a).max(-1)
         valid = np.arange(n)[None, :] < np.asarray(lengths)[:, None]
         return np.where(valid, row, 0.0).max(-1).tolist()
-    row = t.detach().abs().amax(-1)
-    valid = torch.arange(n, device=t.device).view(1, -1) < torch.tensor(
+    row_t = t.detach().abs().amax(-1)
+    valid_t = torch.arange(n, device=t.device).view(1, -1) < torch.tensor(
         lengths, device=t.device
     ).view(-1, 1)
-    return row.masked_fill(~valid, 0).amax(-1).double().cpu().tolist()
+    return row_t.masked_fill(~valid_t, 0).amax(-1).double().cpu().tolist()
 
 
 def _engine_dtype(engine: str, dtype: torch.dtype) -> torch.dtype:
@@ -324,7 +324,9 @@ def _scaled(s: PointSets, engine_dtype: torch.dtype) -> _Scaled:
 
 
 def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype, *, exact=True):
-    """Re-solve exactly the rows whose distances fall below what the selection engine could
+    """Re-solve exactly the rows the selection engine could not resolve.
+
+    Re-solve exactly the rows whose distances fall below what the selection engine could
     resolve (their p-th powers underflowed: data mixing huge and tiny rows); in place.
 
     ``exact=False``: ``dist`` are the engine's own distances (kd-tree), possibly 0 by
@@ -352,8 +354,11 @@ def _resolve_unresolved(sc, s, dist, idx, k, exclude_self, engine_dtype, *, exac
 
 
 def _numpy_view(t: torch.Tensor):
-    """A NumPy view of a CPU float32/64 tensor, else None (NumPy scans need no OpenMP pool,
-    whose spinning workers would slow down the kd-tree threads; see ``check_finite``)."""
+    """A NumPy view of a CPU float32/64 tensor, else None.
+
+    A NumPy view of a CPU float32/64 tensor, else None (NumPy scans need no OpenMP pool,
+    whose spinning workers would slow down the kd-tree threads; see ``check_finite``).
+    """
     t = t.detach()
     if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
         return t.numpy()
@@ -421,10 +426,13 @@ def search(
 def search_both(
     s: PointSets, *, tile: int | None = None
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Nearest neighbour of each x in y and of each y in x: ``((dx, ix), (dy, iy))`` with
+    """Nearest neighbour of each x in y and of each y in x.
+
+    Nearest neighbour of each x in y and of each y in x: ``((dx, ix), (dy, iy))`` with
     shapes (B, N, 1) and (B, M, 1), equal to ``search(s, 1)`` and ``search`` of the swapped
     sets. The p = 2 brute engine computes both from one pass over the score tiles (half the
-    matrix products); the other engines run twice."""
+    matrix products); the other engines run twice.
+    """
     rev = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
     if _engine(s, 1) == "brute" and s.p == 2.0:
         sc = _scaled(s, _eng.compute_dtype(s.x.dtype))

@@ -53,16 +53,18 @@ def _scaled_integral(gap: Tensor, dt: Tensor | None, p: float, k: int) -> Tensor
 
 
 def wpp_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float) -> Tensor:
-    """``W_p^p`` between 1-D weighted samples, batched over leading dims, in float64.
+    r"""``W_p^p`` between 1-D weighted samples, batched over leading dims, in float64.
 
-    .. math:: W_p^p = \\int_0^1 |F_u^{-1}(t) - F_v^{-1}(t)|^p\\,dt
+    .. math:: W_p^p = \int_0^1 |F_u^{-1}(t) - F_v^{-1}(t)|^p\,dt
 
     The gaps are rescaled by a power of two from their maximum before the power, so nothing
     underflows or overflows unless ``W_p^p`` itself does (then it is inf or 0).
 
     Args:
-        u: ``(..., n)`` samples; v: ``(..., m)`` samples (same leading dims).
-        wu: ``(n,)`` weights summing to 1, or None for uniform; wv likewise ``(m,)``.
+        u: ``(..., n)`` samples.
+        v: ``(..., m)`` samples (same leading dims as ``u``).
+        wu: ``(n,)`` weights summing to 1, or None for uniform.
+        wv: ``(m,)`` weights summing to 1, or None for uniform.
         p: power of the ground cost, >= 1.
 
     Returns:
@@ -74,8 +76,11 @@ def wpp_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float)
 
 
 def w_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float) -> Tensor:
-    """``W_p`` (not its p-th power) between 1-D samples ``(n,)``, ``(m,)``: float64 scalar,
-    computed as ``2^k (sum dt (gap 2^-k)^p)^(1/p)`` so that it is exact at any magnitude."""
+    """``W_p`` between 1-D samples, exact at any magnitude.
+
+    ``W_p`` (not its p-th power) between 1-D samples ``(n,)``, ``(m,)``: float64 scalar,
+    computed as ``2^k (sum dt (gap 2^-k)^p)^(1/p)`` so that it is exact at any magnitude.
+    """
     gap, dt = _pieces(u, v, wu, wv)
     k = pow2_exponent(max_abs(gap))
     return mul_pow2(_root(_scaled_integral(gap, dt, p, k), p), k)
@@ -115,7 +120,7 @@ def _sliced_parts(
     """
     chunk = max(1, (1 << 24) // (x.shape[0] + y.shape[0]))
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    k_run = None
+    k_run: int | None = None
     for j in range(0, theta.shape[0], chunk):
         th = theta[j : j + chunk].transpose(0, 1)
         gap, dt = _pieces((x @ th).T, (y @ th).T, wx, wy)
@@ -127,7 +132,8 @@ def _sliced_parts(
             total, k_run = mul_pow2(total, (k_run - kc) * p) + part, kc
         else:
             total = total + mul_pow2(part, (kc - k_run) * p)
-    return total / theta.shape[0], int(k_run)
+    assert k_run is not None  # theta has at least one row, so the loop ran
+    return total / theta.shape[0], k_run
 
 
 def sliced_wpp(

@@ -70,15 +70,21 @@ def _check_p(p: Any) -> float:
 
 
 def _safe_shift(m: float, d: int, dtype: torch.dtype) -> int:
-    """Smallest ``h >= 0`` such that sums of ``d`` coordinates of magnitude ``<= m 2^-h`` (and
-    their differences) cannot overflow ``dtype``."""
+    """Smallest power-of-two headroom ``h`` that keeps coordinate sums finite.
+
+    Smallest ``h >= 0`` such that sums of ``d`` coordinates of magnitude ``<= m 2^-h`` (and
+    their differences) cannot overflow ``dtype``.
+    """
     head = pow2_exponent(m) + math.ceil(math.log2(d)) + 2
     return max(0, head - max_exponent(dtype))
 
 
 def _centred(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Both sets minus their pooled mean, a constant (transport costs are translation
-    invariant); keeps ``‖x‖² + ‖y‖² − 2x·y`` and projections accurate far from the origin."""
+    """Both sets minus their pooled mean.
+
+    Both sets minus their pooled mean, a constant (transport costs are translation
+    invariant); keeps ``‖x‖² + ‖y‖² − 2x·y`` and projections accurate far from the origin.
+    """
     e = pow2_exponent(max_abs(x, y))
     z = torch.cat([x.detach(), y.detach()]).to(torch.float64)
     c = mul_pow2(mul_pow2(z, -e).mean(0), e).to(x.dtype)  # no overflow in the sum
@@ -86,15 +92,21 @@ def _centred(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _pmean_root(d: Tensor, p: float) -> Tensor:
-    """``(mean d^p)^(1/p)`` for distances ``d >= 0``, rescaled by a power of two from their
-    maximum so that the p-th powers neither overflow nor underflow (float64)."""
+    """``(mean d^p)^(1/p)`` for distances ``d >= 0``, without overflow.
+
+    ``(mean d^p)^(1/p)`` for distances ``d >= 0``, rescaled by a power of two from their
+    maximum so that the p-th powers neither overflow nor underflow (float64).
+    """
     k = pow2_exponent(max_abs(d))
     return mul_pow2(_root(mul_pow2(d.to(torch.float64), -k).pow(p).mean(), p), k)
 
 
 def _assignment(x: Tensor, y: Tensor, p: float) -> Tensor:
-    """Exact ``W_p`` for equal sizes: the optimal permutation from a float64 cost on data
-    rescaled to max-abs ~1, then the matched distances from the inputs (differentiable)."""
+    """Exact ``W_p`` for equal sizes by an optimal assignment.
+
+    Exact ``W_p`` for equal sizes: the optimal permutation from a float64 cost on data
+    rescaled to max-abs ~1, then the matched distances from the inputs (differentiable).
+    """
     from scipy.optimize import linear_sum_assignment  # lazy: keeps `import divergences` light
 
     m = max_abs(x, y)
@@ -183,13 +195,12 @@ def wasserstein(
     generator: torch.Generator | None = None,
     tile: int = DEFAULT_TILE,
 ) -> Any:
-    """p-Wasserstein distance between two (weighted) samples, ``W_p`` (not ``W_p^p``).
+    r"""p-Wasserstein distance between two (weighted) samples, ``W_p`` (not ``W_p^p``).
 
-    .. math:: W_p(P, Q) = \\big(\\min_{\\pi \\in \\Pi(P, Q)} \\textstyle\\sum_{ij}
-        \\pi_{ij}\\,\\|x_i - y_j\\|_2^p\\big)^{1/p}
+    .. math:: W_p(P, Q) = \big(\min_{\pi \in \Pi(P, Q)} \textstyle\sum_{ij}
+        \pi_{ij}\,\|x_i - y_j\|_2^p\big)^{1/p}
 
     Methods:
-
     * ``"exact_1d"`` (D = 1): quantile functions, any sizes and weights.
     * ``"assignment"`` (N = M, no weights): exact, a permutation is optimal; scipy's
       ``linear_sum_assignment`` on the dense float64 ``N×N`` cost (O(N²) memory on the host,
@@ -206,7 +217,8 @@ def wasserstein(
       sizes ≤ 2048 without weights; otherwise a ValueError asks for sinkhorn or sliced.
 
     Args:
-        x: ``(N, D)`` samples; y: ``(M, D)`` samples.
+        x: ``(N, D)`` samples.
+        y: ``(M, D)`` samples.
         p: power of the Euclidean ground cost, ≥ 1.
         method: see above.
         x_weights: ``(N,)`` non-negative weights (normalised), or None for uniform.
@@ -307,10 +319,10 @@ def sinkhorn_divergence(
     max_iter: int = 1000,
     tile: int = DEFAULT_TILE,
 ) -> Any:
-    """Debiased Sinkhorn divergence (or the plain entropic OT cost), in cost units.
+    r"""Debiased Sinkhorn divergence (or the plain entropic OT cost), in cost units.
 
-    .. math:: S_\\varepsilon(P, Q) = OT_\\varepsilon(P, Q) - \\tfrac12 OT_\\varepsilon(P, P)
-        - \\tfrac12 OT_\\varepsilon(Q, Q)
+    .. math:: S_\varepsilon(P, Q) = OT_\varepsilon(P, Q) - \tfrac12 OT_\varepsilon(P, P)
+        - \tfrac12 OT_\varepsilon(Q, Q)
 
     with ``OT_ε`` as in :func:`wasserstein` (``method="sinkhorn"``) for the cost ``‖x−y‖₂^p``.
     ``S_ε`` is symmetric, 0 for identical samples, ≥ 0 (up to the solver tolerance; it is not
@@ -318,7 +330,8 @@ def sinkhorn_divergence(
     ``debias=False`` returns ``OT_ε(P, Q)``. The self terms use the symmetric averaged update.
 
     Args:
-        x: ``(N, D)`` samples; y: ``(M, D)`` samples.
+        x: ``(N, D)`` samples.
+        y: ``(M, D)`` samples.
         p: power of the Euclidean ground cost, ≥ 1 (p = 2: squared distances).
         eps: regularisation in cost units; default ``1e-3·diam^p`` (see :func:`wasserstein`).
         debias: subtract the self terms (Feydy et al.) or not.
@@ -355,11 +368,10 @@ def sinkhorn_divergence(
     )
     a = (wx if wx is not None else _uniform(xt.shape[0], xt)).to(xt.dtype)
     b = (wy if wy is not None else _uniform(yt.shape[0], yt)).to(xt.dtype)
-    opts = {"tol": tol, "max_iter": max_iter, "tile": tile}
-    val = solve(xs, ys, a, b, p, sched, **opts)
+    val = solve(xs, ys, a, b, p, sched, tol=tol, max_iter=max_iter, tile=tile)
     if debias:
-        val = val - 0.5 * solve_symmetric(xs, a, p, sched, **opts)
-        val = val - 0.5 * solve_symmetric(ys, b, p, sched, **opts)
+        val = val - 0.5 * solve_symmetric(xs, a, p, sched, tol=tol, max_iter=max_iter, tile=tile)
+        val = val - 0.5 * solve_symmetric(ys, b, p, sched, tol=tol, max_iter=max_iter, tile=tile)
     out = mul_pow2(val, e * p).to(xt.dtype)  # back from the rescaled cost units
     warn_if_overflow(out, "sinkhorn_divergence")
     return to_output(out, is_np)

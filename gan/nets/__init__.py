@@ -1,5 +1,8 @@
-"""Image networks: the SNGAN ResNet generator and (projection) discriminator at 32–128 px, and
-their layers (conditional batch norm, projection head, self-attention, spectral norm)."""
+"""Image networks: the SNGAN ResNet generator and discriminator.
+
+Image networks: the SNGAN ResNet generator and (projection) discriminator at 32–128 px, and
+their layers (conditional batch norm, projection head, self-attention, spectral norm).
+"""
 
 from __future__ import annotations
 

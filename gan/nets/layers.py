@@ -123,6 +123,7 @@ class ConditionalBatchNorm2d(nn.Module):
             )
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        """Batch-normalised ``x`` with a gain and shift computed from the condition ``c``."""
         gamma, beta = self.gain(c), self.shift(c)
         if self.embed_dim:
             gamma = gamma + 1
@@ -160,6 +161,7 @@ class ProjectionHead(nn.Module):
             )
 
     def forward(self, phi: Tensor, y: Tensor | None = None) -> Tensor:
+        """Logits ``(B,)`` from features ``phi``, plus the projection term for labels ``y``."""
         out = self.psi(phi).squeeze(-1)
         if self.embed is not None:
             out = out + (self.embed(y) * phi).sum(dim=1)
@@ -193,6 +195,7 @@ class SelfAttention2d(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` plus its gated self-attention output, same shape."""
         b, c, h, w = x.shape
         theta = self.theta(x).flatten(2)  # (B, C/8, HW)
         phi, g = self.phi(x), self.g(x)

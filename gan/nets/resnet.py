@@ -230,6 +230,7 @@ class Generator(nn.Module):
         self.conv_out = _conv(widths[-1], channels, 3, gain=1.0, sn=sn, init=init)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Images ``(B, C, H, W)`` in ``[-1, 1]`` from noise ``z`` (and labels ``y``)."""
         if not isinstance(z, Tensor) or not z.is_floating_point():
             raise TypeError("z must be a floating-point tensor")
         if z.ndim != 2 or z.shape[1] != self.z_dim:
@@ -324,6 +325,7 @@ class Discriminator(nn.Module):
         return F.relu(h).sum(dim=(2, 3))
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Raw logits ``(B,)`` of images ``x`` (and labels ``y``)."""
         self._check_x(x)
         _check_labels(y, self.n_classes, x.shape[0])
         return self.head(self._features(x), y)
