@@ -207,18 +207,22 @@ class DiffAugment(nn.Module):
         self.generator = torch.Generator().manual_seed(seed)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Augment a batch ``(B, C, H, W)`` with fresh draws from this module's generator."""
         return diff_augment(
             x, self.policy, generator=self.generator, p=self.p,
             translation_ratio=self.translation_ratio, cutout_ratio=self.cutout_ratio,
         )  # fmt: skip
 
     def extra_repr(self) -> str:
+        """The policy and probability, for ``repr``."""
         return f"policy={self.policy!r}, p={self.p}"
 
     def get_extra_state(self) -> dict:
+        """Probability and RNG state, saved in ``state_dict`` so a resume continues the stream."""
         return {"p": self.p, "rng": self.generator.get_state()}
 
     def set_extra_state(self, state: dict) -> None:
+        """Restore what :meth:`get_extra_state` saved."""
         self.p = _check_probability(state["p"])
         self.generator.set_state(state["rng"].cpu())  # a checkpoint may be mapped to a GPU
 
@@ -296,6 +300,7 @@ class AdaptiveProbability:
         return {"p": self.p, "r_t": self.r_t, "sum": pending, "n": self._n, "calls": self._calls}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved."""
         self.p = _check_probability(state["p"])
         self.r_t = state["r_t"]
         self._n, self._calls = int(state["n"]), int(state["calls"])

@@ -51,8 +51,10 @@ _RUN_FORM = ("n", "rejection", "seed", "checkpoint")
 
 
 def version() -> str:
-    """The installed package's version (its metadata, which pyproject.toml takes from
-    ``divergences.__version__``)."""
+    """The installed package's version.
+
+    Read from its metadata, which pyproject.toml takes from ``divergences.__version__``.
+    """
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as _version
 

@@ -124,6 +124,7 @@ class MarginalGenerator(nn.Module):
         self._gen = torch.Generator(self.counts.device).manual_seed(seed)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Samples for noise ``z``, with labels drawn in proportion to the data."""
         if self._gen.device != z.device:
             self._gen = torch.Generator(z.device).manual_seed(self._gen.initial_seed())
         return self.g(z, proportional_labels(len(z), self.counts, self._gen))

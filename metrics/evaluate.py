@@ -63,9 +63,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Entry:
-    """One reported number: ``value`` and its uncertainty (``kind`` is ``"std"`` over
+    """One reported number: ``value`` and its uncertainty.
+
+    ``kind`` is ``"std"`` over
     subsets/splits, ``"stderr"``, or ``""`` when there is none), with an optional
-    ``interval`` (low, high) (e.g. the FID jackknife's 95 % interval)."""
+    ``interval`` (low, high) (e.g. the FID jackknife's 95 % interval).
+    """
 
     value: float
     uncertainty: float | None = None
@@ -126,8 +129,9 @@ class Report(Mapping):
         }
 
     def to_json(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
-        """The report as JSON (non-finite numbers as the strings ``"inf"``/``"nan"``); also
-        written to ``path`` if given, atomically.
+        """The report as JSON, also written to ``path`` if given, atomically.
+
+        Non-finite numbers become the strings ``"inf"``/``"nan"``.
 
         Raises:
             ValueError: ``path`` exists and ``overwrite`` is False, or its folder is missing.

@@ -270,8 +270,10 @@ def iter_features(
     out_device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
 ) -> Iterator[torch.Tensor]:
-    """Like :func:`extract`, but yield the features of each batch ``(B, D)`` as they come
-    (memory bounded by one batch; :func:`extract` concatenates them)."""
+    """Like :func:`extract`, but yield the features of each batch ``(B, D)`` as they come.
+
+    Memory is bounded by one batch; :func:`extract` concatenates them.
+    """
     batch_size = check_positive_int(batch_size, "batch_size")
     fn = resolve_extractor(extractor, device=device)
     dev = default_device() if device is None else torch.device(device)
@@ -352,9 +354,10 @@ def _sha256(path: str | os.PathLike) -> str:
 
 
 def provenance(spec: Any, extractor: Any = None) -> dict[str, Any] | None:
-    """What identifies an extractor: its ``provenance`` attribute (a dict, e.g. with the network
-    file's ``sha256``) if it has one, else derived from the spec; None when unknown (a plain
-    callable: results are then never cached).
+    """What identifies an extractor, or None when unknown.
+
+    Its ``provenance`` attribute (a dict, e.g. with the network file's ``sha256``) if it has one,
+    else derived from the spec; None for a plain callable (its results are never cached).
 
     Example:
         >>> provenance("identity")

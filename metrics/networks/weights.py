@@ -65,6 +65,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse with one-line usage errors: ``prog: error: message (see prog -h)``, status 2."""
 
     def error(self, message: str):  # type: ignore[override]
+        """Exit with status 2 and one line."""
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
 
 
@@ -75,8 +76,10 @@ def _entry(name: str) -> WeightsFile:
 
 
 def cache_dir() -> Path:
-    """The cache folder (not created): ``$DIVERGENCES_CACHE``, ``$XDG_CACHE_HOME/divergences``
-    or ``~/.cache/divergences``."""
+    """The cache folder (not created).
+
+    ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else ``~/.cache/divergences``.
+    """
     if os.environ.get("DIVERGENCES_CACHE"):
         return Path(os.environ["DIVERGENCES_CACHE"]).expanduser()
     if os.environ.get("XDG_CACHE_HOME"):
@@ -215,8 +218,10 @@ def _download(url: str, out, *, timeout: float, progress: bool) -> tuple[str, in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``divergences weights ...``: ``fetch NAME [--url URL] [--cache-dir DIR] [--quiet]`` or
-    ``path NAME``. Returns the exit status: 0, 1 for a failed transfer, 2 for a usage error."""
+    """``divergences weights fetch NAME [--url URL] [--cache-dir DIR] [--quiet]`` or ``path NAME``.
+
+    Returns the exit status: 0, 1 for a failed transfer, 2 for a usage error.
+    """
     parser = OneLineArgumentParser(
         prog="divergences weights", description="Get or locate network weights."
     )
