@@ -33,8 +33,8 @@ _ROWS_PER_CHUNK = 8192  # float64 rows converted at once in update (bounds the t
 def _gram(x: torch.Tensor) -> torch.Tensor:
     """``x^T x`` for ``x`` (N, D), computing one triangle only.
 
-    ``x^T x`` for ``x`` (N, D): BLAS ``dsyrk`` on CPU float64 (half the flops of a product,
-    measured 1.25× faster than the blocked form below), else a blocked SYRK computing only
+    ``x^T x`` for ``x`` (N, D): BLAS ``dsyrk`` on CPU float64 (half the flops of a product),
+    else a blocked SYRK computing only
     the upper block triangle.
     """
     if x.device.type == "cpu" and x.dtype == torch.float64 and not x.requires_grad:

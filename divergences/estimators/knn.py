@@ -400,8 +400,8 @@ def knn_divergence(
     see "Ties" below). With ``correction="ensemble"`` (default) the estimate is ``Σ_k w_k D̂_k`` over
     ``k = 1..K`` with :func:`ensemble_weights` cancelling the leading ``(k/N)^{2/d}`` bias
     term (``K`` = ``k``, default ``min(32, max(2, min(G_x, G_y) // 16))`` with ``G`` the
-    numbers of distinct locations, ``N``, ``M`` without ties: measured at n = 10k,
-    K = 32 has 0.6–0.8× the RMSE of K = 8–16 in d = 1–5, see ``benchmarks/RESULTS.md``);
+    numbers of distinct locations, ``N``, ``M`` without ties; the choice of ``K`` is
+    justified in ``benchmarks/RESULTS.md``, bench_estimators);
     ``"none"`` is the plain estimator at ``k`` (default 1).
 
     The α family (``"alpha"`` with ``alpha=``, ``"renyi"``, ``"hellinger2"``) by
@@ -431,21 +431,19 @@ def knn_divergence(
     invariant to a shared invertible affine map, and free of the high-dimensional bias when
     the data are near-Gaussian; but p/g is rougher than p for heavy tails, where it biases
     downwards. Needs more samples than dimensions + 1 in x and y. The jackknife keeps the
-    two frames fixed (measured conservative all the same).
+    two frames fixed (still conservative).
 
-    Measured (``benchmarks/RESULTS.md``, n = 10k): for N(0, I) vs N(e_1, 1.3 I) the default
-    has relative RMSE 3–5 % at d ≤ 5 but a bias of +12 % at d = 10 (plain k = 1: +22 %;
-    +8 % at n = 100k), while ``base="gaussian"`` has 3–5 % at every d ≤ 10 and 7 % at
-    d = 20. For product Laplace / Student-t pairs the default is the better one (d = 10:
-    bias +7.5 % / +13 % against −19 % / −14 %; d = 5: +1 % / +2 % against −8 % / −8 %).
+    When to use which (accuracy by family and dimension: ``benchmarks/RESULTS.md``,
+    bench_estimators): ``base="gaussian"`` for near-Gaussian data in d ≥ 10, where the
+    default is biased upwards; the default for heavy-tailed data.
 
     Standard error (``stderr="jackknife"``, default) by the two-sample delete-1 jackknife,
     computed exactly from one neighbour more per list at no extra engine call:
     ``se² = Σ_{s∈{x,y}} (G_s−1)/G_s Σ_j (θ̂_(−j) − θ̂_(·))²`` over the ``G_s`` distinct
     locations j of each sample (``G_s = n_s`` without ties), with a normal interval. By the
-    Efron–Stein inequality it over-estimates the variance on average (measured 1.1–1.4×,
-    i.e. conservative intervals). ``stderr="batch"`` re-runs the estimator on
-    ``B = n_groups`` disjoint random groups of locations: ``se = sd(group values)/√B``,
+    Efron–Stein inequality it over-estimates the variance on average (conservative
+    intervals; calibration in ``benchmarks/RESULTS.md``). ``stderr="batch"`` re-runs the
+    estimator on ``B = n_groups`` disjoint random groups of locations: ``se = sd(group values)/√B``,
     Student-t interval with B − 1 degrees of freedom (B + 1 times the work).
 
     Args:

@@ -26,9 +26,8 @@ import torch
 
 from divergences.neighbors._exact import compute_dtype, pair_distances
 
-# Score entries of one tile (rows x columns): 2^22 floats = 16 MiB in float32. Measured on 2
-# shared cores (d = 64 and 2048): 2^20..2^22 entries and 2048..4096 columns are within noise of
-# each other; fewer, larger tiles mean fewer multi-threaded launches.
+# Score entries of one tile (rows x columns), 16 MiB in float32: fewer, larger tiles mean fewer
+# multi-threaded launches.
 TILE_ELEMENTS = 1 << 22
 TILE_COLUMNS = 4096
 # Candidate pairs whose exact distance is computed at once in the fallback (pairs x D).
