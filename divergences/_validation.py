@@ -22,6 +22,7 @@ import torch
 __all__ = [
     "as_point_pair",
     "as_tensor",
+    "as_tensor_pair",
     "check_choice",
     "check_finite",
     "check_generator",
@@ -174,16 +175,28 @@ def as_point_pair(x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor, bool]:
     Arrays go through :func:`as_tensor`; a NumPy array mixed with a tensor follows the tensor
     (torch out). Then :func:`check_point_sets` (unbatched) and a same-dtype check.
     """
-    xt, x_np = as_tensor(x, "x")
-    yt, y_np = as_tensor(y, "y")
-    if x_np and not y_np:
-        xt = xt.to(yt.device, yt.dtype)
-    elif y_np and not x_np:
-        yt = yt.to(xt.device, xt.dtype)
+    xt, yt, is_np = as_tensor_pair(x, y, ("x", "y"))
     check_point_sets(xt, yt, allow_batch=False)
     if xt.dtype != yt.dtype:
         raise TypeError(f"x and y must have the same dtype, got {xt.dtype} and {yt.dtype}")
-    return xt, yt, x_np and y_np
+    return xt, yt, is_np
+
+
+def as_tensor_pair(
+    a: Any, b: Any, names: tuple[str, str]
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Two inputs as tensors, and whether both came as arrays (then return NumPy).
+
+    Each goes through :func:`as_tensor`; an array mixed with a tensor is moved to the tensor's
+    device and dtype, so the result follows the torch side.
+    """
+    at, a_np = as_tensor(a, names[0])
+    bt, b_np = as_tensor(b, names[1])
+    if a_np and not b_np:
+        at = at.to(bt.device, bt.dtype)
+    elif b_np and not a_np:
+        bt = bt.to(at.device, at.dtype)
+    return at, bt, a_np and b_np
 
 
 def check_point_sets(

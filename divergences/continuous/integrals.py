@@ -22,7 +22,12 @@ from typing import Any, NamedTuple
 import torch
 from scipy import integrate
 
-from divergences._validation import as_tensor, check_choice, check_interval, to_output
+from divergences._validation import (
+    as_tensor_pair,
+    check_choice,
+    check_interval,
+    to_output,
+)
 from divergences.fdiv.family import FDivergence, get_f_divergence
 
 __all__ = ["MonteCarloResult", "QuadratureResult", "f_divergence_1d", "monte_carlo_f_divergence"]
@@ -119,12 +124,7 @@ def monte_carlo_f_divergence(
     """
     check_choice(samples_from, "samples_from", ("q", "p"))
     rec = get_f_divergence(divergence)
-    lp, lp_np = as_tensor(log_p, "log_p")
-    lq, lq_np = as_tensor(log_q, "log_q")
-    if lp_np and not lq_np:
-        lp = lp.to(lq.device, lq.dtype)
-    elif lq_np and not lp_np:
-        lq = lq.to(lp.device, lp.dtype)
+    lp, lq, out = as_tensor_pair(log_p, log_q, ("log_p", "log_q"))
     if lp.dtype != lq.dtype or lp.device != lq.device:
         raise TypeError(
             f"log_p and log_q must share dtype and device, got {lp.dtype} on {lp.device} and "
@@ -159,7 +159,6 @@ def monte_carlo_f_divergence(
     finite = torch.isfinite(terms).all(-1)
     spread = torch.where(finite[..., None], terms, 0.0).std(-1, correction=1)
     stderr = torch.where(finite, spread / math.sqrt(n), math.inf)
-    out = lp_np and lq_np
     return MonteCarloResult(to_output(value.to(lp.dtype), out), to_output(stderr.to(lp.dtype), out))
 
 

@@ -24,6 +24,7 @@ out on the same device and dtype (float16/bfloat16 are computed in float32), dif
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -303,8 +304,8 @@ def f_divergence(
 
     Zero conventions from the record: ``0·f(0/0) = 0``; ``p = 0 < q`` gives ``q·f_at_0``;
     ``q = 0 < p`` gives ``p·slope_at_inf``. ``f`` is evaluated only at ``u = p/q`` with both
-    positive, so it can overflow (to ``+inf``) where a summand exceeds the float range for
-    generators growing faster than ``u log u`` (the named functions do not).
+    positive, so for generators growing faster than ``u log u`` it can overflow to ``+inf``
+    (with a ``RuntimeWarning``) even where ``q·f(p/q)`` fits; the named functions do not.
 
     Args:
         p: probabilities, shape (..., K).
@@ -338,6 +339,16 @@ def f_divergence(
     both = (pt > 0) & (qt > 0)
     ps, qs = _t.safe(pt, both, 1.0), _t.safe(qt, both, 1.0)
     inner = qs * rec.f(ps / qs)
+    over = both & torch.isinf(inner)
+    if bool(over.any()):
+        # f(p/q) can overflow although q·f(p/q) fits: say so rather than return inf quietly
+        warnings.warn(
+            f"f_divergence: q·f(p/q) of {rec.name!r} overflowed to inf at {int(over.sum())} "
+            f"entries (p/q up to {float((ps / qs)[over].max()):.3g}); the named function for "
+            "this divergence, where there is one, evaluates such terms without overflow",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     zero = torch.zeros_like(pt)
     if rec.slope_at_inf == torch.inf:
         q_zero = torch.full_like(pt, torch.inf)

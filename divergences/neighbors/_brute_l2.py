@@ -21,6 +21,7 @@ Memory: inputs, centred copies and one (B, tile_n, tile_m) score buffer.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -57,13 +58,20 @@ def unit_roundoff(dtype: torch.dtype, device: torch.device) -> float:
 
 
 class _Prepared:
-    """Centred copies in the compute dtype, squared norms (+inf at padding), norm maxima."""
+    """Everything the L2 engines precompute once per call.
 
-    def __init__(self, x, y, x_len, y_len, x0=None, y0=None):
+    Centred copies in the compute dtype, squared norms (+inf at padding), norm maxima, and
+    the tile sizes with their score buffer.
+    """
+
+    def __init__(self, x, y, x_len, y_len, x0=None, y0=None, tile=None):
         self.cdt = cdt = compute_dtype(x.dtype)
         B, N, D = x.shape
         M = y.shape[1]
         dev = x.device
+        self.B, self.N, self.M, self.dev = B, N, M, dev
+        self.tn, self.tm = _tiles(N, M, B, tile)
+        self.buf = _buffer(B, self.tn, self.tm, cdt, dev)
         mu = torch.stack([y[b, : y_len[b]].mean(0, dtype=torch.float64) for b in range(B)])
         mu = mu.unsqueeze(1).to(cdt)
         self.x = x.detach().to(cdt) - mu
@@ -87,6 +95,27 @@ class _Prepared:
         self.c = 1.25 * (D + 16) * unit_roundoff(cdt, dev)
         # absolute floor of the score error: products that underflow lose up to tiny each
         self.floor = 4.0 * (D + 2) * torch.finfo(cdt).tiny
+
+    def side(self, forward: bool = True) -> _Side:
+        """The query/reference view of one direction: x in y (forward) or y in x."""
+        if forward:
+            return _Side(
+                self.x0, self.y0, self.x, self.xn, self.xpad, self.y, self.yn_inf, self.yn_max
+            )
+        return _Side(self.y0, self.x0, self.y, self.yn, self.ypad, self.x, self.xn_inf, self.xn_max)
+
+
+class _Side(NamedTuple):
+    """Queries and references of one direction, in the caller's and the centred coordinates."""
+
+    q0: torch.Tensor
+    r0: torch.Tensor
+    qc: torch.Tensor
+    qn: torch.Tensor
+    qpad: torch.Tensor
+    rc: torch.Tensor
+    rn_inf: torch.Tensor
+    rn_max: torch.Tensor
 
 
 def _tiles(n: int, m: int, batch: int, tile: int | None) -> tuple[int, int]:
@@ -226,8 +255,9 @@ def _fallback(qc, qn, rc, rn_inf, q0, r0, rows, thr, k, exclude_self, tile):
     return out_d, out_i
 
 
-def _finish(P, q0, r0, idx, vk, vk1, qn, rn_max, rc, rn_inf, qc, qpad, k, excl, tile):
+def _finish(P, side, idx, vk, vk1, k, excl, tile):
     """Certify rows of one direction; exact float64 distances, sorted, (B, N, k)."""
+    q0, r0, qc, qn, qpad, rc, rn_inf, rn_max = side
     B = idx.shape[0]
     tau2 = 2 * P.c * (qn + rn_max.unsqueeze(1)) + P.floor
     ok = ((vk1 - vk) > tau2) | qpad
@@ -267,12 +297,8 @@ def knn_l2(x, y, k, exclude_self, x_len, y_len, tile=None, x0=None, y0=None):
     Returns float64 distances and int64 indices (B, N, k), sorted by (distance, index);
     padded rows get ``+inf`` and ``-1``.
     """
-    P = _Prepared(x, y, x_len, y_len, x0, y0)
-    B, N, _ = x.shape
-    M = y.shape[1]
-    dev = x.device
-    tn, tm = _tiles(N, M, B, tile)
-    buf = _buffer(B, tn, tm, P.cdt, dev)
+    P = _Prepared(x, y, x_len, y_len, x0, y0, tile)
+    B, N, M, dev, tn, tm, buf = P.B, P.N, P.M, P.dev, P.tn, P.tm, P.buf
     kk = k + 1
     vk = torch.empty(B, N, dtype=P.cdt, device=dev)
     vk1 = torch.empty_like(vk)
@@ -308,10 +334,7 @@ def knn_l2(x, y, k, exclude_self, x_len, y_len, tile=None, x0=None, y0=None):
             vk[:, i0 : i0 + n], vk1[:, i0 : i0 + n] = bs[..., k - 1], bs[..., k]
     # the row constant ||x_i||^2 was left out of the scores: add it for the thresholds
     vk, vk1 = vk + P.xn, vk1 + P.xn
-    return _finish(
-        P, P.x0, P.y0, idx, vk, vk1, P.xn, P.yn_max, P.y, P.yn_inf, P.x, P.xpad, k,
-        exclude_self, tile,
-    )  # fmt: skip
+    return _finish(P, P.side(), idx, vk, vk1, k, exclude_self, tile)
 
 
 def nearest_both_l2(x, y, x_len, y_len, tile=None, x0=None, y0=None):
@@ -321,12 +344,8 @@ def nearest_both_l2(x, y, x_len, y_len, tile=None, x0=None, y0=None):
     x in y and (B, M, 1) for y in x, as :func:`knn_l2` would give for each direction
     (``x0``/``y0`` as there).
     """
-    P = _Prepared(x, y, x_len, y_len, x0, y0)
-    B, N, _ = x.shape
-    M = y.shape[1]
-    dev = x.device
-    tn, tm = _tiles(N, M, B, tile)
-    buf = _buffer(B, tn, tm, P.cdt, dev)
+    P = _Prepared(x, y, x_len, y_len, x0, y0, tile)
+    B, N, M, dev, tn, tm, buf = P.B, P.N, P.M, P.dev, P.tn, P.tm, P.buf
     full = dict(dtype=P.cdt, device=dev)
     rv1, rv2 = torch.empty(B, N, **full), torch.empty(B, N, **full)
     ri = torch.empty(B, N, dtype=torch.int64, device=dev)
@@ -346,12 +365,6 @@ def nearest_both_l2(x, y, x_len, y_len, tile=None, x0=None, y0=None):
                 cv1[:, cs], ci[:, cs], cv2[:, cs], *_min2_grouped(S, -2, i0)
             )
         rv1[:, i0 : i0 + n], rv2[:, i0 : i0 + n], ri[:, i0 : i0 + n] = b1, b2, i1
-    fwd = _finish(
-        P, P.x0, P.y0, ri.unsqueeze(-1), rv1, rv2, P.xn, P.yn_max, P.y, P.yn_inf, P.x,
-        P.xpad, 1, False, tile,
-    )  # fmt: skip
-    bwd = _finish(
-        P, P.y0, P.x0, ci.unsqueeze(-1), cv1, cv2, P.yn, P.xn_max, P.x, P.xn_inf, P.y,
-        P.ypad, 1, False, tile,
-    )  # fmt: skip
+    fwd = _finish(P, P.side(True), ri.unsqueeze(-1), rv1, rv2, 1, False, tile)
+    bwd = _finish(P, P.side(False), ci.unsqueeze(-1), cv1, cv2, 1, False, tile)
     return fwd, bwd

@@ -16,14 +16,6 @@ SMALL = ["--steps", "30", "--batch-size", "64", "--hidden", "32", "--g-layers", 
          "--log-every", "10"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_train_sample_evaluate_distance(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--data", "grid25", "--loss", "hinge", "--out", str(run), *SMALL]) == 0

@@ -24,14 +24,6 @@ from metrics.fid import fid
 from tests.metrics._oracles import fid_sqrtm
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_intra_fid_equals_fid_on_each_class_subset():
     rng = np.random.default_rng(0)
     k, d = 3, 4

@@ -19,14 +19,6 @@ DIGITS = dict(data="digits", arch="mlp", hidden=16, g_layers=1, d_layers=1, z_di
               batch_size=16, eval_samples=40, **FAST)  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _weights(path):
     ck = torch.load(path, weights_only=True)
     return ck, {f"{k}.{n}": t for k in ("g", "d") for n, t in ck[k].items()}

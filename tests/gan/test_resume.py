@@ -24,14 +24,6 @@ TINY = dict(
 )  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _train_steps(run):
     return [r["step"] for r in read_jsonl(run / "log.jsonl") if r["kind"] == "train"]
 

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from gan.cli import main
 from gan.config import TrainConfig
@@ -16,14 +15,6 @@ from metrics._atomic import atomic_open, stale_temporaries, write_atomic
 
 TINY = dict(data="ring8", steps=3, batch_size=16, hidden=8, g_layers=1, d_layers=1,
             log_every=1, progress=False, plots=False, eval_samples=0)  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_overwrite_deletes_only_run_files_and_refuses_other_folders(tmp_path):

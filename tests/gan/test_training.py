@@ -25,15 +25,6 @@ CHEAP_EVAL = dict(
 )  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The CI machine is small and shared: one intra-op thread is much faster here.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_learns_ring8_modes(tmp_path):
     res = train(TrainConfig(steps=600, seed=0, out=str(tmp_path / "r"), final_js_steps=200, **FAST))
     ev = res.evaluation

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from metrics import FID, FeatureStats
 from metrics.distributed import (
@@ -19,6 +15,7 @@ from metrics.distributed import (
     sampler_valid_mask,
     shard_range,
 )
+from tests.metrics._gloo import spawn_gloo
 
 N, D = 11, 4
 
@@ -28,52 +25,45 @@ def _data():
     return rng.normal(size=(N, D)) + 3.0, rng.normal(size=(N + 2, D))
 
 
-def _worker(rank: int, world: int, init: str, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
-    try:
-        x, y = _data()
-        # contiguous shards; rank 1 also gets an empty shard of a second state
-        s = FeatureStats(dim=D).update(x[list(shard_range(N))])
-        s.all_reduce()
-        empty = FeatureStats(dim=D)
-        if rank == 0:
-            empty.update(x)
-        empty.all_reduce()
-        # DistributedSampler padding must not be counted twice
-        idx = list(torch.utils.data.DistributedSampler(range(N), shuffle=False))
-        padded = FeatureStats(dim=D).update(x[idx], valid=sampler_valid_mask(N, len(idx)))
-        padded.all_reduce()
-        m = FID(dim=D).update_real(x[list(shard_range(N))])
-        m.update_fake(y[list(shard_range(N + 2))]).all_reduce()
-        np.savez(
-            os.path.join(out_dir, f"rank{rank}.npz"),
-            n=s.n,
-            mean=s.mean.numpy(),
-            cov=s.cov().numpy(),
-            empty_cov=empty.cov().numpy(),
-            padded_cov=padded.cov().numpy(),
-            padded_n=padded.n,
-            fid=m.compute(),
-            world=get_world_size(),
-        )
-    finally:
-        dist.destroy_process_group()
+def _body(rank: int) -> dict:
+    x, y = _data()
+    # contiguous shards; rank 1 also gets an empty shard of a second state
+    s = FeatureStats(dim=D).update(x[list(shard_range(N))])
+    s.all_reduce()
+    empty = FeatureStats(dim=D)
+    if rank == 0:
+        empty.update(x)
+    empty.all_reduce()
+    # DistributedSampler padding must not be counted twice
+    idx = list(torch.utils.data.DistributedSampler(range(N), shuffle=False))
+    padded = FeatureStats(dim=D).update(x[idx], valid=sampler_valid_mask(N, len(idx)))
+    padded.all_reduce()
+    m = FID(dim=D).update_real(x[list(shard_range(N))])
+    m.update_fake(y[list(shard_range(N + 2))]).all_reduce()
+    return {
+        "n": s.n,
+        "mean": s.mean.numpy(),
+        "cov": s.cov().numpy(),
+        "empty_cov": empty.cov().numpy(),
+        "padded_cov": padded.cov().numpy(),
+        "padded_n": padded.n,
+        "fid": m.compute(),
+        "world": get_world_size(),
+    }
 
 
 @pytest.mark.slow
 def test_gloo_merge_equals_single_process(tmp_path):
-    init = f"file://{tmp_path / 'rendezvous'}"
-    mp.start_processes(_worker, args=(2, init, str(tmp_path)), nprocs=2, start_method="spawn")
+    ranks = spawn_gloo(_body, tmp_path)
     x, y = _data()
     ref = FeatureStats().update(x)
     ref_fid = FID().update_real(x).update_fake(y).compute()
-    for rank in range(2):
-        with np.load(tmp_path / f"rank{rank}.npz") as f:
-            assert int(f["world"]) == 2 and int(f["n"]) == N and int(f["padded_n"]) == N
-            np.testing.assert_allclose(f["mean"], ref.mean.numpy(), rtol=1e-12)
-            for key in ("cov", "empty_cov", "padded_cov"):
-                np.testing.assert_allclose(f[key], ref.cov().numpy(), rtol=1e-12, atol=1e-13)
-            assert float(f["fid"]) == pytest.approx(ref_fid, rel=1e-10)
+    for f in ranks:
+        assert int(f["world"]) == 2 and int(f["n"]) == N and int(f["padded_n"]) == N
+        np.testing.assert_allclose(f["mean"], ref.mean.numpy(), rtol=1e-12)
+        for key in ("cov", "empty_cov", "padded_cov"):
+            np.testing.assert_allclose(f[key], ref.cov().numpy(), rtol=1e-12, atol=1e-13)
+        assert float(f["fid"]) == pytest.approx(ref_fid, rel=1e-10)
 
 
 def test_helpers_are_noops_without_a_process_group():

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from metrics import density_coverage, prdc, precision_recall
 from metrics.distributed import broadcast_shards
+from tests.metrics._gloo import spawn_gloo
 
 
 def _data():
@@ -26,30 +23,22 @@ def _data():
 SPLITS = [((0, 30), (0, 5)), ((30, 41), (5, 33))]  # unequal shares
 
 
-def _worker(rank: int, world: int, init: str, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
-    try:
-        x, y = _data()
-        (a, b), (c, d) = SPLITS[rank]
-        xs, ys = x[a:b], y[c:d]
-        res = {
-            "pr": tuple(precision_recall(xs, ys, k=3, sharded=True)),
-            "dc": tuple(density_coverage(xs, ys, k=5, sharded=True)),
-            "prdc": tuple(prdc(xs, ys, k=4, sharded=True)),
-            # a rank without fakes still takes part
-            "empty": tuple(prdc(xs, y[:0] if rank == 0 else y, k=4, sharded=True)),
-        }
-        np.savez(
-            os.path.join(out_dir, f"rank{rank}.npz"), **{k: np.array(v) for k, v in res.items()}
-        )
-    finally:
-        dist.destroy_process_group()
+def _body(rank: int) -> dict:
+    x, y = _data()
+    (a, b), (c, d) = SPLITS[rank]
+    xs, ys = x[a:b], y[c:d]
+    return {
+        "pr": tuple(precision_recall(xs, ys, k=3, sharded=True)),
+        "dc": tuple(density_coverage(xs, ys, k=5, sharded=True)),
+        "prdc": tuple(prdc(xs, ys, k=4, sharded=True)),
+        # a rank without fakes still takes part
+        "empty": tuple(prdc(xs, y[:0] if rank == 0 else y, k=4, sharded=True)),
+    }
 
 
 @pytest.mark.slow
 def test_sharded_prdc_equals_one_process(tmp_path):
-    init = f"file://{tmp_path / 'rendezvous'}"
-    mp.start_processes(_worker, args=(2, init, str(tmp_path)), nprocs=2, start_method="spawn")
+    ranks = spawn_gloo(_body, tmp_path)
     x, y = _data()
     want = {
         "pr": tuple(precision_recall(x, y, k=3)),
@@ -57,11 +46,10 @@ def test_sharded_prdc_equals_one_process(tmp_path):
         "prdc": tuple(prdc(x, y, k=4)),
         "empty": tuple(prdc(x, y, k=4)),
     }
-    for rank in range(2):
-        with np.load(tmp_path / f"rank{rank}.npz") as f:
-            for key, value in want.items():
-                # the same exact ball decisions: counts, hence ratios, are identical
-                assert tuple(f[key].tolist()) == value, (rank, key)
+    for rank, f in enumerate(ranks):
+        for key, value in want.items():
+            # the same exact ball decisions: counts, hence ratios, are identical
+            assert tuple(f[key].tolist()) == value, (rank, key)
 
 
 def test_broadcast_shards_is_one_step_alone():
