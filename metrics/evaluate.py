@@ -211,13 +211,15 @@ def _is(ctx: dict, **o: Any) -> dict[str, Entry]:
         raise ValueError(
             "metric 'is' needs a classifier: pass logits=... (or features='inception' or 'digits')"
         )
-    out = extract(
-        ctx["logits"],
-        ctx["fake_samples"],
-        batch_size=ctx["batch_size"],
-        device=ctx["device"],
-        progress=ctx["progress"],
-    )
+    out = ctx["fake_side"].logits
+    if out is None:
+        out = extract(
+            ctx["logits"],
+            ctx["fake_samples"],
+            batch_size=ctx["batch_size"],
+            device=ctx["device"],
+            progress=ctx["progress"],
+        )
     o.setdefault("splits", min(10, out.shape[0]))
     return {"is": _score(inception_score(out, **o))}
 
@@ -389,7 +391,15 @@ def evaluate(
     if real_side.kind == "stats" and real_side.groups:
         k_eff = min(len(real_side.groups), k_eff) if k_eff else 0
     # only the reference side is cached: generated samples change from run to run
-    fake_side = collect_side(fake, name="fake", **{**common, "groups": k_eff, "cache": False})
+    # the Inception network gives features and logits in one pass over the fake images
+    joint = (
+        "is" in metrics
+        and hasattr(extractor, "features_and_logits")
+        and (logits == getattr(extractor, "logits", None))
+    )
+    fake_side = collect_side(
+        fake, name="fake", **{**common, "groups": k_eff, "cache": False}, with_logits=joint
+    )
     _check_dims(real_side, fake_side, real)
     ctx = {
         "real": real_side.features,

@@ -218,6 +218,7 @@ class Side:
     info: Any = None
     cached: bool = False
     meta: dict = field(default_factory=dict)
+    logits: torch.Tensor | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready provenance of this side."""
@@ -290,8 +291,14 @@ def collect_side(
     progress: bool | None,
     folder_options: dict[str, Any],
     cache: bool,
+    with_logits: bool = False,
 ) -> Side:
-    """Read one side: a statistics file, an image folder (streamed, cached) or samples."""
+    """Read one side: a statistics file, an image folder (streamed, cached) or samples.
+
+    With ``with_logits`` the extractor's ``features_and_logits`` serves both in one pass
+    over the images, and the side keeps the logits (for the Inception Score).
+    """
+    run = _Joint(extractor) if with_logits else extractor
     if is_stats_file(source):
         if keep_features:
             raise ValueError(
@@ -327,9 +334,14 @@ def collect_side(
 
         kw_folder = {"batch_size": batch_size, **folder_options}
         acc = _Accumulator(keep_features, want_stats, groups)
-        for f in iter_features(extractor, batches(), **kw):
+        logit_parts = []
+        for f in iter_features(run, batches(), **kw):
+            if with_logits:
+                f, lg = run.split(f)
+                logit_parts.append(lg)
             acc.add(f)
         side = Side(name, "folder", acc.n, total=acc.total, groups=acc.groups, info=info)
+        side.logits = torch.cat(logit_parts) if logit_parts else None
         side.samples = _Reiterable(batches)
         if acc.parts:
             side.features = torch.cat(acc.parts)
@@ -341,10 +353,11 @@ def collect_side(
             )
         return side
     samples = load_samples(source, num_samples=num_samples, batch_size=batch_size, name=name)
-    feats = torch.cat(
-        [f.double() for f in iter_features(extractor, samples, progress=bool(progress), **kw)]
-    )
+    feats = torch.cat(list(iter_features(run, samples, progress=bool(progress), **kw)))
     side = Side(name, "array", feats.shape[0], samples=samples)
+    if with_logits:
+        feats, side.logits = run.split(feats)
+    feats = feats.double()
     side.features = feats if keep_features else None
     if want_stats:
         side.total = FeatureStats().update(feats)
@@ -352,6 +365,25 @@ def collect_side(
         if groups >= 2:
             side.groups = [FeatureStats().update(feats[g::groups]) for g in range(groups)]
     return side
+
+
+class _Joint(torch.nn.Module):
+    """Features and logits of one network pass, side by side in one ``(N, D + C)`` tensor."""
+
+    def __init__(self, net: Any) -> None:
+        super().__init__()
+        self.net = net
+        self.n_logits: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f, lg = self.net.features_and_logits(x)
+        self.n_logits = lg.shape[1]
+        return torch.cat([f, lg.to(f.dtype)], 1)
+
+    def split(self, both: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(features, logits)`` of a joint output."""
+        d = both.shape[1] - (self.n_logits or 0)
+        return both[:, :d], both[:, d:]
 
 
 class _Reiterable:

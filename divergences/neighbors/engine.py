@@ -51,10 +51,7 @@ from divergences.neighbors import _exact as _eng
 __all__ = ["ENGINES", "KDTREE_MAX_DIM", "knn"]
 
 ENGINES = ("auto", "kdtree", "brute", "triton")
-# "auto" uses the kd-tree on CPU up to this dimension. Measured crossover (2 cores, Gaussian
-# data, N = M = 10^4, k = 1; see benchmarks/RESULTS.md): d = 8 kd-tree 0.44 s vs brute
-# 2.9 s; d = 12 1.2 s vs 1.6 s; d = 16 2.7 s vs 2.5 s. Data of low intrinsic dimension favour
-# the tree for longer.
+# "auto" uses the kd-tree on CPU up to this dimension: the crossover in benchmarks/RESULTS.md.
 KDTREE_MAX_DIM = 12
 # Tests flip this to run the Triton kernel on CPU tensors under TRITON_INTERPRET=1.
 _TRITON_ON_CPU = False

@@ -89,6 +89,34 @@ def test_fid_and_is_match_the_network_called_directly(setup, monkeypatch, tmp_pa
     assert '"inception-v3-fid"' in r.to_json()
 
 
+def test_is_reads_the_fake_images_once(setup, monkeypatch, tmp_path):
+    # features and logits come from one pass: the trunk sees each image once
+    monkeypatch.setenv("DIVERGENCES_CACHE", str(tmp_path))
+    seen = []
+    trunk = inc._trunk
+    monkeypatch.setattr(inc, "_trunk", lambda net, x: seen.append(len(x)) or trunk(net, x))
+    r = _evaluate(setup, metrics=["fid", "is", "precision_recall"], check_hash=False,
+                  options={"precision_recall": {"k": 1}})  # fmt: skip
+    assert sum(seen) == 2 + 3
+    is_ref = metrics.inception_score(setup["logits"], splits=3)
+    assert r["is"].value == pytest.approx(float(is_ref.mean), rel=1e-6)
+    expected = _fid64(setup["feats"]["real"], setup["feats"]["fake"])
+    assert r["fid"].value == pytest.approx(expected, rel=1e-6)
+    # in-memory fake images take the same one-pass route
+    seen.clear()
+    files = [Path(setup["folders"]["fake"]) / f"{i}.png" for i in range(3)]
+    fake = torch.stack(
+        [torch.from_numpy(np.asarray(Image.open(f))).permute(2, 0, 1) for f in files]
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "features 'inception", UserWarning)
+        r2 = metrics.evaluate(setup["folders"]["real"], fake.float() / 255, metrics=["is"],
+                              features=f"inception:{setup['path']}", check_hash=False,
+                              device="cpu")  # fmt: skip
+    assert sum(seen) == 2 + 3
+    assert r2["is"].value == pytest.approx(float(is_ref.mean), rel=1e-5)
+
+
 def test_hash_is_checked_unless_the_user_says_otherwise(setup):
     with pytest.raises(ValueError, match=r"SHA-256.*check_hash=False"):
         _evaluate(setup, metrics=["fid"])
