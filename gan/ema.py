@@ -41,16 +41,22 @@ class EMA:
         self.beta = float(beta)
         self.num_updates = 0
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self._live: tuple[nn.Module, list, list] | None = None  # the live model's tensors
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """θ_ema ← β_t θ_ema + (1 − β_t) θ (a lerp towards the live weights); copy buffers."""
         beta = min(self.beta, (1 + self.num_updates) / (10 + self.num_updates))
         self.num_updates += 1
-        ema_p = list(self.model.parameters())
-        live_p = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(ema_p, live_p, 1.0 - beta)
-        for b_ema, b in zip(self.model.buffers(), model.buffers()):
+        if self._live is None or self._live[0] is not model:
+            # listed once per live model: walking the module tree each step costs more than
+            # the lerp for small networks
+            pairs = list(zip(self.model.parameters(), model.parameters()))
+            buffers = list(zip(self.model.buffers(), model.buffers()))
+            self._live = (model, pairs, buffers)
+        _, pairs, buffers = self._live
+        torch._foreach_lerp_([a for a, _ in pairs], [b for _, b in pairs], 1.0 - beta)
+        for b_ema, b in buffers:
             b_ema.copy_(b)
 
     def state_dict(self) -> dict:

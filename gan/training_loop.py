@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,10 @@ class _Nets:
     n_classes: int = 0  # > 0: g(z, y) and d(x, y)
     aug: DiffAugment | None = None  # applied to every image D sees
     ada: AdaptiveProbability | None = None  # sets aug.p from D's real logits
+    d_params: list = field(default_factory=list)  # D's parameters, listed once (not per step)
+
+    def __post_init__(self) -> None:
+        self.d_params = list(self.d.parameters())
 
     @property
     def g_eval(self) -> nn.Module:
@@ -369,7 +373,8 @@ def _d_phase(run: _Run, nets: _Nets, state: _State):
 
 def _g_phase(run: _Run, nets: _Nets, fake_g: torch.Tensor, y_fake) -> torch.Tensor:
     """One G step through the updated D (on ``aug(fake)``), then the EMA update; G's loss."""
-    nets.d.requires_grad_(False)  # no gradients for D's weights: they would be discarded
+    for p in nets.d_params:  # no gradients for D's weights: they would be discarded
+        p.requires_grad_(False)
     try:
         x = fake_g if nets.aug is None else nets.aug(fake_g)
         with nets.amp:
@@ -377,7 +382,8 @@ def _g_phase(run: _Run, nets: _Nets, fake_g: torch.Tensor, y_fake) -> torch.Tens
         nets.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
     finally:
-        nets.d.requires_grad_(True)
+        for p in nets.d_params:
+            p.requires_grad_(True)
     _dist.all_reduce_grads(nets.g)
     nets.opt_g.step()
     if nets.ema is not None:

@@ -119,6 +119,28 @@ def test_ema_matches_closed_form():
     assert other.num_updates == 30 and torch.equal(other.model.weight, ema.model.weight)
 
 
+def test_ema_follows_whichever_model_it_is_given_and_its_buffers():
+    # the tensor lists are cached per live model: a new model, restored weights and
+    # buffers must still be followed
+    a, b = nn.BatchNorm1d(2), nn.BatchNorm1d(2)
+    ema = EMA(a, beta=0.5)
+    with torch.no_grad():
+        a.weight.fill_(2.0)
+        a.running_mean.fill_(3.0)
+    ema.update(a)  # beta_0 = min(0.5, 1/10) = 0.1
+    assert torch.allclose(ema.model.weight, torch.full((2,), 0.1 * 1 + 0.9 * 2))
+    assert torch.equal(ema.model.running_mean, a.running_mean)
+    a.load_state_dict(b.state_dict())  # in-place: weight 1, running mean 0
+    ema.update(a)  # beta_1 = 2/11
+    want = 2 / 11 * 1.9 + 9 / 11 * 1.0
+    assert torch.allclose(ema.model.weight, torch.full((2,), want))
+    assert torch.equal(ema.model.running_mean, torch.zeros(2))
+    with torch.no_grad():
+        b.weight.fill_(-1.0)
+    ema.update(b)  # beta_2 = 3/12
+    assert torch.allclose(ema.model.weight, torch.full((2,), 0.25 * want + 0.75 * -1.0))
+
+
 def test_atomic_checkpoint_keeps_old_file_on_failure(tmp_path):
     path = tmp_path / "c.pt"
     save_atomic({"step": 1}, path)
