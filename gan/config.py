@@ -241,9 +241,19 @@ class TrainConfig:
             if f.name in RESUMABLE_FIELDS or f.name == "extra":
                 continue
             a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "data" and _same_path(a, b):
+                continue
             if a != b:
                 out[f.name] = (a, b)
         return out
+
+
+def _same_path(a: str, b: str) -> bool:
+    """Whether two data paths name the same file (a saved run holds the absolute one)."""
+    try:
+        return a == b or Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 def _positive_int(value: Any, name: str, *, minimum: int = 1) -> None:

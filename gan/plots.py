@@ -22,8 +22,8 @@ from gan.data import Data
 from gan.reporting import read_jsonl
 from metrics._atomic import atomic_open
 
-__all__ = ["grid_path", "plot_class_grid", "plot_curves", "plot_image_grid", "plot_run",
-           "plot_samples"]  # fmt: skip
+__all__ = ["final_branch", "grid_path", "plot_class_grid", "plot_curves", "plot_image_grid",
+           "plot_run", "plot_samples"]  # fmt: skip
 
 #: Folder of the per-evaluation image grids inside a run directory.
 GRIDS = "grids"
@@ -180,18 +180,41 @@ def _eval_metrics(evals: list[dict]) -> list[str]:
     return names
 
 
+def final_branch(records: list[dict]) -> tuple[list[dict], list[dict], list[tuple[int, int]]]:
+    """Split a log at its watchdog rollbacks: ``(kept, abandoned, [(step, best_step)])``.
+
+    A rollback at step s to the best checkpoint b undoes the steps b+1..s: their train and
+    eval records move to ``abandoned``, so the kept ones rise in step without repeats.
+    """
+    kept: list[dict] = []
+    abandoned: list[dict] = []
+    rollbacks: list[tuple[int, int]] = []
+    for r in records:
+        if r.get("kind") == "watchdog" and r.get("action") == "rollback":
+            best = int(r.get("best_step") or 0)
+            undone = [x for x in kept if x.get("kind") in ("train", "eval") and x["step"] > best]
+            abandoned += undone
+            kept = [x for x in kept if not any(x is u for u in undone)]
+            rollbacks.append((int(r["step"]), best))
+        kept.append(r)
+    return kept, abandoned, rollbacks
+
+
 def plot_curves(log_path: str | Path, path: str | Path) -> None:
     """Small multiples of a run's ``log.jsonl``: one panel per training quantity and metric.
 
     Training panels: losses, D(real)/D(fake), learning rates. Evaluation panels: each metric
     on its own axes, points joined by lines over steps, with its ``_stderr`` as error bars
     and its ``drs_`` twin (after rejection sampling) on the same axes; the final evaluation
-    is a filled marker. Metrics with a single evaluation are listed as text in one
-    "final evaluation" panel; per-class entries (``intra_fid_3``) are left to their means.
+    is a filled marker. After a watchdog rollback the undone steps are drawn faint and the
+    best step it went back to is marked (see :func:`final_branch`). Metrics with a single
+    evaluation are listed as text in one "final evaluation" panel; per-class entries
+    (``intra_fid_3``) are left to their means.
     """
     plt = _plt()
-    records = read_jsonl(log_path)
+    records, abandoned, rollbacks = final_branch(read_jsonl(log_path))
     train = [r for r in records if r.get("kind") == "train"]
+    gone = [r for r in abandoned if r.get("kind") == "train"]
     evals = sorted((r for r in records if r.get("kind") == "eval"), key=lambda r: r["step"])
     panels: list[tuple[str, list[tuple[str, list, list, list]]]] = []
     for title, keys in _TRAIN_PANELS:
@@ -200,6 +223,9 @@ def plot_curves(log_path: str | Path, path: str | Path) -> None:
             pts = [(r["step"], r[k]) for r in train if _is_number(r.get(k))]
             if pts:
                 series.append((k, *map(list, zip(*pts)), []))
+            pts = [(r["step"], r[k]) for r in gone if _is_number(r.get(k))]
+            if pts:  # the steps a watchdog rollback undid, drawn faint
+                series.append((f"{k} (rolled back)", *map(list, zip(*pts)), []))
         if series:
             panels.append((title, series))
     single: list[tuple[str, float]] = []
@@ -227,10 +253,14 @@ def plot_curves(log_path: str | Path, path: str | Path) -> None:
         for k, xs, ys, err in series:
             style = {"marker": "o", "markersize": 3.5, "linewidth": 1.2} if is_eval else \
                 {"linewidth": 0.9}  # fmt: skip
+            if k.endswith("(rolled back)"):
+                style = {"linewidth": 0.7, "color": "0.6", "alpha": 0.6}
             if err:
                 ax.errorbar(xs, ys, yerr=err, capsize=2, label=k, **style)
             else:
                 ax.plot(xs, ys, label=k, **style)
+        for _, best in rollbacks:
+            ax.axvline(best, color="0.4", linestyle=":", linewidth=0.8)
         ys_all = [y for _, _, ys, _ in series for y in ys]
         if is_eval and min(ys_all) > 0 and max(ys_all) / min(ys_all) > 30:
             ax.set_yscale("log")  # FID/KID fall by orders of magnitude early on

@@ -25,7 +25,7 @@ from gan import _dist, rundir
 from gan.augment import AdaptiveProbability, DiffAugment
 from gan.checkpoint import check_keys, load_checkpoint, load_state, save_atomic
 from gan.config import TrainConfig
-from gan.data import Data, load_data
+from gan.data import DATASETS, Data, load_data
 from gan.ema import EMA
 from gan.losses import GANLoss, get_loss, gradient_penalty, r1_penalty
 from gan.models import build_models
@@ -610,6 +610,9 @@ def _start(cfg: TrainConfig, resume: bool, overwrite: bool):
         device = torch.device("cuda", rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     loss = get_loss(cfg.loss, alpha=cfg.alpha)  # validates the name first
+    if cfg.data not in DATASETS and Path(cfg.data).exists():
+        # the run's config.json must find the data from any folder (resume, sample, evaluate)
+        cfg = cfg.replace(data=str(Path(cfg.data).resolve()))
     data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional)
     data = _subset(data, cfg.data_fraction).to(device)
     if data.n_classes and 0 < cfg.eval_samples < 2 * data.n_classes:

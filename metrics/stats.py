@@ -19,6 +19,7 @@ import torch
 
 from divergences._validation import check_finite
 from divergences.continuous.frechet import check_psd
+from metrics._atomic import atomic_open
 from metrics.distributed import all_reduce_sum, get_rank, get_world_size
 
 # Covariances may have eigenvalues down to -sqrt(PSD_EPS) = -1e-6 times the largest (rounding)
@@ -324,20 +325,22 @@ class FeatureStats:
             out._n, out._m2, out._e = int(n), scaled * (int(n) - 1), e
         return out
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
         """Write ``mu``, ``sigma`` (unbiased) and ``n`` to an ``.npz`` (pytorch-fid compatible).
 
-        The file is written to a temporary name and moved into place (atomic).
+        The file is written to a temporary name and moved into place (atomic), at exactly
+        ``path``; an existing file is kept unless ``overwrite=True``.
+
+        Raises:
+            ValueError: ``path`` exists (and ``overwrite`` is False) or its folder does not.
         """
         mu = self.mean.cpu().numpy()
         sigma = self.cov().cpu().numpy()
         arrays = {"mu": mu, "sigma": sigma}
         if self._n is not None:
             arrays["n"] = np.int64(self._n)
-        path = os.fspath(path)
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_open(path, overwrite=overwrite, what="FeatureStats.save") as fh:
+            np.savez(fh, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureStats:

@@ -9,7 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.plots import _eval_metrics, grid_path, plot_class_grid, plot_curves, plot_image_grid
+from gan.plots import (
+    _eval_metrics,
+    final_branch,
+    grid_path,
+    plot_class_grid,
+    plot_curves,
+    plot_image_grid,
+)
 
 
 def _log(path, evals):
@@ -81,3 +88,26 @@ def test_image_grid_and_class_grid(tmp_path):
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         plot_image_grid(torch.zeros(3, 8), tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_a_rollback_leaves_one_rising_trajectory_and_the_undone_steps_apart(tmp_path):
+    # as the trainer logs it: steps 1-6, eval at 3 (best) and 6 (bad), rollback to 3, then 4-6
+    recs = [{"kind": "train", "step": s, "loss_d": 1.0} for s in (1, 2, 3)]
+    recs += [{"kind": "eval", "step": 3, "fid": 5.0}]
+    recs += [{"kind": "train", "step": s, "loss_d": 9.0} for s in (4, 5, 6)]
+    recs += [{"kind": "eval", "step": 6, "fid": 4e7}]
+    recs += [{"kind": "watchdog", "step": 6, "action": "rollback", "best_step": 3}]
+    recs += [{"kind": "train", "step": s, "loss_d": 1.0} for s in (4, 5, 6)]
+    recs += [{"kind": "eval", "step": 6, "fid": 4.5}]
+    kept, gone, rollbacks = final_branch(recs)
+    steps = [r["step"] for r in kept if r["kind"] == "train"]
+    assert steps == [1, 2, 3, 4, 5, 6] and all(r["loss_d"] == 1.0 for r in kept if "loss_d" in r)
+    assert [(r["kind"], r["step"]) for r in gone] == [("train", 4), ("train", 5), ("train", 6),
+                                                      ("eval", 6)]  # fmt: skip
+    assert [r["fid"] for r in kept if r["kind"] == "eval"] == [5.0, 4.5]
+    assert rollbacks == [(6, 3)]
+    assert final_branch(recs[:4]) == (recs[:4], [], [])  # no rollback: the log as it is
+    with open(tmp_path / "log.jsonl", "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in recs)
+    plot_curves(tmp_path / "log.jsonl", tmp_path / "curves.png")
+    assert _png(tmp_path / "curves.png").std() > 10

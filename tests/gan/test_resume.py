@@ -96,6 +96,23 @@ def test_cli_resume_needs_only_out_and_cuts_the_log_back(tmp_path, capsys):
     assert "grid25 / ns: 14 steps" in capsys.readouterr().out
 
 
+def test_a_relative_data_path_resumes_from_another_folder(tmp_path, monkeypatch):
+    import numpy as np
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir(), elsewhere.mkdir()
+    np.save(work / "real.npy", np.random.default_rng(0).normal(size=(64, 2)))
+    monkeypatch.chdir(work)
+    train(TrainConfig(steps=10, out="r", **{**TINY, "data": "real.npy"}), stop_at=5)
+    saved = json.loads((work / "r" / "config.json").read_text())
+    assert saved["data"] == str((work / "real.npy").resolve())
+    # the same relative path from the same folder is the same configuration
+    train(TrainConfig(steps=10, out="r", **{**TINY, "data": "real.npy"}), resume=True, stop_at=7)
+    monkeypatch.chdir(elsewhere)
+    assert main(["train", "--out", str(work / "r"), "--resume", "--no-progress"]) == 0
+    assert _train_steps(work / "r") == list(range(1, 11))
+
+
 def test_resume_without_changes_is_bit_for_bit_and_refusals_change_nothing(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     train(TrainConfig(steps=12, out=str(full), **TINY))

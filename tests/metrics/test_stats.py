@@ -125,6 +125,14 @@ def test_save_load_roundtrip_and_pytorch_fid_layout(tmp_path, rng):
         assert int(f["n"]) == 30
     back = FeatureStats.load(tmp_path / "s.npz")
     _close(back, x)
+    # a saved file is never clobbered unless asked
+    before = (tmp_path / "s.npz").read_bytes()
+    with pytest.raises(ValueError, match=r"s\.npz' exists"):
+        FeatureStats().update(x[:5]).save(tmp_path / "s.npz")
+    assert (tmp_path / "s.npz").read_bytes() == before
+    FeatureStats().update(x[:5]).save(tmp_path / "s.npz", overwrite=True)
+    assert FeatureStats.load(tmp_path / "s.npz").n == 5
+    s.save(tmp_path / "s.npz", overwrite=True)
     back.update(x[:3])  # mergeable: the count was saved
     _close(back, np.concatenate([x, x[:3]]))
     # a pytorch-fid file: mu and sigma only
