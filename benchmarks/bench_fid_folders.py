@@ -18,6 +18,12 @@ Run it in the fixture environment (pytorch-fid and clean-fid need torchvision); 
 under ``--ours-python`` (default: the checkout's ``.venv``, which has our dependencies)::
 
     PYTHONPATH=. /work/fidvenv/bin/python benchmarks/bench_fid_folders.py [--n 200] [--threads 2]
+    # the issue's sizes: 10k against the faster peer, then our memory alone at 50k
+    ... bench_fid_folders.py --n 10000 --skip clean-fid,ours-clean,ours-2n
+    ... bench_fid_folders.py --n 50000 --skip pytorch-fid,clean-fid,ours-clean,ours-2n,ours-cached
+
+``--skip`` takes ``ours``, ``ours-cached``, ``pytorch-fid``, ``ours-clean``, ``clean-fid`` and
+``ours-2n``.
 """
 
 from __future__ import annotations
@@ -174,7 +180,7 @@ def main() -> None:
                 ("clean-fid", "real", "fake", ""), ("ours", "real2", "fake2", "2N")]  # fmt: skip
         rows = []
         for method, a, b, tag in plan:
-            key = "ours-2n" if tag == "2N" else method
+            key = {"2N": "ours-2n", "cached": "ours-cached"}.get(tag, method)
             if key in skip or (tag == "cached" and "ours" in skip):
                 continue
             cache = d / ("cache-clean" if method == "ours-clean" else f"cache-{a}")

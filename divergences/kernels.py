@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from divergences._pairwise import DEFAULT_TILE, Rows, dists, pairwise_sum, safe_sqrt, sq_dists
+from divergences._typing import pair_typed
 from divergences._validation import (
     as_point_pair,
     check_choice,
@@ -72,6 +73,7 @@ def _median_pairwise(z: Tensor, max_points: int, generator: torch.Generator | No
     return 0.5 * (d[(k - 1) // 2] + d[k // 2])
 
 
+@pair_typed
 def median_heuristic(
     x: Any,
     y: Any,
@@ -247,6 +249,7 @@ def polynomial_mmd2_centred(
     return _mmd2_impl(xs, ys, block, diag, unbiased, tile)
 
 
+@pair_typed
 def mmd2(
     x: Any,
     y: Any,
@@ -391,6 +394,7 @@ def _check_polynomial_range(
         )
 
 
+@pair_typed
 def energy_distance(
     x: Any,
     y: Any,

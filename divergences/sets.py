@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from divergences._typing import pair_typed
 from divergences._validation import check_choice, mul_pow2, to_output, warn_if_overflow
 from divergences.neighbors.engine import PointSets, prepare_sets, search, search_both
 
@@ -81,6 +82,7 @@ def _check_bool(value: Any, name: str) -> None:
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
+@pair_typed
 def nearest_pair_distance(
     x: Any,
     y: Any,
@@ -123,6 +125,7 @@ def nearest_pair_distance(
     return _out(_reduce(_point_to_set(s, squared), s.x_len, "min"), s, "nearest_pair_distance")
 
 
+@pair_typed
 def chamfer(
     x: Any,
     y: Any,
@@ -186,6 +189,7 @@ def chamfer(
     return _out(total, s, "chamfer")
 
 
+@pair_typed
 def hausdorff(
     x: Any,
     y: Any,

@@ -17,7 +17,6 @@ Computing statistics from data is :mod:`metrics.reference` (``divergences stats`
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from metrics._atomic import write_atomic
+from metrics._atomic import atomic_open
 from metrics.stats import FeatureStats
 
 __all__ = [
@@ -78,12 +77,16 @@ def save_stats_file(
     if groups:
         arrays["group_n"] = np.array([g.n for g in groups], dtype=np.int64)
         arrays["group_mu"] = np.stack([g.mean.cpu().numpy() for g in groups])
-        arrays["group_sigma"] = np.stack([g.cov().cpu().numpy() for g in groups])
+        # filled in place: K covariances of 2048² float64 are 34 MB each
+        sigma = np.empty((len(groups), *arrays["sigma"].shape))
+        for i, g in enumerate(groups):
+            sigma[i] = g.cov().cpu().numpy()
+        arrays["group_sigma"] = sigma
     if meta:
         arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, default=str))
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    write_atomic(path, buf.getvalue(), overwrite=overwrite, what="statistics file")
+    # streamed into the temporary file: no in-memory copy of the archive
+    with atomic_open(path, overwrite=overwrite, what="statistics file") as fh:
+        np.savez(fh, **arrays)
 
 
 def load_stats_file(

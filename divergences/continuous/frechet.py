@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from divergences._typing import quad_typed
 from divergences._validation import as_tensor, check_finite, to_output
 
 __all__ = [
@@ -368,6 +369,7 @@ def frechet64(m1: Tensor, c1: Tensor, m2: Tensor, c2: Tensor, *, eps: float) -> 
     return ldexp2(val, 2 * k)
 
 
+@quad_typed
 def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any, *, squared: bool = True) -> Any:
     """Fréchet (2-Wasserstein) distance between N(mu1, cov1) and N(mu2, cov2); squared by default.
 

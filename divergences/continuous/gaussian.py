@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from divergences._typing import quad_typed
 from divergences._validation import to_output
 from divergences.continuous.frechet import (
     ldexp2,
@@ -115,6 +116,7 @@ def _renyi(diff: Tensor, c1: Tensor, c2: Tensor, l1: Tensor, l2: Tensor, alpha: 
     return torch.where(ok, val, torch.full_like(val, math.inf))
 
 
+@quad_typed
 def gaussian_kl(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
     """KL divergence KL(P‖Q) between Gaussians P = N(mu1, cov1) and Q = N(mu2, cov2).
 
@@ -149,6 +151,7 @@ def gaussian_kl(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
     return to_output(val.clamp_min(0.0).to(out_dtype), is_numpy)
 
 
+@quad_typed
 def gaussian_renyi(mu1: Any, cov1: Any, mu2: Any, cov2: Any, alpha: float) -> Any:
     """Rényi divergence of order ``alpha`` between P = N(mu1, cov1) and Q = N(mu2, cov2).
 
@@ -192,6 +195,7 @@ def gaussian_renyi(mu1: Any, cov1: Any, mu2: Any, cov2: Any, alpha: float) -> An
     return to_output(_renyi(*factors, alpha).to(out_dtype), is_numpy)
 
 
+@quad_typed
 def gaussian_bhattacharyya(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
     """Bhattacharyya distance −ln ∫ √(pq) between P = N(mu1, cov1) and Q = N(mu2, cov2).
 
@@ -221,6 +225,7 @@ def gaussian_bhattacharyya(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
     return to_output((0.5 * _renyi(*factors, 0.5)).to(out_dtype), is_numpy)
 
 
+@quad_typed
 def gaussian_hellinger2(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
     """Squared Hellinger distance 1 − ∫ √(pq) between P = N(mu1, cov1) and Q = N(mu2, cov2).
 
@@ -253,6 +258,7 @@ def gaussian_hellinger2(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
     return to_output(val.to(out_dtype), is_numpy)
 
 
+@quad_typed
 def gaussian_chi2(mu1: Any, cov1: Any, mu2: Any, cov2: Any) -> Any:
     """Pearson χ²(P‖Q) = ∫ p²/q − 1 between P = N(mu1, cov1) and Q = N(mu2, cov2).
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from divergences._typing import pair_typed
 from divergences._validation import to_output
 from divergences.fdiv import _terms as _t
 from divergences.fdiv import family as _fd
@@ -52,6 +53,7 @@ __all__ = [
 # --- public functions ---------------------------------------------------------------------------
 
 
+@pair_typed
 def kl(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Kullback–Leibler divergence ``KL(P‖Q)`` in nats, batched over leading axes.
 
@@ -82,6 +84,7 @@ def _kl(r: _t.Prepared, *, swap: bool) -> Any:
     return to_output(_t.kl_fast(p, q, sp, sq).to(r.out_dtype), r.is_numpy)
 
 
+@pair_typed
 def reverse_kl(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Reverse KL, ``KL(Q‖P) = Σ_k q_k log(q_k/p_k)`` (nats), i.e. f = −log u.
 
@@ -102,6 +105,7 @@ def reverse_kl(p: Any, q: Any, *, normalize: bool = False) -> Any:
     return _kl(_t.prepare(p, q, normalize), swap=True)
 
 
+@pair_typed
 def js(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Jensen–Shannon divergence in nats (≤ log 2), symmetric, always finite.
 
@@ -130,6 +134,7 @@ def js(p: Any, q: Any, *, normalize: bool = False) -> Any:
     return to_output(_t.js_fast(r.p, r.q).to(r.out_dtype), r.is_numpy)
 
 
+@pair_typed
 def tv(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Total variation distance ``½ Σ_k |p_k − q_k|`` ∈ [0, 1] (f = ½|u − 1|).
 
@@ -151,6 +156,7 @@ def tv(p: Any, q: Any, *, normalize: bool = False) -> Any:
     return _t.finish(0.5 * (pt - qt).abs(), is_np, dt)
 
 
+@pair_typed
 def hellinger2(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Squared Hellinger distance ``1 − Σ_k √(p_k q_k) = ½ Σ_k (√p_k − √q_k)²`` ∈ [0, 1].
 
@@ -174,6 +180,7 @@ def hellinger2(p: Any, q: Any, *, normalize: bool = False) -> Any:
     return _t.finish(_t.hellinger2_terms(pt, qt), is_np, dt)
 
 
+@pair_typed
 def pearson(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Pearson χ² divergence ``Σ_k (p_k − q_k)²/q_k`` (f = (u − 1)²).
 
@@ -195,6 +202,7 @@ def pearson(p: Any, q: Any, *, normalize: bool = False) -> Any:
     return _t.finish(_t.chi2_terms(pt, qt), is_np, dt)
 
 
+@pair_typed
 def neyman(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Neyman χ² divergence ``Σ_k (p_k − q_k)²/p_k`` (f = (1 − u)²/u), = ``pearson(q, p)``.
 
@@ -216,6 +224,7 @@ def neyman(p: Any, q: Any, *, normalize: bool = False) -> Any:
     return _t.finish(_t.chi2_terms(qt, pt), is_np, dt)
 
 
+@pair_typed
 def jeffreys(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Jeffreys divergence ``Σ_k (p_k − q_k) log(p_k/q_k) = KL(P‖Q) + KL(Q‖P)``.
 
@@ -237,6 +246,7 @@ def jeffreys(p: Any, q: Any, *, normalize: bool = False) -> Any:
     return _t.finish(_t.jeffreys_terms(pt, qt), is_np, dt)
 
 
+@pair_typed
 def triangular(p: Any, q: Any, *, normalize: bool = False) -> Any:
     """Triangular discrimination ``Σ_k (p_k − q_k)²/(p_k + q_k)`` ∈ [0, 2] (f = (u−1)²/(u+1)).
 
@@ -258,6 +268,7 @@ def triangular(p: Any, q: Any, *, normalize: bool = False) -> Any:
     return _t.finish(_t.triangular_terms(pt, qt), is_np, dt)
 
 
+@pair_typed
 def alpha_divergence(p: Any, q: Any, *, alpha: float, normalize: bool = False) -> Any:
     """Amari α-divergence ``(Σ_k p_k^α q_k^{1−α} − 1)/(α(α − 1))``, any finite real ``α``.
 
@@ -297,6 +308,7 @@ def alpha_divergence(p: Any, q: Any, *, alpha: float, normalize: bool = False) -
     return _t.finish(terms, is_np, dt)
 
 
+@pair_typed
 def f_divergence(
     p: Any, q: Any, f: str | _fd.FDivergence, *, normalize: bool = False, **params: float
 ) -> Any:
@@ -365,6 +377,7 @@ def f_divergence(
     return to_output(out.to(dt), is_np)
 
 
+@pair_typed
 def alpha(p: Any, q: Any, a: float, *, normalize: bool = False) -> Any:
     """Deprecated alias of :func:`alpha_divergence`.
 

@@ -69,13 +69,16 @@ def brute(
                 rows = torch.arange(i0, i0 + n, device=x.device)
                 s = s.masked_fill(rows.view(1, n, 1) == cols.view(1, 1, m), math.inf)
             if m > kk:
-                s, pos = torch.topk(s, kk, dim=-1, largest=False, sorted=False)
+                # stable: among tied scores the smaller index stays a candidate
+                s, pos = torch.sort(s, dim=-1, stable=True)
+                s, pos = s[..., :kk], pos[..., :kk]
                 ci = cols[pos]
             else:
                 ci = cols.expand(B, n, m)
             cand_s = torch.cat([best_s, s], dim=-1)
             cand_i = torch.cat([best_i, ci], dim=-1)
-            best_s, pos = torch.topk(cand_s, kk, dim=-1, largest=False, sorted=False)
+            best_s, pos = torch.sort(cand_s, dim=-1, stable=True)  # earlier tiles first
+            best_s, pos = best_s[..., :kk], pos[..., :kk]
             best_i = cand_i.gather(-1, pos)
         out[:, i0 : i0 + n] = best_i
     return out

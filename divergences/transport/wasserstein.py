@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from divergences._pairwise import DEFAULT_TILE, cost_matrix, row_norms
+from divergences._typing import pair_typed
 from divergences._validation import (
     as_point_pair,
     as_tensor,
@@ -179,6 +180,7 @@ def _sinkhorn_setup(x, y, p, eps, scaling, tol, max_iter, tile):
     return xs, ys, e, eps_schedule(diam_p, float(eps_s), scaling), tol, max_iter, tile
 
 
+@pair_typed
 def wasserstein(
     x: Any,
     y: Any,
@@ -305,6 +307,7 @@ def wasserstein(
     return to_output(out, is_np)
 
 
+@pair_typed
 def sinkhorn_divergence(
     x: Any,
     y: Any,

@@ -393,3 +393,12 @@ def test_cuda_batched_exclude_self(engine):
     torch.testing.assert_close(dc.cpu(), d, rtol=1e-5, atol=1e-6)
     assert (ic.cpu()[:, :, 0] != torch.arange(1500)).all()
     assert (ic.cpu()[1, 777:] == -1).all()
+
+
+@pytest.mark.parametrize("p", [1.0, 3.0])
+def test_brute_lp_keeps_the_smallest_indices_among_many_ties(p):
+    # more tied points than candidates: the smaller index must win, whatever the tile
+    y = np.zeros((8, 1))
+    for tile in (None, 1, 3):
+        d, i = knn(np.zeros((1, 1)) + 7.0, y + 7.0, 2, p=p, engine="brute", tile=tile)
+        assert i.tolist() == [[0, 1]] and d.tolist() == [[0.0, 0.0]]
