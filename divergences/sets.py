@@ -14,7 +14,8 @@ Conventions (settled for the whole project):
 * exact at any magnitude (``f(c x, c y) = c f(x, y)``, squared forms ``c²``); a value beyond
   the dtype's range is ``inf`` with a ``RuntimeWarning``.
 
-NumPy inputs give Python floats (or NumPy arrays for batches), tensors give tensors.
+NumPy inputs give Python floats (or NumPy arrays for batches), tensors give tensors; an array
+given with a tensor is moved to the tensor's dtype and device, and the result is a tensor.
 """
 
 from __future__ import annotations

@@ -44,3 +44,5 @@ def test_gaussians_and_sets_answer_in_kind() -> None:
     m = assert_type(dv.mmd2(torch.from_numpy(x), torch.from_numpy(x + 1)), torch.Tensor)
     w = assert_type(dv.wasserstein(x, x + 1), NumpyResult)
     assert isinstance(c, float) and isinstance(w, float) and isinstance(m, torch.Tensor)
+    hx = assert_type(dv.hausdorff(x, torch.from_numpy(x + 1)), torch.Tensor)  # a mix: torch out
+    assert isinstance(hx, torch.Tensor) and float(hx) == dv.hausdorff(x, x + 1)

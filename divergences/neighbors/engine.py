@@ -35,6 +35,7 @@ import torch
 
 from divergences._validation import (
     as_tensor,
+    as_tensor_pair,
     check_choice,
     check_point_sets,
     check_positive_int,
@@ -122,7 +123,8 @@ def knn(
 
     Args:
         x: Query points, shape (N, D) or batched (B, N, D). Tensor or array.
-        y: Reference points, shape (M, D) or batched (B, M, D), same dtype/device as ``x``.
+        y: Reference points, shape (M, D) or batched (B, M, D), same dtype/device as ``x``
+            (an array given with a tensor is moved to the tensor's dtype and device).
         k: Number of neighbours, ``1 <= k <= M`` (``M - 1`` with ``exclude_self``).
         p: Ground norm as in ``torch.cdist``: any ``p >= 1`` or ``math.inf``.
         exclude_self: ``x`` and ``y`` are the same set (identical values and shape); row i
@@ -212,10 +214,7 @@ class PointSets:
 
 def prepare_sets(x: Any, y: Any, x_lengths: Any, y_lengths: Any, p: Any, engine: str) -> PointSets:
     """Validate two point sets, their lengths, ``p`` and ``engine`` once (public boundary)."""
-    x, x_np = as_tensor(x, "x")
-    y, y_np = as_tensor(y, "y")
-    if x_np != y_np:
-        raise TypeError("x and y must both be torch tensors or both be arrays, not a mix")
+    x, y, x_np = as_tensor_pair(x, y, ("x", "y"))  # an array mixed with a tensor follows it
     if x.dtype != y.dtype:
         raise TypeError(f"x and y must have the same dtype, got {x.dtype} and {y.dtype}")
     batched = check_point_sets(x, y)

@@ -141,6 +141,18 @@ def test_dtype_and_device_preserved(rng):
     )
 
 
+def test_array_mixed_with_tensor_follows_the_tensor(sets):
+    x, y = sets
+    for fn, ref in ((chamfer, ref_chamfer(x, y)), (hausdorff, ref_hausdorff(x, y))):
+        for a, b in ((torch.from_numpy(x), y), (x, torch.from_numpy(y))):
+            v = fn(a, b)
+            assert isinstance(v, torch.Tensor) and v.dtype == torch.float64
+            assert float(v) == pytest.approx(ref, rel=1e-12)
+    v = nearest_pair_distance(torch.from_numpy(x).float(), y + 10.0)  # cast to the tensor's dtype
+    assert v.dtype == torch.float32
+    assert float(v) == pytest.approx(C(x, y + 10.0, 2.0).min(), rel=1e-5)
+
+
 @pytest.mark.parametrize("p", PS)
 def test_gradcheck(p, rng):
     x = torch.from_numpy(rng.normal(size=(7, 3))).requires_grad_()

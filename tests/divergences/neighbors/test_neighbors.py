@@ -314,8 +314,8 @@ def test_errors():
         knn(torch.zeros(4, 3, dtype=torch.int64), x)
     with pytest.raises(TypeError, match="same dtype"):
         knn(x, x.double())
-    with pytest.raises(TypeError, match="both be torch tensors or both be arrays"):
-        knn(x, np.zeros((4, 3)))
+    d, i = knn(x, np.ones((4, 3)), 1)  # an array mixed with a tensor follows the tensor
+    assert isinstance(d, torch.Tensor) and d.dtype == x.dtype and isinstance(i, torch.Tensor)
     with pytest.raises(TypeError, match="k must be an integer"):
         knn(x, x, 1.5)
     with pytest.raises(ValueError, match="k must be >= 1"):
