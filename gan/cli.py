@@ -88,7 +88,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from metrics.evaluate import add_cli_arguments
+    from metrics.cli import add_cli_arguments
 
     p = _Parser(prog="divergences", description=__doc__.split("\n")[0])
     p.add_argument("--version", action="version", version=f"divergences {version()}")
@@ -266,7 +266,7 @@ def _check_n(n: int, flag: str = "-n", minimum: int = 1) -> int:
 
 
 def _device(name: str) -> str:
-    from metrics.evaluate import check_device
+    from metrics.cli import check_device
 
     check_device(name)
     return name
@@ -313,7 +313,7 @@ def _evaluate(args) -> int:
         flags = ", ".join("-n" if k == "n" else f"--{k.replace('_', '-')}" for k in given)
         raise ValueError(f"{flags} do(es) not apply to the {form} form of evaluate")
     if form == "REAL FAKE":
-        from metrics.evaluate import run_cli
+        from metrics.cli import run_cli
 
         print(run_cli(args.paths[0], args.paths[1], args).table())
         return 0

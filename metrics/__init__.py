@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from metrics import distributed, features
 from metrics._types import Score
-from metrics.evaluate import METRICS, Entry, Report, cli_evaluate, evaluate, load_samples
+from metrics.cli import cli_evaluate
+from metrics.evaluate import METRICS, evaluate, load_samples
 from metrics.features import digits_features, digits_logits, extract
 from metrics.fid import FID, fid, fid_from_moments, fid_from_stats, frechet_distance
 from metrics.inception_score import InceptionScore, inception_score
@@ -28,6 +29,7 @@ from metrics.prdc import (
     precision_recall,
 )
 from metrics.reference import cli_stats, compute_stats
+from metrics.report import Entry, Report
 from metrics.stats import FeatureStats
 from metrics.two_sample import TWO_SAMPLE, two_sample
 

@@ -2,26 +2,18 @@
 
 ``evaluate(real, fake, metrics=[...], features=...)`` accepts arrays, tensors, ``.npy`` /
 ``.npz`` / ``.pt`` files (loaded without pickles), image folders, or a generator callable
-``fake(n) -> (n, ...)`` with ``num_samples`` (loading: :mod:`metrics.loading`). The
-``divergences evaluate REAL FAKE`` command (``gan/cli.py``) uses :func:`add_cli_arguments`
-and :func:`run_cli`.
+``fake(n) -> (n, ...)`` with ``num_samples`` (loading: :mod:`metrics.loading`). The report
+is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod:`metrics.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from divergences._validation import check_positive_int
-from metrics._atomic import check_writable, write_atomic
 from metrics.features import (
     digits_logits,
     extract,
@@ -43,117 +35,19 @@ from metrics.loading import (
 )
 from metrics.modes import mode_coverage
 from metrics.prdc import density_coverage, precision_recall
+from metrics.report import Entry, Report
 from metrics.two_sample import TWO_SAMPLE, two_sample
 
 __all__ = [
+    "DEFAULT_METRICS",
     "METRICS",
     "Entry",
     "Report",
-    "add_cli_arguments",
-    "add_extractor_arguments",
-    "check_device",
-    "cli_evaluate",
     "evaluate",
     "load_array",
     "load_image_folder",
     "load_samples",
-    "run_cli",
 ]
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One reported number: ``value`` and its uncertainty.
-
-    ``kind`` is ``"std"`` over
-    subsets/splits, ``"stderr"``, or ``""`` when there is none), with an optional
-    ``interval`` (low, high) (e.g. the FID jackknife's 95 % interval).
-    """
-
-    value: float
-    uncertainty: float | None = None
-    kind: str = ""
-    interval: tuple[float, float] | None = None
-
-    def __float__(self) -> float:
-        return float(self.value)
-
-
-@dataclass(frozen=True)
-class Report(Mapping):
-    """Mapping ``name → Entry`` with a pretty :meth:`table` and :meth:`to_json`.
-
-    Example:
-        >>> r = Report({"fid": Entry(1.5), "kid": Entry(0.01, 0.002, "std")}, {"n_real": 10})
-        >>> float(r["fid"]), sorted(r)
-        (1.5, ['fid', 'kid'])
-        >>> print(r.table())
-        metric      value   ± uncertainty
-        fid        1.5000
-        kid        0.0100   ± 0.0020 (std)
-    """
-
-    entries: dict[str, Entry]
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, key: str) -> Entry:
-        return self.entries[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.entries)
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def table(self) -> str:
-        """A fixed-width text table, one metric per line."""
-        w = max([len("metric"), *map(len, self.entries)]) + 2
-        lines = [f"{'metric':<{w}}{'value':>8}   ± uncertainty"]
-        for name, e in self.entries.items():
-            unc = f"   ± {e.uncertainty:.4f} ({e.kind})" if e.uncertainty is not None else ""
-            if e.interval is not None:
-                unc += f"  [{e.interval[0]:.4f}, {e.interval[1]:.4f}]"
-            lines.append(f"{name:<{w}}{e.value:>8.4f}{unc}")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"metrics": {name: {"value", "uncertainty", "kind"[, "interval"]}}, "meta": ...}``."""
-        return {
-            "metrics": {
-                n: _jsonable(
-                    {k: v for k, v in e.__dict__.items() if v is not None or k != "interval"}
-                )
-                for n, e in self.entries.items()
-            },
-            "meta": _jsonable(self.meta),
-        }
-
-    def to_json(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
-        """The report as JSON, also written to ``path`` if given, atomically.
-
-        Non-finite numbers become the strings ``"inf"``/``"nan"``.
-
-        Raises:
-            ValueError: ``path`` exists and ``overwrite`` is False, or its folder is missing.
-        """
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        if path is not None:
-            write_atomic(path, text + "\n", overwrite=overwrite, what="JSON output")
-        return text
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else str(float(obj))
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    return obj
 
 
 # --- metrics registry ---------------------------------------------------------------------------
@@ -346,6 +240,7 @@ def evaluate(
         (and its file's SHA-256), the preprocessing and the counts per side and file type.
 
     Example:
+        >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> r = evaluate(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)),
         ...              metrics=["fid", "precision_recall"])
@@ -452,124 +347,3 @@ def _check_dims(real: Any, fake: Any, real_source: Any) -> None:
             f"{what} has dimension {dims[0]} but the fake features have {dims[1]}: statistics "
             "of another network or preprocessing?"
         )
-
-
-def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
-    """Add the options of ``divergences evaluate REAL FAKE`` to a parser (or argument group).
-
-    ``--device``, ``--json`` and ``--overwrite`` are left to the caller (they may be shared
-    with other forms of a command); :func:`run_cli` reads them when present.
-    """
-    ap.add_argument(
-        "--metrics",
-        default=None,
-        help=f"comma-separated, from: {', '.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})",
-    )
-    add_extractor_arguments(ap)
-    ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
-    ap.add_argument("--batch-size", type=int, default=None, help="feature batch size (256)")
-    _add_folder_arguments(ap)
-    ap.add_argument(
-        "--no-cache", action="store_true", default=None, help="do not use cached real statistics"
-    )
-
-
-def add_extractor_arguments(ap: argparse.ArgumentParser) -> None:
-    """``--features`` and ``--no-check-hash`` (shared by ``evaluate`` and ``stats``)."""
-    ap.add_argument(
-        "--features",
-        default=None,
-        help="identity (default), digits, inception (pytorch-fid's weights, from `divergences "
-        "weights fetch inception`), inception:PATH, or a TorchScript file path",
-    )
-    ap.add_argument(
-        "--no-check-hash",
-        action="store_true",
-        default=None,
-        help="load an Inception weights file whose SHA-256 is not the published one (warns)",
-    )
-
-
-def _add_folder_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument(
-        "--progress", action="store_true", default=None, help="progress bars (default: on a TTY)"
-    )
-    ap.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    ap.add_argument("--image-size", type=int, default=None, help="resize folder images to this")
-    ap.add_argument(
-        "--resize",
-        default=None,
-        help="--features inception: pytorch-fid (default) or clean; otherwise the PIL filter "
-        "for folder images: bilinear (default), bicubic, lanczos or nearest",
-    )
-    ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: <= 4)")
-
-
-def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
-    """Evaluate the files ``real`` and ``fake`` with the options of :func:`add_cli_arguments`.
-
-    Writes ``args.json`` (atomically; an existing file only with ``args.overwrite``) and
-    returns the report. The JSON target is checked before any work is done.
-    """
-    json_path = getattr(args, "json", None)
-    overwrite = bool(getattr(args, "overwrite", False))
-    if json_path:
-        check_writable(json_path, overwrite=overwrite, what="--json")
-    names = [m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",")]
-    if args.num_samples is not None:
-        check_positive_int(args.num_samples, "--num-samples")
-    device = getattr(args, "device", None)
-    if device is not None:
-        check_device(device)
-    report = evaluate(
-        real,
-        fake,
-        metrics=[m for m in names if m],
-        features=args.features or "identity",
-        num_samples=args.num_samples,
-        batch_size=256 if args.batch_size is None else args.batch_size,
-        device=device,
-        progress=getattr(args, "progress", None),
-        image_size=getattr(args, "image_size", None),
-        resize=getattr(args, "resize", None),
-        num_workers=getattr(args, "workers", None),
-        cache=not getattr(args, "no_cache", False),
-        check_hash=not getattr(args, "no_check_hash", False),
-    )
-    if json_path:
-        report.to_json(json_path, overwrite=overwrite)
-    return report
-
-
-def check_device(name: str, flag: str = "--device") -> None:
-    """Raise a ValueError naming ``flag`` unless ``name`` is a usable cpu or cuda device."""
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError, TypeError):
-        raise ValueError(f"{flag} {name!r} is not a device (use cpu or cuda)") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"{flag} {name!r}: use cpu or cuda")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{flag} {name!r}: CUDA is not available here; use cpu")
-
-
-def cli_evaluate(argv: Sequence[str] | None = None) -> int:
-    """``divergences evaluate REAL FAKE [--metrics a,b] [--features F] [--json out.json]``.
-
-    Prints the report table (and writes JSON if asked, refusing to replace an existing file
-    unless ``--overwrite``); returns the exit status.
-    """
-    ap = argparse.ArgumentParser(
-        prog="divergences evaluate", description="Evaluate generated samples against real ones."
-    )
-    ap.add_argument(
-        "real", help="real samples: .npy/.npz/.pt file or image folder, or a stats .npz"
-    )
-    ap.add_argument("fake", help="generated samples: .npy/.npz/.pt file or image folder")
-    add_cli_arguments(ap)
-    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    ap.add_argument("--json", default=None, help="also write the report to this new JSON file")
-    ap.add_argument("--overwrite", action="store_true", help="let --json replace a file")
-    args = ap.parse_args(argv)
-    print(run_cli(args.real, args.fake, args).table())
-    return 0

@@ -15,7 +15,8 @@ import torch
 from divergences._validation import check_positive_int
 from metrics._atomic import check_writable
 from metrics.cache import save_stats_file
-from metrics.evaluate import _add_folder_arguments, _version, add_extractor_arguments, check_device
+from metrics.cli import add_extractor_arguments, add_folder_arguments, check_device
+from metrics.evaluate import _version
 from metrics.features import is_inception, preprocessing, provenance, resolve_extractor
 from metrics.loading import collect_side, planned_count
 from metrics.networks.weights import OneLineArgumentParser
@@ -101,7 +102,7 @@ def cli_stats(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--groups", type=int, default=10, help="groups for error bars (0: none)")
     ap.add_argument("--num-samples", type=int, default=None, help="use at most this many")
     ap.add_argument("--batch-size", type=int, default=256, help="feature batch size (256)")
-    _add_folder_arguments(ap)
+    add_folder_arguments(ap)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing output")
     args = ap.parse_args(argv)
