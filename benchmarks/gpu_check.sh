@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-shot GPU check: runs every test marked `gpu` (engines, set distances, the GAN step)
-# and the GPU half of the set-distance benchmark. Needs scipy, scikit-learn, pytest, hypothesis.
+# One-shot GPU check: runs every test marked `gpu` (engines, set distances, the GAN step, the
+# Inception precisions), the Inception feature benchmark and the GPU half of the set-distance
+# benchmark. Needs scipy, scikit-learn, pytest, hypothesis.
 # Usage (from the repository root, on a machine with CUDA and a CUDA build of torch):
 #   bash benchmarks/gpu_check.sh [python]      # default python: .venv/bin/python or python3
 set -u
@@ -14,6 +15,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 echo "== GPU tests =="
 "$PY" -m pytest -q -m gpu tests -p no:cacheprovider
 status=$?
+echo "== GPU benchmark (Inception features: float32, tf32, bf16; pytorch-fid if installed) =="
+"$PY" benchmarks/bench_inception.py --device cuda --batch 128 --repeats 10 || status=1
 echo "== GPU benchmark (exact Chamfer) =="
 "$PY" benchmarks/bench_sets.py --device cuda --timeout 240 "${@:2}"
 exit $status

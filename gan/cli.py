@@ -46,7 +46,7 @@ DEMO_PRESET = "ring8"
 DISTANCES = ("chamfer", "hausdorff", "nearest_pair_distance", "mmd2", "energy_distance",
              "wasserstein")  # fmt: skip
 _FILES_FORM = ("metrics", "features", "num_samples", "batch_size", "progress", "image_size",
-               "resize", "workers", "no_cache", "no_check_hash")  # fmt: skip
+               "resize", "workers", "no_cache", "no_check_hash", "precision")  # fmt: skip
 _RUN_FORM = ("n", "rejection", "seed", "checkpoint")
 
 

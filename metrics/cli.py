@@ -14,6 +14,7 @@ import torch
 from divergences._validation import check_positive_int
 from metrics._atomic import check_writable
 from metrics.evaluate import DEFAULT_METRICS, METRICS, evaluate
+from metrics.networks.inception import PRECISIONS
 from metrics.report import Report
 
 __all__ = [
@@ -47,7 +48,7 @@ def add_cli_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 def add_extractor_arguments(ap: argparse.ArgumentParser) -> None:
-    """``--features`` and ``--no-check-hash`` (shared by ``evaluate`` and ``stats``)."""
+    """``--features``, ``--no-check-hash`` and ``--precision`` (``evaluate`` and ``stats``)."""
     ap.add_argument(
         "--features",
         default=None,
@@ -59,6 +60,12 @@ def add_extractor_arguments(ap: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="load an Inception weights file whose SHA-256 is not the published one (warns)",
+    )
+    ap.add_argument(
+        "--precision",
+        default=None,
+        choices=PRECISIONS,
+        help="--features inception: float32 (default), tf32 (CUDA) or bf16 (faster on GPUs)",
     )
 
 
@@ -108,6 +115,7 @@ def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
         num_workers=getattr(args, "workers", None),
         cache=not getattr(args, "no_cache", False),
         check_hash=not getattr(args, "no_check_hash", False),
+        precision=getattr(args, "precision", None),
     )
     if json_path:
         report.to_json(json_path, overwrite=overwrite)

@@ -187,6 +187,7 @@ def evaluate(
     num_workers: int | None = None,
     cache: bool = True,
     check_hash: bool = True,
+    precision: str | None = None,
 ) -> Report:
     """Evaluate generated samples against real ones with several metrics in one call.
 
@@ -234,6 +235,9 @@ def evaluate(
         cache: read/write the on-disk cache of real-folder statistics.
         check_hash: refuse Inception weights whose SHA-256 is not the published one;
             ``False`` loads such a file with a warning (never implied).
+        precision: with ``features="inception"``, ``"float32"`` (default), ``"tf32"`` (CUDA)
+            or ``"bf16"``: faster arithmetic on GPUs, recorded in the provenance (and the cache
+            key); its FID is not the float32 one to the last digits.
 
     Returns:
         A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor
@@ -257,7 +261,8 @@ def evaluate(
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 0:
         raise ValueError(f"options['fid']['groups'] must be an integer >= 0, got {groups!r}")
     _, folder_filter = preprocessing(features, resize)
-    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash)
+    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash,
+                                  precision=precision)  # fmt: skip
     if logits is None and isinstance(features, str) and features == "digits":
         logits = digits_logits(device=device)
     if logits is None and is_inception(features) and "is" in metrics:

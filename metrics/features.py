@@ -173,7 +173,9 @@ def preprocessing(spec: Any, resize: str | None) -> tuple[str | None, str]:
     return None, resize or "bilinear"
 
 
-def _inception(spec: str, *, device: Any, resize: str | None, check_hash: bool) -> torch.nn.Module:
+def _inception(
+    spec: str, *, device: Any, resize: str | None, check_hash: bool, precision: str
+) -> torch.nn.Module:
     from metrics.networks import weights
     from metrics.networks.inception import inception
 
@@ -184,7 +186,7 @@ def _inception(spec: str, *, device: Any, resize: str | None, check_hash: bool) 
             f"features {spec!r}: no file {path}; get pytorch-fid's weights with "
             "`divergences weights fetch inception`"
         )
-    net = inception(path, check_hash=check_hash, resize=mode, device=device)
+    net = inception(path, check_hash=check_hash, resize=mode, device=device, precision=precision)
     published = weights.REGISTRY["inception"].sha256
     if net.weights_sha256 != published:  # only reachable with check_hash=False
         warnings.warn(
@@ -201,6 +203,7 @@ def resolve_extractor(
     device: str | torch.device | None = None,
     resize: str | None = None,
     check_hash: bool = True,
+    precision: str | None = None,
 ) -> Extractor:
     """An extractor from a spec.
 
@@ -213,19 +216,27 @@ def resolve_extractor(
             ``"clean"`` (see :func:`preprocessing`); ignored by the other specs.
         check_hash: refuse an Inception weights file whose SHA-256 is not the published one.
             ``False`` loads it with a warning (e.g. a test file of random weights).
+        precision: the Inception network's arithmetic, ``"float32"`` (default), ``"tf32"``
+            (CUDA) or ``"bf16"`` (see :func:`metrics.inception`); the other specs refuse it.
 
     Returns:
         The extractor. The Inception network carries ``provenance = {"network":
-        "inception-v3-fid", "sha256": ..., "resize": ...}`` for reports and the stats cache.
+        "inception-v3-fid", "sha256": ..., "resize": ..., "precision": ...}`` for reports
+        and the stats cache.
 
     Raises:
         FileNotFoundError: the Inception weights are not fetched (the message says how).
         ValueError: an unknown spec, a wrong-hash or unreadable weights file.
     """
+    if precision is not None and not is_inception(spec):
+        raise ValueError(
+            f"precision {precision!r} applies to features 'inception' only, not {spec!r}"
+        )
     if callable(spec):
         return spec
     if is_inception(spec):
-        return _inception(spec, device=device, resize=resize, check_hash=check_hash)
+        return _inception(spec, device=device, resize=resize, check_hash=check_hash,
+                          precision=precision or "float32")  # fmt: skip
     if isinstance(spec, (str, os.PathLike)):
         s = os.fspath(spec)
         if s == "identity":

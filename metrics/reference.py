@@ -38,12 +38,13 @@ def compute_stats(
     channels: int | None = None,
     num_workers: int | None = None,
     check_hash: bool = True,
+    precision: str | None = None,
 ) -> tuple[Any, list, dict[str, Any]]:
     """Stream ``source`` (a folder, array or file) through ``features`` into statistics.
 
     The options are :func:`metrics.evaluate`'s (``features="inception"`` with
     ``resize="pytorch-fid"`` or ``"clean"``; ``check_hash=False`` loads unpublished Inception
-    weights, with a warning).
+    weights, with a warning; ``precision`` ``"float32"``, ``"tf32"`` or ``"bf16"``).
 
     Returns:
         ``(total, groups, provenance)``: the :class:`~metrics.FeatureStats` of all samples,
@@ -51,7 +52,8 @@ def compute_stats(
         ``groups < 2`` or there are fewer than ``2 groups`` samples) and a provenance dict.
     """
     _, folder_filter = preprocessing(features, resize)
-    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash)
+    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash,
+                                  precision=precision)  # fmt: skip
     if is_inception(features) and channels is None:  # the network takes RGB only
         channels = 3
     n = planned_count(source, num_samples)
@@ -128,6 +130,7 @@ def cli_stats(argv: Sequence[str] | None = None) -> int:
         resize=args.resize,
         num_workers=args.workers,
         check_hash=not args.no_check_hash,
+        precision=args.precision,
     )
     save_stats_file(args.output, total, groups, overwrite=args.overwrite, meta=prov)
     print(f"wrote {args.output}: n={total.n}, D={total.dim}, {len(groups)} groups")

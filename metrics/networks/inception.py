@@ -12,13 +12,21 @@ For speed each batch norm is folded into its convolution (in float64, once at lo
 1 × 1 convolutions that read the same block input run as one convolution, and an average-pooled
 1 × 1 branch is computed as conv-then-pool (the two commute exactly: the pool's weights sum to 1
 at every position because the padding is not counted), on channels-last tensors.
+
+``precision`` chooses the arithmetic: ``"float32"`` (default) is full IEEE float32 on every
+device (TF32 convolutions, which PyTorch allows on CUDA by default, are turned off during the
+forward pass); ``"tf32"`` lets CUDA tensor cores round the convolution and matmul inputs to
+TF32; ``"bf16"`` runs the network under bfloat16 autocast and returns float32 features. The
+choice is part of :attr:`FIDInceptionV3.provenance`, so cached statistics of one precision are
+never reused for another.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,7 @@ NUM_CLASSES = 1008
 IMAGE_SIZE = 299
 BN_EPS = 1e-3
 RESIZE_MODES = ("pytorch-fid", "clean")
+PRECISIONS = ("float32", "tf32", "bf16")
 
 # (name, in, out, kernel, stride, padding) of every convolution + batch norm + ReLU unit.
 _STEM = [
@@ -267,9 +276,10 @@ class FIDInceptionV3(nn.Module):
 
     Attributes:
         resize: ``"pytorch-fid"`` or ``"clean"``.
+        precision: ``"float32"``, ``"tf32"`` (CUDA only) or ``"bf16"``.
         weights_sha256: SHA-256 of the weights file (``None`` for an in-memory state dict).
-        provenance: ``{"network": "inception-v3-fid", "sha256": ..., "resize": ...}``, what
-            reports and the statistics cache key record.
+        provenance: ``{"network": "inception-v3-fid", "sha256": ..., "resize": ...,
+            "precision": ...}``, what reports and the statistics cache key record.
     """
 
     def __init__(
@@ -278,12 +288,16 @@ class FIDInceptionV3(nn.Module):
         *,
         resize: str = "pytorch-fid",
         weights_sha256: str | None = None,
+        precision: str = "float32",
     ) -> None:
         super().__init__()
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         state = check_state_dict(state)
         self.resize = resize
+        self.precision = precision
         self.weights_sha256 = weights_sha256
         self._units: dict[str, tuple[str, str, int, tuple[int, int]]] = {}
         self._groups: dict[str, tuple[str, str, list[int], str | None]] = {}
@@ -313,7 +327,8 @@ class FIDInceptionV3(nn.Module):
     @property
     def provenance(self) -> dict[str, Any]:
         """What identifies this network's features: weights digest and preprocessing."""
-        return {"network": "inception-v3-fid", "sha256": self.weights_sha256, "resize": self.resize}
+        return {"network": "inception-v3-fid", "sha256": self.weights_sha256,
+                "resize": self.resize, "precision": self.precision}  # fmt: skip
 
     def _buffer(self, name: str, value: torch.Tensor) -> str:
         key = name.replace(".", "__")
@@ -367,9 +382,25 @@ class FIDInceptionV3(nn.Module):
             x = 2 * x - 1
         return x.contiguous(memory_format=torch.channels_last)
 
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        """Float32 pool3 features on the network's device, in the chosen precision."""
+        x = self._prepare(images)
+        if self.precision == "tf32" and x.device.type != "cuda":
+            raise ValueError(
+                f"precision='tf32' needs the network on a CUDA device, but it is on {x.device}; "
+                "use 'float32' or 'bf16'"
+            )
+        if self.precision == "bf16":
+            with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                return _trunk(self, x).float()
+        if x.device.type != "cuda":
+            return _trunk(self, x)
+        with cuda_fp32_math(tf32=self.precision == "tf32"):
+            return _trunk(self, x)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Pool3 features ``(N, 2048)`` of images ``(N, 3, H, W)`` (float in [0, 1] or uint8)."""
-        return _trunk(self, self._prepare(images)).to(images.device)
+        return self._features(images).to(images.device)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """The 1008 class logits ``(N, 1008)`` (for the Inception Score): ``fc(features)``."""
@@ -377,8 +408,32 @@ class FIDInceptionV3(nn.Module):
 
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features ``(N, 2048)`` and logits ``(N, 1008)`` from one pass."""
-        f = _trunk(self, self._prepare(images))
+        f = self._features(images)
         return f.to(images.device), F.linear(f, self.fc_w, self.fc_b).to(images.device)
+
+
+@contextmanager
+def cuda_fp32_math(*, tf32: bool) -> Iterator[None]:
+    """Run cuDNN convolutions and cuBLAS matmuls in TF32 (``tf32``) or IEEE float32, then restore.
+
+    Uses torch's ``fp32_precision`` settings where they exist (mixing them with the legacy
+    ``allow_tf32`` flags is an error in recent torch), else the legacy flags.
+    """
+    conv, mm = getattr(torch.backends.cudnn, "conv", None), torch.backends.cuda.matmul
+    if conv is not None and hasattr(conv, "fp32_precision") and hasattr(mm, "fp32_precision"):
+        saved = conv.fp32_precision, mm.fp32_precision
+        conv.fp32_precision = mm.fp32_precision = "tf32" if tf32 else "ieee"
+        try:
+            yield
+        finally:
+            conv.fp32_precision, mm.fp32_precision = saved
+    else:
+        legacy = torch.backends.cudnn.allow_tf32, mm.allow_tf32
+        torch.backends.cudnn.allow_tf32 = mm.allow_tf32 = tf32
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, mm.allow_tf32 = legacy
 
 
 def _check_images(images: Any) -> torch.Tensor:
@@ -410,6 +465,7 @@ def inception(
     check_hash: bool = True,
     resize: str = "pytorch-fid",
     device: str | torch.device | None = None,
+    precision: str = "float32",
 ) -> FIDInceptionV3:
     """The Inception-v3 FID network on pytorch-fid's weights, in eval mode.
 
@@ -426,6 +482,10 @@ def inception(
         check_hash: refuse a file whose SHA-256 is not the published one.
         resize: ``"pytorch-fid"`` or ``"clean"``.
         device: where the network runs (default: CUDA when available, else CPU).
+        precision: ``"float32"`` (default: IEEE float32, TF32 off), ``"tf32"`` (CUDA tensor
+            cores) or ``"bf16"`` (bfloat16 autocast, float32 features); faster on GPUs, and the
+            features differ from float32 by rounding (benchmarks/bench_inception.py measures
+            how much).
 
     Returns:
         A :class:`FIDInceptionV3` in eval mode.
@@ -440,6 +500,8 @@ def inception(
         >>> net(torch.zeros(2, 3, 64, 64, dtype=torch.uint8)).shape  # doctest: +SKIP
         torch.Size([2, 2048])
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     digest = None
     if weights is None:
         weights = _weights.find("inception")
@@ -474,7 +536,10 @@ def inception(
         )
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return FIDInceptionV3(state, resize=resize, weights_sha256=digest).to(device)
+    if precision == "tf32" and torch.device(device).type != "cuda":
+        raise ValueError(f"precision='tf32' needs a CUDA device, got device={str(device)!r}")
+    net = FIDInceptionV3(state, resize=resize, weights_sha256=digest, precision=precision)
+    return net.to(device)
 
 
 class _Calibrator:

@@ -84,7 +84,8 @@ def test_fid_and_is_match_the_network_called_directly(setup, monkeypatch, tmp_pa
     is_ref = metrics.inception_score(setup["logits"], splits=3)
     assert r["is"].value == pytest.approx(float(is_ref.mean), rel=1e-6)
     prov = r.meta["provenance"]["extractor"]
-    assert prov == {"network": "inception-v3-fid", "sha256": setup["sha"], "resize": "pytorch-fid"}
+    assert prov == {"network": "inception-v3-fid", "sha256": setup["sha"], "resize": "pytorch-fid",
+                    "precision": "float32"}  # fmt: skip
     assert r.meta["feature_dim"] == 2048
     assert '"inception-v3-fid"' in r.to_json()
 
@@ -138,7 +139,7 @@ def test_cached_weights_are_found_or_the_error_says_how(setup, monkeypatch, tmp_
         net = metrics.features.resolve_extractor("inception", device="cpu", check_hash=False,
                                                  resize="clean")  # fmt: skip
     assert net.provenance == {"network": "inception-v3-fid", "sha256": setup["sha"],
-                              "resize": "clean"}  # fmt: skip
+                              "resize": "clean", "precision": "float32"}  # fmt: skip
 
 
 def test_resize_modes_are_checked_against_the_extractor(setup):
@@ -162,6 +163,27 @@ def test_stats_cache_is_keyed_by_weights_and_preprocessing(setup, monkeypatch, t
     assert not clean.meta["provenance"]["real"]["cached_statistics"]
     assert clean.meta["provenance"]["extractor"]["resize"] == "clean"
     assert clean.meta["provenance"]["preprocessing"]["resize"] == "bicubic"
+    bf16 = _evaluate(setup, metrics=["fid"], check_hash=False, precision="bf16")
+    assert not bf16.meta["provenance"]["real"]["cached_statistics"]  # not float32's statistics
+    assert bf16.meta["provenance"]["extractor"]["precision"] == "bf16"
+    assert first.meta["provenance"]["extractor"]["precision"] == "float32"
+
+
+def test_precision_is_checked_against_the_extractor_and_the_device(setup, capsys):
+    with pytest.raises(ValueError, match=r"precision 'bf16' applies to features 'inception'"):
+        metrics.evaluate(np.zeros((4, 2)), np.ones((4, 2)), metrics=["fid"], precision="bf16")
+    with pytest.raises(ValueError, match=r"precision must be one of .*'fp16'"):
+        _evaluate(setup, metrics=["fid"], check_hash=False, precision="fp16")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"precision='tf32' needs a CUDA device"):
+            _evaluate(setup, metrics=["fid"], check_hash=False, precision="tf32", device="cpu")
+    argv = ["evaluate", *setup["folders"].values(), "--features", f"inception:{setup['path']}",
+            "--no-check-hash", "--precision", "fp16"]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:  # argparse's one-line choices error
+        cli_main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--precision" in err[0] and "fp16" in err[0]
 
 
 def test_cli_stats_then_evaluate_against_them(setup, monkeypatch, tmp_path, capsys):
