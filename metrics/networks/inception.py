@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -382,25 +382,29 @@ class FIDInceptionV3(nn.Module):
             x = 2 * x - 1
         return x.contiguous(memory_format=torch.channels_last)
 
-    def _features(self, images: torch.Tensor) -> torch.Tensor:
-        """Float32 pool3 features on the network's device, in the chosen precision."""
+    def _run(
+        self, images: torch.Tensor, with_logits: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Float32 features (and logits) on the network's device, in the chosen precision."""
         x = self._prepare(images)
         if self.precision == "tf32" and x.device.type != "cuda":
             raise ValueError(
                 f"precision='tf32' needs the network on a CUDA device, but it is on {x.device}; "
                 "use 'float32' or 'bf16'"
             )
-        if self.precision == "bf16":
-            with torch.autocast(x.device.type, dtype=torch.bfloat16):
-                return _trunk(self, x).float()
-        if x.device.type != "cuda":
-            return _trunk(self, x)
-        with cuda_fp32_math(tf32=self.precision == "tf32"):
-            return _trunk(self, x)
+        on_cuda = x.device.type == "cuda"
+        with cuda_fp32_math(tf32=self.precision == "tf32") if on_cuda else nullcontext():
+            if self.precision == "bf16":
+                with torch.autocast(x.device.type, dtype=torch.bfloat16):
+                    f = _trunk(self, x).float()
+            else:
+                f = _trunk(self, x)
+            logits = F.linear(f, self.fc_w, self.fc_b) if with_logits else None  # float32 fc
+        return f, logits
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Pool3 features ``(N, 2048)`` of images ``(N, 3, H, W)`` (float in [0, 1] or uint8)."""
-        return self._features(images).to(images.device)
+        return self._run(images, False)[0].to(images.device)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """The 1008 class logits ``(N, 1008)`` (for the Inception Score): ``fc(features)``."""
@@ -408,8 +412,9 @@ class FIDInceptionV3(nn.Module):
 
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features ``(N, 2048)`` and logits ``(N, 1008)`` from one pass."""
-        f = self._features(images)
-        return f.to(images.device), F.linear(f, self.fc_w, self.fc_b).to(images.device)
+        f, logits = self._run(images, True)
+        assert logits is not None
+        return f.to(images.device), logits.to(images.device)
 
 
 @contextmanager
