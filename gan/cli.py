@@ -26,7 +26,8 @@ on). Under ``torchrun`` ``train`` runs data-parallel. ``sample`` and ``evaluate`
 run's ``best.pt`` when the watchdog kept one (``--checkpoint last`` for ``checkpoint.pt``).
 
 A user's mistake (a missing or unreadable file, a bad option value, a refused overwrite)
-ends with exit status 2 and one line on stderr naming the problem, never a traceback. No
+ends with exit status 2 and one line on stderr naming the problem, never a traceback; a
+warning (JPEG inputs, skipped images, unverified weights) is one line too. No
 file is replaced unless ``--overwrite`` says so, and every file is written atomically.
 """
 
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -174,8 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _guarded(command: str, fn, arg) -> int:
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:
+        # a user reads "what and why", not our source line
+        text = " ".join(str(message).split())
+        print(f"divergences {command}: warning: {text}", file=sys.stderr if file is None else file)
+
     try:
-        return fn(arg)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            return fn(arg)
     except (ValueError, TypeError, OSError) as exc:  # bad input: one clear line, no traceback
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"divergences {command}: error: {msg}", file=sys.stderr)

@@ -347,8 +347,11 @@ def _version() -> str:
 def _check_dims(real: Any, fake: Any, real_source: Any) -> None:
     dims = [s.features.shape[1] if s.features is not None else s.total.dim for s in (real, fake)]
     if dims[0] != dims[1]:
-        what = f"the statistics file {real_source}" if real.kind == "stats" else "the real features"
-        raise ValueError(
-            f"{what} has dimension {dims[0]} but the fake features have {dims[1]}: statistics "
-            "of another network or preprocessing?"
-        )
+        if real.kind == "stats":
+            what, why = f"the statistics file {real_source} has", (
+                "statistics of another network or preprocessing?")  # fmt: skip
+        else:
+            what, why = "the real features have", (
+                "another network, or images of another size or channel count (image_size / "
+                "--image-size, or the Inception features, make them agree)?")  # fmt: skip
+        raise ValueError(f"{what} dimension {dims[0]} but the fake features have {dims[1]}: {why}")

@@ -205,3 +205,21 @@ def test_image_presets_resolve():
         assert (cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.beta2) == (2e-4, 2e-4, 0.0, 0.9)
     assert TrainConfig.from_preset("cifar10", data="x").augment == "diffaug"
     assert TrainConfig.from_preset("digits-cond").conditional is True
+
+
+def test_warnings_are_one_line_without_source(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for side in ("a", "b"):
+        (tmp_path / side).mkdir()
+        for i in range(6):
+            img = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+            img.save(tmp_path / side / f"{i}.{'jpg' if side == 'b' else 'png'}")
+    rc = main(["evaluate", str(tmp_path / "a"), str(tmp_path / "b"), "--metrics", "fid",
+               "--no-cache"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 0
+    jpeg = ("fake: 6 of 6 images are JPEG (lossy compression changes FID and the other "
+            "metrics; compare PNG with PNG)")  # fmt: skip
+    assert err == [f"divergences evaluate: warning: {jpeg}"]

@@ -164,3 +164,12 @@ def test_peak_memory_is_bounded_by_the_batch(tmp_path):
     )
     growth_mb = float(out.stdout.strip().splitlines()[-1])
     assert growth_mb < 40, growth_mb
+
+
+def test_folders_of_other_sizes_say_how_to_agree(tmp_path):
+    a = _folder(tmp_path / "a", n=6, size=8)
+    b = _folder(tmp_path / "b", n=6, size=10, seed=1)
+    with pytest.raises(ValueError, match=r"dimension 192 but the fake features have 300: .*size"):
+        metrics.evaluate(a, b, metrics="fid", cache=False)
+    r = metrics.evaluate(a, b, metrics="fid", cache=False, image_size=8)
+    assert np.isfinite(r["fid"].value)
