@@ -598,6 +598,23 @@ def _subset(data: Data, fraction: float) -> Data:
     return dataclasses.replace(data, train=data.train[keep], labels=labels)
 
 
+def _check_against_data(cfg: TrainConfig, data: Data) -> None:
+    """Refuse options the data or the installation cannot serve, before anything is written."""
+    if cfg.augment != "none" and not data.is_image:
+        raise ValueError(
+            f"augment={cfg.augment!r} (DiffAugment/ADA) needs image data (C, H, W), but "
+            f"{cfg.data!r} gives samples of shape {tuple(data.shape)}; use augment='none'"
+        )
+    if cfg.tensorboard:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError as exc:
+            raise ValueError(
+                "tensorboard=True needs the tensorboard package (pip install tensorboard); "
+                "or set tensorboard=False"
+            ) from exc
+
+
 def _start(cfg: TrainConfig, resume: bool, overwrite: bool):
     """Processes, device, data, run directory, networks and state (phases 0 to 2)."""
     device = pick_device(cfg.device)
@@ -618,6 +635,7 @@ def _start(cfg: TrainConfig, resume: bool, overwrite: bool):
     if data.n_classes and 0 < cfg.eval_samples < 2 * data.n_classes:
         raise ValueError(f"eval_samples must be 0 or >= 2 per class ({2 * data.n_classes}) for "
                          f"a conditional run, got {cfg.eval_samples}")  # fmt: skip
+    _check_against_data(cfg, data)
     run_dir = Path(_dist.broadcast_object(str(cfg.out or rundir.default_run_dir(cfg))))
     cfg = cfg.replace(out=str(run_dir))
     # Decide first, change nothing: a refused or failed start leaves the folder as it was.
