@@ -14,18 +14,15 @@ __version__ = "0.1.0"
 # f-divergence family and exact discrete divergences
 from divergences.fdiv import (
     FDivergence,
-    alpha,
     alpha_divergence,
     f_divergence,
     f_divergence_names,
     from_generator,
-    get,
     get_f_divergence,
     hellinger2,
     jeffreys,
     js,
     kl,
-    names,
     neyman,
     pearson,
     reverse_kl,
@@ -67,7 +64,6 @@ from divergences.estimators import (
     knn_divergence,
     knn_kl,
     plugin_divergence,
-    variational_bound,
     variational_divergence,
 )
 
@@ -123,9 +119,4 @@ __all__ = [
     "knn_kl",
     "plugin_divergence",
     "variational_divergence",
-    # deprecated aliases, kept for one release
-    "alpha",
-    "get",
-    "names",
-    "variational_bound",
 ]

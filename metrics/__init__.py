@@ -13,7 +13,7 @@ from metrics._types import Score
 from metrics.cli import cli_evaluate
 from metrics.evaluate import METRICS, evaluate, load_samples
 from metrics.features import digits_features, digits_logits, extract
-from metrics.fid import FID, fid, fid_from_moments, fid_from_stats, frechet_distance
+from metrics.fid import FID, fid, fid_from_moments, fid_from_stats
 from metrics.inception_score import InceptionScore, inception_score
 from metrics.kid import KID, kid
 from metrics.modes import ModeCoverage, mode_coverage, mode_coverage_from_counts
@@ -61,7 +61,6 @@ __all__ = [
     "fid",
     "fid_from_moments",
     "fid_from_stats",
-    "frechet_distance",
     "inception",
     "inception_score",
     "kid",

@@ -22,7 +22,7 @@ from divergences.continuous.frechet import frechet64
 from metrics._types import feature_pair
 from metrics.stats import PSD_EPS, FeatureStats, _exponent, _gram, _scale
 
-__all__ = ["FID", "fid", "fid_from_moments", "fid_from_stats", "frechet_distance"]
+__all__ = ["FID", "fid", "fid_from_moments", "fid_from_stats"]
 
 
 def _frechet(
@@ -259,8 +259,3 @@ class FID:
     def compute(self) -> float:
         """FID between the accumulated real and fake statistics."""
         return fid_from_stats(self.real, self.fake)
-
-
-# Old name, kept as an alias for one release (deprecated): it shadowed the core's
-# divergences.frechet_distance, which has other tolerances and batching.
-frechet_distance = fid_from_moments

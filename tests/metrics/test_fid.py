@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import divergences
-from metrics import FID, FeatureStats, fid, fid_from_moments, fid_from_stats, frechet_distance
+from metrics import FID, FeatureStats, fid, fid_from_moments, fid_from_stats
 from tests.metrics._oracles import fid_nuclear, fid_sqrtm
 
 
@@ -222,7 +222,3 @@ def test_moments_at_extreme_magnitudes():
         assert got == pytest.approx(want * s * s, rel=1e-12)
     with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
         fid_from_moments(np.zeros(2), np.diag([1.0, -0.5]) * 1e-250, np.zeros(2), np.eye(2))
-
-
-def test_old_name_is_an_alias():
-    assert frechet_distance is fid_from_moments

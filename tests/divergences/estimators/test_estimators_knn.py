@@ -19,7 +19,7 @@ from divergences.estimators import (
     ensemble_weights,
     knn_divergence,
     knn_kl,
-    variational_bound,
+    variational_divergence,
 )
 
 
@@ -329,7 +329,7 @@ def test_knn_bad_samples(rng):
 def _quick(x, y, div, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return variational_bound(x, y, div, lr=1e-2, max_epochs=40, **kw)
+        return variational_divergence(x, y, div, lr=1e-2, max_epochs=40, **kw)
 
 
 def test_variational_lower_bounds(rng):
@@ -353,13 +353,13 @@ def test_variational_reproducible_and_zero_for_identical(rng):
 def test_variational_bad_input(rng):
     x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
     with pytest.raises(ValueError, match="x needs at least 10 samples"):
-        variational_bound(x[:5], y)
+        variational_divergence(x[:5], y)
     with pytest.raises(ValueError, match="train_fraction must be in"):
-        variational_bound(x, y, train_fraction=1.5)
+        variational_divergence(x, y, train_fraction=1.5)
     with pytest.raises(ValueError, match="lr must be a positive float"):
-        variational_bound(x, y, lr=-1.0)
+        variational_divergence(x, y, lr=-1.0)
     with pytest.warns(ConvergenceWarning, match="still improving"):
-        variational_bound(x, y + 3.0, "js", max_epochs=1)
+        variational_divergence(x, y + 3.0, "js", max_epochs=1)
 
 
 @pytest.mark.parametrize("base", ["none", "gaussian"])
