@@ -14,10 +14,13 @@ results of every run (``config.json``) and stored in every checkpoint.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from divergences._validation import check_choice as _choice
+from divergences._validation import check_number as _finite
+from divergences._validation import check_positive_int as _positive_int
 
 try:  # Python >= 3.11
     import tomllib
@@ -254,26 +257,6 @@ def _same_path(a: str, b: str) -> bool:
         return a == b or Path(a).resolve() == Path(b).resolve()
     except (OSError, RuntimeError):
         return False
-
-
-def _positive_int(value: Any, name: str, *, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _finite(value, name, *, lo=-math.inf, hi=math.inf, lo_open=False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
-        lo_b = "(" if lo_open else "["
-        raise ValueError(f"{name} must be finite and in {lo_b}{lo}, {hi}], got {value}")
-
-
-def _choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 def field_types() -> dict[str, type]:

@@ -22,25 +22,13 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
+from divergences._validation import check_bool as _bool
+from divergences._validation import check_positive_int as _int
+
 __all__ = [
     "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator",
     "MLPGenerator", "ProjectionMLPDiscriminator", "Standardized", "build_models",
 ]  # fmt: skip
-
-
-def _int(value: object, name: str, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return value
 
 
 def _image_shape(shape: object, name: str) -> tuple[int, int, int]:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from divergences._validation import check_bool
 from gan.nets.layers import (
     ConditionalBatchNorm2d,
     ProjectionHead,
@@ -73,12 +74,6 @@ def _check_attention(attention, valid: list[int]) -> int | None:
             f"{sorted(set(valid))}; got {attention!r}"
         )
     return attention
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def _check_labels(y: Tensor | None, n_classes: int, batch: int) -> None:
@@ -199,7 +194,7 @@ class Generator(nn.Module):
         if shared_embedding and not n_classes:
             raise ValueError("shared_embedding needs a conditional generator (n_classes > 0)")
         _check_init(init)
-        _check_bool("spectral_norm", spectral_norm)
+        check_bool(spectral_norm, "spectral_norm")
         bottom, mult = _G_LAYOUT[img_size]
         widths = [ch * m for m in mult]
         resolutions = [bottom * 2 ** (i + 1) for i in range(len(widths) - 1)]
@@ -282,7 +277,7 @@ class Discriminator(nn.Module):
         _check_count("n_classes", n_classes, minimum=0)
         ch = _D_CH[img_size] if ch is None else _check_count("ch", ch, minimum=1)
         _check_init(init)
-        _check_bool("spectral_norm", spectral_norm)
+        check_bool(spectral_norm, "spectral_norm")
         mult, downs = _D_LAYOUT[img_size]
         widths = [ch * m for m in mult]
         resolutions, r = [], img_size

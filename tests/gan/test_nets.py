@@ -277,7 +277,7 @@ def test_self_attention_equals_its_formula():
         (lambda: Discriminator(32, 3, attention=32), ValueError, r"one of \[8, 16\]"),
         (lambda: Generator(8, 32, 3, init="he"), ValueError, "init must be one of"),
         (lambda: ConditionalBatchNorm2d(4), ValueError, "exactly one of n_classes"),
-        (lambda: Discriminator(32, 3, spectral_norm=1), TypeError, "spectral_norm must be True"),
+        (lambda: Discriminator(32, 3, spectral_norm=1), TypeError, "spectral_norm must be a bool"),
     ],
 )
 def test_bad_constructor_arguments_are_named(make, exc, match):

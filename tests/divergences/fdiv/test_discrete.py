@@ -211,7 +211,9 @@ def test_gradcheck_float64(name):
     kw = {"alpha": 0.3} if name == "alpha_divergence" else {}
     fn = getattr(dv, name)
     # tolerance: the inputs leave the simplex slightly under perturbation; validation allows 1e-6
-    assert torch.autograd.gradcheck(lambda a, b: fn(a, b, *extra, **kw), (p, q), eps=1e-8, atol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda a, b: fn(a, b, *extra, **kw), (p, q), eps=1e-8, atol=1e-5
+    )
 
 
 def test_gradient_against_finite_differences_and_closed_form():
