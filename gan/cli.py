@@ -75,20 +75,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
-    from gan.config import TrainConfig, field_types
-
-    defaults = TrainConfig()
-    for name, kind in field_types().items():
-        flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
-        help_ = f"(default {getattr(defaults, name)!r}, or the data set's preset)"
-        if kind is bool:
-            p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
-                           default=None, help=help_)  # fmt: skip
-        else:
-            p.add_argument(*flags, dest=name, type=kind, default=None, help=help_)
-
-
 def _parser() -> argparse.ArgumentParser:
     from metrics.cli import add_cli_arguments
 
@@ -98,7 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train the default preset and print its evaluation")
     demo.add_argument("--out", default=None, help="run directory (default runs/demo-<time>)")
     demo.add_argument("--steps", type=int, default=None, help="override the preset's steps")
-    tr = sub.add_parser("train", help="train a GAN, or continue one (--resume)")
+    tr = sub.add_parser(
+        "train",
+        help="train a GAN, or continue one (--resume)",
+        description="Train a GAN into a run directory, then evaluate it. A data set with a "
+        "preset (gan/presets/DATA.toml) starts from it; the defaults shown apply otherwise. "
+        "Precedence: defaults < preset < --config file < options given here.",
+    )
     tr.add_argument("--config", default=None, help="TOML file of options")
     tr.add_argument("--preset", default=None, help="a bundled preset (gan/presets/NAME.toml) "
                     "in place of the data set's own, e.g. cifar10 for an image folder")  # fmt: skip
@@ -108,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
                            "and I/O options may be given")  # fmt: skip
     mode.add_argument("--overwrite", action="store_true",
                       help="replace the run in --out (deletes only its run files)")  # fmt: skip
-    _add_config_options(tr)
+    from gan.train_options import add_train_options
+
+    add_train_options(tr)
     sa = sub.add_parser("sample", help="draw samples from a run")
     sa.add_argument("run")
     sa.add_argument("-n", type=int, default=10000)
