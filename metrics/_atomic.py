@@ -105,7 +105,8 @@ def atomic_open(
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            os.chmod(tmp, file_mode())
+            with contextlib.suppress(OSError):  # file systems without modes refuse chmod
+                os.chmod(tmp, file_mode())
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
