@@ -194,9 +194,11 @@ def evaluate(
     Image folders are streamed (:mod:`metrics.folders`: sorted order, batches, memory bounded
     by the batch; unreadable images skipped with a count, JPEG warned about). A real side that
     is an ``.npz`` of statistics (``mu``, ``sigma``; pytorch-fid's or ``divergences stats``)
-    serves ``fid``. With ``cache`` the statistics of a real folder are cached on disk
-    (:mod:`metrics.cache`) when only ``fid`` is asked, so a second evaluation reads only the
-    fake side.
+    serves ``fid``; one whose recorded provenance (extractor, network hash, resize mode,
+    precision) differs from this run's is refused, one that records none (a pytorch-fid
+    file) is used with a warning. With ``cache`` the statistics of a real folder are cached
+    on disk (:mod:`metrics.cache`) when only ``fid`` is asked, so a second evaluation reads
+    only the fake side.
 
     FID comes with a delete-a-group jackknife standard error and interval, and FID∞
     (:mod:`metrics.jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,

@@ -15,7 +15,15 @@ import numpy as np
 import torch
 
 from divergences._validation import check_positive_int
-from metrics.cache import load_stats_file, save_stats_file, stats_key, stats_path
+from metrics.cache import (
+    check_provenance,
+    load_stats_file,
+    read_cached,
+    save_stats_file,
+    stats_key,
+    stats_path,
+    stats_provenance,
+)
 from metrics.features import iter_features, provenance
 from metrics.folders import IMAGE_SUFFIXES, folder_batches, scan_folder, warn_lossy
 from metrics.jackknife import group_index
@@ -233,15 +241,18 @@ class Side:
 
 
 def is_stats_file(source: Any) -> bool:
-    """True for a path to an ``.npz`` holding ``mu`` and ``sigma`` (reference statistics)."""
+    """True for a path to an ``.npz`` holding ``mu`` or ``sigma`` (reference statistics).
+
+    One of the two is enough: :func:`metrics.cache.load_stats_file` then names the missing one.
+    """
     if not isinstance(source, (str, os.PathLike)):
         return False
     p = Path(source)
     if p.suffix.lower() != ".npz" or not p.is_file():
         return False
     try:
-        with np.load(p, allow_pickle=False) as f:
-            return "mu" in f.files and "sigma" in f.files
+        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as f:  # fh: never leaked
+            return "mu" in f.files or "sigma" in f.files
     except Exception:  # truncated or foreign files: load_array reports them
         return False
 
@@ -306,6 +317,7 @@ def collect_side(
                 "(the other metrics need features)"
             )
         total, grp, meta = load_stats_file(source)
+        check_provenance(source, meta, provenance(spec, extractor))
         return Side(name, "stats", total.n or 0, total=total, groups=grp, meta=meta)
     kw = {"batch_size": batch_size, "device": device}
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
@@ -321,8 +333,9 @@ def collect_side(
                 num_samples=num_samples,
                 groups=groups,
             )
-            if stats_path(key).is_file():
-                total, grp, meta = load_stats_file(stats_path(key))
+            cached = read_cached(stats_path(key))
+            if cached is not None:
+                total, grp, meta = cached
                 return Side(
                     name, "folder", total.n, total=total, groups=grp, meta=meta, cached=True
                 )
@@ -348,9 +361,8 @@ def collect_side(
         if key is not None:
             path = stats_path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_stats_file(
-                path, acc.total, acc.groups, overwrite=True, meta={"folder": info.summary()}
-            )
+            meta = {**stats_provenance(spec, prov, folder_options), "folder": info.summary()}
+            save_stats_file(path, acc.total, acc.groups, overwrite=True, meta=meta)
         return side
     samples = load_samples(source, num_samples=num_samples, batch_size=batch_size, name=name)
     feats = torch.cat(list(iter_features(run, samples, progress=bool(progress), **kw)))

@@ -14,11 +14,11 @@ import torch
 
 from divergences._validation import check_positive_int
 from metrics._atomic import check_writable
-from metrics.cache import save_stats_file
+from metrics.cache import save_stats_file, stats_provenance
 from metrics.cli import add_extractor_arguments, add_folder_arguments, check_device
 from metrics.evaluate import _version
 from metrics.features import is_inception, preprocessing, provenance, resolve_extractor
-from metrics.loading import collect_side, planned_count
+from metrics.loading import collect_side, is_stats_file, planned_count
 from metrics.networks.weights import OneLineArgumentParser
 
 __all__ = ["cli_stats", "compute_stats"]
@@ -49,8 +49,12 @@ def compute_stats(
     Returns:
         ``(total, groups, provenance)``: the :class:`~metrics.FeatureStats` of all samples,
         the ``groups`` group statistics (sample ``i`` in group ``i mod groups``; none when
-        ``groups < 2`` or there are fewer than ``2 groups`` samples) and a provenance dict.
+        ``groups < 2`` or there are fewer than ``2 groups`` samples) and the provenance a
+        statistics file records (:func:`metrics.cache.stats_provenance`, plus the package
+        version and the source's summary: the size its images were read at).
     """
+    if is_stats_file(source):
+        raise ValueError(f"{source} already holds statistics")
     _, folder_filter = preprocessing(features, resize)
     extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash,
                                   precision=precision)  # fmt: skip
@@ -74,12 +78,9 @@ def compute_stats(
         folder_options={**opts, "num_workers": num_workers},
         cache=False,
     )
-    if side.kind == "stats":
-        raise ValueError(f"{source} already holds statistics")
     prov = {
         "package_version": _version(),
-        "extractor": provenance(features, extractor),
-        "preprocessing": opts,
+        **stats_provenance(features, provenance(features, extractor), opts),
         "source": side.summary(),
     }
     return side.total, side.groups, prov

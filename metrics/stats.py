@@ -20,6 +20,7 @@ import torch
 from divergences._validation import check_finite
 from divergences.continuous.frechet import check_psd
 from metrics._atomic import atomic_open
+from metrics._npz import read_npz
 from metrics.distributed import all_reduce_sum, get_rank, get_world_size
 
 # Covariances may have eigenvalues down to -sqrt(PSD_EPS) = -1e-6 times the largest (rounding)
@@ -344,16 +345,18 @@ class FeatureStats:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureStats:
-        """Read an ``.npz`` holding ``mu``, ``sigma`` and optionally ``n`` (no pickles)."""
-        with np.load(os.fspath(path), allow_pickle=False) as f:
-            missing = [k for k in ("mu", "sigma") if k not in f.files]
-            if missing:
-                raise ValueError(
-                    f"{os.fspath(path)} must hold arrays 'mu' and 'sigma' (pytorch-fid layout); "
-                    f"missing {missing}, found {sorted(f.files)}"
-                )
-            n = int(f["n"]) if "n" in f.files else None
+        """Read an ``.npz`` holding ``mu``, ``sigma`` and optionally ``n`` (no pickles).
+
+        Raises:
+            ValueError: the file cannot be read, is truncated or corrupt, lacks ``mu`` or
+                ``sigma`` (named), or holds moments of the wrong shape; the message names it.
+        """
+        f = read_npz(path, ("mu", "sigma", "n"), required=("mu", "sigma"), what="statistics file")
+        try:
+            n = f["n"].item() if "n" in f else None
             return cls.from_moments(f["mu"], f["sigma"], n=n)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{os.fspath(path)}: {exc}") from None
 
     def __repr__(self) -> str:
         return f"FeatureStats(n={self._n}, dim={self._dim})"

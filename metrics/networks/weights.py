@@ -3,8 +3,9 @@
 Nothing in the package downloads on its own: :func:`fetch` (the command
 ``divergences weights fetch inception``) is the only code that touches the network. It
 downloads to a temporary file in the cache folder, checks the SHA-256 and moves the file into
-place with ``os.replace``, so a wrong digest or an interrupted transfer leaves nothing behind
-and a verified file already in the cache is not downloaded again.
+place (:func:`metrics._atomic.atomic_open`: mode from the umask), so a wrong digest or an
+interrupted transfer leaves nothing behind and a verified file already in the cache is not
+downloaded again.
 
 The cache folder is ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else
 ``~/.cache/divergences``.
@@ -16,7 +17,6 @@ import argparse
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
+
+from metrics._atomic import atomic_open
 
 __all__ = [
     "REGISTRY",
@@ -162,13 +164,9 @@ def fetch(
             "move it away to fetch again"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{entry.filename}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            actual, got, total = _download(url, out, timeout=timeout, progress=progress)
-            out.flush()
-            os.fsync(out.fileno())
+    # a failed check raises inside the block: the temporary goes, nothing is kept
+    with atomic_open(target, what=f"weights {name!r}") as out:
+        actual, got, total = _download(url, out, timeout=timeout, progress=progress)
         if total is not None and got != total:
             raise ConnectionError(f"fetching {url}: transfer ended after {got} of {total} bytes")
         if actual != expected:
@@ -176,13 +174,6 @@ def fetch(
                 f"fetching {url}: SHA-256 {actual} ({got} bytes) is not the expected {expected}; "
                 "nothing was kept"
             )
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o644 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target
 
 
