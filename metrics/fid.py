@@ -49,7 +49,12 @@ def _frechet(
     m1, m2 = _scale(mu1, -big), _scale(mu2, -big)
     c1, c2 = _scale(cov1, 2 * (e1 - big)), _scale(cov2, 2 * (e2 - big))
     sym1, sym2 = 0.5 * (c1 + c1.T), 0.5 * (c2 + c2.T)
-    val = frechet64(m1, sym1, m2, sym2, eps=PSD_EPS)
+    for t, n in ((m1, "mean"), (sym1, "covariance"), (m2, "mean"), (sym2, "covariance")):
+        check_finite(t.detach(), f"the {n} of the statistics")
+    try:
+        val = frechet64(m1, sym1, m2, sym2, eps=PSD_EPS)
+    except torch.linalg.LinAlgError as err:  # finite input: say so rather than LAPACK's code
+        raise ValueError(f"FID: the eigen-decomposition of the covariances failed ({err})") from err
     out = _scale(val, 2 * big)
     if not bool(torch.isfinite(out.detach().to(dtype))):
         log10 = math.log10(float(val)) + 2 * big * math.log10(2.0)
@@ -145,6 +150,11 @@ def fid_from_stats(real: FeatureStats, fake: FeatureStats) -> float:
     for s, n in ((real, "real"), (fake, "fake")):
         if not isinstance(s, FeatureStats):
             raise TypeError(f"{n} must be a FeatureStats, got {type(s).__name__}")
+        if s.n is not None and s.n < 2:
+            raise ValueError(
+                f"FID needs at least 2 {n} samples for a covariance, got {s.n} "
+                "(empty or fully masked batches add none)"
+            )
     if real.dim != fake.dim:
         raise ValueError(
             f"real and fake statistics have different dimensions: {real.dim} vs {fake.dim}"

@@ -141,7 +141,7 @@ class FeatureStats:
     @property
     def mean(self) -> torch.Tensor:
         """Mean ``(D,)`` in float64."""
-        if self._mean is None:
+        if self._mean is None or self._n == 0:
             raise ValueError("FeatureStats is empty: call update() first")
         return self._mean
 
@@ -196,7 +196,13 @@ class FeatureStats:
 
         Chan's merge of ``(n_b, mean_b, m2_b · 4**e_b)`` into this state, all terms brought
         to one exponent (differences between means are formed at a scale where they fit).
+        A piece with count 0 is the identity: its mean is never read (it may be undefined).
         """
+        if n_b == 0:
+            return
+        if self._n == 0:  # taken verbatim: rescaling to a joint exponent could only lose bits
+            self._n, self._mean, self._m2, self._e = n_b, mean_b.clone(), m2_b.clone(), e_b
+            return
         n_a = self._n
         n = n_a + n_b
         e_d = max(_exponent(self._mean), _exponent(mean_b))
@@ -226,18 +232,15 @@ class FeatureStats:
             x = x[mask]
         device = self._mean.device if self._mean is not None else x.device
         self._ensure_dim(x.shape[1], device)
-        for chunk in torch.split(x, _ROWS_PER_CHUNK):
+        # an empty batch (or all rows masked) leaves the state as it is: mean() of 0 rows is NaN
+        for chunk in torch.split(x, _ROWS_PER_CHUNK) if x.shape[0] else ():
             c = chunk.to(device=device, dtype=torch.float64)
             k = _exponent(c)
             if k:  # exact power-of-two rescaling: sums and squares stay in range
                 c = c * _pow2(-k) if c is chunk else c.mul_(_pow2(-k))
             mean_s = c.mean(dim=0)
             c = c.sub_(mean_s) if c is not chunk else c - mean_s  # in place on our own copy
-            mean_b = _scale(mean_s, k)
-            if self._n == 0:
-                self._n, self._mean, self._m2, self._e = c.shape[0], mean_b, _gram(c), k
-            else:
-                self._merge_moments(c.shape[0], mean_b, _gram(c), k)
+            self._merge_moments(c.shape[0], _scale(mean_s, k), _gram(c), k)
         return self
 
     def merge(self, other: FeatureStats) -> FeatureStats:
@@ -246,16 +249,13 @@ class FeatureStats:
             raise TypeError(f"other must be a FeatureStats, got {type(other).__name__}")
         self._check_mergeable()
         other._check_mergeable()
-        if other._n == 0:
+        if other._n == 0:  # the identity (its dimension, if known, must still agree)
+            if other._dim is not None and self._dim is not None and other._dim != self._dim:
+                self._ensure_dim(other._dim, torch.device("cpu"))
             return self
         self._ensure_dim(other._dim, other._mean.device)
-        mean_b = other._mean.to(self._mean.device)
-        m2_b = other._m2.to(self._mean.device)
-        if self._n == 0:
-            self._n, self._mean, self._m2 = other._n, mean_b.clone(), m2_b.clone()
-            self._e = other._e
-        else:
-            self._merge_moments(other._n, mean_b, m2_b, other._e)
+        dev = self._mean.device
+        self._merge_moments(other._n, other._mean.to(dev), other._m2.to(dev), other._e)
         return self
 
     def all_reduce(self) -> FeatureStats:
