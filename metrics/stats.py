@@ -20,6 +20,7 @@ import torch
 from divergences._validation import check_finite
 from divergences.continuous.frechet import check_psd
 from metrics._atomic import atomic_open
+from metrics._types import from_numpy
 from metrics.distributed import all_reduce_sum, get_rank, get_world_size
 
 # Covariances may have eigenvalues down to -sqrt(PSD_EPS) = -1e-6 times the largest (rounding)
@@ -75,7 +76,7 @@ def _scale(t: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _as_features(x: Any, name: str) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float64))
+    t = x if isinstance(x, torch.Tensor) else from_numpy(np.asarray(x, dtype=np.float64))
     if not t.is_floating_point():
         t = t.double()
     if t.ndim != 2:
