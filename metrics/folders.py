@@ -21,6 +21,7 @@ Policy, recorded in :class:`FolderInfo.summary`:
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import sys
 import warnings
@@ -165,7 +166,18 @@ def _first_image(info: FolderInfo) -> tuple[tuple[int, int], int]:
     raise ValueError(f"{first}; none of the {len(info.files)} image files in {info.path} is")
 
 
-def _default_workers(n_batches: int) -> int:
+def _workers(requested: int | None, n_batches: int, name: str) -> int:
+    """DataLoader workers: ``requested``, or up to 4; 0 inside a daemonic process."""
+    if multiprocessing.current_process().daemon:  # e.g. a Pool worker: no children allowed
+        if requested:
+            warnings.warn(
+                f"{name}: reading images in this process (num_workers={requested} ignored): "
+                "a daemonic process, such as a multiprocessing pool worker, cannot start workers",
+                stacklevel=3,
+            )
+        return 0
+    if requested is not None:
+        return int(requested)
     if n_batches <= 2:  # worker start-up costs more than it saves on a few batches
         return 0
     return min(4, max(0, (os.cpu_count() or 1) - 1))
@@ -193,7 +205,9 @@ def folder_batches(
         channels: 1 (grey) or 3 (RGB); default 1 when the first image is grey, else 3.
         resize: PIL filter for images of another size: one of :data:`RESIZE_MODES`.
         batch_size: images per batch.
-        num_workers: DataLoader worker processes (default: up to 4, none for tiny folders).
+        num_workers: DataLoader worker processes (default: up to 4, none for tiny folders;
+            none inside a daemonic process such as a ``multiprocessing.Pool`` worker, which
+            may not start children: the images are then read in this process).
         num_samples: read at most this many files (the first in sorted order).
         progress: tqdm bar; default on only when stderr is a terminal.
         name: the argument's name in messages.
@@ -217,7 +231,7 @@ def folder_batches(
     files = info.files[:num_samples] if num_samples is not None else info.files
     data = _Images(files, size, info.channels, resize)
     n_batches = -(-len(files) // batch_size)
-    workers = _default_workers(n_batches) if num_workers is None else int(num_workers)
+    workers = _workers(num_workers, n_batches, name)
     loader = torch.utils.data.DataLoader(
         data, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate
     )
