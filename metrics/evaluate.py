@@ -68,8 +68,9 @@ def _fid(ctx: dict, *, confidence: float = 0.95) -> dict[str, Entry]:
         return {"fid": Entry(fid_from_stats(r.total, f.total))}
     ctx["fid_groups"] = len(rg or fg)
     e = fid_with_error_bars(r.total, f.total, rg, fg, confidence=confidence)
-    return {
-        "fid": Entry(e.value, e.stderr, "stderr", e.ci),
+    return {  # the interval is about the bias-corrected FID, so it is that entry's
+        "fid": Entry(e.value, e.stderr, "stderr"),
+        "fid_bias_corrected": Entry(e.bias_corrected, e.stderr, "stderr", e.ci, confidence),
         "fid_inf": Entry(e.fid_infinity),
     }
 
@@ -81,7 +82,8 @@ def _kid(ctx: dict, **o: Any) -> dict[str, Entry]:
 
 def _with_bars(ctx: dict, names: tuple[str, str], k_pr: Any, k_dc: Any, o: dict) -> dict:
     out = prdc_with_error_bars(ctx["real"], ctx["fake"], k_pr=k_pr, k_dc=k_dc, **o)
-    return {n: Entry(out[n].value, out[n].stderr, "stderr", out[n].ci) for n in names}
+    level = o["confidence"]
+    return {n: Entry(out[n].value, out[n].stderr, "stderr", out[n].ci, level) for n in names}
 
 
 def _pr(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> dict[str, Entry]:
@@ -200,9 +202,12 @@ def evaluate(
     on disk (:mod:`metrics.cache`) when only ``fid`` is asked, so a second evaluation reads
     only the fake side.
 
-    FID comes with a delete-a-group jackknife standard error and interval, and FID∞
+    FID comes with a delete-a-group jackknife standard error, the bias-corrected FID
+    (``fid_bias_corrected``, ``max(0, F_J)``) with its interval, and FID∞
     (:mod:`metrics.jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,
-    ``groups=0`` turns them off). Precision/recall and density/coverage get jackknife
+    ``groups=0`` turns them off). Every interval in the report is about its own entry's value
+    and contains it; ``fid`` itself (comparable with other tools) has no interval, as it is
+    biased upward by ``O(1/N)``. Precision/recall and density/coverage get jackknife
     intervals with ``options={"precision_recall": {"groups": 10}}`` (off by default: it
     recomputes them K times).
 
@@ -251,7 +256,7 @@ def evaluate(
         >>> r = evaluate(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)),
         ...              metrics=["fid", "precision_recall"])
         >>> sorted(r), r["fid"].value < 0.1
-        (['fid', 'fid_inf', 'precision', 'recall'], True)
+        (['fid', 'fid_bias_corrected', 'fid_inf', 'precision', 'recall'], True)
     """
     metrics = _metric_names(metrics)
     options = {k: dict(v) for k, v in (options or {}).items()}

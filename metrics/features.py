@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from divergences._validation import check_positive_int
 from metrics._digits import DigitsFeatures, DigitsNet, load_digits_net
+from metrics._types import from_numpy
 
 __all__ = [
     "DigitsNet",
@@ -253,7 +254,7 @@ def resolve_extractor(
 
 def _batches(data: Any, batch_size: int) -> tuple[Iterable[torch.Tensor], int | None]:
     if isinstance(data, np.ndarray):
-        data = torch.from_numpy(data)
+        data = from_numpy(data)
     if isinstance(data, torch.Tensor):
         if data.ndim == 0:
             raise ValueError("data must have a batch axis, got a scalar")
@@ -262,7 +263,7 @@ def _batches(data: Any, batch_size: int) -> tuple[Iterable[torch.Tensor], int | 
 
         def first(b: Any) -> torch.Tensor:
             b = b[0] if isinstance(b, (tuple, list)) else b
-            return torch.from_numpy(b) if isinstance(b, np.ndarray) else b
+            return from_numpy(b) if isinstance(b, np.ndarray) else b
 
         total = len(data) if hasattr(data, "__len__") else None
         return (first(b) for b in data), total

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from divergences._validation import check_positive_int
+from metrics._pixels import UnsupportedImage, read_pixels, stack, to_unit
+from metrics._types import from_numpy
 from metrics.cache import (
     check_provenance,
     load_stats_file,
@@ -39,7 +41,7 @@ __all__ = [
     "planned_count",
 ]
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+_IMAGE_SUFFIXES = IMAGE_SUFFIXES  # one list for both readers
 
 
 def load_array(path: str | Path) -> torch.Tensor:
@@ -115,32 +117,32 @@ def load_image_folder(
 ) -> torch.Tensor:
     """Every image under ``path`` (recursively, sorted) as floats in [0, 1], ``(N, C, H, W)``.
 
-    Grey images stay one channel unless ``rgb=True``; ``image_size`` resizes each image to a
-    square of that side (bilinear); otherwise all images must share one size.
+    Grey images (8-bit, 16-bit or float) stay one channel unless ``rgb=True``;
+    ``image_size`` resizes each image to a square of that side (bilinear); otherwise all
+    images must share one size. Pixels are read at their true scale by the same function as
+    the streamed folders (:func:`metrics._pixels.read_pixels`: 16-bit grey is value / 65535);
+    a mode without a defined scale is refused by name.
     """
-    from PIL import Image
-
     path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{path}: no images ({', '.join(_IMAGE_SUFFIXES)}) in this folder")
+    size = (image_size, image_size) if image_size else None
     arrays = []
     for p in files:
         try:
-            with Image.open(p) as im:
-                im = im.convert("RGB") if rgb or im.mode not in ("L", "RGB") else im
-                if image_size:
-                    im = im.resize((image_size, image_size), Image.BILINEAR)
-                a = np.asarray(im)
+            a, _, _ = read_pixels(p, channels=3 if rgb else None, size=size)
+        except UnsupportedImage:
+            raise
         except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for broken images
             raise ValueError(f"{p} is not a readable image ({type(exc).__name__})") from None
-        arrays.append(a[:, :, None] if a.ndim == 2 else a)
+        arrays.append(a)
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise ValueError(
             f"{path}: images have different sizes {sorted(shapes)[:3]}; set an image size"
         )
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
+    return to_unit(stack(arrays))
 
 
 def _from_sequence(source: Any, name: str) -> torch.Tensor:
@@ -178,7 +180,7 @@ def load_samples(
     if isinstance(source, torch.Tensor):
         out = source
     elif isinstance(source, np.ndarray):
-        out = torch.from_numpy(source)
+        out = from_numpy(source)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
