@@ -47,7 +47,6 @@ templates_path: list[str] = []
 # -- API reference -----------------------------------------------------------------------
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"  # the Google-style Args say what each argument is; "Any" says nothing
-autodoc_class_signature = "separated"
 autodoc_preserve_defaults = True
 autosummary_generate = False  # the pages are written by public_api from each __all__
 napoleon_google_docstring = True

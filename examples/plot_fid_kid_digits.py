@@ -26,7 +26,7 @@ def degrade(images, level):
     return np.clip(blurred + level / 4 * rng.normal(size=images.shape), 0, 1)
 
 
-levels = [0.0, 0.5, 1.0, 1.5]
+levels = [0.0, 0.25, 0.5, 0.75, 1.0]
 net = metrics.digits_features()  # a torch module: (N, 64) or (N, 1, 8, 8) in [0, 1] -> (N, 64)
 f_real = metrics.extract(net, real.reshape(-1, 64))
 fids, kids, kid_std = [], [], []
@@ -38,8 +38,9 @@ for level in levels:
     kid_std.append(k.std)
 
 # %%
-# Both grow with the damage. At level 0 the two halves are real digits: FID and KID measure
-# only the sampling difference between two finite samples.
+# At level 0 the two halves are real digits: FID and KID measure only the difference between
+# two finite samples, and a light blur stays within it. Past that, both rise steeply as the
+# digits lose their shape.
 
 fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
 ax[0].plot(levels, fids, "o-")

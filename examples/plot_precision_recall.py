@@ -43,7 +43,8 @@ for i, (label, s) in enumerate(scores.items()):
         np.arange(4) + (i - 1.5) * width, [getattr(s, n) for n in names], width, label=label
     )
 axes[-1].set_xticks(np.arange(4), names, fontsize=8)
-axes[-1].legend(fontsize=7)
+axes[-1].set_ylim(0, 1.4)
+axes[-1].legend(fontsize=7, ncol=2, loc="upper center")
 fig.tight_layout()
 plt.show()
 

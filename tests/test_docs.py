@@ -51,7 +51,9 @@ def test_every_name_in_every_all_is_documented():
         names = importlib.import_module(package).__all__
         for name in names:
             full = re.escape(f"{package}.{name}")
-            documented = re.search(rf"^\.\. (auto\w+|py:data):: {full}$", text, re.M)
+            documented = re.search(rf"^\.\. auto\w+:: {full}$", text, re.M) or re.search(
+                rf"^\.\. py:data:: {re.escape(name)}\n   :module: {re.escape(package)}$", text, re.M
+            )
             linked = f"- ``{name}`` → :obj:`" in text
             if not (documented or linked):
                 missing.append(f"{package}.{name}")
@@ -60,9 +62,11 @@ def test_every_name_in_every_all_is_documented():
 
 def test_each_object_is_documented_once():
     pages = "\n".join(public_api.api_source().values())
-    targets = re.findall(
-        r"^\.\. (?:autoclass|autofunction|py:data|automodule):: (\S+)$", pages, re.M
-    )
+    targets = re.findall(r"^\.\. (?:autoclass|autofunction|automodule):: (\S+)$", pages, re.M)
+    targets += [
+        f"{module}.{name}"
+        for name, module in re.findall(r"^\.\. py:data:: (\S+)\n   :module: (\S+)$", pages, re.M)
+    ]
     assert len(targets) == len(set(targets))
     # the members of exported modules are named, and none of them twice
     members = [

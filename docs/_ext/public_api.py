@@ -97,7 +97,7 @@ def _data_doc(package: str, name: str) -> list[str]:
 
 
 def _data_entry(package: str, name: str, obj: Any) -> str:
-    lines = [f".. py:data:: {package}.{name}"]
+    lines = [f".. py:data:: {name}", f"   :module: {package}"]
     if isinstance(obj, dict):
         lines.append(f"   :type: dict[str, {_value_kind(obj)}]\n")
         doc = _data_doc(package, name) or ["A registry: name → implementation."]
