@@ -131,6 +131,11 @@ def test_guide_page_runs(page, _in_tmp, capsys):
     _doc_blocks.run_python(GUIDE / page, GUIDE_PAGES[page])
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_front_page_runs(_in_tmp):
+    _doc_blocks.run_python(DOCS / "index.md")
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_cli_page_runs(_in_tmp, capsys):
