@@ -189,7 +189,8 @@ def wasserstein(
     .. math:: W_p(P, Q) = \big(\min_{\pi \in \Pi(P, Q)} \textstyle\sum_{ij}
         \pi_{ij}\,\|x_i - y_j\|_2^p\big)^{1/p}
 
-    Methods:
+    The methods (``method=``):
+
     * ``"exact_1d"`` (D = 1): quantile functions, any sizes and weights.
     * ``"assignment"`` (N = M, no weights): exact, a permutation is optimal; scipy's
       ``linear_sum_assignment`` on the dense float64 ``N×N`` cost (O(N²) memory on the host,
