@@ -26,8 +26,9 @@ def default_bias_terms(d: int) -> int:
     """Bias terms the default ensemble cancels: 0 for ``d <= 3``, 1 above.
 
     Berrett, Samworth & Yuan (2019) cancel ``l = 1..⌊d/4⌋``; for d ≤ 3 the terms are
-    negligible next to the standard error, and a second term (d ≥ 8) multiplies the
-    standard error by 3–5 at n ≤ 10^5 (measured), so at most one is cancelled.
+    negligible next to the standard error, and cancelling a second term (d ≥ 8) triples
+    the standard error at n = 10^4 (benchmarks/RESULTS.md, "kNN KL against the
+    textbook"), so at most one is cancelled.
     """
     return 0 if d <= 3 else 1
 

@@ -402,10 +402,10 @@ def knn_divergence(
     ``d >= 4`` weights that cancel the leading ``(k/N)^{2/d}`` bias term (Berrett, Samworth
     & Yuan 2019). ``K`` = ``k``, default ``min(K_d, max(2, min(G_x, G_y) // 16))`` with
     ``K_d`` = 8 for ``d <= 3`` and 12 above, ``G`` the numbers of distinct locations
-    (``N``, ``M`` without ties). At n = 10,000 this is
-    at least as accurate as the textbook estimator at k = 5 on every Gaussian pair measured
-    (d = 1–10, and a mean shift, where the textbook's bias is −14 %) and ≤ 2× its time with
-    ``stderr="none"``: ``benchmarks/RESULTS.md``, "kNN KL against the textbook".
+    (``N``, ``M`` without ties). At n = 10,000 it is at least as accurate as the textbook
+    estimator at k = 5 on the Gaussian pairs measured (d = 1–10 and a mean shift) and takes
+    under 2× its time with ``stderr="none"`` (``benchmarks/RESULTS.md``, "kNN KL against
+    the textbook").
     ``"none"`` is the plain estimator at ``k`` (default 1).
 
     The α family (``"alpha"`` with ``alpha=``, ``"renyi"``, ``"hellinger2"``) by
