@@ -19,6 +19,7 @@ import hashlib
 import math
 import os
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -249,18 +250,26 @@ def load_state(
     return _read(path, what), digest, path
 
 
+def _is_torchscript(path: Path) -> bool:
+    """A zip archive with TorchScript's ``code/`` or ``constants.pkl`` members."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
+
+
 def _read(path: Path, what: str) -> Mapping[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         return read_safetensors(path)
+    if _is_torchscript(path):  # torch.load would hand such a file to torch.jit.load
+        raise ValueError(
+            f"weights: {path} is a TorchScript archive (it runs code when loaded) and is never "
+            "read here; save the model's state_dict() with torch.save, or use the safetensors "
+            "file"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        if "TorchScript" in str(exc):
-            raise ValueError(
-                f"weights: {path} is a TorchScript archive (it runs code when loaded) and is "
-                "never read here; save the model's state_dict() with torch.save, or use the "
-                "safetensors file"
-            ) from None
         # torch's own message advises weights_only=False, which must never be followed here
         raise ValueError(
             f"weights: cannot read {path} as a {what} state dict (truncated, or not a PyTorch "
