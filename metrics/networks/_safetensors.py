@@ -13,7 +13,7 @@ import json
 import math
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -94,9 +94,9 @@ def _check_entry(p: str, name: str, entry: Any, data: int) -> None:
 
 
 def read_safetensors(
-    path: str | os.PathLike, keys: Iterable[str] | None = None
+    path: str | os.PathLike, keys: Iterable[str] | Callable[[str], bool] | None = None
 ) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file (all, or those named in ``keys`` that it holds).
+    """Tensors of a ``.safetensors`` file: all, those named in ``keys``, or those it accepts.
 
     Example:
         >>> import tempfile, json, struct
@@ -108,7 +108,12 @@ def read_safetensors(
     """
     header, start = _header(path)
     p = os.fspath(path)
-    wanted = list(header) if keys is None else [k for k in keys if k in header]
+    if keys is None:
+        wanted = list(header)
+    elif callable(keys):
+        wanted = [k for k in header if keys(k)]
+    else:
+        wanted = [k for k in keys if k in header]
     out = {}
     with open(p, "rb") as f:
         for name in wanted:

@@ -182,6 +182,11 @@ def _which(state: Mapping[str, Any]) -> str:
     return ""
 
 
+def _is_vision(key: str) -> bool:
+    """Keys of the image tower in either layout (a whole CLIP file also holds the text tower)."""
+    return not key.startswith(("text_model.", "text_projection", "logit_scale"))
+
+
 class CLIPImage(nn.Module):
     """CLIP image embeddings: images ``(N, 3, H, W)`` → ``(N, embed)`` (not normalised).
 
@@ -303,7 +308,7 @@ def clip_image(
         raise ValueError(f"variant must be one of {sorted(VARIANTS)} or a CLIPConfig, "
                          f"got {variant!r}")  # fmt: skip
     state, digest, _ = load_state(weights, entry=entry, what=f"CLIP {name}",
-                                  check_hash=check_hash)  # fmt: skip
+                                  check_hash=check_hash, keep=_is_vision)  # fmt: skip
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if precision == "tf32" and torch.device(device).type != "cuda":

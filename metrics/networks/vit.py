@@ -20,7 +20,7 @@ import math
 import os
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ class Blocks(nn.Module):
         self.heads, self.eps, self.mlp, self.depth = heads, eps, mlp, len(blocks)
         for i, blk in enumerate(blocks):
             for key in BLOCK_KEYS:
-                self.register_buffer(f"b{i}_{key}", blk[key].float().contiguous())
+                self.register_buffer(f"b{i}_{key}", blk[key].float().contiguous().clone())
 
     def _w(self, i: int, key: str) -> torch.Tensor:
         return getattr(self, f"b{i}_{key}")
@@ -205,8 +205,9 @@ def state_digest(state: Mapping[str, torch.Tensor]) -> str:
 
 
 def load_state(
-    weights: Any, *, entry: str | None, what: str, check_hash: bool
-) -> tuple[Mapping[str, torch.Tensor], str, Path | None]:
+    weights: Any, *, entry: str | None, what: str, check_hash: bool,
+    keep: Callable[[str], bool] | None = None,
+) -> tuple[Mapping[str, torch.Tensor], str, Path | None]:  # fmt: skip
     """Read a weights file (``.safetensors`` or a ``weights_only`` torch file) or take a dict.
 
     Args:
@@ -215,6 +216,7 @@ def load_state(
             file must have (``None``: no published digest is known for these weights).
         what: the network's name in messages.
         check_hash: refuse a file whose SHA-256 is not the published one.
+        keep: which tensors of a ``.safetensors`` file to read (default: all).
 
     Returns:
         ``(state, digest, path)``: the digest is the file's SHA-256, or ``"state:"`` and a
@@ -247,7 +249,7 @@ def load_state(
             f"weights: {path} has SHA-256 {digest}, {known}; pass check_hash=False "
             "(command line: --no-check-hash) to load it anyway"
         )
-    return _read(path, what), digest, path
+    return _read(path, what, keep), digest, path
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -258,9 +260,9 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
 
 
-def _read(path: Path, what: str) -> Mapping[str, torch.Tensor]:
+def _read(path: Path, what: str, keep: Any = None) -> Mapping[str, torch.Tensor]:
     if path.suffix == ".safetensors":
-        return read_safetensors(path)
+        return read_safetensors(path, keep)
     if _is_torchscript(path):  # torch.load would hand such a file to torch.jit.load
         raise ValueError(
             f"weights: {path} is a TorchScript archive (it runs code when loaded) and is never "
@@ -268,7 +270,10 @@ def _read(path: Path, what: str) -> Mapping[str, torch.Tensor]:
             "file"
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # memory-mapped: only the tensors the network keeps are read from disk
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # the legacy (non-zip) format cannot be memory-mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         # torch's own message advises weights_only=False, which must never be followed here
         raise ValueError(
