@@ -7,7 +7,8 @@ same normalised batch (network time only: preprocessing is not timed), the same 
 under ``torch.inference_mode``; runs alternate and the median of the repeats is reported,
 with the largest relative difference of the embeddings (``max |a − e| / max |e|``).
 
-On CUDA (``--device cuda``) our networks also run in ``bf16`` (autocast, SDPA) and ``tf32``;
+On CUDA (``--device cuda``) our networks also run in ``bf16`` (autocast, SDPA) and ``tf32``
+(``--precisions``; ``bf16`` runs on a CPU too);
 the reference runs in float32 as its users run it (``torch``'s default flags) and each row
 gives its speed ratio to the reference and its distance to our float32 embeddings. Without
 transformers (e.g. on a bare GPU machine) only our rows are printed.
@@ -114,8 +115,7 @@ def bench(name: str, args, device: torch.device) -> None:
         state = clip_mod.random_state_dict(cfg, 0)
         ours = {"float32": clip_mod.clip_image(state, variant=variant, device=device)}
         build = lambda p: clip_mod.clip_image(state, variant=variant, device=device, precision=p)  # noqa: E731
-    if device.type == "cuda":
-        ours |= {p: build(p) for p in ("tf32", "bf16")}
+    ours |= {p: build(p) for p in args.precisions.split(",") if p != "float32"}
     x = (
         torch.rand(args.batch, 3, size, size, generator=torch.Generator().manual_seed(0)) * 4 - 2
     ).to(device)
@@ -164,11 +164,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument(
+        "--precisions",
+        default=None,
+        help="ours besides float32 (default: tf32,bf16 on cuda, none on cpu)",
+    )
+    ap.add_argument(
         "--models",
         default="dinov2-vitl14,clip-vitl14-336",
         help=f"comma-separated from {', '.join(MODELS)}",
     )
     args = ap.parse_args(argv)
+    if args.precisions is None:
+        args.precisions = "float32,tf32,bf16" if args.device.startswith("cuda") else "float32"
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"torch {torch.__version__}")

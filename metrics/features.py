@@ -145,8 +145,6 @@ INCEPTION_RESIZES = ("pytorch-fid", "clean")
 NETWORK_RESIZES = {"inception": INCEPTION_RESIZES, "dinov2": ("torch", "pil", "clean"),
                    "clip": ("openai", "cmmd")}  # fmt: skip
 """Per built-in network, the ``resize`` values that choose its preprocessing (first: default)."""
-_CLIP_NAMES = {"vitb32": "ViT-B/32", "vitb16": "ViT-B/16", "vitl14": "ViT-L/14",
-               "vitl14-336": "ViT-L/14@336"}  # fmt: skip
 
 
 def is_inception(spec: Any) -> bool:
@@ -233,45 +231,6 @@ def _inception(
     return net
 
 
-def _vit(spec: str, *, device: Any, resize: str | None, check_hash: bool,
-         precision: str) -> torch.nn.Module:  # fmt: skip
-    from metrics.networks import weights
-    from metrics.networks.clip import clip_image
-    from metrics.networks.dinov2 import VARIANTS, dinov2
-
-    net = network_of(spec)
-    mode, _ = preprocessing(spec, resize)
-    head, _, path_part = spec.partition(":")
-    variant = head[len(net) + 1 :] or ("vitl14" if net == "dinov2" else "vitl14-336")
-    names = sorted(VARIANTS) if net == "dinov2" else sorted(_CLIP_NAMES)
-    if variant not in names:
-        raise ValueError(f"features {spec!r}: unknown {net} variant {variant!r}; one of "
-                         f"{', '.join(names)}")  # fmt: skip
-    entry = f"{net}-{variant}"
-    if path_part:
-        path = Path(path_part)
-    elif entry in weights.REGISTRY:
-        path = weights.find(entry)
-    else:
-        raise ValueError(f"features {spec!r}: no published weights file for {entry}; "
-                         f"pass {entry}:PATH")  # fmt: skip
-    if not path.is_file():
-        raise FileNotFoundError(f"features {spec!r}: no file {path}")
-    kw = {"check_hash": check_hash, "resize": mode, "device": device, "precision": precision}
-    if net == "dinov2":
-        model: Any = dinov2(path, variant=variant, **kw)
-    else:
-        model = clip_image(path, variant=_CLIP_NAMES[variant], **kw)
-    published = weights.REGISTRY[entry].sha256 if entry in weights.REGISTRY else None
-    if model.weights_sha256 != published:  # only reachable with check_hash=False
-        warnings.warn(
-            f"features {spec!r}: {path} is not a published {entry} weights file (SHA-256 "
-            f"{model.weights_sha256}); its scores are not comparable with published numbers",
-            stacklevel=3,
-        )
-    return model
-
-
 def resolve_extractor(
     spec: Any,
     *,
@@ -317,8 +276,11 @@ def resolve_extractor(
         return _inception(spec, device=device, resize=resize, check_hash=check_hash,
                           precision=precision or "float32")  # fmt: skip
     if network_of(spec) is not None:
-        return _vit(spec, device=device, resize=resize, check_hash=check_hash,
-                    precision=precision or "float32")  # fmt: skip
+        from metrics.networks.specs import vit_from_spec
+
+        mode, _ = preprocessing(spec, resize)
+        return vit_from_spec(spec, network_of(spec), device=device, resize=mode,
+                             check_hash=check_hash, precision=precision or "float32")  # fmt: skip
     if isinstance(spec, (str, os.PathLike)):
         s = os.fspath(spec)
         if s == "identity":
