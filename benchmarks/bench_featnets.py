@@ -154,7 +154,7 @@ def bench(name: str, args, device: torch.device) -> None:
         ips = args.batch / med[k]
         ratio = f"{med['reference'] / med[k]:.2f}x" if "reference" in med else "-"
         dref = f"{_rel(outs[k], outs['reference']):.1e}" if "reference" in outs else "-"
-        print(f"{k:18}{ips:10.2f}{ratio:>14}{dref:>17}{_rel(outs[k], base):14.1e}")
+        print(f"{k:18}{ips:10.3g}{ratio:>14}{dref:>17}{_rel(outs[k], base):14.1e}")
 
 
 def main(argv: list[str] | None = None) -> None:
