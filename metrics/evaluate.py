@@ -8,16 +8,19 @@ is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from divergences._validation import check_positive_int
+from metrics.cmmd import cmmd
 from metrics.features import (
     digits_logits,
     extract,
     is_inception,
+    network_of,
     preprocessing,
     provenance,
     resolve_extractor,
@@ -136,6 +139,17 @@ def _modes(ctx: dict, **o: Any) -> dict[str, Entry]:
     }
 
 
+def _cmmd(ctx: dict, **o: Any) -> dict[str, Entry]:
+    if not str(ctx["network"]).startswith("clip-"):
+        warnings.warn(
+            f"metric 'cmmd' is defined on CLIP embeddings (features='clip'); on "
+            f"{ctx['network'] or 'these'} features it is not comparable with published CMMD",
+            stacklevel=3,
+        )
+    e = cmmd(ctx["real"], ctx["fake"], **o)
+    return {"cmmd": Entry(e.value, e.stderr, "stderr", e.ci)}
+
+
 def _two_sample_entry(name: str) -> Callable[..., dict[str, Entry]]:
     def run(ctx: dict, **o: Any) -> dict[str, Entry]:
         v = two_sample(name, ctx["real"], ctx["fake"], **o)
@@ -151,6 +165,7 @@ METRICS: dict[str, Callable[..., dict[str, Entry]]] = {
     "density_coverage": _dc,
     "is": _is,
     "mode_coverage": _modes,
+    "cmmd": _cmmd,
     **{n: _two_sample_entry(n) for n in TWO_SAMPLE},
 }
 """Names accepted by :func:`evaluate` (``metrics=``)."""
@@ -216,14 +231,17 @@ def evaluate(
             an ``.npz`` of reference statistics.
         fake: generated samples (same kinds), or a callable ``fake(n)`` with ``num_samples``.
         metrics: a name or a list of names from :data:`METRICS`: ``fid``, ``kid``,
-            ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage`` and the
+            ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage``, ``cmmd``
+            (:func:`metrics.cmmd`, with ``features="clip"``) and the
             core's two-sample divergences ``js``, ``c2st``, ``knn_kl``, ``chamfer``,
             ``mmd2``, ``sliced_wasserstein``.
         features: extractor: ``"identity"``, ``"digits"``, ``"inception"`` (the Inception-v3
             FID network on pytorch-fid's weights, fetched by ``divergences weights fetch
-            inception``), ``"inception:PATH"`` (that weights file), a TorchScript path or a
-            callable (its optional ``provenance`` dict, e.g. with the network file's
-            ``sha256``, goes into the report and the cache key).
+            inception``), ``"inception:PATH"`` (that weights file), ``"dinov2"`` (DINOv2
+            ViT-L/14, FD_DINOv2's features), ``"clip"`` (CLIP ViT-L/14@336, CMMD's) and their
+            ``:PATH`` and ``-VARIANT`` forms (:func:`metrics.features.resolve_extractor`), a
+            TorchScript path or a callable (its optional ``provenance`` dict, e.g. with the
+            network file's ``sha256``, goes into the report and the cache key).
         logits: classifier for ``is`` (default: the Inception network's ``logits`` with
             ``features="inception"``, the digits classifier with ``features="digits"``).
         num_samples: use (or draw) at most this many samples of each set.
@@ -234,17 +252,21 @@ def evaluate(
         image_size: side every folder image is brought to (default: its first image's).
         resize: with ``features="inception"``, the network's preprocessing:
             ``"pytorch-fid"`` (default; bilinear to 299 px) or ``"clean"`` (clean-fid's PIL
-            bicubic in float32); otherwise the PIL filter for folder images of another size
-            (``bilinear`` (default), ``bicubic``, ``lanczos``, ``nearest``).
+            bicubic in float32); with ``"dinov2"`` ``"torch"`` (EDM2, default), ``"pil"``
+            (dgm-eval) or ``"clean"``; with ``"clip"`` ``"openai"`` (default) or ``"cmmd"``;
+            otherwise the PIL filter for folder images of another size (``bilinear``
+            (default), ``bicubic``, ``lanczos``, ``nearest``).
         channels: 1 or 3 channels for folder images (default: from the first image; 3 for
             the Inception network).
         num_workers: DataLoader workers reading folders (default: up to 4).
         cache: read/write the on-disk cache of real-folder statistics.
-        check_hash: refuse Inception weights whose SHA-256 is not the published one;
+        check_hash: refuse network weights whose SHA-256 is not the published one;
             ``False`` loads such a file with a warning (never implied).
-        precision: with ``features="inception"``, ``"float32"`` (default), ``"tf32"`` (CUDA)
-            or ``"bf16"``: faster arithmetic on GPUs, recorded in the provenance (and the cache
-            key); its FID is not the float32 one to the last digits.
+        precision: with a network (``inception``, ``dinov2``, ``clip``), ``"float32"``
+            (default), ``"tf32"`` (CUDA) or ``"bf16"``: faster arithmetic on GPUs, recorded in
+            the provenance (and the cache key); its scores are not the float32 ones to the
+            last digits. Statistics files of another network, preprocessing or precision are
+            refused.
 
     Returns:
         A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor
@@ -274,7 +296,7 @@ def evaluate(
         logits = digits_logits(device=device)
     if logits is None and is_inception(features) and "is" in metrics:
         logits = extractor.logits
-    if is_inception(features) and channels is None:  # the network takes RGB only
+    if network_of(features) is not None and channels is None:  # the networks take RGB only
         channels = 3
     keep = any(m != "fid" for m in metrics)
     folder_options = {"image_size": image_size, "resize": folder_filter, "channels": channels}
@@ -295,6 +317,9 @@ def evaluate(
     counts = [planned_count(s, num_samples) for s in (real, fake)]
     k_eff = min([groups, *(c // 2 for c in counts if c is not None)])
     real_side = collect_side(real, name="real", **{**common, "groups": k_eff})
+    prov = provenance(features, extractor)
+    if real_side.kind == "stats":
+        _check_stats_provenance(real_side.meta.get("extractor"), prov, real)
     if real_side.kind == "stats" and real_side.groups:
         k_eff = min(len(real_side.groups), k_eff) if k_eff else 0
     # only the reference side is cached: generated samples change from run to run
@@ -315,6 +340,7 @@ def evaluate(
         "fake_side": fake_side,
         "fake_samples": fake_side.samples,
         "logits": logits,
+        "network": (prov or {}).get("network"),
         "batch_size": batch_size,
         "device": device,
         "progress": bool(progress),
@@ -334,7 +360,7 @@ def evaluate(
         },
         "provenance": {
             "package_version": _version(),
-            "extractor": provenance(features, extractor),
+            "extractor": prov,
             "preprocessing": folder_options,
             "real": real_side.summary(),
             "fake": fake_side.summary(),
@@ -349,6 +375,20 @@ def _version() -> str:
     from divergences import __version__
 
     return __version__
+
+
+def _check_stats_provenance(theirs: Any, ours: Any, source: Any) -> None:
+    """Refuse statistics of another network, preprocessing, precision or weights file."""
+    if not isinstance(theirs, dict) or not isinstance(ours, dict):
+        return  # pytorch-fid's files, or a plain callable: nothing recorded to compare
+    keys = ("network", "sha256", "resize", "image_size", "precision")
+    diff = [k for k in keys if k in theirs and k in ours and theirs[k] != ours[k]]
+    if diff:
+        what = ", ".join(f"{k} {theirs[k]!r} (here {ours[k]!r})" for k in diff)
+        raise ValueError(
+            f"the statistics file {source} was computed with other features: {what}; "
+            "recompute it with the same --features, --resize and --precision"
+        )
 
 
 def _check_dims(real: Any, fake: Any, real_source: Any) -> None:

@@ -17,7 +17,7 @@ from metrics._atomic import check_writable
 from metrics.cache import save_stats_file, stats_provenance
 from metrics.cli import add_extractor_arguments, add_folder_arguments, check_device
 from metrics.evaluate import _version
-from metrics.features import is_inception, preprocessing, provenance, resolve_extractor
+from metrics.features import network_of, preprocessing, provenance, resolve_extractor
 from metrics.loading import collect_side, is_stats_file, planned_count
 from metrics.networks.weights import OneLineArgumentParser
 
@@ -58,7 +58,7 @@ def compute_stats(
     _, folder_filter = preprocessing(features, resize)
     extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash,
                                   precision=precision)  # fmt: skip
-    if is_inception(features) and channels is None:  # the network takes RGB only
+    if network_of(features) is not None and channels is None:  # the networks take RGB only
         channels = 3
     n = planned_count(source, num_samples)
     k = min(groups, n // 2) if n is not None else groups
