@@ -318,8 +318,6 @@ def evaluate(
     k_eff = min([groups, *(c // 2 for c in counts if c is not None)])
     real_side = collect_side(real, name="real", **{**common, "groups": k_eff})
     prov = provenance(features, extractor)
-    if real_side.kind == "stats":
-        _check_stats_provenance(real_side.meta.get("extractor"), prov, real)
     if real_side.kind == "stats" and real_side.groups:
         k_eff = min(len(real_side.groups), k_eff) if k_eff else 0
     # only the reference side is cached: generated samples change from run to run
@@ -375,20 +373,6 @@ def _version() -> str:
     from divergences import __version__
 
     return __version__
-
-
-def _check_stats_provenance(theirs: Any, ours: Any, source: Any) -> None:
-    """Refuse statistics of another network, preprocessing, precision or weights file."""
-    if not isinstance(theirs, dict) or not isinstance(ours, dict):
-        return  # pytorch-fid's files, or a plain callable: nothing recorded to compare
-    keys = ("network", "sha256", "resize", "image_size", "precision")
-    diff = [k for k in keys if k in theirs and k in ours and theirs[k] != ours[k]]
-    if diff:
-        what = ", ".join(f"{k} {theirs[k]!r} (here {ours[k]!r})" for k in diff)
-        raise ValueError(
-            f"the statistics file {source} was computed with other features: {what}; "
-            "recompute it with the same --features, --resize and --precision"
-        )
 
 
 def _check_dims(real: Any, fake: Any, real_source: Any) -> None:
