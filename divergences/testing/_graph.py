@@ -58,9 +58,7 @@ def _fill_exact(d: Tensor, w: Tensor, lab: Tensor, missing: Tensor, p: float) ->
             d[r] = exact.amin(1).to(torch.float64)
 
 
-def chamfer_table(
-    w: Tensor, labels: Tensor, *, p: float, squared: bool, reduction: str
-) -> Tensor:
+def chamfer_table(w: Tensor, labels: Tensor, *, p: float, squared: bool, reduction: str) -> Tensor:
     """``(C,)`` symmetric Chamfer distance between the two label classes of each labelling."""
     n_pts = w.shape[0]
     n = int(labels[0].sum())

@@ -90,7 +90,7 @@ def _agg_bandwidths(d: Tensor, count: int, unit: float) -> Tensor:
     lo_floor, hi_floor = 0.1 * unit, 0.3 * unit
     if float(d.min()) < lo_floor:
         ds = torch.sort(d).values
-        lam_min = max(float(ds[int(math.floor(ds.numel() * 0.05))]), lo_floor)
+        lam_min = max(float(ds[math.floor(ds.numel() * 0.05)]), lo_floor)
     else:
         lam_min = float(d.min())
     lam_min /= 2.0
@@ -102,8 +102,8 @@ def _agg_bandwidths(d: Tensor, count: int, unit: float) -> Tensor:
 def _fuse_bandwidths(d: Tensor, count: int) -> Tensor:
     med = torch.median(d)
     ds = torch.sort(torch.where(d == 0, med, d)).values
-    lo = float(ds[int(math.floor(ds.numel() * 0.05))]) / 2.0
-    hi = float(ds[int(math.floor(ds.numel() * 0.95))]) * 2.0
+    lo = float(ds[math.floor(ds.numel() * 0.05)]) / 2.0
+    hi = float(ds[math.floor(ds.numel() * 0.95)]) * 2.0
     return torch.linspace(lo, hi, count, dtype=torch.float64)
 
 

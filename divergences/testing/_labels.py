@@ -142,7 +142,7 @@ def random_labellings(
 
 def enumerate_labellings(block: Tensor, ones: list[int]) -> Tensor:
     """``(S, N)`` bool: every distinct labelling (product of combinations within blocks)."""
-    members = [[] for _ in ones]
+    members: list[list[int]] = [[] for _ in ones]
     for i, b in enumerate(block.tolist()):
         members[b].append(i)
     choices = [list(itertools.combinations(mem, k)) for mem, k in zip(members, ones)]

@@ -66,9 +66,8 @@ def check_statistic(statistic: Any) -> str:
     if callable(statistic):
         return "callable"
     if not isinstance(statistic, str):
-        raise TypeError(
-            f"statistic must be a name or a callable (x, y) -> float, got {type(statistic).__name__}"
-        )
+        got = type(statistic).__name__
+        raise TypeError(f"statistic must be a name or a callable (x, y) -> float, got {got}")
     check_choice(statistic, "statistic", STATISTICS)
     return statistic
 
@@ -88,7 +87,9 @@ def _real(v: Any, name: str, *, minimum: float, open_min: bool = False) -> float
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     v = float(v)
     if not math.isfinite(v) or v < minimum or (open_min and v == minimum):
-        raise ValueError(f"{name} must be finite and {'>' if open_min else '>='} {minimum}, got {v}")
+        raise ValueError(
+            f"{name} must be finite and {'>' if open_min else '>='} {minimum}, got {v}"
+        )
     return v
 
 
@@ -104,7 +105,9 @@ def precheck(name: str, o: dict[str, Any], n: int, m: int, d: int) -> None:
         check_choice(o["kernel"], "kernel", KERNELS)
         _flag(o["unbiased"], "unbiased")
         o["degree"] = check_positive_int(o["degree"], "degree")
-        o["gamma"] = 1.0 / d if o["gamma"] is None else _real(o["gamma"], "gamma", minimum=0, open_min=True)
+        o["gamma"] = (
+            1.0 / d if o["gamma"] is None else _real(o["gamma"], "gamma", minimum=0, open_min=True)
+        )
         o["coef0"] = _real(o["coef0"], "coef0", minimum=0)
     elif name == "energy":
         _flag(o["unbiased"], "unbiased")
@@ -164,8 +167,8 @@ def _mmd(name: str, o: dict[str, Any], pooled: Pooled) -> Prepared:
         w64 = pooled.w.to(torch.float64)
         _check_polynomial_range(max_abs(w64), w64, w64[:0], o["degree"], o["gamma"], o["coef0"])
         block = _kernels.mmd_kernel(kernel, None, (o["degree"], o["gamma"], o["coef0"]))
-        details = {"kernel": kernel, "degree": o["degree"], "gamma": o["gamma"], "coef0": o["coef0"]}
-        ev = _kernel_stat(pooled, block, 1, o["unbiased"], details, w64)
+        poly = {"kernel": kernel, "degree": o["degree"], "gamma": o["gamma"], "coef0": o["coef0"]}
+        ev = _kernel_stat(pooled, block, 1, o["unbiased"], poly, w64)
         return Prepared(pooled.obs, pooled.block, pooled.ones, ev)
     wr, e = _rescaled(pooled.w)
     bandwidth = None if kernel == "energy" else o["bandwidth"]

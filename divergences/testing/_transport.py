@@ -37,9 +37,7 @@ def _grid(n: int, m: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor 
     return ju, jv, dt
 
 
-def sliced_table(
-    w: Tensor, labels: Tensor, *, p: float, n_projections: int | None
-) -> Tensor:
+def sliced_table(w: Tensor, labels: Tensor, *, p: float, n_projections: int | None) -> Tensor:
     """``(C,)`` ``W_p`` (one dimension) or sliced ``W_p`` of each labelling, float64.
 
     ``n_projections=None`` means the data are one-dimensional (no projection).

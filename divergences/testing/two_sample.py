@@ -190,4 +190,3 @@ def two_sample_test(
     return make_result(t, tol=tol, exact=do_exact, alpha=alpha, method=name, n_x=n,
                        n_y=m, details=details, smaller=stat.smaller,
                        scale_pow2=stat.scale_pow2)  # fmt: skip
-

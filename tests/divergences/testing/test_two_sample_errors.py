@@ -48,7 +48,7 @@ X, Y = rng.normal(size=(10, 2)), rng.normal(size=(12, 2))
         ((np.zeros((3, 2)), np.zeros((3, 2))), {}, ValueError, "median heuristic gave bandwidth 0"),
         (("abc", Y), {}, TypeError, "x must be an array"),
         ((X.astype(np.complex128), Y), {}, TypeError, "x must be real"),
-        ((X, Y), {"exact": True}, ValueError, r"more than 10\^6"),
+        ((X, np.vstack([Y, Y + 1])), {"exact": True}, ValueError, r"more than 10\^6"),
     ],
 )
 def test_errors_name_the_argument(args, kwargs, err, match):

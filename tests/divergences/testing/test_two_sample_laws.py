@@ -14,8 +14,12 @@ from hypothesis.extra.numpy import arrays
 
 from divergences.testing import STATISTICS, two_sample_test
 
-FAST = {"mmd-agg": {"n_bandwidths": 3}, "mmd-fuse": {"n_bandwidths": 3}, "knn": {"k": 2},
-        "wasserstein": {"n_projections": 8}}
+FAST = {
+    "mmd-agg": {"n_bandwidths": 3},
+    "mmd-fuse": {"n_bandwidths": 3},
+    "knn": {"k": 2},
+    "wasserstein": {"n_projections": 8},
+}
 
 
 def _null_p_values(name, seeds, n=8, m=10, d=2, permutations=39, **kw):
@@ -65,7 +69,7 @@ def test_wild_p_values_are_uniform_and_exact_enumerates_signs():
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)
 
 
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(
     arrays(np.float64, st.tuples(st.integers(2, 7), st.integers(1, 3)), elements=finite),
     st.data(),
@@ -74,12 +78,11 @@ finite = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)
 def test_invariant_to_swapping_and_to_row_order(x, data, name):
     m = data.draw(st.integers(2, 7))
     y = data.draw(arrays(np.float64, (m, x.shape[1]), elements=finite))
-    z = np.concatenate([x, y])
-    if np.ptp(z, axis=0).max() == 0 or (name == "mmd" and np.unique(z, axis=0).shape[0] < 3):
-        return  # constant data: the median bandwidth is 0 (a documented error)
-    kw = {"permutations": 30, "exact": False, **FAST.get(name, {})}
+    kw = {"permutations": 20, "exact": False, **FAST.get(name, {})}
     if name == "knn":
         kw["k"] = 1
+    if name == "mmd":
+        kw["bandwidth"] = 1.0  # the median of data with many duplicates is 0 (an error)
     r = two_sample_test(x, y, name, **kw)
     rs = two_sample_test(y, x, name, **kw)
     perm_x, perm_y = data.draw(st.permutations(range(len(x)))), data.draw(st.permutations(range(m)))
@@ -115,9 +118,10 @@ def test_deterministic_given_the_generator_and_honest_floor():
     b = two_sample_test(x, y, permutations=99, generator=torch.Generator().manual_seed(5))
     assert a.p_value == b.p_value and np.array_equal(a.details["null"], b.details["null"])
     assert a.p_value == pytest.approx(1 / 100)  # never 0
-    assert two_sample_test(x, y, permutations=99).p_value == two_sample_test(
-        x, y, permutations=99
-    ).p_value  # default generator: seeded
+    assert (
+        two_sample_test(x, y, permutations=99).p_value
+        == two_sample_test(x, y, permutations=99).p_value
+    )  # default generator: seeded
 
 
 def test_torch_inputs_keep_device_and_numpy_inputs_match():
@@ -145,7 +149,8 @@ def test_same_on_the_device(device, name):
 def test_large_magnitudes_are_scale_free():
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(15, 2)), rng.normal(size=(12, 2)) + 0.5
-    for name in ("mmd", "energy", "chamfer", "wasserstein", "knn", "mmd-agg"):
+    # not mmd-agg: its bandwidth grid has absolute floors (0.1, 0.3), as in the paper's code
+    for name in ("mmd", "energy", "chamfer", "wasserstein", "knn", "mmd-fuse"):
         base = two_sample_test(x, y, name, permutations=49)
         for c in (2.0**-900, 2.0**900):
             big = two_sample_test(x * c, y * c, name, permutations=49)

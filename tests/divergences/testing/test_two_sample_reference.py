@@ -101,10 +101,12 @@ def _data(seed, n=4, m=5, d=2, shift=0.7):
 
 CASES = [
     ("mmd", {}, lambda x, y, bw: ref_mmd(x, y, "gaussian", bw=bw)),
-    ("mmd", {"kernel": "laplace", "bandwidth": 0.8}, lambda x, y, bw: ref_mmd(x, y, "laplace", bw=0.8)),
+    ("mmd", {"kernel": "laplace", "bandwidth": 0.8},
+     lambda x, y, bw: ref_mmd(x, y, "laplace", bw=0.8)),
     ("mmd", {"kernel": "gaussian", "bandwidth": [0.5, 2.0]},
      lambda x, y, bw: ref_mmd(x, y, "gaussian", bw=[0.5, 2.0])),
-    ("mmd", {"kernel": "energy", "unbiased": False}, lambda x, y, bw: ref_mmd(x, y, "energy", False)),
+    ("mmd", {"kernel": "energy", "unbiased": False},
+     lambda x, y, bw: ref_mmd(x, y, "energy", False)),
     ("mmd", {"kernel": "polynomial"},
      lambda x, y, bw: ref_mmd(x, y, "polynomial", gamma=1 / x.shape[1])),
     ("energy", {}, lambda x, y, bw: ref_mmd(x, y, "energy", False)),
@@ -161,9 +163,7 @@ def test_wasserstein_against_scipy(p):
     theta = directions(128, 3, None, torch.zeros(1, dtype=torch.float64)).numpy()
     r = two_sample_test(xs, ys, "wasserstein", p=p, permutations=500)
     splits = all_splits(xs, ys, lambda a, b: ref_sliced(a, b, theta, p)) if p == 1 else None
-    assert r.statistic == pytest.approx(
-        dv.wasserstein(xs, ys, p=p, method="sliced"), rel=1e-10
-    )
+    assert r.statistic == pytest.approx(dv.wasserstein(xs, ys, p=p, method="sliced"), rel=1e-10)
     if splits is not None:
         np.testing.assert_allclose(np.sort(r.details["null"]), np.sort(splits), rtol=1e-10)
     xa, ya = rng.normal(size=(4, 2)), rng.normal(size=(4, 2))
@@ -177,11 +177,9 @@ def _agg_kernels(details):
         vals = []
         for k in details["kernels"]:
             lam = k["bandwidth"]
-            if k["kernel"] == "laplace":
-                gram = lambda u, v: np.exp(-cdist(u, v, "cityblock") / lam)  # noqa: E731
-            else:
-                gram = lambda u, v: np.exp(-cdist(u, v, "sqeuclidean") / lam**2)  # noqa: E731
-            kxx, kyy, kxy = gram(a, a), gram(b, b), gram(a, b)
+            metric, power = ("cityblock", 1) if k["kernel"] == "laplace" else ("sqeuclidean", 2)
+            kxx, kyy, kxy = (np.exp(-cdist(u, v, metric) / lam**power)
+                             for u, v in ((a, a), (b, b), (a, b)))  # fmt: skip
             n, m = len(a), len(b)
             vals.append((kxx.sum() - n) / (n * (n - 1)) + (kyy.sum() - m) / (m * (m - 1))
                         - 2 * kxy.mean())  # fmt: skip
