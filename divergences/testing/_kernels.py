@@ -109,18 +109,20 @@ def _fuse_bandwidths(d: Tensor, count: int) -> Tensor:
 
 def _collection(spec: list[tuple[str, Tensor]], gauss_div: float, lap_mul: float):
     """Block function over [(kind, bandwidths)], kind ``"laplace"`` (ℓ1) or ``"gaussian"``."""
+    count = sum(bws.numel() for _, bws in spec)
 
     def block(a: Tensor, w: Tensor) -> Tensor:
-        out = []
+        out = torch.empty(count, a.shape[0], w.shape[0], dtype=a.dtype, device=a.device)
+        j = 0
         for kind, bws in spec:
-            bw = bws.to(a.device)
             if kind == "laplace":
-                d1 = torch.cdist(a, w, p=1.0).unsqueeze(0)
-                out.append(torch.exp(-lap_mul * d1 / bw[:, None, None]))
+                d, scale = torch.cdist(a, w, p=1.0), lap_mul / bws
             else:
-                sq = sq_dists(a, w).unsqueeze(0)
-                out.append(torch.exp(-sq / (gauss_div * bw[:, None, None] ** 2)))
-        return torch.cat(out)
+                d, scale = sq_dists(a, w), 1.0 / (gauss_div * bws**2)
+            for sc in scale.tolist():  # one exp per kernel into its slice: no stacked copies
+                torch.mul(d, -sc, out=out[j]).exp_()
+                j += 1
+        return out
 
     return block
 

@@ -47,6 +47,7 @@ class Pooled:
     n: int
     m: int
     swapped: bool
+    wild: bool = False
 
 
 def _lexsort(z: Tensor) -> Tensor:
@@ -105,7 +106,7 @@ def pool(x: Tensor, y: Tensor, *, generator: torch.Generator, symmetric: bool, s
     second = torch.where(x_first[:, None], yp, xp)
     ids = torch.arange(n, device=dev)
     return Pooled(torch.cat([first, second]), torch.cat([x_first, ~x_first]),
-                  torch.cat([ids, ids]), [1] * n, n, m, swapped)  # fmt: skip
+                  torch.cat([ids, ids]), [1] * n, n, m, swapped, wild=True)  # fmt: skip
 
 
 def count_splits(block: Tensor, ones: list[int]) -> int:

@@ -27,6 +27,11 @@ __all__ = ["BUDGET", "mmd_table", "tie_tolerance"]
 BUDGET = 1 << 25
 
 
+def _absmax(t: Tensor) -> float:
+    lo, hi = torch.aminmax(t)
+    return max(-float(lo), float(hi))
+
+
 def _chunks(count: int, size: int):
     for i in range(0, count, size):
         yield i, min(count, i + size)
@@ -40,6 +45,7 @@ def mmd_table(
     *,
     unbiased: bool,
     frobenius: bool = False,
+    pairs: bool = False,
     budget: int = BUDGET,
     tile: int = 1024,
 ) -> tuple[Tensor, Tensor, float]:
@@ -52,6 +58,8 @@ def mmd_table(
         n_kernels: number of kernels stacked by ``block_fn``.
         unbiased: U-statistic (diagonal left out) or V-statistic.
         frobenius: also return ``sqrt(Σ_{i≠j} K_ij²)`` per kernel (for MMD-FUSE).
+        pairs: the wild scheme's layout (rows ``i`` and ``n + i`` form pair ``i``, every
+            labelling takes one of each pair): see :func:`_pair_table`.
         budget: entries of float64 kept at once (kernel stack, products).
         tile: rows of a kernel tile in the tiled regime.
 
@@ -59,6 +67,9 @@ def mmd_table(
         ``(table (n_kernels, C), frob (n_kernels,) or empty, kmax)`` with ``kmax`` the largest
         ``|K_ij|`` (for the rounding tolerance of ties).
     """
+    if pairs:
+        return _pair_table(w, labels, block_fn, n_kernels, unbiased=unbiased,
+                           frobenius=frobenius, budget=budget, tile=tile)  # fmt: skip
     N, C = w.shape[0], labels.shape[0]
     n = int(labels[0].sum())
     m = N - n
@@ -86,7 +97,7 @@ def mmd_table(
         rows[:, i0:i1] = kb.sum(2)
         if frobenius:
             frob.add_(kb.square().sum((1, 2)))
-        kmax = max(kmax, float(kb.abs().amax()), float(diag[:, i0:i1].abs().amax()))
+        kmax = max(kmax, _absmax(kb), _absmax(diag[:, i0:i1]))
 
     sxx = torch.empty(n_kernels, C, dtype=torch.float64, device=dev)
     if full:
@@ -120,6 +131,70 @@ def mmd_table(
         dx = diag @ af
         dy = diag.sum(1, keepdim=True) - dx
         table = (sxx + dx) / n**2 + (syy + dy) / m**2 - 2.0 * sxy / (n * m)
+    return table, frob.sqrt() if frobenius else frob[:0], kmax
+
+
+def _pair_table(
+    w: Tensor,
+    labels: Tensor,
+    block_fn: BlockFn,
+    n_kernels: int,
+    *,
+    unbiased: bool,
+    frobenius: bool,
+    budget: int,
+    tile: int,
+) -> tuple[Tensor, Tensor, float]:
+    """MMD² of within-pair relabellings from the ``n × n`` matrix ``H`` (Schrab et al., App. C).
+
+    With pair ``i`` = rows ``(p_i, q_i) = (i, n + i)`` and signs ``s_i = ±1`` (+1 when ``p_i`` is
+    labelled "x"), ``H = K_pp − K_pq − K_qp + K_qq`` with zero diagonal and
+    ``Q = sᵀHs``: ``MMD²_u = Q (1/(2n(n−1)) + 1/(2n²)) + S (1/(2n(n−1)) − 1/(2n²)) − 2D/n²`` and
+    ``MMD²_V = (Q + G − 2D)/n²``, where ``S`` sums ``K`` over pairs of distinct pairs, ``D`` the
+    within-pair ``k(p_i, q_i)`` and ``G`` the diagonal: a quarter of the pooled product's cost.
+    """
+    n, C = w.shape[0] // 2, labels.shape[0]
+    dev = w.device
+    f64 = torch.float64
+    total = torch.zeros(n_kernels, dtype=f64, device=dev)  # every entry of K
+    self_d = torch.zeros(n_kernels, dtype=f64, device=dev)  # k(p_i, p_i) + k(q_i, q_i)
+    pair_d = torch.zeros(n_kernels, dtype=f64, device=dev)  # k(p_i, q_i)
+    frob = torch.zeros(n_kernels, dtype=f64, device=dev)
+    kmax = 0.0
+    signs = labels[:, :n].T.to(f64) * 2.0 - 1.0  # (n, C)
+    full = n_kernels * n * n <= budget
+    hfull = torch.empty(n_kernels, n, n, dtype=f64, device=dev) if full else None
+    q = torch.zeros(n_kernels, C, dtype=f64, device=dev)
+    step = C if full else max(1, budget // (4 * n))
+    for c0, c1 in _chunks(C, step):
+        sc = signs[:, c0:c1]
+        for i0, i1 in _chunks(n, tile):
+            if hfull is not None and c0 > 0:
+                h = hfull[:, i0:i1]
+            else:
+                kp = block_fn(w[i0:i1], w).to(f64)
+                kq = block_fn(w[n + i0 : n + i1], w).to(f64)
+                r = torch.arange(i1 - i0, device=dev)
+                if c0 == 0:
+                    sp, sq = kp[:, r, i0 + r], kq[:, r, n + i0 + r]
+                    total += kp.sum((1, 2)) + kq.sum((1, 2))
+                    self_d += sp.sum(1) + sq.sum(1)
+                    pair_d += kp[:, r, n + i0 + r].sum(1)
+                    kmax = max(kmax, _absmax(kp), _absmax(kq))
+                    if frobenius:
+                        frob += kp.square().sum((1, 2)) + kq.square().sum((1, 2))
+                        frob -= sp.square().sum(1) + sq.square().sum(1)
+                h = kp[:, :, :n] - kp[:, :, n:] - kq[:, :, :n] + kq[:, :, n:]
+                h[:, r, i0 + r] = 0.0
+                if hfull is not None:
+                    hfull[:, i0:i1] = h
+            q[:, c0:c1] += (sc[i0:i1].unsqueeze(0) * torch.matmul(h, sc)).sum(1)
+    s_off = total - self_d - 2.0 * pair_d
+    if unbiased:
+        a, b = 1.0 / (2 * n * (n - 1)), 1.0 / (2 * n * n)
+        table = q * (a + b) + (s_off * (a - b) - 2.0 * pair_d / n**2)[:, None]
+    else:
+        table = (q + (self_d - 2.0 * pair_d)[:, None]) / n**2
     return table, frob.sqrt() if frobenius else frob[:0], kmax
 
 

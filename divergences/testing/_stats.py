@@ -154,7 +154,9 @@ def _rescaled(w: Tensor) -> tuple[Tensor, int]:
 
 def _kernel_stat(pooled: Pooled, block, n_kernels: int, unbiased: bool, details: dict, wr):
     def evaluate(labels: Tensor, exact: bool, b: int):
-        table, _, kmax = _pooled.mmd_table(wr, labels, block, n_kernels, unbiased=unbiased)
+        table, _, kmax = _pooled.mmd_table(
+            wr, labels, block, n_kernels, unbiased=unbiased, pairs=pooled.wild
+        )
         tol = _pooled.tie_tolerance(kmax, pooled.n, pooled.m)
         return table[0], tol, details
 
@@ -188,7 +190,9 @@ def _agg(o: dict[str, Any], pooled: Pooled) -> Prepared:
     wts = wts.to(wr.device)
 
     def evaluate(labels: Tensor, exact: bool, b1: int):
-        table, _, kmax = _pooled.mmd_table(wr, labels, block, len(desc), unbiased=True)
+        table, _, kmax = _pooled.mmd_table(
+            wr, labels, block, len(desc), unbiased=True, pairs=pooled.wild
+        )
         tol = _pooled.tie_tolerance(kmax, pooled.n, pooled.m)
         ref = table[:, 1:] if exact else table[:, 1 : 1 + b1]
         query = table if exact else torch.cat([table[:, :1], table[:, 1 + b1 :]], 1)
@@ -217,7 +221,7 @@ def _fuse(o: dict[str, Any], pooled: Pooled) -> Prepared:
 
     def evaluate(labels: Tensor, exact: bool, b: int):
         table, frob, kmax = _pooled.mmd_table(wr, labels, block, len(desc), unbiased=True,
-                                              frobenius=True)  # fmt: skip
+                                              frobenius=True, pairs=pooled.wild)  # fmt: skip
         scale = torch.where(frob > 0, lam / frob.clamp_min(1e-300), 0.0)
         t = torch.logsumexp(scale[:, None] * table, 0) - math.log(len(desc))
         tol = float(scale.amax()) * _pooled.tie_tolerance(kmax, pooled.n, pooled.m)

@@ -53,17 +53,24 @@ def test_wild_p_values_are_uniform_and_exact_enumerates_signs():
     ps = _null_p_values("mmd", range(120), n=9, m=9, resampling="wild")
     assert scipy.stats.kstest(ps, "uniform").pvalue > 1e-3
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(4, 1)), rng.normal(size=(4, 1))
-    r = two_sample_test(x, y, "energy", resampling="wild", permutations=100)
-    assert r.exact and r.permutations == 2**4
-    # brute force: swap within the pairs (x_i, y_i)
-    vals = []
-    for s in itertools.product([0, 1], repeat=4):
-        sw = np.array(s, bool)[:, None]
-        a, b = np.where(sw, y, x), np.where(sw, x, y)
-        vals.append(two_sample_test(a, b, "energy", permutations=1, exact=False).statistic)
-    vals = np.array(vals)
-    assert r.p_value == pytest.approx(np.mean(vals >= r.statistic - 1e-12))
+    x, y = rng.normal(size=(5, 2)), rng.normal(size=(5, 2))
+    for name, kw in (("energy", {}), ("mmd", {"bandwidth": 1.0}), ("mmd-agg", FAST["mmd-agg"])):
+        r = two_sample_test(x, y, name, resampling="wild", permutations=100, **kw)
+        perm = two_sample_test(x, y, name, permutations=100, exact=False, **kw)
+        assert r.exact and r.permutations == 2**5
+        if name != "mmd-agg":  # the statistic does not depend on the scheme
+            assert r.statistic == pytest.approx(perm.statistic, rel=1e-12)
+        # brute force: swap within the pairs (x_i, y_i), statistic by the permutation path
+        vals = []
+        for s in itertools.product([0, 1], repeat=5):
+            sw = np.array(s, bool)[:, None]
+            a, b = np.where(sw, y, x), np.where(sw, x, y)
+            vals.append(two_sample_test(a, b, name, permutations=1, exact=False, **kw).statistic)
+        vals = np.array(vals)
+        if name == "mmd-agg":
+            continue  # its statistic is a p-value within the scheme: not comparable
+        np.testing.assert_allclose(np.sort(r.details["null"]), np.sort(vals), rtol=1e-10)
+        assert r.p_value == pytest.approx(np.mean(vals >= r.statistic - 1e-12 * np.abs(vals).max()))
 
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False)

@@ -272,3 +272,40 @@ def test_callable_statistic_gets_the_splits():
     two_sample_test(torch.tensor(x), torch.tensor(y), lambda a, b: seen.append(type(a)) or 0.0,
                     permutations=3, exact=False)  # fmt: skip
     assert set(seen) == {torch.Tensor}
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+@pytest.mark.parametrize("unbiased", [True, False])
+def test_tiled_pooled_sums_equal_the_dense_ones(pairs, unbiased):
+    from divergences.testing import _kernels, _pooled
+    from divergences.testing._labels import random_labellings
+
+    rng = np.random.default_rng(10)
+    w = torch.tensor(rng.normal(size=(40, 3)))
+    block = _kernels._collection([("laplace", torch.tensor([0.5, 2.0])),
+                                  ("gaussian", torch.tensor([1.0]))], 1.0, 1.0)  # fmt: skip
+    blocks = torch.arange(20).repeat(2) if pairs else torch.zeros(40, dtype=torch.long)
+    ones = [1] * 20 if pairs else [17]
+    labels = random_labellings(blocks, ones, 30, torch.Generator().manual_seed(0))
+    kw = {"unbiased": unbiased, "frobenius": True, "pairs": pairs}
+    dense = _pooled.mmd_table(w, labels, block, 3, **kw)
+    tiled = _pooled.mmd_table(w, labels, block, 3, budget=500, tile=7, **kw)
+    for a, b in zip(dense[:2], tiled[:2]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    # against the brute force of every labelling
+    z = w.numpy()
+    for row, lab in enumerate(labels.numpy()):
+        for j, (kind, lam, power) in enumerate((("cityblock", 0.5, 1), ("cityblock", 2.0, 1),
+                                                ("sqeuclidean", 1.0, 2))):  # fmt: skip
+            gram = lambda u, v, kind=kind, lam=lam, power=power: np.exp(  # noqa: E731
+                -cdist(u, v, kind) / lam**power
+            )
+            a, b = z[lab], z[~lab]
+            n, m = len(a), len(b)
+            kxx, kyy, kxy = gram(a, a), gram(b, b), gram(a, b)
+            if unbiased:
+                want = ((kxx.sum() - n) / (n * (n - 1)) + (kyy.sum() - m) / (m * (m - 1))
+                        - 2 * kxy.mean())  # fmt: skip
+            else:
+                want = kxx.mean() + kyy.mean() - 2 * kxy.mean()
+            assert float(dense[0][j, row]) == pytest.approx(want, rel=1e-10, abs=1e-13)
