@@ -4,7 +4,7 @@ The core package: the f-divergence family (exact on discrete distributions and G
 distances between sample sets on one nearest-neighbour engine, and estimators of
 divergences from samples with error bars. Pure math on tensors: no file I/O, no
 ``torch.distributed``, no models. Subpackages: ``fdiv``, ``continuous``, ``neighbors``,
-``transport``, ``estimators``; modules ``sets`` and ``kernels``.
+``transport``, ``estimators``, ``testing`` (two-sample tests); modules ``sets`` and ``kernels``.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ from divergences.estimators import (
     variational_divergence,
 )
 
+# two-sample tests with permutation p-values
+from divergences.testing import TestResult, two_sample_test
+
 __all__ = [
     "__version__",
     # f-divergence family and exact discrete divergences
@@ -119,4 +122,7 @@ __all__ = [
     "knn_kl",
     "plugin_divergence",
     "variational_divergence",
+    # two-sample tests with permutation p-values
+    "TestResult",
+    "two_sample_test",
 ]

@@ -15,6 +15,7 @@ Subcommands::
     divergences weights fetch inception [--url URL] [--cache-dir DIR] [--quiet]
     divergences weights path inception                 # where the cached file is
     divergences distance A B [--metrics chamfer,mmd2]  # set distances of the core
+    divergences test REAL FAKE [--statistic mmd] [--permutations 1000] [--alpha 0.05]
     divergences --version
 
 Every :class:`gan.config.TrainConfig` field is an option of ``train`` (``--lr-d 2e-4``,
@@ -25,6 +26,7 @@ applies a bundled preset in place of the data set's own (``--data`` then says wh
 on). Under ``torchrun`` ``train`` runs data-parallel. ``sample`` and ``evaluate`` load the
 run's ``best.pt`` when the watchdog kept one (``--checkpoint last`` for ``checkpoint.pt``).
 
+``test`` exits with 0 when the two-sample test does not reject, 1 when it rejects.
 A user's mistake (a missing or unreadable file, a bad option value, a refused overwrite)
 ends with exit status 2 and one line on stderr naming the problem, never a traceback; a
 warning (JPEG inputs, skipped images, unverified weights) is one line too. No
@@ -151,21 +153,30 @@ def _parser() -> argparse.ArgumentParser:
     di.add_argument("a")
     di.add_argument("b")
     di.add_argument("--metrics", default=",".join(DISTANCES), help="comma-separated names")
+    te = sub.add_parser("test", help="two-sample permutation test between two sample files "
+                        "(exit 0: not rejected, 1: rejected)")  # fmt: skip
+    te.add_argument("real")
+    te.add_argument("fake")
+    te.add_argument("--statistic", default="mmd", help="mmd (default), energy, mmd-agg, "
+                    "mmd-fuse, knn, chamfer, wasserstein or c2st")  # fmt: skip
+    te.add_argument("--permutations", type=int, default=1000, help="random relabellings (1000)")
+    te.add_argument("--alpha", type=float, default=0.05, help="level of the test (0.05)")
+    te.add_argument("--seed", type=int, default=0, help="seed of the relabellings (0)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``divergences`` console script; returns the exit status.
 
-    0 on success, 1 when ``distance`` computed some metrics but others failed, 2 for a
-    user's mistake (one line on stderr), 130 when interrupted.
+    0 on success, 1 when ``distance`` computed some metrics but others failed or when
+    ``test`` rejects, 2 for a user's mistake (one line on stderr), 130 when interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in _DELEGATED:
         return _guarded(argv[0], _DELEGATED[argv[0]], argv[1:])
     args = _parser().parse_args(argv)
     commands = {"demo": _demo, "train": _train, "sample": _sample, "evaluate": _evaluate,
-                "distance": _distance}  # fmt: skip
+                "distance": _distance, "test": _test}  # fmt: skip
     return _guarded(args.command, commands[args.command], args)
 
 
@@ -361,18 +372,12 @@ def _evaluate_run(args) -> int:
     return 0
 
 
-def _distance(args) -> int:
-    import divergences
+def _load_pair(path_a: str, path_b: str):
+    """Two sample files as float64 ``(N, D)`` tensors of one dimension, or a ValueError."""
     from gan.data import load_array
 
-    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
-    unknown = [n for n in names if n not in DISTANCES]
-    if unknown or not names:
-        raise ValueError(
-            f"unknown distance {(unknown or [''])[0]!r}; valid: {', '.join(DISTANCES)}"
-        )
     arrays = []
-    for path in (args.a, args.b):
+    for path in (path_a, path_b):
         x = load_array(path)
         if x.ndim == 0 or x.shape[0] == 0 or x.numel() == 0:
             raise ValueError(f"{path} holds no samples (shape {tuple(x.shape)})")
@@ -382,8 +387,21 @@ def _distance(args) -> int:
         arrays.append(x)
     a, b = arrays
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"{args.a} and {args.b} have samples of different dimensions "
+        raise ValueError(f"{path_a} and {path_b} have samples of different dimensions "
                          f"({a.shape[1]} and {b.shape[1]})")  # fmt: skip
+    return a, b
+
+
+def _distance(args) -> int:
+    import divergences
+
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DISTANCES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown distance {(unknown or [''])[0]!r}; valid: {', '.join(DISTANCES)}"
+        )
+    a, b = _load_pair(args.a, args.b)
     rows, failed = [("distance", "value")], []
     for name in names:
         fn = getattr(divergences, name, None)
@@ -409,6 +427,26 @@ def _distance(args) -> int:
         print(f"divergences distance: error: {', '.join(failed)} failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _test(args) -> int:
+    import torch
+
+    from divergences import two_sample_test
+
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    _check_n(args.permutations, "--permutations")
+    if not 0.0 < args.alpha < 1.0:
+        raise ValueError(f"--alpha must be in (0, 1), got {args.alpha}")
+    a, b = _load_pair(args.real, args.fake)
+    gen = torch.Generator().manual_seed(args.seed)
+    r = two_sample_test(a.numpy(), b.numpy(), args.statistic, permutations=args.permutations,
+                        alpha=args.alpha, generator=gen)  # fmt: skip
+    print(f"{args.real} vs {args.fake}: {len(a)} and {len(b)} samples of dimension {a.shape[1]}")
+    print(r)
+    print(f"null: mean {r.null_mean:.4g}, std {r.null_std:.4g}")
+    return 1 if r.reject else 0
 
 
 if __name__ == "__main__":

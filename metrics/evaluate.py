@@ -39,7 +39,7 @@ from metrics.loading import (
 from metrics.modes import mode_coverage
 from metrics.prdc import density_coverage, precision_recall
 from metrics.report import Entry, Report
-from metrics.two_sample import TWO_SAMPLE, two_sample
+from metrics.two_sample import TWO_SAMPLE, two_sample, two_sample_tests
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -158,6 +158,12 @@ def _two_sample_entry(name: str) -> Callable[..., dict[str, Entry]]:
     return run
 
 
+def _tests(ctx: dict, **o: Any) -> dict[str, Entry]:
+    """``p_<test>``: permutation p-values of real vs fake features (small: distinguishable)."""
+    res = two_sample_tests(ctx["real"], ctx["fake"], **o)
+    return {f"p_{name}": Entry(r.p_value) for name, r in res.items()}
+
+
 METRICS: dict[str, Callable[..., dict[str, Entry]]] = {
     "fid": _fid,
     "kid": _kid,
@@ -167,6 +173,7 @@ METRICS: dict[str, Callable[..., dict[str, Entry]]] = {
     "mode_coverage": _modes,
     "cmmd": _cmmd,
     **{n: _two_sample_entry(n) for n in TWO_SAMPLE},
+    "two_sample": _tests,
 }
 """Names accepted by :func:`evaluate` (``metrics=``)."""
 
@@ -234,7 +241,9 @@ def evaluate(
             ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage``, ``cmmd``
             (:func:`metrics.cmmd`, with ``features="clip"``) and the
             core's two-sample divergences ``js``, ``c2st``, ``knn_kl``, ``chamfer``,
-            ``mmd2``, ``sliced_wasserstein``.
+            ``mmd2``, ``sliced_wasserstein``, and ``two_sample``: the permutation p-values
+            ``p_mmd``, ``p_energy``, ``p_knn`` of :func:`divergences.two_sample_test`
+            (``options={"two_sample": {"tests": [...], "permutations": 200}}``).
         features: extractor: ``"identity"``, ``"digits"``, ``"inception"`` (the Inception-v3
             FID network on pytorch-fid's weights, fetched by ``divergences weights fetch
             inception``), ``"inception:PATH"`` (that weights file), ``"dinov2"`` (DINOv2

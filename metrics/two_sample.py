@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["TWO_SAMPLE", "two_sample"]
+__all__ = ["TWO_SAMPLE", "TWO_SAMPLE_TESTS", "two_sample", "two_sample_tests"]
 
 
 def _js(real: torch.Tensor, fake: torch.Tensor, **options: Any) -> Any:
@@ -79,3 +79,44 @@ def two_sample(name: str, real: Any, fake: Any, **options: Any) -> Any:
     x = real if isinstance(real, torch.Tensor) else torch.as_tensor(real, dtype=torch.float64)
     y = fake if isinstance(fake, torch.Tensor) else torch.as_tensor(fake, dtype=torch.float64)
     return TWO_SAMPLE[name](x, y.to(x.dtype), **options)
+
+
+TWO_SAMPLE_TESTS = ("mmd", "energy", "knn")
+"""The permutation tests ``two_sample_tests`` runs by default (each O(N²) once, then re-sums)."""
+
+
+def two_sample_tests(
+    real: Any,
+    fake: Any,
+    *,
+    tests: Any = TWO_SAMPLE_TESTS,
+    permutations: int = 200,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Permutation two-sample tests of real against fake features: name → ``TestResult``.
+
+    Each test is :func:`divergences.two_sample_test` with its default options, ``permutations``
+    relabellings and a CPU generator seeded with ``seed`` (the same for every test).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(60, 2))
+        >>> r = two_sample_tests(x, x + 3.0, tests=["mmd"], permutations=99)
+        >>> r["mmd"].p_value, r["mmd"].reject
+        (0.01, True)
+    """
+    from divergences import two_sample_test
+    from divergences._validation import check_positive_int
+
+    names = [tests] if isinstance(tests, str) else list(tests)
+    if not names or not all(isinstance(t, str) for t in names):
+        raise ValueError(f"tests must be a non-empty list of statistic names, got {tests!r}")
+    seed = check_positive_int(seed, "seed", minimum=0)
+    out = {}
+    for name in names:
+        gen = torch.Generator().manual_seed(seed)
+        out[name] = two_sample_test(
+            real, fake, name, permutations=permutations, alpha=alpha, generator=gen
+        )
+    return out
