@@ -67,16 +67,20 @@ class Pairs:
     def blocks(
         self, r: Tensor, c: Tensor, inv_eps: Tensor
     ) -> Iterator[tuple[int, int, int, int, Tensor]]:
-        """Yield ``(i0, i1, j0, j1, L)`` with ``L = r_i + c_j − C_ij·inv_eps`` (a fresh block).
+        """Yield ``(i0, i1, j0, j1, L)`` with ``L = r_i + c_j − C_ij·inv_eps``.
+
+        ``L`` lives in one buffer reused from block to block (no fresh pages for every block):
+        use it, in place if you like, before asking for the next one.
 
         Args:
             r: ``(B, N)`` row terms.
             c: ``(B, M)`` column terms.
             inv_eps: ``(B,)`` inverse temperatures.
         """
-        n, m = self.x.shape[1], self.y.shape[1]
+        bsz, n, m = self.x.shape[0], self.x.shape[1], self.y.shape[1]
         rows, cols = block_shape(m, self.tile)
         ie = inv_eps.view(-1, 1)
+        buf = torch.empty(bsz * min(rows, n) * cols, dtype=r.dtype, device=r.device)
         if self.p == 2:
             assert self.xx is not None and self.yy is not None
             ones_y = torch.ones_like(c).unsqueeze(-1)
@@ -92,10 +96,12 @@ class Pairs:
                 )
             for j0 in range(0, m, cols):
                 j1 = min(m, j0 + cols)
+                blk = buf[: bsz * (i1 - i0) * (j1 - j0)].view(bsz, i1 - i0, j1 - j0)
                 if self.p == 2:
-                    yield i0, i1, j0, j1, torch.bmm(xt, yt[:, :, j0:j1])
+                    yt_j = yt if j1 - j0 == m else yt[:, :, j0:j1]
+                    yield i0, i1, j0, j1, torch.bmm(xt, yt_j, out=blk)
                 else:
-                    blk = self.cost(i0, i1, j0, j1).mul_(-ie.unsqueeze(-1))
+                    blk.copy_(self.cost(i0, i1, j0, j1)).mul_(-ie.unsqueeze(-1))
                     blk += r[:, i0:i1, None]
                     blk += c[:, None, j0:j1]
                     yield i0, i1, j0, j1, blk

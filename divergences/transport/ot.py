@@ -166,6 +166,7 @@ def _exact(batch, p: float, tile: int) -> Transport:
         nl, ml = batch.x_len[k], batch.y_len[k]
         a = batch.a[k, :nl].detach().double()
         b = batch.b[k, :ml].detach().double()
+        b = b * (a.sum() / b.sum())  # equal masses to float64 rounding (the LP needs them)
         res = solve_exact(
             batch.xs[k, :nl].detach().double(), batch.ys[k, :ml].detach().double(), a, b, p, tile
         )

@@ -229,7 +229,9 @@ class SparsePlan(TransportPlan):
 
     def to_sparse(self) -> Tensor:
         """The plan as a coalesced ``torch.sparse_coo_tensor`` (a tensor for any inputs)."""
-        return torch.sparse_coo_tensor(self._index(), self._mass, self.shape).coalesce()
+        return torch.sparse_coo_tensor(
+            self._index(), self._mass, self.shape, check_invariants=True
+        ).coalesce()
 
     def _apply(self, v: Tensor) -> Tensor:
         b, n = v.shape[0], self._idle_rows.shape[1]
