@@ -34,9 +34,9 @@ ASSIGNMENT_MAX = 2048
 # HiGHS's own feasibility tolerances are set ten times tighter
 DUAL_TOL = 1e-9
 HIGHS_TOL = 1e-10
-K_INIT = 3  # cheapest arcs per row and per column in the first restricted problem
-K_ADD = 2  # most negative reduced costs per row and per column added each round
-INIT_EPS, INIT_TOL, INIT_ITER = 1e-2, 1e-3, 20  # the rough entropic start
+K_INIT = 5  # cheapest arcs per row and per column in the first restricted problem
+K_ADD = 1  # most negative reduced cost per row and per column added each round
+INIT_EPS, INIT_TOL, INIT_ITER = 3e-3, 1e-4, 50  # the rough entropic start (float32)
 MAX_ROUNDS = 200
 
 
@@ -254,7 +254,7 @@ def _keys(rows, cols, m):
 
 
 def _initial_potentials(x, y, a, b, p, tile):
-    """Rough potentials from a short entropic solve (ε ≈ 1% of the largest cost)."""
+    """Rough potentials from a short float32 entropic solve (ε a fraction of the largest cost)."""
     from divergences.transport._entropic import solve
     from divergences.transport._grad import log_weights
 
@@ -265,18 +265,20 @@ def _initial_potentials(x, y, a, b, p, tile):
     eps = INIT_EPS * diam_p
     stages = []
     e = diam_p
+    dt = torch.float32
     while e > eps:
-        stages.append(torch.tensor([e], dtype=x.dtype, device=x.device))
+        stages.append(torch.tensor([e], dtype=dt, device=x.device))
         e *= 0.5
-    inf = torch.tensor([math.inf], dtype=x.dtype, device=x.device)
-    one = torch.tensor([eps], dtype=x.dtype, device=x.device)
+    inf = torch.tensor([math.inf], dtype=dt, device=x.device)
+    one = torch.tensor([eps], dtype=dt, device=x.device)
+    la, lb = log_weights(a[None].to(dt)), log_weights(b[None].to(dt))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a rough solve is all this needs
         sol = solve(
-            x[None],
-            y[None],
-            log_weights(a[None]),
-            log_weights(b[None]),
+            x[None].to(dt),
+            y[None].to(dt),
+            la,
+            lb,
             p,
             one,
             inf,
@@ -286,7 +288,7 @@ def _initial_potentials(x, y, a, b, p, tile):
             max_iter=INIT_ITER,
             tile=tile,
         )
-    return sol.f[0], sol.g[0]
+    return sol.f[0].to(x.dtype), sol.g[0].to(x.dtype)
 
 
 def _lp(x, y, a, b, p, tile):
