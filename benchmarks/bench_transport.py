@@ -10,7 +10,7 @@ venv: `python -m venv --system-site-packages /work/venvs/bench-ot`, `pip install
 Sections:
   --sinkhorn  N = M (default 10,000), d = 3, float64, one ε for all: a tight reference
               (ours, tol 1e-10), ours at --tol, geomloss (tensorized; online if pykeops imports)
-              at scalings 0.5 and 0.9, POT's sinkhorn2 with stopThr = --tol. Conventions:
+              at scalings 0.5 and 0.9, POT's sinkhorn2 with stopThr = tol/sqrt(N). Conventions:
               geomloss's cost is |x−y|²/2 and its ε is blur², so ours = 2·geomloss with
               blur = sqrt(ε/2); POT's reg = ε on the cost |x−y|² and sinkhorn2 returns ⟨π, C⟩,
               compared with our record's transport_cost(). Times include every peer's cost
@@ -110,10 +110,12 @@ def bench_sinkhorn(n: int, eps: float, tol: float, pot_iter: int) -> None:
         xn, yn = x.numpy(), y.numpy()
         w = np.full(n, 1.0 / n)
 
+        thr = tol / math.sqrt(n)  # POT stops on the L2 column error: L2 <= tol/sqrt(n) => L1 <= tol
+
         def pot():
             m = ot.dist(xn, yn)
             return ot.sinkhorn2(
-                w, w, m, eps, method="sinkhorn", stopThr=tol, numItermax=pot_iter, log=True
+                w, w, m, eps, method="sinkhorn", stopThr=thr, numItermax=pot_iter, log=True
             )
 
         t, (v, log) = _timed(pot)
@@ -124,7 +126,8 @@ def bench_sinkhorn(n: int, eps: float, tol: float, pot_iter: int) -> None:
             t_ours,
             float(v),
             ref_lin,
-            f"about {its} iterations (stopThr {tol}, L2 column error); ours <pi, C> compared",
+            f"about {its} iterations (stopThr {thr:.1e} on the L2 column error, so L1 <= tol); "
+            "compared with the reference's <pi, C>",
         )
     except ImportError:
         print("(POT not installed)")
@@ -199,7 +202,7 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--n", type=int, default=10_000, help="points per set (--sinkhorn)")
     ap.add_argument("--eps", type=float, default=0.01, help="temperature (--sinkhorn)")
-    ap.add_argument("--tol", type=float, default=1e-4, help="L1 marginal tolerance (--sinkhorn)")
+    ap.add_argument("--tol", type=float, default=1e-3, help="L1 marginal tolerance (--sinkhorn)")
     ap.add_argument("--pot-iter", type=int, default=20_000, help="POT's numItermax")
     ap.add_argument("--repeats", type=int, default=3, help="best of (--exact)")
     ap.add_argument("--mem-n", type=int, default=100_000)

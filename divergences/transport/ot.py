@@ -76,7 +76,8 @@ def transport(
             ``(ρ_x, ρ_y)`` in which None or ``inf`` keeps that marginal exact.
         reach: alternatively a length: ``ρ = reach**p`` (geomloss's ``reach``; geomloss's cost
             is ``C/p``, so its value times p equals ours with ``eps = p·blur**p`` and
-            ``rho = p·reach**p``).
+            ``rho = p·reach**p``, except that its raw unbalanced value leaves out the constant
+            ``ε (m(a) m(b) − (m(a) + m(b))/2)``, zero for unit masses).
         x_lengths: ``(B,)`` numbers of valid rows of the batched x (the rest is padding).
         y_lengths: ``(B,)`` likewise for y.
         scaling: ε-scaling factor in (0, 1).

@@ -31,7 +31,20 @@ DENSE_MAX = 1 << 24
 
 
 class TransportPlan:
-    """Common interface of :class:`SparsePlan` and :class:`EntropicPlan` (not built directly)."""
+    """Common interface of :class:`SparsePlan` and :class:`EntropicPlan` (not built directly).
+
+    Attributes:
+        shape: ``(N, M)``, or ``(B, N, M)`` for a batch.
+        batched: whether the problem was a batch.
+        dtype: dtype of the plan's entries (x's dtype; float64 for NumPy inputs).
+        device: device of the plan's tensors.
+
+    Example:
+        >>> import divergences as dv
+        >>> t = dv.transport([[0.0], [1.0]], [[0.2], [3.0]], method="sinkhorn", eps=0.1)
+        >>> t.plan.shape, t.plan.row_argmax().tolist(), t.plan.T @ [1.0, 1.0]
+        ((2, 2), [0, 1], array([0.5, 0.5]))
+    """
 
     def __init__(self, shape: tuple[int, ...], batched: bool, dtype: torch.dtype, device: Any):
         self.shape = shape

@@ -42,6 +42,15 @@ class Transport:
         p: power of the ground cost ``‖x − y‖₂^p``.
         eps: temperature ε in cost units (None for exact transport).
         rho: ``(ρ_x, ρ_y)`` marginal penalties in cost units (``inf``: kept exactly), or None.
+
+    Example:
+        >>> import divergences as dv
+        >>> t = dv.transport([[0.0, 0.0], [2.0, 0.0]], [[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]],
+        ...                  a=[0.5, 0.5], b=[0.25, 0.25, 0.5])
+        >>> round(t.cost, 6), t.solver, t.plan.indices.tolist(), t.plan.values.tolist()
+        (4.0, 'lp', [[0, 0, 1], [0, 1, 2]], [0.25, 0.25, 0.5])
+        >>> t.barycentric_map().tolist()
+        [[1.0, 1.0], [4.0, 1.0]]
     """
 
     cost: Any
