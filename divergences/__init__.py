@@ -54,6 +54,17 @@ from divergences.sets import chamfer, hausdorff, nearest_pair_distance
 from divergences.kernels import energy_distance, median_heuristic, mmd2
 from divergences.transport import sinkhorn_divergence, wasserstein
 
+# transport plans and potentials (binds the name `transport` to the function: the subpackage
+# stays importable as `divergences.transport.<module>` through sys.modules)
+from divergences.transport import (
+    EntropicPlan,
+    SparsePlan,
+    Transport,
+    TransportPlan,
+    transport,
+    unbalanced_sinkhorn_divergence,
+)
+
 # estimators from samples
 from divergences.estimators import (
     Estimate,
@@ -112,6 +123,13 @@ __all__ = [
     "mmd2",
     "sinkhorn_divergence",
     "wasserstein",
+    # transport plans and potentials
+    "EntropicPlan",
+    "SparsePlan",
+    "Transport",
+    "TransportPlan",
+    "transport",
+    "unbalanced_sinkhorn_divergence",
     # estimators from samples
     "Estimate",
     "classifier_divergence",
