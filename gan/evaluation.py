@@ -4,7 +4,11 @@
   (modes captured, share of high-quality samples within 3 std, reverse KL of the mode
   histogram to the uniform one);
 * ``digits``: FID, KID, precision and recall in the features of the bundled digits network,
-  against the held-out test split (with FID(train, test) as the yardstick);
+  against the held-out test split (with FID(train, test) as the yardstick, the training
+  samples as many as the generated ones);
+* grey 28 × 28 images (``fashion-mnist``, ``mnist``, such folders and arrays): the same in
+  the features of the shipped Fashion-MNIST network (:func:`metrics.features.fashion_features`),
+  against the test split when there is one, else the training set;
 * always: a JS estimate (nats) from a discriminator fine-tuned on real vs generated samples
   and scored on held-out samples with :func:`divergences.estimators.js_from_discriminator`.
 
@@ -53,7 +57,9 @@ from metrics.distributed import all_reduce_sum, is_distributed, shard_range
 
 __all__ = [
     "evaluate_generator",
+    "feature_network",
     "fit_discriminator",
+    "fit_steps",
     "format_table",
     "js_two_sample",
     "sample_metrics",
@@ -210,40 +216,84 @@ def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:
         state = all_reduce_sum(state)
         rec = _as_dict(mode_coverage_from_counts(state[:-1], int(state[-1])))
         out.update({k: v for k, v in rec.items() if isinstance(v, (int, float))})
-    elif data.name == "digits" and data.test is not None:
-        net = _digits_net(samples.device)
+    elif (net := feature_network(data, samples.device)) is not None:
         with torch.no_grad():
-            f_fake = net(samples.float()).double().cpu()
+            f_fake = _batched(net, samples.float()).double().cpu()
         fake_stats = FeatureStats(dim=f_fake.shape[1]).update(f_fake)
         if is_distributed():  # alone, all_reduce would recompute the mean (last-bit changes)
             fake_stats.all_reduce()
         f_fake = _dist.all_gather_cat(f_fake)
         if rank0:
-            with torch.no_grad():
-                f_test = net(data.test.float()).double().cpu()
-                f_train = net(data.train.float()).double().cpu()
+            f_test, f_train = reference_features(data, net, len(f_fake))
             test_stats = FeatureStats().update(f_test)
             out["fid"] = fid_from_stats(test_stats, fake_stats)
-            out["fid_train_test"] = fid_from_stats(test_stats, FeatureStats().update(f_train))
-            m = min(len(f_test), len(f_fake))
+            if f_train is not None:  # the yardstick, at the generated sample count
+                out["fid_train_test"] = fid_from_stats(test_stats, FeatureStats().update(f_train))
+            m = min(len(f_test), len(f_fake), 1000)
             out["kid"] = float(kid(f_test, f_fake, subset_size=m).mean)
             pr = _as_dict(metrics.precision_recall(f_test, f_fake, k=3))
             out.update({k: float(v) for k, v in pr.items() if isinstance(v, (int, float))})
     return out if rank0 else {}
 
 
-_DIGITS_NET: dict[str, nn.Module] = {}
+def _batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([fn(x[i : i + 2048]) for i in range(0, len(x), 2048)])
 
 
-def _digits_net(device: torch.device) -> nn.Module:
-    """The digits feature network of :mod:`metrics`, on images in [−1, 1] ``(N, 1, 8, 8)``."""
+class _OnSamples:
+    """A feature network applied to samples in the data's units: f((x + 1) / 2)."""
+
+    def __init__(self, net: nn.Module, name: str, clamp: bool):
+        self.net, self.key, self.clamp = net, name, clamp
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        u = (x + 1.0) / 2.0
+        return self.net(u.clamp(0.0, 1.0) if self.clamp else u)
+
+
+def feature_network(data: Data, device: torch.device) -> _OnSamples | None:
+    """The feature map of the trainer's evaluation for ``data``, on samples in its units.
+
+    The digits network for ``digits``; the shipped Fashion-MNIST network for grey 28 × 28
+    images (samples in [−1, 1] mapped by (x + 1) / 2, clamped to [0, 1]); None otherwise.
+    """
     from metrics import features
 
-    key = str(device)
-    if key not in _DIGITS_NET:
-        _DIGITS_NET[key] = features.digits_features().to(device).eval()
-    net = _DIGITS_NET[key]
-    return lambda x: net((x + 1.0) / 2.0)  # type: ignore[return-value]
+    name = "digits" if data.name == "digits" else "fashion" if data.shape == (1, 28, 28) else ""
+    if not name:
+        return None
+    key = f"{name}:{device}"
+    if key not in _NETS:
+        make = features.digits_features if name == "digits" else features.fashion_features
+        _NETS[key] = make(device=device).eval()
+    return _OnSamples(_NETS[key], key, clamp=name == "fashion")
+
+
+def reference_features(
+    data: Data, net: _OnSamples, n: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(reference, train)`` features (float64, CPU) for FID against ``data``.
+
+    The reference is the test split (all of it), or the training set when there is none;
+    ``train`` is the yardstick: ``n`` training samples (a fixed subset, seed 0; all when
+    fewer), None without a test split. Cached on ``data`` per feature map and ``n``.
+    """
+    cache = data.__dict__.setdefault("_feature_cache", {})
+    key = (net.key, n)
+    if key not in cache:
+        with torch.no_grad():
+            if data.test is None:
+                cache[key] = (_batched(net, data.train.float()).double().cpu(), None)
+            else:
+                m = min(n, len(data.train))
+                keep = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))
+                sub = data.train[keep[:m].to(data.train.device)]
+                cache[key] = (_batched(net, data.test.float()).double().cpu(),
+                              _batched(net, sub.float()).double().cpu())  # fmt: skip
+    return cache[key]
+
+
+_NETS: dict[str, nn.Module] = {}
 
 
 def evaluate_generator(
@@ -321,6 +371,26 @@ def evaluate_generator(
         counts = all_reduce_sum(torch.tensor([drs.accepted, drs.proposed], dtype=torch.int64))
         out["drs_acceptance_rate"] = int(counts[0]) / int(counts[1])
     return out if rank == 0 else {}
+
+
+def fit_steps(cfg: Any, configured: int) -> int:
+    """Adam steps of an evaluation's discriminator fit (JS classifier, DRS) for a run ``cfg``.
+
+    ``configured`` (the policy's count), capped so that one fit sees at most half as many
+    real samples as the run's discriminator did: ⌊steps · n_critic · batch_size /
+    (2 · eval_batch_size)⌋ (at least 1). A run's step costs ``n_critic`` D steps and a G step,
+    so the final evaluation's fits (JS, and with DRS its calibration and JS) stay within the
+    run's own time; long runs keep the configured counts.
+
+    Example:
+        >>> from gan.config import TrainConfig
+        >>> fit_steps(TrainConfig(steps=300, batch_size=512), 1000)
+        150
+        >>> fit_steps(TrainConfig(steps=20000, batch_size=64), 1000)
+        1000
+    """
+    seen = cfg.steps * cfg.n_critic * cfg.batch_size
+    return min(configured, max(1, seen // (2 * cfg.eval_batch_size)))
 
 
 def format_table(result: dict[str, Any]) -> str:

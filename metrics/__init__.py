@@ -12,7 +12,13 @@ from metrics import distributed, features
 from metrics._types import Score
 from metrics.cli import cli_evaluate
 from metrics.evaluate import METRICS, evaluate, load_samples
-from metrics.features import digits_features, digits_logits, extract
+from metrics.features import (
+    digits_features,
+    digits_logits,
+    extract,
+    fashion_features,
+    fashion_logits,
+)
 from metrics.fid import FID, fid, fid_from_moments, fid_from_stats, frechet_distance
 from metrics.inception_score import InceptionScore, inception_score
 from metrics.kid import KID, kid
@@ -57,6 +63,8 @@ __all__ = [
     "distributed",
     "evaluate",
     "extract",
+    "fashion_features",
+    "fashion_logits",
     "features",
     "fid",
     "fid_from_moments",

@@ -9,14 +9,17 @@ is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from divergences._validation import check_positive_int
+from metrics.datasets import named_images, parse_spec
 from metrics.features import (
     digits_logits,
     extract,
+    fashion_logits,
     is_inception,
     preprocessing,
     provenance,
@@ -103,7 +106,8 @@ def _dc(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> di
 def _is(ctx: dict, **o: Any) -> dict[str, Entry]:
     if ctx["logits"] is None:
         raise ValueError(
-            "metric 'is' needs a classifier: pass logits=... (or features='inception' or 'digits')"
+            "metric 'is' needs a classifier: pass logits=... (or features='inception', 'digits' "
+            "or 'fashion')"
         )
     out = ctx["fake_side"].logits
     if out is None:
@@ -188,6 +192,7 @@ def evaluate(
     cache: bool = True,
     check_hash: bool = True,
     precision: str | None = None,
+    data_root: str | None = None,
 ) -> Report:
     """Evaluate generated samples against real ones with several metrics in one call.
 
@@ -205,18 +210,21 @@ def evaluate(
     recomputes them K times).
 
     Args:
-        real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder), or
-            an ``.npz`` of reference statistics.
+        real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder, or a
+            standard data set's split: ``"fashion-mnist:test"``, ``"mnist:train"``, ...,
+            read from its IDX files by :mod:`metrics.datasets` as floats in [0, 1]), or an
+            ``.npz`` of reference statistics.
         fake: generated samples (same kinds), or a callable ``fake(n)`` with ``num_samples``.
         metrics: a name or a list of names from :data:`METRICS`: ``fid``, ``kid``,
             ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage`` and the
             core's two-sample divergences ``js``, ``c2st``, ``knn_kl``, ``chamfer``,
             ``mmd2``, ``sliced_wasserstein``.
-        features: extractor: ``"identity"``, ``"digits"``, ``"inception"`` (the Inception-v3
-            FID network on pytorch-fid's weights, fetched by ``divergences weights fetch
-            inception``), ``"inception:PATH"`` (that weights file), a TorchScript path or a
-            callable (its optional ``provenance`` dict, e.g. with the network file's
-            ``sha256``, goes into the report and the cache key).
+        features: extractor: ``"identity"``, ``"digits"``, ``"fashion"`` (the shipped 28-px
+            Fashion-MNIST network, for grey 28 × 28 images in [0, 1]), ``"inception"`` (the
+            Inception-v3 FID network on pytorch-fid's weights, fetched by ``divergences
+            weights fetch inception``), ``"inception:PATH"`` (that weights file), a
+            TorchScript path or a callable (its optional ``provenance`` dict, e.g. with the
+            network file's ``sha256``, goes into the report and the cache key).
         logits: classifier for ``is`` (default: the Inception network's ``logits`` with
             ``features="inception"``, the digits classifier with ``features="digits"``).
         num_samples: use (or draw) at most this many samples of each set.
@@ -238,6 +246,8 @@ def evaluate(
         precision: with ``features="inception"``, ``"float32"`` (default), ``"tf32"`` (CUDA)
             or ``"bf16"``: faster arithmetic on GPUs, recorded in the provenance (and the cache
             key); its FID is not the float32 one to the last digits.
+        data_root: where a named data set's IDX files are looked for first (see
+            :func:`metrics.datasets.find_split`).
 
     Returns:
         A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor
@@ -265,10 +275,16 @@ def evaluate(
                                   precision=precision)  # fmt: skip
     if logits is None and isinstance(features, str) and features == "digits":
         logits = digits_logits(device=device)
+    if logits is None and isinstance(features, str) and features == "fashion" and "is" in metrics:
+        logits = fashion_logits(device=device)
     if logits is None and is_inception(features) and "is" in metrics:
         logits = extractor.logits
     if is_inception(features) and channels is None:  # the network takes RGB only
         channels = 3
+    named = {k: ":".join(spec) for k, s in (("real", real), ("fake", fake))
+             if (spec := parse_spec(s)) is not None and not Path(str(s)).exists()}  # fmt: skip
+    real, fake = (named_images(s, data_root=data_root, image_size=image_size, channels=channels)
+                  for s in (real, fake))  # fmt: skip
     keep = any(m != "fid" for m in metrics)
     folder_options = {"image_size": image_size, "resize": folder_filter, "channels": channels}
     if num_workers is not None:
@@ -333,6 +349,8 @@ def evaluate(
             "fake": fake_side.summary(),
         },
     }
+    for side, spec in named.items():  # e.g. "fashion-mnist:test"
+        meta["provenance"][side]["data_set"] = spec
     if "fid" in metrics:
         meta["options"].setdefault("fid", {})["groups"] = ctx.get("fid_groups", 0)
     return Report(entries, meta)
