@@ -252,7 +252,7 @@ def evaluate_conditional(
     ``n // K`` samples are generated per class (so every class has the same weight) and
     compared with that class's real samples of ``split`` (``"test"`` when the data has a
     held-out split, else the training set). ``features`` maps samples in the data's units
-    to ``(N, D)``; the default is :func:`gan.evaluation.feature_network` (the digits network
+    to ``(N, D)``; the default is :func:`gan.image_metrics.feature_network` (the digits network
     for ``digits``, the Fashion-MNIST network for grey 28 × 28 images, none otherwise: then
     only the accuracy, if any, is reported). The accuracy is that of the shipped classifier
     of the data set (``digits``; ``fashion-mnist`` at 28 px).
@@ -280,7 +280,7 @@ def evaluate_conditional(
     fake = generate(g, len(y_fake), z_dim, generator, labels=y_fake)
     out: dict[str, float] = {}
     if features is None:
-        from gan.evaluation import feature_network
+        from gan.image_metrics import feature_network
 
         features = feature_network(data, fake.device)
     if features is not None:
@@ -296,7 +296,9 @@ def evaluate_conditional(
             ft = _batched(features, data.train[idx].float())
             out["intra_fid_train_test"] = intra_fid(fr, y_real, ft, data.labels[idx], k)[0]
         out.update({f"intra_fid_{c}": v for c, v in enumerate(per_fid)})
-    clf = _classifier(data, fake.device)
+    from gan.image_metrics import classifier
+
+    clf = classifier(data, fake.device)
     if clf is not None:
         acc, per_acc = class_accuracy(clf, fake, y_fake, k)
         out["class_accuracy"], out["class_accuracy_min"] = acc, min(per_acc)
@@ -318,16 +320,3 @@ def _per_class_subset(labels: torch.Tensor, k: int, per: int) -> torch.Tensor:
     y = labels.cpu()[order]
     keep = [order[y == c][:per] for c in range(k)]
     return torch.cat(keep).to(labels.device)
-
-
-def _classifier(data: Data, device: torch.device) -> Callable | None:
-    """Logits of the data set's shipped classifier on samples in the data's units, or None."""
-    from metrics import features
-
-    if data.name == "digits":
-        net = features.digits_logits(device=device).eval()
-        return lambda x: net((x + 1.0) / 2.0)
-    if data.name == "fashion-mnist" and data.shape == (1, 28, 28):
-        net = features.fashion_logits(device=device).eval()
-        return lambda x: net(((x + 1.0) / 2.0).clamp(0.0, 1.0))
-    return None

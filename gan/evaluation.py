@@ -50,6 +50,7 @@ from torch import nn
 from divergences.estimators import js_from_discriminator
 from gan import _dist
 from gan.data import Data
+from gan.image_metrics import _batched, feature_network, reference_features
 from gan.losses import logistic_d_loss
 from gan.rejection import _fusable, calibrate_discriminator, rejection_sample
 from metrics._atomic import write_atomic
@@ -57,7 +58,6 @@ from metrics.distributed import all_reduce_sum, is_distributed, shard_range
 
 __all__ = [
     "evaluate_generator",
-    "feature_network",
     "fit_discriminator",
     "fit_steps",
     "format_table",
@@ -216,7 +216,7 @@ def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:
         state = all_reduce_sum(state)
         rec = _as_dict(mode_coverage_from_counts(state[:-1], int(state[-1])))
         out.update({k: v for k, v in rec.items() if isinstance(v, (int, float))})
-    elif (net := feature_network(data, samples.device)) is not None:
+    elif (net := feature_network(data, samples.device)) is not None:  # digits, 28-px grey
         with torch.no_grad():
             f_fake = _batched(net, samples.float()).double().cpu()
         fake_stats = FeatureStats(dim=f_fake.shape[1]).update(f_fake)
@@ -234,66 +234,6 @@ def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:
             pr = _as_dict(metrics.precision_recall(f_test, f_fake, k=3))
             out.update({k: float(v) for k, v in pr.items() if isinstance(v, (int, float))})
     return out if rank0 else {}
-
-
-def _batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([fn(x[i : i + 2048]) for i in range(0, len(x), 2048)])
-
-
-class _OnSamples:
-    """A feature network applied to samples in the data's units: f((x + 1) / 2)."""
-
-    def __init__(self, net: nn.Module, name: str, clamp: bool):
-        self.net, self.key, self.clamp = net, name, clamp
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        u = (x + 1.0) / 2.0
-        return self.net(u.clamp(0.0, 1.0) if self.clamp else u)
-
-
-def feature_network(data: Data, device: torch.device) -> _OnSamples | None:
-    """The feature map of the trainer's evaluation for ``data``, on samples in its units.
-
-    The digits network for ``digits``; the shipped Fashion-MNIST network for grey 28 × 28
-    images (samples in [−1, 1] mapped by (x + 1) / 2, clamped to [0, 1]); None otherwise.
-    """
-    from metrics import features
-
-    name = "digits" if data.name == "digits" else "fashion" if data.shape == (1, 28, 28) else ""
-    if not name:
-        return None
-    key = f"{name}:{device}"
-    if key not in _NETS:
-        make = features.digits_features if name == "digits" else features.fashion_features
-        _NETS[key] = make(device=device).eval()
-    return _OnSamples(_NETS[key], key, clamp=name == "fashion")
-
-
-def reference_features(
-    data: Data, net: _OnSamples, n: int
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(reference, train)`` features (float64, CPU) for FID against ``data``.
-
-    The reference is the test split (all of it), or the training set when there is none;
-    ``train`` is the yardstick: ``n`` training samples (a fixed subset, seed 0; all when
-    fewer), None without a test split. Cached on ``data`` per feature map and ``n``.
-    """
-    cache = data.__dict__.setdefault("_feature_cache", {})
-    key = (net.key, n)
-    if key not in cache:
-        with torch.no_grad():
-            if data.test is None:
-                cache[key] = (_batched(net, data.train.float()).double().cpu(), None)
-            else:
-                m = min(n, len(data.train))
-                keep = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))
-                sub = data.train[keep[:m].to(data.train.device)]
-                cache[key] = (_batched(net, data.test.float()).double().cpu(),
-                              _batched(net, sub.float()).double().cpu())  # fmt: skip
-    return cache[key]
-
-
-_NETS: dict[str, nn.Module] = {}
 
 
 def evaluate_generator(
