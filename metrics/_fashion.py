@@ -20,7 +20,7 @@ from torch import nn
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "fashion_net.pt"
 #: SHA-256 of the shipped weights file (printed by scripts/train_fashion_net.py).
-SHA256 = "75353b827b491bbf7c429634028bd7333ff0201263576ce3b7e9bf272f3543a8"
+SHA256 = "e7c9fa2565bf3337845e6da32f945ed6512cb81e7bacc97c0bb4b5f9ad284f0f"
 FEATURE_DIM = 128
 
 
