@@ -285,16 +285,27 @@ def evaluate_conditional(
         features = feature_network(data, fake.device)
     if features is not None:
         use_test = split == "test" and data.test is not None and data.test_labels is not None
-        real, y_real = (data.test, data.test_labels) if use_test else (data.train, data.labels)
+        cache = data.__dict__.setdefault("_feature_cache", {})
+        key = ("intra", getattr(features, "key", None), split, per)
+        if key not in cache or key[1] is None:  # the real side, once per run and feature map
+            with torch.no_grad():
+                if use_test:
+                    real_side = (_batched(features, data.test.float()), data.test_labels)
+                else:  # no held-out split: at most max(per, 1000) training samples per class
+                    idx = _per_class_subset(data.labels, k, max(per, 1000))
+                    real_side = (_batched(features, data.train[idx].float()), data.labels[idx])
+                train_side = None
+                if use_test:  # the yardstick: as many training samples per class as generated
+                    idx = _per_class_subset(data.labels, k, per)
+                    train_side = (_batched(features, data.train[idx].float()), data.labels[idx])
+            cache[key] = (real_side, train_side)
+        (fr, y_real), train_side = cache[key]
         with torch.no_grad():
-            fr = _batched(features, real.float())
             ff = _batched(features, fake)
         mean, per_fid = intra_fid(fr, y_real, ff, y_fake, k)
         out["intra_fid"] = mean
-        if use_test:  # the yardstick: as many training samples per class, scored the same way
-            idx = _per_class_subset(data.labels, k, per)
-            ft = _batched(features, data.train[idx].float())
-            out["intra_fid_train_test"] = intra_fid(fr, y_real, ft, data.labels[idx], k)[0]
+        if train_side is not None:
+            out["intra_fid_train_test"] = intra_fid(fr, y_real, *train_side, k)[0]
         out.update({f"intra_fid_{c}": v for c, v in enumerate(per_fid)})
     from gan.image_metrics import classifier
 

@@ -65,9 +65,10 @@ def reference_features(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(reference, train)`` features (float64, CPU) for FID against ``data``.
 
-    The reference is the test split (all of it), or the training set when there is none;
-    ``train`` is the yardstick: ``n`` training samples (a fixed subset, seed 0; all when
-    fewer), None without a test split. Cached on ``data`` per feature map and ``n``.
+    The reference is the test split (all of it), or without one max(n, 10,000) training
+    samples (a fixed subset, seed 0: a fixed cost however large the set); ``train`` is the
+    yardstick: ``n`` training samples (a fixed subset, seed 0; all when fewer), None without
+    a test split. Cached on ``data`` per feature map and ``n``.
 
     Example:
         >>> from gan.data import load_data
@@ -79,13 +80,14 @@ def reference_features(
     cache = data.__dict__.setdefault("_feature_cache", {})
     key = (net.key, n)
     if key not in cache:
+        keep = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))
+        keep = keep.to(data.train.device)
         with torch.no_grad():
             if data.test is None:
-                cache[key] = (_batched(net, data.train.float()).double().cpu(), None)
+                sub = data.train[keep[: max(n, 10_000)]]
+                cache[key] = (_batched(net, sub.float()).double().cpu(), None)
             else:
-                m = min(n, len(data.train))
-                keep = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(0))
-                sub = data.train[keep[:m].to(data.train.device)]
+                sub = data.train[keep[:n]]
                 cache[key] = (_batched(net, data.test.float()).double().cpu(),
                               _batched(net, sub.float()).double().cpu())  # fmt: skip
     return cache[key]
