@@ -9,6 +9,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gan import speed
 from gan.cli import main
@@ -222,3 +224,18 @@ def test_fashion_benchmark_runs_on_tiny_settings(root, capsys):
     assert out["rows"][0]["steps"] == 2 and "acc_ratio_min" in out["rows"][0]
     assert set(out["step_seconds"]) == {"trainer", "plain loop"}
     assert "FID ratio plain / ours" in capsys.readouterr().out
+
+
+@given(steps=st.integers(1, 10**6), n_critic=st.integers(1, 5), batch=st.integers(1, 1024),
+       eval_batch=st.integers(1, 1024), configured=st.integers(0, 10**4))  # fmt: skip
+def test_evaluation_fits_scale_with_the_run(steps, n_critic, batch, eval_batch, configured):
+    from gan.evaluation import fit_steps
+
+    cfg = TrainConfig(steps=steps, n_critic=n_critic, batch_size=batch, eval_batch_size=eval_batch)
+    k = fit_steps(cfg, configured)
+    seen = steps * n_critic * batch
+    assert 0 <= k <= configured
+    assert k * eval_batch <= max(eval_batch, seen / 2)  # at most half the run's real samples
+    if 2 * configured * eval_batch <= seen:  # a long run keeps the configured count
+        assert k == configured
+    assert fit_steps(cfg.replace(steps=2 * steps), configured) >= k  # monotone in the run
