@@ -284,22 +284,18 @@ def evaluate_conditional(
 
         features = feature_network(data, fake.device)
     if features is not None:
+        from gan.image_metrics import reference_side
+
         use_test = split == "test" and data.test is not None and data.test_labels is not None
+        fr, y_real = reference_side(data, features, per * k, test=use_test)
         cache = data.__dict__.setdefault("_feature_cache", {})
-        key = ("intra", getattr(features, "key", None), split, per)
-        if key not in cache or key[1] is None:  # the real side, once per run and feature map
+        key = ("intra_train", getattr(features, "key", None), per)
+        train_side = cache.get(key) if use_test and key[1] is not None else None
+        if use_test and train_side is None:  # the yardstick: as many per class as generated
+            idx = _per_class_subset(data.labels, k, per)
             with torch.no_grad():
-                if use_test:
-                    real_side = (_batched(features, data.test.float()), data.test_labels)
-                else:  # no held-out split: at most max(per, 1000) training samples per class
-                    idx = _per_class_subset(data.labels, k, max(per, 1000))
-                    real_side = (_batched(features, data.train[idx].float()), data.labels[idx])
-                train_side = None
-                if use_test:  # the yardstick: as many training samples per class as generated
-                    idx = _per_class_subset(data.labels, k, per)
-                    train_side = (_batched(features, data.train[idx].float()), data.labels[idx])
-            cache[key] = (real_side, train_side)
-        (fr, y_real), train_side = cache[key]
+                train_side = (_batched(features, data.train[idx].float()), data.labels[idx])
+            cache[key] = train_side
         with torch.no_grad():
             ff = _batched(features, fake)
         mean, per_fid = intra_fid(fr, y_real, ff, y_fake, k)

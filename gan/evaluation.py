@@ -62,6 +62,7 @@ __all__ = [
     "fit_steps",
     "format_table",
     "js_two_sample",
+    "sample_count",
     "sample_metrics",
 ]
 
@@ -311,6 +312,25 @@ def evaluate_generator(
         counts = all_reduce_sum(torch.tensor([drs.accepted, drs.proposed], dtype=torch.int64))
         out["drs_acceptance_rate"] = int(counts[0]) / int(counts[1])
     return out if rank == 0 else {}
+
+
+def sample_count(cfg: Any, minimum: int = 2) -> int:
+    """Generated samples of an evaluation of a run ``cfg``: ``eval_samples``, scaled to the run.
+
+    At most a quarter of the real samples the run's discriminator saw,
+    ⌊steps · n_critic · batch_size / 4⌋, and at least ``minimum`` (2 per process and per
+    class): with the feature passes over as many real images, a short run's evaluation reads
+    fewer images than its training did. Long runs keep ``eval_samples``.
+
+    Example:
+        >>> from gan.config import TrainConfig
+        >>> sample_count(TrainConfig(steps=100, batch_size=64, eval_samples=5000))
+        1600
+        >>> sample_count(TrainConfig(steps=8000, batch_size=64, eval_samples=5000))
+        5000
+    """
+    seen = cfg.steps * cfg.n_critic * cfg.batch_size
+    return max(minimum, min(cfg.eval_samples, seen // 4))
 
 
 def fit_steps(cfg: Any, configured: int) -> int:

@@ -549,23 +549,24 @@ def _evaluate(run: _Run, nets: _Nets, step: int, *, final: bool) -> dict[str, An
     js_steps = ((cfg.fresh_final_js_steps if final else cfg.fresh_eval_js_steps) if fresh
                 else (cfg.final_js_steps if final else cfg.eval_js_steps))  # fmt: skip
     js_steps = evaluation.fit_steps(cfg, js_steps)  # a short run gets a short evaluation
+    n = evaluation.sample_count(cfg, 2 * max(run.world, nets.n_classes))
     drs_steps = evaluation.fit_steps(cfg, cfg.fresh_drs_steps if fresh else cfg.drs_steps)
     g_eval = nets.g_eval.eval()
     try:
         g_marg = _marginal(g_eval, data, seed) if nets.n_classes else g_eval
         res = evaluation.evaluate_generator(
-            g_marg, d_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim,
+            g_marg, d_eval, data, n=n, z_dim=cfg.z_dim,
             generator=torch.Generator(run.device).manual_seed(seed),
             rejection=final and cfg.rejection, calibration_steps=js_steps,
             drs_calibration_steps=drs_steps, batch_size=cfg.eval_batch_size,
         )  # fmt: skip
         if run.rank == 0:  # the evaluation states its own effort
-            res["js_fit_steps"] = js_steps
+            res.update(n_generated=n, js_fit_steps=js_steps)
         if run.rank == 0 and nets.n_classes:  # per class: intra-FID, digits accuracy
             from gan.conditional import evaluate_conditional
 
             res.update(evaluate_conditional(
-                g_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim,
+                g_eval, data, n=n, z_dim=cfg.z_dim,
                 generator=torch.Generator(run.device).manual_seed(seed + 1)))  # fmt: skip
         if run.rank == 0 and cfg.plots and data.is_image:  # the same noise at every evaluation
             from gan import plots

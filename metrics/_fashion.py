@@ -22,6 +22,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights" / "fashion_net.pt"
 #: SHA-256 of the shipped weights file (printed by scripts/train_fashion_net.py).
 SHA256 = "e7c9fa2565bf3337845e6da32f945ed6512cb81e7bacc97c0bb4b5f9ad284f0f"
 FEATURE_DIM = 128
+_CHUNK = 256
 
 
 def as_fashion_images(x: torch.Tensor) -> torch.Tensor:
@@ -73,6 +74,13 @@ class FashionNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features ``(N, 128)`` of images (see :func:`as_fashion_images`)."""
         h = as_fashion_images(x).to(self.conv1.weight.dtype)
+        if len(h) <= _CHUNK:
+            return self._features(h)
+        # chunks keep the 28-px feature maps in cache: several times faster than one big batch
+        return torch.cat([self._features(c) for c in h.split(_CHUNK)])
+
+    def _features(self, h: torch.Tensor) -> torch.Tensor:
+        h = h.contiguous(memory_format=torch.channels_last)  # faster convolutions on CPUs
         h = self.bn1(torch.max_pool2d(torch.relu(self.conv1(h)), 2))
         h = self.bn2(torch.max_pool2d(torch.relu(self.conv2(h)), 2))
         return torch.relu(self.fc1(h.flatten(1)))
@@ -122,4 +130,4 @@ def load_fashion_net(path: str | os.PathLike | None = None) -> FashionNet:
         )
     net = FashionNet()
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return net.eval().requires_grad_(False)
+    return net.to(memory_format=torch.channels_last).eval().requires_grad_(False)
