@@ -14,6 +14,8 @@ Subcommands::
     divergences stats FOLDER -o ref.npz [--features inception] [...]   # reference statistics
     divergences weights fetch inception [--url URL] [--cache-dir DIR] [--quiet]
     divergences weights path inception                 # where the cached file is
+    divergences data fetch fashion-mnist [--root DIR]  # IDX files, checked against their MD5s
+    divergences data path fashion-mnist                # where the files are read from
     divergences distance A B [--metrics chamfer,mmd2]  # set distances of the core
     divergences test REAL FAKE [--statistic mmd] [--permutations 1000] [--alpha 0.05]
     divergences --version
@@ -50,7 +52,8 @@ DEMO_PRESET = "ring8"
 DISTANCES = ("chamfer", "hausdorff", "nearest_pair_distance", "mmd2", "energy_distance",
              "wasserstein")  # fmt: skip
 _FILES_FORM = ("metrics", "features", "num_samples", "batch_size", "progress", "image_size",
-               "resize", "workers", "no_cache", "no_check_hash", "precision")  # fmt: skip
+               "resize", "workers", "no_cache", "no_check_hash", "precision",
+               "data_root")  # fmt: skip
 _RUN_FORM = ("n", "rejection", "seed", "checkpoint")
 
 
@@ -149,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
                    "stats FOLDER -o ref.npz (see divergences stats -h)")  # fmt: skip
     sub.add_parser("weights", add_help=False, help="fetch or locate network weights: weights "
                    "fetch inception | weights path inception")  # fmt: skip
+    sub.add_parser("data", add_help=False, help="fetch or locate a standard data set: data "
+                   "fetch fashion-mnist|mnist | data path fashion-mnist")  # fmt: skip
     di = sub.add_parser("distance", help="set distances between two sample files")
     di.add_argument("a")
     di.add_argument("b")
@@ -211,7 +216,13 @@ def _weights(argv: list[str]) -> int:
     return weights_main(argv)
 
 
-_DELEGATED = {"stats": _stats, "weights": _weights}
+def _data(argv: list[str]) -> int:
+    from metrics.datasets import main as data_main
+
+    return data_main(argv)
+
+
+_DELEGATED = {"stats": _stats, "weights": _weights, "data": _data}
 
 
 def _run_and_report(cfg, *, resume: bool = False, overwrite: bool = False) -> int:
@@ -359,8 +370,16 @@ def _evaluate_run(args) -> int:
         from gan.conditional import MarginalGenerator
 
         g_eval = MarginalGenerator(g, data.class_counts(), seed=args.seed or 0)
+    from gan.evaluation import fit_steps
+
+    fresh = cfg.pac > 1 or bool(k)  # the training's evaluation policy, scaled to the run
     res = evaluate_generator(g_eval, d, data, n=n, z_dim=cfg.z_dim, generator=gen,
-                             rejection=bool(args.rejection))  # fmt: skip
+                             rejection=bool(args.rejection),
+                             calibration_steps=fit_steps(cfg, cfg.fresh_final_js_steps if fresh
+                                                         else cfg.final_js_steps),
+                             drs_calibration_steps=fit_steps(cfg, cfg.fresh_drs_steps if fresh
+                                                             else cfg.drs_steps),
+                             batch_size=cfg.eval_batch_size)  # fmt: skip
     if k:
         from gan.conditional import evaluate_conditional
 

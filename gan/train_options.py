@@ -34,6 +34,8 @@ OPTIONS: dict[str, Option] = {
     "data": _o("data", "data set: ring8, grid25, swissroll, digits, or a .npy/.npz/.pt file or "
                "an image folder"),
     "image_size": _o("data", "resize images to this square side (0: keep their size)"),
+    "data_root": _o("data", "folder searched first for fashion-mnist/mnist IDX files (then "
+                    "$DIVERGENCES_DATA, torchvision's layout, Debian's location)"),
     "conditional": _o("data", "class-conditional G and D, labels from the data (digits, "
                       "class subfolders, an .npz with x and y)"),
     "normalize": _o("data", "G and D work in standardised coordinates (x - mean) / scale"),

@@ -13,7 +13,13 @@ from metrics._types import Score
 from metrics.cli import cli_evaluate
 from metrics.cmmd import cmmd
 from metrics.evaluate import METRICS, evaluate, load_samples
-from metrics.features import digits_features, digits_logits, extract
+from metrics.features import (
+    digits_features,
+    digits_logits,
+    extract,
+    fashion_features,
+    fashion_logits,
+)
 from metrics.fid import FID, fid, fid_from_moments, fid_from_stats
 from metrics.inception_score import InceptionScore, inception_score
 from metrics.kid import KID, kid
@@ -63,6 +69,8 @@ __all__ = [
     "distributed",
     "evaluate",
     "extract",
+    "fashion_features",
+    "fashion_logits",
     "features",
     "fid",
     "fid_from_moments",

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from divergences._validation import check_positive_int
 from metrics.cmmd import cmmd
+from metrics.datasets import named_images, parse_spec
 from metrics.features import (
     digits_logits,
     extract,
+    fashion_logits,
     is_inception,
     network_of,
     preprocessing,
@@ -108,7 +111,8 @@ def _dc(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> di
 def _is(ctx: dict, **o: Any) -> dict[str, Entry]:
     if ctx["logits"] is None:
         raise ValueError(
-            "metric 'is' needs a classifier: pass logits=... (or features='inception' or 'digits')"
+            "metric 'is' needs a classifier: pass logits=... (or features='inception', 'digits' "
+            "or 'fashion')"
         )
     out = ctx["fake_side"].logits
     if out is None:
@@ -212,6 +216,7 @@ def evaluate(
     cache: bool = True,
     check_hash: bool = True,
     precision: str | None = None,
+    data_root: str | None = None,
 ) -> Report:
     """Evaluate generated samples against real ones with several metrics in one call.
 
@@ -234,8 +239,10 @@ def evaluate(
     recomputes them K times).
 
     Args:
-        real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder), or
-            an ``.npz`` of reference statistics.
+        real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder, or a
+            standard data set's split: ``"fashion-mnist:test"``, ``"mnist:train"``, ...,
+            read from its IDX files by :mod:`metrics.datasets` as floats in [0, 1]), or an
+            ``.npz`` of reference statistics.
         fake: generated samples (same kinds), or a callable ``fake(n)`` with ``num_samples``.
         metrics: a name or a list of names from :data:`METRICS`: ``fid``, ``kid``,
             ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage``, ``cmmd``
@@ -244,11 +251,13 @@ def evaluate(
             ``mmd2``, ``sliced_wasserstein``, and ``two_sample``: the permutation p-values
             ``p_mmd``, ``p_energy``, ``p_knn`` of :func:`divergences.two_sample_test`
             (``options={"two_sample": {"tests": [...], "permutations": 200}}``).
-        features: extractor: ``"identity"``, ``"digits"``, ``"inception"`` (the Inception-v3
-            FID network on pytorch-fid's weights, fetched by ``divergences weights fetch
-            inception``), ``"inception:PATH"`` (that weights file), ``"dinov2"`` (DINOv2
-            ViT-L/14, FD_DINOv2's features), ``"clip"`` (CLIP ViT-L/14@336, CMMD's) and their
-            ``:PATH`` and ``-VARIANT`` forms (:func:`metrics.features.resolve_extractor`), a
+        features: extractor: ``"identity"``, ``"digits"``, ``"fashion"`` (the shipped 28-px
+            Fashion-MNIST network, for grey 28 × 28 images in [0, 1]), ``"inception"`` (the
+            Inception-v3 FID network on pytorch-fid's weights, fetched by ``divergences
+            weights fetch inception``), ``"inception:PATH"`` (that weights file), ``"dinov2"``
+            (DINOv2 ViT-L/14, FD_DINOv2's features), ``"clip"`` (CLIP ViT-L/14@336, CMMD's)
+            and their ``:PATH`` and ``-VARIANT`` forms
+            (:func:`metrics.features.resolve_extractor`), a
             TorchScript path or a callable (its optional ``provenance`` dict, e.g. with the
             network file's ``sha256``, goes into the report and the cache key).
         logits: classifier for ``is`` (default: the Inception network's ``logits`` with
@@ -276,6 +285,8 @@ def evaluate(
             the provenance (and the cache key); its scores are not the float32 ones to the
             last digits. Statistics files of another network, preprocessing or precision are
             refused.
+        data_root: where a named data set's IDX files are looked for first (see
+            :func:`metrics.datasets.find_split`).
 
     Returns:
         A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor
@@ -303,10 +314,16 @@ def evaluate(
                                   precision=precision)  # fmt: skip
     if logits is None and isinstance(features, str) and features == "digits":
         logits = digits_logits(device=device)
+    if logits is None and isinstance(features, str) and features == "fashion" and "is" in metrics:
+        logits = fashion_logits(device=device)
     if logits is None and is_inception(features) and "is" in metrics:
         logits = extractor.logits
     if network_of(features) is not None and channels is None:  # the networks take RGB only
         channels = 3
+    named = {k: ":".join(spec) for k, s in (("real", real), ("fake", fake))
+             if (spec := parse_spec(s)) is not None and not Path(str(s)).exists()}  # fmt: skip
+    real, fake = (named_images(s, data_root=data_root, image_size=image_size, channels=channels)
+                  for s in (real, fake))  # fmt: skip
     keep = any(m != "fid" for m in metrics)
     folder_options = {"image_size": image_size, "resize": folder_filter, "channels": channels}
     if num_workers is not None:
@@ -373,6 +390,8 @@ def evaluate(
             "fake": fake_side.summary(),
         },
     }
+    for side, spec in named.items():  # e.g. "fashion-mnist:test"
+        meta["provenance"][side]["data_set"] = spec
     if "fid" in metrics:
         meta["options"].setdefault("fid", {})["groups"] = ctx.get("fid_groups", 0)
     return Report(entries, meta)

@@ -7,6 +7,9 @@ An extractor is any callable or ``torch.nn.Module``. Built in:
   used by the StyleGAN2-ADA metrics and clean-fid (nothing is ever downloaded);
 - :func:`digits_features` / :func:`digits_logits` — the project's small digits CNN (weights
   shipped in the package, reproducible by ``scripts/train_digits_net.py``; 98.4 % test accuracy);
+- :func:`fashion_features` / :func:`fashion_logits` (``"fashion"``) — the project's 28-px CNN
+  trained on Fashion-MNIST (weights shipped and SHA-256 checked, reproducible by
+  ``scripts/train_fashion_net.py``; 93.4 % test accuracy), for MNIST-sized grey images;
 - ``"inception"`` — the Inception-v3 FID network (:func:`metrics.inception`) on pytorch-fid's
   weights file, from the cache folder (``divergences weights fetch inception``), or
   ``"inception:PATH"`` for a file elsewhere;
@@ -36,6 +39,7 @@ from tqdm.auto import tqdm
 
 from divergences._validation import check_positive_int
 from metrics._digits import DigitsFeatures, DigitsNet, load_digits_net
+from metrics._fashion import FashionFeatures, load_fashion_net
 from metrics._types import from_numpy
 
 __all__ = [
@@ -44,6 +48,8 @@ __all__ = [
     "digits_features",
     "digits_logits",
     "extract",
+    "fashion_features",
+    "fashion_logits",
     "identity",
     "is_inception",
     "iter_features",
@@ -139,6 +145,31 @@ def digits_logits(*, device: str | torch.device | None = None) -> torch.nn.Modul
         True
     """
     return load_digits_net().to(default_device() if device is None else device)
+
+
+def fashion_features(*, device: str | torch.device | None = None) -> torch.nn.Module:
+    """The Fashion-MNIST CNN's 128-d penultimate features (post-ReLU), in eval mode.
+
+    Input: grey 28 × 28 images, floats in ``[0, 1]`` or uint8, shaped ``(N, 1, 28, 28)``,
+    ``(N, 28, 28)`` or ``(N, 784)``. Output: ``(N, 128)``. The weights file's SHA-256 is
+    checked when it is loaded.
+
+    Example:
+        >>> fashion_features(device="cpu")(torch.zeros(3, 28, 28)).shape
+        torch.Size([3, 128])
+    """
+    net = FashionFeatures(load_fashion_net())
+    return net.to(default_device() if device is None else device).eval()
+
+
+def fashion_logits(*, device: str | torch.device | None = None) -> torch.nn.Module:
+    """The Fashion-MNIST CNN as a classifier: images → logits ``(N, 10)`` (for IS, accuracy).
+
+    Example:
+        >>> fashion_logits(device="cpu")(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+    return load_fashion_net().to(default_device() if device is None else device)
 
 
 INCEPTION_RESIZES = ("pytorch-fid", "clean")
@@ -243,10 +274,11 @@ def resolve_extractor(
     """An extractor from a spec.
 
     Args:
-        spec: ``"identity"``, ``"digits"``, ``"inception"`` (pytorch-fid's weights from the
-            cache folder, see :func:`metrics.networks.weights.find`), ``"inception:PATH"``
-            (that weights file), ``"dinov2"``, ``"clip"`` (and their ``:PATH`` and
-            ``-VARIANT`` forms, see the module docstring), a TorchScript path or a callable
+        spec: ``"identity"``, ``"digits"``, ``"fashion"``, ``"inception"`` (pytorch-fid's
+            weights from the cache folder, see :func:`metrics.networks.weights.find`),
+            ``"inception:PATH"`` (that weights file), ``"dinov2"``, ``"clip"`` (and their
+            ``:PATH`` and ``-VARIANT`` forms, see the module docstring), a TorchScript path or a
+            callable
             (returned as it is).
         device: where a built-in network runs (default: CUDA when present).
         resize: a network's preprocessing (:data:`NETWORK_RESIZES`: Inception
@@ -288,11 +320,14 @@ def resolve_extractor(
             return identity()
         if s == "digits":
             return digits_features(device=device)
+        if s == "fashion":
+            return fashion_features(device=device)
         if s.endswith((".pt", ".pth", ".ts")) or os.sep in s:
             return torchscript(s, device=device)
     raise ValueError(
-        "features must be 'identity', 'digits', 'inception', 'inception:PATH', 'dinov2', "
-        f"'dinov2:PATH', 'clip', 'clip:PATH', a TorchScript file path or a callable; got {spec!r}"
+        "features must be 'identity', 'digits', 'fashion', 'inception', 'inception:PATH', "
+        "'dinov2', 'dinov2:PATH', 'clip', 'clip:PATH', a TorchScript file path or a callable; "
+        f"got {spec!r}"
     )
 
 
@@ -430,6 +465,10 @@ def provenance(spec: Any, extractor: Any = None) -> dict[str, Any] | None:
             from metrics._digits import WEIGHTS
 
             return {"network": "digits", "sha256": _sha256(WEIGHTS)}
+        if s == "fashion":
+            from metrics._fashion import SHA256
+
+            return {"network": "fashion", "sha256": SHA256}
         if os.path.isfile(s):
             return {"network": "torchscript", "file": os.path.basename(s), "sha256": _sha256(s)}
     return None

@@ -218,9 +218,11 @@ def fetch(
     return target
 
 
-def _download(url: str, out, *, timeout: float, progress: bool) -> tuple[str, int, int | None]:
-    """Stream ``url`` into ``out``; return (hex SHA-256, bytes received, announced length)."""
-    h = hashlib.sha256()
+def _download(
+    url: str, out, *, timeout: float, progress: bool, algorithm: str = "sha256"
+) -> tuple[str, int, int | None]:
+    """Stream ``url`` into ``out``; return (hex digest, bytes received, announced length)."""
+    h = hashlib.new(algorithm, usedforsecurity=algorithm != "md5")  # MD5: a published checksum
     got = 0
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
