@@ -31,8 +31,8 @@ def _o(group: str, text: str, advanced: bool = False) -> Option:
 
 OPTIONS: dict[str, Option] = {
     # data
-    "data": _o("data", "data set: ring8, grid25, swissroll, digits, or a .npy/.npz/.pt file or "
-               "an image folder"),
+    "data": _o("data", "data set: ring8, grid25, swissroll, digits, fashion-mnist, mnist, or a "
+               ".npy/.npz/.pt file or an image folder"),
     "image_size": _o("data", "resize images to this square side (0: keep their size)"),
     "data_root": _o("data", "folder searched first for fashion-mnist/mnist IDX files (then "
                     "$DIVERGENCES_DATA, torchvision's layout, Debian's location)"),
