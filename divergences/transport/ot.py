@@ -48,7 +48,8 @@ def transport(
     .. math:: \min_{\pi \ge 0,\ \pi 1 = a,\ \pi^\top 1 = b} \textstyle\sum_{ij} \pi_{ij}
         \|x_i - y_j\|_2^p \;[+\, \varepsilon\,\mathrm{KL}(\pi \,\|\, a \otimes b)]
 
-    Methods:
+    The methods (``method=``):
+
     * ``"exact"``: the linear program, solved exactly for any sizes and weights (masses
       equal): the monotone coupling in 1-D, ``linear_sum_assignment`` for uniform weights and
       N = M ≤ 2048, otherwise column generation with HiGHS and an optimality certificate over

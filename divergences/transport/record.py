@@ -69,6 +69,18 @@ class Transport:
     _is_numpy: bool = field(default=False, repr=False)
     _scale: Tensor | None = field(default=None, repr=False)  # (B,) 2^(e p): back to data units
 
+    def __repr__(self) -> str:
+        # the potentials are N + M numbers: the summary names their shapes, not their values
+        shape = tuple(getattr(self.f, "shape", ()))
+        eps = "" if self.eps is None else f", eps={self.eps!r}"
+        rho = "" if self.rho is None else f", rho={self.rho!r}"
+        return (
+            f"Transport(cost={self.cost!r}, method={self.method!r}, solver={self.solver!r}, "
+            f"p={self.p!r}{eps}{rho}, f/g shapes={shape}/{tuple(getattr(self.g, 'shape', ()))}, "
+            f"plan={self.plan!r}, marginal_error={self.marginal_error!r}, "
+            f"n_iter={self.n_iter!r}, converged={self.converged!r})"
+        )
+
     def barycentric_map(self) -> Any:
         """Where the plan sends each point of x: ``T(x_i) = Σ_j π_ij y_j / Σ_j π_ij``.
 
