@@ -125,7 +125,7 @@ class TrainConfig:
     log_every: int = 100  # host sync, JSONL line, progress bar update
     eval_every: int = 0  # periodic evaluation (0: only at the end)
     ckpt_every: int = 1000  # checkpoints (0: only the one at the end, which is always written)
-    eval_samples: int = 2500  # generated samples per evaluation (PacGAN: 2500; 0: no evaluation)
+    eval_samples: int = 2500  # generated per evaluation (PacGAN: 2500; 0: none; short runs fewer)
     rejection: bool = True  # also evaluate discriminator rejection sampling at the end
     plots: bool = True  # write PNG plots
     progress: bool = True  # tqdm progress bar

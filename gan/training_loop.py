@@ -118,7 +118,8 @@ def global_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
     Covers deterministic algorithms (and their warn-only flag), cuDNN autotuning and
     determinism, TF32 matmuls, float32 matmul precision, the CPU thread count and the
     ``CUBLAS_WORKSPACE_CONFIG`` variable, so that a caller's settings survive a run, an
-    exception included.
+    exception included. ``cfg.threads`` also limits the BLAS libraries' threads (scipy's, in
+    the evaluation's statistics) for the run.
 
     Example:
         >>> before = torch.get_num_threads()
@@ -139,9 +140,13 @@ def global_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
         torch.get_num_threads(),
         os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
     )
+    blas = contextlib.ExitStack()
     try:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+            from threadpoolctl import threadpool_limits  # scipy's BLAS in the evaluation too
+
+            blas.enter_context(threadpool_limits(cfg.threads))
         if cfg.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
             torch.use_deterministic_algorithms(True, warn_only=False)
@@ -150,6 +155,7 @@ def global_settings(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
             torch.backends.cudnn.benchmark = True
         yield
     finally:
+        blas.close()
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2:4]
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[4:6]

@@ -229,7 +229,7 @@ def test_fashion_benchmark_runs_on_tiny_settings(root, capsys):
 @given(steps=st.integers(1, 10**6), n_critic=st.integers(1, 5), batch=st.integers(1, 1024),
        eval_batch=st.integers(1, 1024), configured=st.integers(0, 10**4))  # fmt: skip
 def test_evaluation_fits_scale_with_the_run(steps, n_critic, batch, eval_batch, configured):
-    from gan.evaluation import fit_steps
+    from gan.evaluation import fit_steps, sample_count
 
     cfg = TrainConfig(steps=steps, n_critic=n_critic, batch_size=batch, eval_batch_size=eval_batch)
     k = fit_steps(cfg, configured)
@@ -239,3 +239,5 @@ def test_evaluation_fits_scale_with_the_run(steps, n_critic, batch, eval_batch, 
     if 2 * configured * eval_batch <= seen:  # a long run keeps the configured count
         assert k == configured
     assert fit_steps(cfg.replace(steps=2 * steps), configured) >= k  # monotone in the run
+    n = sample_count(cfg.replace(eval_samples=max(1, configured)), 20)
+    assert 20 <= n and (n <= max(1, configured) or n == 20) and n <= max(20, seen // 4)
