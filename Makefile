@@ -1,8 +1,10 @@
-# The two commands of the README: `make demo` (main job) and `make test`.
+# The two commands of the README: `make demo` (main job) and `make test`; `make docs` builds
+# the documentation site (CI runs it after the tests).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+DOCS_OUT ?= docs/_build/html
 
-.PHONY: demo test setup lint format gpu-test
+.PHONY: demo test setup lint format gpu-test docs docs-clean
 
 setup:
 	@bash scripts/setup_env.sh
@@ -24,3 +26,12 @@ format: setup
 
 gpu-test: setup
 	$(PY) -m pytest -q -m gpu
+
+# warnings are errors; every gallery example is executed
+docs:
+	@EXTRAS=docs VENV=$(VENV) bash scripts/setup_env.sh
+	$(PY) -m sphinx -b html -W --keep-going -q docs $(DOCS_OUT)
+	@echo "documentation: $(DOCS_OUT)/index.html"
+
+docs-clean:
+	rm -rf docs/_build docs/api docs/auto_examples docs/sg_execution_times.rst

@@ -17,6 +17,14 @@ Columns: ``bias%`` and ``rRMSE%`` relative to the truth over seeds, ``cover`` th
 95 % intervals holding the truth, ``se/sd`` the mean reported standard error over the sd of
 the estimates across seeds (1 = calibrated), mean time per call.
 
+``--compare-textbook``: the default ``knn_kl`` against the textbook WKV estimator at k = 5
+(:func:`textbook_kl`, written here on cKDTree) on the Gaussian pair at d = 1, 2, 5, 10 and a
+pure mean shift (N(0, I_5) against N(e_1, I_5), KL = 1/2), ``--seeds`` seeds at n =
+``--sizes`` (default 10,000): bias and relative RMSE of each, the paired difference of
+squared errors (ours − textbook, in units of its standard error: negative = ours better),
+and the time of each in the same run (calls interleaved): ours with ``stderr="none"`` and
+with the default jackknife interval, as ratios to the textbook.
+
 Usage: ``python benchmarks/bench_estimators.py`` (small grid: d in {1,2,5,10}, n in {1k,10k},
 5 seeds) or ``--full`` (d in {1,2,5,10,20}, n in {1k,10k,100k}, 20 seeds). ``--dims``,
 ``--sizes``, ``--seeds`` and ``--methods`` pick a part of the grid; ``--no-peers`` drops the
@@ -77,13 +85,18 @@ def _laplace_kl_1d(dm: float, b1: float, b2: float) -> float:
     return math.log(b2 / b1) + dm / b2 + b1 / b2 * math.exp(-dm / b1) - 1
 
 
+def gaussian_kl(d: int) -> float:
+    """KL(N(0, I_d) ‖ N(e_1, 1.3 I_d)) in closed form."""
+    return 0.5 * (d / S2 - d + 1.0 / S2 + d * math.log(S2))
+
+
 def truths(family: str, d: int, n: int = 2_000_000, seed: int = 123) -> dict:
     """{"KL": (value, mc error), "JS": (value, mc error)} for the family's pair."""
     x, y = sample(family, d, n, seed)
     lpx, lqx = _logpdfs(family, x)
     lpy, lqy = _logpdfs(family, y)
     if family == "gaussian":
-        kl = (0.5 * (d / S2 - d + 1.0 / S2 + d * math.log(S2)), 0.0)
+        kl = (gaussian_kl(d), 0.0)
     elif family == "laplace":
         b2 = math.sqrt(S2)
         kl = (_laplace_kl_1d(1.0, 1.0, b2) + (d - 1) * _laplace_kl_1d(0.0, 1.0, b2), 0.0)
@@ -102,6 +115,66 @@ def ckdtree_kl(x: np.ndarray, y: np.ndarray) -> float:
     rho = cKDTree(x).query(x, 2)[0][:, 1]
     nu = cKDTree(y).query(x, 1)[0]
     return float(d * np.mean(np.log(nu / rho)) + math.log(y.shape[0] / (n - 1)))
+
+
+def textbook_kl(x: np.ndarray, y: np.ndarray, k: int = 5) -> float:
+    """Wang–Kulkarni–Verdú (2009) at k on cKDTree: d·mean log(ν_k/ρ_k) + log(M/(N−1))."""
+    n, d = x.shape
+    rho = cKDTree(x).query(x, k + 1)[0][:, k]  # the first neighbour of x_i in x is x_i
+    nu = cKDTree(y).query(x, k)[0][:, k - 1]
+    return float(d * np.mean(np.log(nu / rho)) + math.log(y.shape[0] / (n - 1)))
+
+
+def _textbook_rows(n: int, seed: int):
+    """(name, x, y, truth) for each row of ``--compare-textbook``."""
+    for d in (1, 2, 5, 10):
+        x, y = sample("gaussian", d, n, 1000 * d + seed)
+        yield f"gauss d={d}", x, y, gaussian_kl(d)
+    rng = np.random.default_rng(77_000 + seed)
+    x, y = rng.normal(size=(n, 5)), rng.normal(size=(n, 5))
+    y[:, 0] += 1.0
+    yield "shift d=5", x, y, 0.5
+
+
+def compare_textbook(n: int, seeds: int) -> None:
+    calls = {
+        "textbook": lambda x, y: textbook_kl(x, y),
+        "ours": lambda x, y: knn_kl(x, y, stderr="none").value,
+        "ours+jk": lambda x, y: knn_kl(x, y).value,
+    }
+    res: dict[str, dict[str, list]] = {}
+    for _, x, y, _ in _textbook_rows(500, -1):  # warm-up: imports, first calls
+        for call in calls.values():
+            call(x, y)
+    for s in range(seeds):
+        for name, x, y, truth in _textbook_rows(n, s):
+            row = res.setdefault(name, {"truth": [truth]})
+            order = list(calls) if s % 2 == 0 else list(calls)[::-1]  # interleave
+            for c in order:
+                t = time.perf_counter()
+                v = calls[c](x, y)
+                row.setdefault(c, []).append((v, time.perf_counter() - t))
+    print(
+        f"{'row':<11} {'truth':>7} {'textbook k=5':>14} {'ours (default)':>15} "
+        f"{'dMSE/se':>8} {'t_tb s':>7} {'ours/tb':>8} {'+jk/tb':>7}"
+    )
+    print(f"{'':<11} {'':>7} {'bias% rRMSE%':>14} {'bias% rRMSE%':>15}")
+    for name, row in res.items():
+        tv = row["truth"][0]
+        err = {c: np.array([v for v, _ in row[c]]) - tv for c in calls}
+        tm = {c: sum(t for _, t in row[c]) for c in calls}
+        assert np.allclose(err["ours"], err["ours+jk"], atol=1e-12)  # same value with the interval
+        stat = []
+        for c in ("textbook", "ours"):
+            e = err[c]
+            stat.append(f"{100 * e.mean() / tv:+6.1f} {100 * math.sqrt((e**2).mean()) / tv:6.2f}")
+        dd = err["ours"] ** 2 - err["textbook"] ** 2
+        z = dd.mean() / (dd.std(ddof=1) / math.sqrt(dd.size))
+        print(
+            f"{name:<11} {tv:7.4f} {stat[0]:>14} {stat[1]:>15} {z:8.2f} "
+            f"{tm['textbook'] / seeds:7.3f} {tm['ours'] / tm['textbook']:7.2f}x "
+            f"{tm['ours+jk'] / tm['textbook']:6.2f}x"
+        )
 
 
 def run_methods(x: np.ndarray, y: np.ndarray, skip_peer: bool, methods: set) -> dict:
@@ -141,7 +214,19 @@ def main() -> None:
     all_methods = "knn,knn-gauss,knn-plain,ckdtree,universal-divergence,classifier"
     ap.add_argument("--methods", type=str, default=all_methods, help=f"from {all_methods}")
     ap.add_argument("--no-peers", action="store_true", help="only the methods with intervals")
+    ap.add_argument(
+        "--compare-textbook", action="store_true", help="default knn_kl vs textbook WKV k=5"
+    )
     args = ap.parse_args()
+    if args.compare_textbook:
+        n = int(args.sizes.split(",")[0]) if args.sizes else 10_000
+        seeds = args.seeds or 20
+        print(
+            f"device=cpu torch={torch.__version__} n={n} seeds={seeds} "
+            f"threads={torch.get_num_threads()}"
+        )
+        compare_textbook(n, seeds)
+        return
     dims = [1, 2, 5, 10, 20] if args.full else [1, 2, 5, 10]
     sizes = [1000, 10_000, 100_000] if args.full else [1000, 10_000]
     if args.dims:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot GPU check: runs every test marked `gpu` (engines, set distances, the GAN step, the
-# Inception precisions), the Inception feature benchmark and the GPU half of the set-distance
-# benchmark. Needs scipy, scikit-learn, pytest, hypothesis.
+# Inception, DINOv2 and CLIP precisions), the Inception and DINOv2/CLIP feature benchmarks and
+# the GPU half of the set-distance benchmark. Needs scipy, scikit-learn, pytest, hypothesis.
 # Usage (from the repository root, on a machine with CUDA and a CUDA build of torch):
 #   bash benchmarks/gpu_check.sh [python]      # default python: .venv/bin/python or python3
 set -u
@@ -17,6 +17,8 @@ echo "== GPU tests =="
 status=$?
 echo "== GPU benchmark (Inception features: float32, tf32, bf16; pytorch-fid if installed) =="
 "$PY" benchmarks/bench_inception.py --device cuda --batch 128 --repeats 10 || status=1
+echo "== GPU benchmark (DINOv2 / CLIP embeddings: float32, tf32, bf16 + SDPA; transformers if installed) =="
+"$PY" benchmarks/bench_featnets.py --device cuda --batch 64 --repeats 10 || status=1
 echo "== GPU benchmark (exact Chamfer) =="
 "$PY" benchmarks/bench_sets.py --device cuda --timeout 240 "${@:2}"
 exit $status

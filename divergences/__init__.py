@@ -14,18 +14,15 @@ __version__ = "0.1.0"
 # f-divergence family and exact discrete divergences
 from divergences.fdiv import (
     FDivergence,
-    alpha,
     alpha_divergence,
     f_divergence,
     f_divergence_names,
     from_generator,
-    get,
     get_f_divergence,
     hellinger2,
     jeffreys,
     js,
     kl,
-    names,
     neyman,
     pearson,
     reverse_kl,
@@ -57,6 +54,17 @@ from divergences.sets import chamfer, hausdorff, nearest_pair_distance
 from divergences.kernels import energy_distance, median_heuristic, mmd2
 from divergences.transport import sinkhorn_divergence, wasserstein
 
+# transport plans and potentials (binds the name `transport` to the function: the subpackage
+# stays importable as `divergences.transport.<module>` through sys.modules)
+from divergences.transport import (
+    EntropicPlan,
+    SparsePlan,
+    Transport,
+    TransportPlan,
+    transport,
+    unbalanced_sinkhorn_divergence,
+)
+
 # estimators from samples
 from divergences.estimators import (
     Estimate,
@@ -67,7 +75,6 @@ from divergences.estimators import (
     knn_divergence,
     knn_kl,
     plugin_divergence,
-    variational_bound,
     variational_divergence,
 )
 
@@ -116,6 +123,13 @@ __all__ = [
     "mmd2",
     "sinkhorn_divergence",
     "wasserstein",
+    # transport plans and potentials
+    "EntropicPlan",
+    "SparsePlan",
+    "Transport",
+    "TransportPlan",
+    "transport",
+    "unbalanced_sinkhorn_divergence",
     # estimators from samples
     "Estimate",
     "classifier_divergence",
@@ -129,9 +143,4 @@ __all__ = [
     # two-sample tests with permutation p-values
     "TestResult",
     "two_sample_test",
-    # deprecated aliases, kept for one release
-    "alpha",
-    "get",
-    "names",
-    "variational_bound",
 ]

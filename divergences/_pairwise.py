@@ -14,10 +14,43 @@ from collections.abc import Callable
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from divergences._validation import max_abs, max_exponent, mul_pow2, pow2_exponent
+
 Tensor = torch.Tensor
 BlockFn = Callable[..., Tensor]
 
 DEFAULT_TILE = 2048
+
+
+def pooled_mean(x: Tensor, y: Tensor) -> Tensor:
+    """Mean ``(D,)`` of the rows of ``x`` and ``y`` together, float64, without overflow."""
+    z = torch.cat([x.detach(), y.detach()]).to(torch.float64)
+    e = pow2_exponent(max_abs(z))
+    return mul_pow2(mul_pow2(z, -e).mean(0), e)
+
+
+def centred_unit(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, int]:
+    """``((x − c) 2^-e, (y − c) 2^-e, e)``: centred on the pooled mean, then brought to unit scale.
+
+    For a translation-invariant and scale-covariant quantity (distances, transport costs,
+    shift-invariant kernels): centring first makes the power-of-two rescale follow the
+    spread of the data, not its offset, so data far from the origin (a 1e300 offset with unit
+    spread in another coordinate) keep their spread instead of underflowing to 0. The
+    centre ``c`` is one constant for both sets (any constant is exact by invariance, so its
+    own rounding does not matter; no gradient flows through it): the first point plus the
+    pooled mean of the differences from it, so a coordinate where all points agree centres
+    to exactly 0 (a float mean of equal values need not equal them). Each difference is
+    rounded once. Inputs within a factor 4 of the dtype's maximum are halved first so that
+    differences cannot overflow. Max-abs of the result is in [1/2, 1) (0 for identical points).
+    """
+    h = max(0, pow2_exponent(max_abs(x, y)) + 2 - max_exponent(x.dtype))
+    xh, yh = mul_pow2(x, -h), mul_pow2(y, -h)
+    xd, yd = xh.detach(), yh.detach()
+    ref = xd[0] if xd.shape[0] else yd[0]
+    c = (ref.to(torch.float64) + pooled_mean(xd - ref, yd - ref)).to(x.dtype)
+    xc, yc = xh - c, yh - c
+    e = pow2_exponent(max_abs(xc, yc))
+    return mul_pow2(xc, -e), mul_pow2(yc, -e), e + h
 
 
 def sq_dists(x: Tensor, y: Tensor) -> Tensor:

@@ -121,7 +121,29 @@ def check_choice(value: Any, name: str, choices: Iterable[Any]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
 
 
-def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` if it is a bool (not merely truthy), else raise ``TypeError``."""
+    if not isinstance(value, (bool, np.bool_)):
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be a bool (True or False), got {kind} {value!r}")
+    return bool(value)
+
+
+def check_number(
+    value: Any, name: str, *, lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False
+) -> float:
+    """Return ``value`` as a float if it is a finite real number in ``[lo, hi]`` (``(lo, hi]``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+        raise ValueError(
+            f"{name} must be finite and in {'(' if lo_open else '['}{lo}, {hi}], got {value}"
+        )
+    return v
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """Return ``value`` as int if it is an integer >= ``minimum``, else raise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")

@@ -34,7 +34,15 @@ from typing import Any
 
 import torch
 
-from divergences._pairwise import DEFAULT_TILE, Rows, dists, pairwise_sum, safe_sqrt, sq_dists
+from divergences._pairwise import (
+    DEFAULT_TILE,
+    Rows,
+    centred_unit,
+    dists,
+    pairwise_sum,
+    safe_sqrt,
+    sq_dists,
+)
 from divergences._typing import pair_typed
 from divergences._validation import (
     as_point_pair,
@@ -44,7 +52,6 @@ from divergences._validation import (
     max_abs,
     max_exponent,
     mul_pow2,
-    pow2_exponent,
     to_output,
     warn_if_overflow,
 )
@@ -109,9 +116,8 @@ def median_heuristic(
     xt, yt, is_np = as_point_pair(x, y)
     max_points = check_positive_int(max_points, "max_points", minimum=2)
     check_generator(generator)
-    e = pow2_exponent(max_abs(xt, yt))  # distances are scale covariant: rescale exactly
-    z = mul_pow2(torch.cat([xt, yt]).detach(), -e)
-    med = mul_pow2(_median_pairwise(z, max_points, generator), e).to(xt.dtype)
+    xs, ys, e = centred_unit(xt.detach(), yt.detach())  # translation invariant, scale covariant
+    med = mul_pow2(_median_pairwise(torch.cat([xs, ys]), max_points, generator), e).to(xt.dtype)
     warn_if_overflow(med, "median_heuristic")
     return to_output(med, is_np)
 
@@ -150,7 +156,7 @@ def _bandwidths(
     if bool((bw_s < 2.0**low).any()):
         lo = low + e
         raise ValueError(
-            f"bandwidth {bw.tolist()} is too small for these data (max |coordinate| about "
+            f"bandwidth {bw.tolist()} is too small for these data (spread max |x - mean| about "
             f"2^{e}, dtype {x.dtype}): the kernel cannot be evaluated; bandwidth must be >= "
             f"2^{lo} (about 1e{lo * math.log10(2):.0f}) here, or None for the median heuristic"
         )
@@ -281,7 +287,7 @@ def mmd2(
             the bandwidths), or ``None``/``"median"`` for the median heuristic (see
             :func:`median_heuristic`; at most 2000 pooled points, drawn with ``generator``).
             Must stay ``None`` for polynomial and energy. A fixed bandwidth far below the data's
-            magnitude (under ``2^-500 max|coordinate|`` in float64, ``2^-52`` in float32)
+            spread (under ``2^-500 max |x - mean|`` in float64, ``2^-52`` in float32)
             raises ValueError.
         degree: polynomial degree (polynomial only).
         gamma: polynomial scale γ, default ``1/D`` (polynomial only), > 0.
@@ -294,8 +300,9 @@ def mmd2(
         0-d tensor in x's dtype and device (differentiable w.r.t. ``x`` and ``y``; the median
         bandwidth is a constant), or a float for NumPy input. Gaussian and Laplace kernels
         with the median bandwidth are scale invariant and the energy kernel scales by ``c`` at
-        every magnitude (the data are rescaled internally by a power of two); the polynomial
-        kernel raises ValueError where its values would overflow float64.
+        every magnitude; all three are translation invariant at every offset (the data are
+        centred, then rescaled internally by a power of two); the polynomial kernel (not
+        translation invariant) raises ValueError where its values would overflow float64.
 
     References:
         Gretton et al., "A kernel two-sample test", JMLR 2012 (eqs. 3 and 5). The KID setting
@@ -351,12 +358,9 @@ def mmd2(
         out = val.to(xt.dtype)
         warn_if_overflow(out, "mmd2")
         return to_output(out, is_np)
-    # gaussian/laplace (bandwidth rescaled alike) and energy (degree 1) are scale covariant:
-    # compute on the data times 2^-e (exact), so no square overflows or underflows
-    e = pow2_exponent(mx)
-    xe, ye = mul_pow2(xt, -e), mul_pow2(yt, -e)
-    center = xe.detach().mean(0)
-    xe, ye = xe - center, ye - center
+    # gaussian/laplace (bandwidth rescaled alike) and energy (degree 1) are translation
+    # invariant and scale covariant: centre, then compute on unit scale (times 2^-e, exact)
+    xe, ye, e = centred_unit(xt, yt)
     bw = _bandwidths(bandwidth, kernel, xe, ye, generator, e)
     block, diag = _kernel_fns(kernel, bw)
     val = _mmd2_impl(xe, ye, block, diag, unbiased, tile)

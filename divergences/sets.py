@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from divergences._typing import pair_typed
-from divergences._validation import check_choice, mul_pow2, to_output, warn_if_overflow
+from divergences._validation import check_bool, check_choice, mul_pow2, to_output, warn_if_overflow
 from divergences.neighbors.engine import PointSets, prepare_sets, search, search_both
 
 __all__ = ["chamfer", "hausdorff", "nearest_pair_distance"]
@@ -78,11 +78,6 @@ def _out(v: torch.Tensor, s: PointSets, name: str) -> Any:
     return to_output(v if s.batched else v[0], s.is_numpy)
 
 
-def _check_bool(value: Any, name: str) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-
-
 @pair_typed
 def nearest_pair_distance(
     x: Any,
@@ -121,7 +116,7 @@ def nearest_pair_distance(
         >>> nearest_pair_distance([[0.0, 0.0], [4.0, 0.0]], [[1.0, 0.0], [9.0, 9.0]])
         1.0
     """
-    _check_bool(squared, "squared")
+    check_bool(squared, "squared")
     s = prepare_sets(x, y, x_lengths, y_lengths, p, engine)
     return _out(_reduce(_point_to_set(s, squared), s.x_len, "min"), s, "nearest_pair_distance")
 
@@ -176,7 +171,7 @@ def chamfer(
         >>> chamfer(x, y, direction="y_to_x"), chamfer(x, y, direction="x_to_y", squared=True)
         (1.0, 3.0)
     """
-    _check_bool(squared, "squared")
+    check_bool(squared, "squared")
     check_choice(reduction, "reduction", ("mean", "sum"))
     check_choice(direction, "direction", ("both", "x_to_y", "y_to_x"))
     s = prepare_sets(x, y, x_lengths, y_lengths, p, engine)
@@ -232,8 +227,8 @@ def hausdorff(
         >>> hausdorff(x, y, directed=True), hausdorff(x, y)
         (1.0, 4.0)
     """
-    _check_bool(squared, "squared")
-    _check_bool(directed, "directed")
+    check_bool(squared, "squared")
+    check_bool(directed, "directed")
     s = prepare_sets(x, y, x_lengths, y_lengths, p, engine)
     if directed:
         return _out(_reduce(_point_to_set(s, squared), s.x_len, "max"), s, "hausdorff")

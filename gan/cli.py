@@ -14,6 +14,8 @@ Subcommands::
     divergences stats FOLDER -o ref.npz [--features inception] [...]   # reference statistics
     divergences weights fetch inception [--url URL] [--cache-dir DIR] [--quiet]
     divergences weights path inception                 # where the cached file is
+    divergences data fetch fashion-mnist [--root DIR]  # IDX files, checked against their MD5s
+    divergences data path fashion-mnist                # where the files are read from
     divergences distance A B [--metrics chamfer,mmd2]  # set distances of the core
     divergences test REAL FAKE [--statistic mmd] [--permutations 1000] [--alpha 0.05]
     divergences --version
@@ -50,7 +52,8 @@ DEMO_PRESET = "ring8"
 DISTANCES = ("chamfer", "hausdorff", "nearest_pair_distance", "mmd2", "energy_distance",
              "wasserstein")  # fmt: skip
 _FILES_FORM = ("metrics", "features", "num_samples", "batch_size", "progress", "image_size",
-               "resize", "workers", "no_cache", "no_check_hash", "precision")  # fmt: skip
+               "resize", "workers", "no_cache", "no_check_hash", "precision",
+               "data_root")  # fmt: skip
 _RUN_FORM = ("n", "rejection", "seed", "checkpoint")
 
 
@@ -77,20 +80,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
 
 
-def _add_config_options(p: argparse.ArgumentParser) -> None:
-    from gan.config import TrainConfig, field_types
-
-    defaults = TrainConfig()
-    for name, kind in field_types().items():
-        flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
-        help_ = f"(default {getattr(defaults, name)!r}, or the data set's preset)"
-        if kind is bool:
-            p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction,
-                           default=None, help=help_)  # fmt: skip
-        else:
-            p.add_argument(*flags, dest=name, type=kind, default=None, help=help_)
-
-
 def _parser() -> argparse.ArgumentParser:
     from metrics.cli import add_cli_arguments
 
@@ -100,7 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train the default preset and print its evaluation")
     demo.add_argument("--out", default=None, help="run directory (default runs/demo-<time>)")
     demo.add_argument("--steps", type=int, default=None, help="override the preset's steps")
-    tr = sub.add_parser("train", help="train a GAN, or continue one (--resume)")
+    tr = sub.add_parser(
+        "train",
+        help="train a GAN, or continue one (--resume)",
+        description="Train a GAN into a run directory, then evaluate it. A data set with a "
+        "preset (gan/presets/DATA.toml) starts from it; the defaults shown apply otherwise. "
+        "Precedence: defaults < preset < --config file < options given here.",
+    )
     tr.add_argument("--config", default=None, help="TOML file of options")
     tr.add_argument("--preset", default=None, help="a bundled preset (gan/presets/NAME.toml) "
                     "in place of the data set's own, e.g. cifar10 for an image folder")  # fmt: skip
@@ -110,7 +105,9 @@ def _parser() -> argparse.ArgumentParser:
                            "and I/O options may be given")  # fmt: skip
     mode.add_argument("--overwrite", action="store_true",
                       help="replace the run in --out (deletes only its run files)")  # fmt: skip
-    _add_config_options(tr)
+    from gan.train_options import add_train_options
+
+    add_train_options(tr)
     sa = sub.add_parser("sample", help="draw samples from a run")
     sa.add_argument("run")
     sa.add_argument("-n", type=int, default=10000)
@@ -155,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
                    "stats FOLDER -o ref.npz (see divergences stats -h)")  # fmt: skip
     sub.add_parser("weights", add_help=False, help="fetch or locate network weights: weights "
                    "fetch inception | weights path inception")  # fmt: skip
+    sub.add_parser("data", add_help=False, help="fetch or locate a standard data set: data "
+                   "fetch fashion-mnist|mnist | data path fashion-mnist")  # fmt: skip
     di = sub.add_parser("distance", help="set distances between two sample files")
     di.add_argument("a")
     di.add_argument("b")
@@ -217,7 +216,13 @@ def _weights(argv: list[str]) -> int:
     return weights_main(argv)
 
 
-_DELEGATED = {"stats": _stats, "weights": _weights}
+def _data(argv: list[str]) -> int:
+    from metrics.datasets import main as data_main
+
+    return data_main(argv)
+
+
+_DELEGATED = {"stats": _stats, "weights": _weights, "data": _data}
 
 
 def _run_and_report(cfg, *, resume: bool = False, overwrite: bool = False) -> int:
@@ -365,8 +370,16 @@ def _evaluate_run(args) -> int:
         from gan.conditional import MarginalGenerator
 
         g_eval = MarginalGenerator(g, data.class_counts(), seed=args.seed or 0)
+    from gan.evaluation import fit_steps
+
+    fresh = cfg.pac > 1 or bool(k)  # the training's evaluation policy, scaled to the run
     res = evaluate_generator(g_eval, d, data, n=n, z_dim=cfg.z_dim, generator=gen,
-                             rejection=bool(args.rejection))  # fmt: skip
+                             rejection=bool(args.rejection),
+                             calibration_steps=fit_steps(cfg, cfg.fresh_final_js_steps if fresh
+                                                         else cfg.final_js_steps),
+                             drs_calibration_steps=fit_steps(cfg, cfg.fresh_drs_steps if fresh
+                                                             else cfg.drs_steps),
+                             batch_size=cfg.eval_batch_size)  # fmt: skip
     if k:
         from gan.conditional import evaluate_conditional
 

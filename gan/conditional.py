@@ -6,6 +6,8 @@
   class's generated features against that class's real features, and their mean;
 * :func:`digits_class_accuracy` — how often the shipped digits classifier
   (:func:`metrics.features.digits_logits`) labels a generated digit with its class;
+  :func:`class_accuracy` the same with any classifier (the Fashion-MNIST one for
+  ``fashion-mnist``);
 * :func:`evaluate_conditional` — both, for a generator and its :class:`gan.data.Data`;
 * :class:`MarginalGenerator` — a conditional generator seen as an unconditional one (labels
   drawn in proportion to the data), for the run's unconditional metrics (FID, JS, ...).
@@ -26,6 +28,7 @@ from gan.data import Data
 
 __all__ = [
     "MarginalGenerator",
+    "class_accuracy",
     "digits_class_accuracy",
     "evaluate_conditional",
     "generate",
@@ -188,6 +191,35 @@ def intra_fid(
 
 
 @torch.no_grad()
+def class_accuracy(
+    classifier: Callable[[torch.Tensor], torch.Tensor], samples: torch.Tensor,
+    labels: torch.Tensor, n_classes: int,
+) -> tuple[float, list[float]]:  # fmt: skip
+    """``(overall, per_class)`` share of ``samples`` that ``classifier`` labels with ``labels``.
+
+    ``classifier`` maps a batch to logits ``(B, n_classes)``; ``per_class[k]`` is the share
+    within class k (NaN for a class with no samples).
+
+    Example:
+        >>> x = torch.tensor([[0.0], [1.0], [1.0], [0.0]])
+        >>> clf = lambda b: torch.cat([1 - b, b], 1)  # logits: class 1 when x = 1
+        >>> class_accuracy(clf, x, torch.tensor([0, 1, 0, 0]), 2)
+        (0.75, [0.6666666666666666, 1.0])
+    """
+    y = torch.as_tensor(labels).to(samples.device)
+    if len(samples) != len(y) or len(samples) == 0:
+        raise ValueError(f"samples and labels must be non-empty and of one length, got "
+                         f"{len(samples)} and {len(y)}")  # fmt: skip
+    pred = torch.cat([classifier(samples[i : i + 4096]).argmax(1)
+                      for i in range(0, len(samples), 4096)])  # fmt: skip
+    hit = (pred == y).double().cpu()
+    y = y.cpu()
+    per = [float(hit[y == k].mean()) if bool((y == k).any()) else float("nan")
+           for k in range(n_classes)]  # fmt: skip
+    return float(hit.mean()), per
+
+
+@torch.no_grad()
 def digits_class_accuracy(samples: torch.Tensor, labels: torch.Tensor) -> tuple[float, list[float]]:
     """``(overall, per_class)`` accuracy of the digits classifier on generated digits.
 
@@ -204,11 +236,7 @@ def digits_class_accuracy(samples: torch.Tensor, labels: torch.Tensor) -> tuple[
         raise ValueError(f"samples and labels must be non-empty and of one length, got "
                          f"{len(x)} and {len(y)}")  # fmt: skip
     net = digits_logits(device=x.device).eval()
-    pred = torch.cat([net((x[i : i + 4096] + 1.0) / 2.0).argmax(1) for i in range(0, len(x), 4096)])
-    hit = (pred == y).double().cpu()
-    y = y.cpu()
-    per = [float(hit[y == k].mean()) if bool((y == k).any()) else float("nan") for k in range(10)]
-    return float(hit.mean()), per
+    return class_accuracy(lambda b: net((b + 1.0) / 2.0), x, y, 10)
 
 
 def _batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -219,19 +247,24 @@ def evaluate_conditional(
     g: nn.Module, data: Data, *, n: int, z_dim: int, generator: torch.Generator,
     features: Callable[[torch.Tensor], torch.Tensor] | None = None, split: str = "test",
 ) -> dict[str, float]:  # fmt: skip
-    """Per-class metrics of a conditional generator: intra-FID and, for digits, accuracy.
+    """Per-class metrics of a conditional generator: intra-FID and a classifier's accuracy.
 
     ``n // K`` samples are generated per class (so every class has the same weight) and
     compared with that class's real samples of ``split`` (``"test"`` when the data has a
     held-out split, else the training set). ``features`` maps samples in the data's units
-    to ``(N, D)``; the default is the digits network for ``digits`` and none otherwise
-    (then only the accuracy, if any, is reported).
+    to ``(N, D)``; the default is :func:`gan.image_metrics.feature_network` (the digits network
+    for ``digits``, the Fashion-MNIST network for grey 28 × 28 images, none otherwise: then
+    only the accuracy, if any, is reported). The accuracy is that of the shipped classifier
+    of the data set (``digits``; ``fashion-mnist`` at 28 px).
 
     Returns:
-        ``intra_fid`` (the mean), ``intra_fid_<k>`` per class, ``intra_fid_train_test`` (the
-        training set against the held-out one, class by class: the yardstick, since few
-        samples per class bias FID upwards), and for digits
-        ``class_accuracy``, ``class_accuracy_min`` and ``class_accuracy_<k>``.
+        ``intra_fid`` (the mean), ``intra_fid_<k>`` per class, ``intra_fid_train_test`` (as
+        many training samples per class as generated, against the held-out ones, class by
+        class: the yardstick, since few samples per class bias FID upwards); with a
+        classifier ``class_accuracy``, ``class_accuracy_min``, ``class_accuracy_<k>``, and
+        on a test split the classifier's own accuracy there, ``class_accuracy_test``, and
+        ``class_accuracy_ratio_min``, the smallest per-class ratio of the generated
+        samples' accuracy to the test images'.
     """
     k = data.n_classes
     if not k:
@@ -246,24 +279,51 @@ def evaluate_conditional(
     y_fake = torch.arange(k, device=generator.device).repeat_interleave(per)
     fake = generate(g, len(y_fake), z_dim, generator, labels=y_fake)
     out: dict[str, float] = {}
-    if features is None and data.name == "digits":
-        from gan.evaluation import _digits_net
+    if features is None:
+        from gan.image_metrics import feature_network
 
-        features = _digits_net(fake.device)
+        features = feature_network(data, fake.device)
     if features is not None:
+        from gan.image_metrics import reference_side
+
         use_test = split == "test" and data.test is not None and data.test_labels is not None
-        real, y_real = (data.test, data.test_labels) if use_test else (data.train, data.labels)
+        fr, y_real = reference_side(data, features, per * k, test=use_test)
+        cache = data.__dict__.setdefault("_feature_cache", {})
+        key = ("intra_train", getattr(features, "key", None), per)
+        train_side = cache.get(key) if use_test and key[1] is not None else None
+        if use_test and train_side is None:  # the yardstick: as many per class as generated
+            idx = _per_class_subset(data.labels, k, per)
+            with torch.no_grad():
+                train_side = (_batched(features, data.train[idx].float()), data.labels[idx])
+            cache[key] = train_side
         with torch.no_grad():
-            fr = _batched(features, real.float())
             ff = _batched(features, fake)
         mean, per_fid = intra_fid(fr, y_real, ff, y_fake, k)
         out["intra_fid"] = mean
-        if use_test:  # the yardstick: the training set scored the same way
-            ft = _batched(features, data.train.float())
-            out["intra_fid_train_test"] = intra_fid(fr, y_real, ft, data.labels, k)[0]
+        if train_side is not None:
+            out["intra_fid_train_test"] = intra_fid(fr, y_real, *train_side, k)[0]
         out.update({f"intra_fid_{c}": v for c, v in enumerate(per_fid)})
-    if data.name == "digits":
-        acc, per_acc = digits_class_accuracy(fake, y_fake)
+    from gan.image_metrics import classifier
+
+    clf = classifier(data, fake.device)
+    if clf is not None:
+        acc, per_acc = class_accuracy(clf, fake, y_fake, k)
         out["class_accuracy"], out["class_accuracy_min"] = acc, min(per_acc)
+        if data.test is not None and data.test_labels is not None:
+            cache = data.__dict__.setdefault("_feature_cache", {})
+            if "accuracy_test" not in cache:
+                cache["accuracy_test"] = class_accuracy(clf, data.test.float(), data.test_labels, k)
+            acc_t, per_t = cache["accuracy_test"]
+            out["class_accuracy_test"] = acc_t
+            ratios = [a / t for a, t in zip(per_acc, per_t) if t > 0]
+            out["class_accuracy_ratio_min"] = min(ratios) if ratios else float("nan")
         out.update({f"class_accuracy_{c}": v for c, v in enumerate(per_acc)})
     return out
+
+
+def _per_class_subset(labels: torch.Tensor, k: int, per: int) -> torch.Tensor:
+    """Indices of ``per`` samples of each class (all when fewer): a fixed draw, seed 0."""
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    y = labels.cpu()[order]
+    keep = [order[y == c][:per] for c in range(k)]
+    return torch.cat(keep).to(labels.device)

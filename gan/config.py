@@ -6,18 +6,23 @@ embedded data set) apply through :meth:`TrainConfig.from_preset` or :func:`resol
 which is what the command line uses.
 
 Precedence (lowest to highest): the dataclass defaults, the preset of the data set
-(``gan/presets/<data>.toml``, when one exists), a user TOML file, then ``--key value``
-options on the command line. The resolved configuration is written as JSON next to the
-results of every run (``config.json``) and stored in every checkpoint.
+(:func:`preset_for`: ``gan/presets/<data>.toml``, or ``<data>-cond.toml`` for a conditional
+run when one exists, or ``image.toml`` for image data without a preset of its own), a user
+TOML file, then ``--key value`` options on the command line. The resolved configuration is
+written as JSON next to the results of every run (``config.json``) and stored in every
+checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from divergences._validation import check_choice as _choice
+from divergences._validation import check_number as _finite
+from divergences._validation import check_positive_int as _positive_int
 
 try:  # Python >= 3.11
     import tomllib
@@ -29,6 +34,7 @@ __all__ = [
     "PRESET_DIR",
     "TrainConfig",
     "load_toml",
+    "preset_for",
     "preset_names",
     "resolve_config",
 ]
@@ -42,7 +48,7 @@ RESUMABLE_FIELDS = frozenset(
     {"steps", "log_every", "eval_every", "ckpt_every", "eval_samples", "progress", "out",
      "tensorboard", "rejection", "plots", "eval_seed_stride", "eval_batch_size",
      "eval_js_steps", "final_js_steps", "drs_steps", "fresh_eval_js_steps",
-     "fresh_final_js_steps", "fresh_drs_steps"}
+     "fresh_final_js_steps", "fresh_drs_steps", "data_root"}
 )  # fmt: skip
 
 #: The evaluation policy: the fields of :class:`TrainConfig` that only shape evaluations.
@@ -78,15 +84,16 @@ class TrainConfig:
     """
 
     # --- data and objective ---------------------------------------------------------------
-    data: str = "ring8"  # ring8 | grid25 | swissroll | digits | path (.npy/.npz/.pt/folder)
-    image_size: int = 0  # images from a folder are resized to this (0: keep; must be square)
+    data: str = "ring8"  # ring8 | grid25 | swissroll | digits | fashion-mnist | mnist | path
+    data_root: str = ""  # where fashion-mnist / mnist look first for their IDX files
+    image_size: int = 0  # images (folders, arrays, IDX) are resized to this square side (0: keep)
     loss: str = "ns"  # minimax | ns | wgan-gp | hinge | lsgan | fgan-<divergence>
     alpha: float = 0.5  # parameter of fgan-alpha
     r1: float = 0.0  # R1 penalty weight gamma: gamma/2 * E_real ||grad D||^2
     gp: float = 0.0  # WGAN-GP weight lambda; 0 with loss=wgan-gp means the paper's 10
     normalize: bool = False  # G and D work in standardised coordinates (x - loc) / scale
     # --- models ---------------------------------------------------------------------------
-    arch: str = "auto"  # auto (mlp for vectors, dcgan for images) | mlp | dcgan | resnet
+    arch: str = "auto"  # auto (mlp for vectors; for images by device) | mlp | dcgan | resnet
     z_dim: int = 16  # noise dimension
     hidden: int = 256  # MLP width (G and D)
     g_layers: int = 4  # MLP hidden layers of G
@@ -256,26 +263,6 @@ def _same_path(a: str, b: str) -> bool:
         return False
 
 
-def _positive_int(value: Any, name: str, *, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-
-
-def _finite(value, name, *, lo=-math.inf, hi=math.inf, lo_open=False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
-        lo_b = "(" if lo_open else "["
-        raise ValueError(f"{name} must be finite and in {lo_b}{lo}, {hi}], got {value}")
-
-
-def _choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-
-
 def field_types() -> dict[str, type]:
     """The Python type of each configurable field (for the CLI and TOML checks)."""
     kinds = {"int": int, "float": float, "str": str, "bool": bool}
@@ -320,10 +307,29 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     return out
 
 
+def preset_for(data: str, conditional: bool = False) -> str | None:
+    """The bundled preset the command line applies to ``data``, or None.
+
+    The data set's own (``<data>-cond`` for a conditional run when it exists); for image
+    data without one (a folder, or an array of images ``(N, H, W)`` / ``(N, C, H, W)``) the
+    ``image`` recipe, never the 2-D defaults of :class:`TrainConfig`.
+
+    Example:
+        >>> preset_for("fashion-mnist", conditional=True), preset_for("ring8"), preset_for("x.csv")
+        ('fashion-mnist-cond', 'ring8', None)
+    """
+    names = preset_names()
+    if data in names:
+        return f"{data}-cond" if conditional and f"{data}-cond" in names else data
+    from gan.data import is_image_source
+
+    return "image" if is_image_source(data) else None
+
+
 def resolve_config(
     overrides: dict[str, Any] | None = None, *, config_file: str | Path | None = None
 ) -> TrainConfig:
-    """Defaults < preset of the data set < ``config_file`` < ``overrides``.
+    """Defaults < preset of the data set (:func:`preset_for`) < ``config_file`` < ``overrides``.
 
     Example:
         >>> cfg = resolve_config({"data": "grid25", "steps": 10})
@@ -333,9 +339,11 @@ def resolve_config(
     overrides = dict(overrides or {})
     from_file = load_toml(config_file) if config_file is not None else {}
     data = overrides.get("data", from_file.get("data", TrainConfig.data))
+    conditional = overrides.get("conditional", from_file.get("conditional", False))
     merged: dict[str, Any] = {}
-    if data in preset_names():
-        merged.update(load_toml(PRESET_DIR / f"{data}.toml"))
+    preset = preset_for(data, conditional is True)
+    if preset is not None:
+        merged.update(load_toml(PRESET_DIR / f"{preset}.toml"))
     merged.update(from_file)
     merged.update(overrides)
     return TrainConfig(**merged)

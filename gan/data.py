@@ -6,15 +6,21 @@ Embedded sets:
 * ``grid25`` — 25 Gaussians at {−4, −2, 0, 2, 4}², std 0.05.
 * ``swissroll`` — scikit-learn's 2-D Swiss roll (x and z coordinates) scaled by 1/5, noise 0.25/5.
 * ``digits`` — scikit-learn's bundled 8 × 8 digits (1797 images) in [−1, 1], split 1437 / 360.
+* ``fashion-mnist``, ``mnist`` — the 28 × 28 grey images of the original IDX files (60,000
+  training, 10,000 test), read by :mod:`metrics.datasets` from ``data_root``,
+  ``$DIVERGENCES_DATA``, torchvision's layout or Debian's folder (nothing is downloaded:
+  ``divergences data fetch NAME`` does that when asked); pixel values v map to v / 127.5 − 1.
 
 The mixtures are sampled afresh on the device at every step (an infinite data set); the other
 sets are resident on the device and indexed with a seeded generator.
 
 Class labels (``load_data(..., conditional=True)``) come from the data itself: the digits'
-labels (0–9), an image folder's subfolders (one class per subfolder, sorted by name), or an
-``.npz`` holding arrays ``x`` and ``y`` (integer labels; the classes are the sorted distinct
-values of ``y``). Images are in [−1, 1] as ``(C, H, W)``; the digits are ``(1, 8, 8)``, the
-scikit-learn pixel values v ∈ [0, 16] mapped to v / 8 − 1.
+labels (0–9), the IDX label files, an image folder's subfolders (one class per subfolder,
+sorted by name), or an ``.npz`` holding arrays ``x`` and ``y`` (integer labels; the classes
+are the sorted distinct values of ``y``). Images are in [−1, 1] as ``(C, H, W)``; the
+digits are ``(1, 8, 8)``, the scikit-learn pixel values v ∈ [0, 16] mapped to v / 8 − 1.
+``image_size`` resizes folder images (PIL bilinear), arrays and IDX images (bilinear with
+antialiasing) to a square side.
 """
 
 from __future__ import annotations
@@ -29,12 +35,15 @@ import torch
 
 from metrics.loading import _IMAGE_SUFFIXES, load_array, load_image_folder
 
-__all__ = ["DATASETS", "LABEL_SOURCES", "Data", "load_array", "load_data", "standardization"]
+__all__ = ["DATASETS", "LABEL_SOURCES", "Data", "load_array", "load_data", "resize_images",
+           "standardization"]  # fmt: skip
 
-DATASETS = ("ring8", "grid25", "swissroll", "digits")
+DATASETS = ("ring8", "grid25", "swissroll", "digits", "fashion-mnist", "mnist")
+IDX_SETS = ("fashion-mnist", "mnist")
 IMAGE_SIZES = (8, 16, 28, 32, 48, 64, 128)
 #: Where class labels can come from (named in the error for data without labels).
-LABEL_SOURCES = ("digits", "an image folder with one subfolder per class",
+LABEL_SOURCES = ("digits, fashion-mnist, mnist",
+                 "an image folder with one subfolder per class",
                  "an .npz holding arrays x and y")  # fmt: skip
 
 
@@ -178,15 +187,20 @@ def _swissroll(n: int, generator: torch.Generator) -> torch.Tensor:
     return (pts + 0.25 * torch.randn(n, 2, generator=generator, device=device)) / 5
 
 
-def load_data(name: str, *, image_size: int = 0, conditional: bool = False) -> Data:
+def load_data(
+    name: str, *, image_size: int = 0, conditional: bool = False, data_root: str | None = None
+) -> Data:
     """Load an embedded data set by name, or user data from a file or an image folder.
 
     Args:
         name: one of :data:`DATASETS`, a ``.npy``/``.npz``/``.pt`` file holding one array
             ``(N, D)``, ``(N, H, W)`` or ``(N, C, H, W)``, or a folder of images.
-        image_size: resize folder images to this square size (0 keeps their size).
+        image_size: resize images (folders, arrays, IDX data) to this square side (0 keeps
+            their size).
         conditional: also load class labels (see the module docstring for their sources);
             without it ``labels`` and ``class_names`` are None.
+        data_root: where ``fashion-mnist`` and ``mnist`` look first for their IDX files
+            (see :mod:`metrics.datasets`).
 
     Returns:
         A :class:`Data` on the CPU (move it with :meth:`Data.to`).
@@ -205,6 +219,8 @@ def load_data(name: str, *, image_size: int = 0, conditional: bool = False) -> D
         raise TypeError(f"data must be a string, got {type(name).__name__}")
     if not isinstance(conditional, bool):
         raise TypeError(f"conditional must be a bool, got {conditional!r}")
+    if name in IDX_SETS:
+        return _idx_data(name, image_size, conditional, data_root)
     if conditional:
         return _load_labelled(name, image_size)
     if name in ("ring8", "grid25"):
@@ -224,12 +240,74 @@ def load_data(name: str, *, image_size: int = 0, conditional: bool = False) -> D
             f"unknown data set {name!r}: use one of {', '.join(DATASETS)}, an existing "
             ".npy/.npz/.pt file or an image folder"
         )
-    return _as_data(str(path), x)
+    return _as_data(str(path), x, image_size)
 
 
-def _as_data(name: str, x: torch.Tensor) -> Data:
+def is_image_source(name: str) -> bool:
+    """Whether ``name`` names image data (an image data set, a folder, an array of images).
+
+    An array file holds images when its samples are ``(H, W)`` or ``(C, H, W)`` (an ``.npy``
+    is read by its header only). Unreadable files give False (loading them reports what is
+    wrong).
+
+    Example:
+        >>> is_image_source("fashion-mnist"), is_image_source("ring8")
+        (True, False)
+    """
+    if name in IDX_SETS:
+        return True
+    if name in DATASETS:
+        return name == "digits"
+    path = Path(name)
+    try:
+        if path.is_dir():
+            return True
+        if path.suffix == ".npy" and path.is_file():
+            return np.load(path, mmap_mode="r", allow_pickle=False).ndim >= 3
+        if path.suffix in (".npz", ".pt") and path.is_file():
+            return load_array(path).ndim >= 3
+    except (ValueError, OSError):
+        return False
+    return False
+
+
+def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images ``(N, C, H, W)`` resized to ``(N, C, size, size)`` (bilinear, antialiased).
+
+    Example:
+        >>> resize_images(torch.ones(2, 1, 28, 28), 32).shape
+        torch.Size([2, 1, 32, 32])
+    """
+    if tuple(x.shape[2:]) == (size, size):
+        return x
+    import torch.nn.functional as F
+
+    parts = [F.interpolate(x[i : i + 4096].float(), size=(size, size), mode="bilinear",
+                           antialias=True, align_corners=False)
+             for i in range(0, len(x), 4096)]  # fmt: skip
+    return torch.cat(parts)
+
+
+def _idx_data(name: str, image_size: int, labelled: bool, data_root: str | None) -> Data:
+    from metrics.datasets import DATASETS as IDX
+    from metrics.datasets import load_split
+
+    xs, ys = zip(*(load_split(name, s, data_root=data_root or None) for s in ("train", "test")))
+    x_tr, x_te = ((x.unsqueeze(1).float() / 127.5 - 1.0) for x in xs)  # uint8 → [−1, 1]
+    if image_size:
+        x_tr, x_te = resize_images(x_tr, image_size), resize_images(x_te, image_size)
+    d = _as_data(name, x_tr)
+    if not labelled:
+        return dataclasses.replace(d, test=x_te)
+    return dataclasses.replace(d, test=x_te, labels=ys[0], test_labels=ys[1],
+                               class_names=IDX[name].classes)  # fmt: skip
+
+
+def _as_data(name: str, x: torch.Tensor, image_size: int = 0) -> Data:
     if x.ndim == 3:
         x = x.unsqueeze(1)
+    if x.ndim == 4 and image_size:
+        x = resize_images(x, image_size)
     if x.ndim not in (2, 4) or x.shape[0] < 2:
         raise ValueError(
             f"data from {name} must have shape (N, D), (N, H, W) or (N, C, H, W) with N >= 2, "
@@ -244,6 +322,7 @@ def _as_data(name: str, x: torch.Tensor) -> Data:
             raise ValueError(
                 f"images from {name} must be square with 1 or 3 channels and a side in "
                 f"{IMAGE_SIZES}, got (C, H, W) = {(c, h, w)}"
+                + ("" if image_size else " (image_size resizes them)")
             )
         lo, hi = float(x.min()), float(x.max())
         if lo < -1.0 - 1e-6 or hi > 1.0 + 1e-6:
@@ -291,7 +370,7 @@ def _load_labelled(name: str, image_size: int) -> Data:
     else:
         load_data(name)  # the unlabelled loader names what is wrong with the path
         raise AssertionError("unreachable")  # pragma: no cover
-    base = _as_data(str(path), x)
+    base = _as_data(str(path), x, image_size if not path.is_dir() else 0)
     return dataclasses.replace(base, labels=y, class_names=names)
 
 

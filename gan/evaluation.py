@@ -4,7 +4,11 @@
   (modes captured, share of high-quality samples within 3 std, reverse KL of the mode
   histogram to the uniform one);
 * ``digits``: FID, KID, precision and recall in the features of the bundled digits network,
-  against the held-out test split (with FID(train, test) as the yardstick);
+  against the held-out test split (with FID(train, test) as the yardstick, the training
+  samples as many as the generated ones);
+* grey 28 × 28 images (``fashion-mnist``, ``mnist``, such folders and arrays): the same in
+  the features of the shipped Fashion-MNIST network (:func:`metrics.features.fashion_features`),
+  against the test split when there is one, else the training set;
 * always: a JS estimate (nats) from a discriminator fine-tuned on real vs generated samples
   and scored on held-out samples with :func:`divergences.estimators.js_from_discriminator`.
 
@@ -46,6 +50,7 @@ from torch import nn
 from divergences.estimators import js_from_discriminator
 from gan import _dist
 from gan.data import Data
+from gan.image_metrics import _batched, feature_network, reference_features
 from gan.losses import logistic_d_loss
 from gan.rejection import _fusable, calibrate_discriminator, rejection_sample
 from metrics._atomic import write_atomic
@@ -54,8 +59,10 @@ from metrics.distributed import all_reduce_sum, is_distributed, shard_range
 __all__ = [
     "evaluate_generator",
     "fit_discriminator",
+    "fit_steps",
     "format_table",
     "js_two_sample",
+    "sample_count",
     "sample_metrics",
 ]
 
@@ -210,40 +217,24 @@ def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:
         state = all_reduce_sum(state)
         rec = _as_dict(mode_coverage_from_counts(state[:-1], int(state[-1])))
         out.update({k: v for k, v in rec.items() if isinstance(v, (int, float))})
-    elif data.name == "digits" and data.test is not None:
-        net = _digits_net(samples.device)
+    elif (net := feature_network(data, samples.device)) is not None:  # digits, 28-px grey
         with torch.no_grad():
-            f_fake = net(samples.float()).double().cpu()
+            f_fake = _batched(net, samples.float()).double().cpu()
         fake_stats = FeatureStats(dim=f_fake.shape[1]).update(f_fake)
         if is_distributed():  # alone, all_reduce would recompute the mean (last-bit changes)
             fake_stats.all_reduce()
         f_fake = _dist.all_gather_cat(f_fake)
         if rank0:
-            with torch.no_grad():
-                f_test = net(data.test.float()).double().cpu()
-                f_train = net(data.train.float()).double().cpu()
+            f_test, f_train = reference_features(data, net, len(f_fake))
             test_stats = FeatureStats().update(f_test)
             out["fid"] = fid_from_stats(test_stats, fake_stats)
-            out["fid_train_test"] = fid_from_stats(test_stats, FeatureStats().update(f_train))
-            m = min(len(f_test), len(f_fake))
+            if f_train is not None:  # the yardstick, at the generated sample count
+                out["fid_train_test"] = fid_from_stats(test_stats, FeatureStats().update(f_train))
+            m = min(len(f_test), len(f_fake), 1000)
             out["kid"] = float(kid(f_test, f_fake, subset_size=m).mean)
             pr = _as_dict(metrics.precision_recall(f_test, f_fake, k=3))
             out.update({k: float(v) for k, v in pr.items() if isinstance(v, (int, float))})
     return out if rank0 else {}
-
-
-_DIGITS_NET: dict[str, nn.Module] = {}
-
-
-def _digits_net(device: torch.device) -> nn.Module:
-    """The digits feature network of :mod:`metrics`, on images in [−1, 1] ``(N, 1, 8, 8)``."""
-    from metrics import features
-
-    key = str(device)
-    if key not in _DIGITS_NET:
-        _DIGITS_NET[key] = features.digits_features().to(device).eval()
-    net = _DIGITS_NET[key]
-    return lambda x: net((x + 1.0) / 2.0)  # type: ignore[return-value]
 
 
 def evaluate_generator(
@@ -321,6 +312,45 @@ def evaluate_generator(
         counts = all_reduce_sum(torch.tensor([drs.accepted, drs.proposed], dtype=torch.int64))
         out["drs_acceptance_rate"] = int(counts[0]) / int(counts[1])
     return out if rank == 0 else {}
+
+
+def sample_count(cfg: Any, minimum: int = 2) -> int:
+    """Generated samples of an evaluation of a run ``cfg``: ``eval_samples``, scaled to the run.
+
+    At most a quarter of the real samples the run's discriminator saw,
+    ⌊steps · n_critic · batch_size / 4⌋, and at least ``minimum`` (2 per process and per
+    class): with the feature passes over as many real images, a short run's evaluation reads
+    fewer images than its training did. Long runs keep ``eval_samples``.
+
+    Example:
+        >>> from gan.config import TrainConfig
+        >>> sample_count(TrainConfig(steps=100, batch_size=64, eval_samples=5000))
+        1600
+        >>> sample_count(TrainConfig(steps=8000, batch_size=64, eval_samples=5000))
+        5000
+    """
+    seen = cfg.steps * cfg.n_critic * cfg.batch_size
+    return max(minimum, min(cfg.eval_samples, seen // 4))
+
+
+def fit_steps(cfg: Any, configured: int) -> int:
+    """Adam steps of an evaluation's discriminator fit (JS classifier, DRS) for a run ``cfg``.
+
+    ``configured`` (the policy's count), capped so that one fit sees at most half as many
+    real samples as the run's discriminator did: ⌊steps · n_critic · batch_size /
+    (2 · eval_batch_size)⌋ (at least 1). A run's step costs ``n_critic`` D steps and a G step,
+    so the final evaluation's fits (JS, and with DRS its calibration and JS) stay within the
+    run's own time; long runs keep the configured counts.
+
+    Example:
+        >>> from gan.config import TrainConfig
+        >>> fit_steps(TrainConfig(steps=300, batch_size=512), 1000)
+        150
+        >>> fit_steps(TrainConfig(steps=20000, batch_size=64), 1000)
+        1000
+    """
+    seen = cfg.steps * cfg.n_critic * cfg.batch_size
+    return min(configured, max(1, seen // (2 * cfg.eval_batch_size)))
 
 
 def format_table(result: dict[str, Any]) -> str:

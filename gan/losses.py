@@ -34,6 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+import divergences as dv
 from divergences.estimators.discriminator import js_terms
 
 __all__ = [
@@ -187,9 +188,7 @@ def lsgan_g_loss(fake: Tensor) -> Tensor:
 
 def _record(divergence: Any, **params: Any):
     if isinstance(divergence, str):
-        from divergences.fdiv import family as f_divergences
-
-        return f_divergences.get(divergence, **params)
+        return dv.get_f_divergence(divergence, **params)
     return divergence
 
 
@@ -381,9 +380,7 @@ def loss_names() -> tuple[str, ...]:
         >>> "ns" in loss_names() and "fgan-kl" in loss_names()
         True
     """
-    from divergences.fdiv import family as f_divergences
-
-    return (*_BASIC, *(f"fgan-{n}" for n in f_divergences.names()))
+    return (*_BASIC, *(f"fgan-{n}" for n in dv.f_divergence_names()))
 
 
 def get_loss(name: str, **params: Any) -> GANLoss:
@@ -400,11 +397,9 @@ def get_loss(name: str, **params: Any) -> GANLoss:
     if name in _BASIC:
         return _BASIC[name]
     if name.startswith("fgan-"):
-        from divergences.fdiv import family as f_divergences
-
         key = name[len("fgan-") :]
-        if key in f_divergences.names():
-            rec = f_divergences.get(key, **params) if key == "alpha" else f_divergences.get(key)
+        if key in dv.f_divergence_names():
+            rec = dv.get_f_divergence(key, **params) if key == "alpha" else dv.get_f_divergence(key)
             return GANLoss(
                 name,
                 lambda r, f: fgan_d_loss(r, f, rec),

@@ -22,25 +22,13 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
+from divergences._validation import check_bool as _bool
+from divergences._validation import check_positive_int as _int
+
 __all__ = [
     "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator",
     "MLPGenerator", "ProjectionMLPDiscriminator", "Standardized", "build_models",
 ]  # fmt: skip
-
-
-def _int(value: object, name: str, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return value
 
 
 def _image_shape(shape: object, name: str) -> tuple[int, int, int]:
@@ -184,12 +172,9 @@ class ProjectionMLPDiscriminator(nn.Module):
 
 def _start_size(size: int) -> tuple[int, int]:
     """(first feature-map side, number of ×2 upsamplings) for an image side."""
-    if size == 28:
-        return 7, 2
-    if isinstance(size, bool) or size not in (8, 16, 32, 64):
-        raise ValueError(f"image size must be one of 8, 16, 28, 32, 64; got {size}")
-    n = int(math.log2(size // 4))
-    return 4, n
+    from gan.nets.dcgan import start_size
+
+    return start_size(size)
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -285,12 +270,14 @@ class DCGANDiscriminator(nn.Module):
 def build_models(cfg, shape: tuple[int, ...], n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """``(generator, discriminator)`` for samples of ``shape`` from a :class:`TrainConfig`.
 
-    ``cfg.arch``: ``"mlp"``, ``"dcgan"`` (8–64 px), ``"resnet"`` (the SNGAN ResNets of
-    :mod:`gan.nets` at 32, 48, 64 or 128 px; base width ``cfg.resnet_ch`` or the paper's;
-    spectral norm in D always, as in the paper) or ``"auto"`` (dcgan for images, mlp else).
-    With ``n_classes > 0`` both are class-conditional: ``g(z, y)``, ``d(x, y)`` (an MLP with a
-    label embedding and a projection head, or conditional batch norm and projection for the
-    ResNets; the DCGAN and PacGAN packing are unconditional only).
+    ``cfg.arch``: ``"mlp"``, ``"dcgan"`` (8–64 px, 28 included), ``"resnet"`` (the SNGAN
+    ResNets of :mod:`gan.nets` at 28, 32, 48, 64 or 128 px; base width ``cfg.resnet_ch`` or the
+    default; spectral norm in D always, as in the paper) or ``"auto"`` (dcgan for images, mlp
+    else; the trainer records its device-dependent choice, see
+    :func:`gan.speed.resolve_arch`). With ``n_classes > 0`` both are class-conditional:
+    ``g(z, y)``, ``d(x, y)`` (an MLP with a label embedding and a projection head, or
+    conditional batch norm in G and projection in D for the DCGAN and the ResNets; PacGAN
+    packing is unconditional only).
 
     With ``cfg.normalize`` both networks work in standardised coordinates
     ``u = (x − loc) / scale`` (:func:`gan.data.standardization` of ``cfg.data``): the
@@ -311,7 +298,9 @@ def build_models(cfg, shape: tuple[int, ...], n_classes: int = 0) -> tuple[nn.Mo
     if getattr(cfg, "normalize", False):
         from gan.data import load_data, standardization
 
-        loc, scale = standardization(load_data(cfg.data, image_size=cfg.image_size))
+        data = load_data(cfg.data, image_size=cfg.image_size,
+                         data_root=getattr(cfg, "data_root", ""))  # fmt: skip
+        loc, scale = standardization(data)
         g, d = Standardized(g, loc, scale, "generator"), Standardized(d, loc, scale, "critic")
     return g, d
 
@@ -378,8 +367,12 @@ def _build(cfg, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.M
     if arch == "resnet":
         return _resnets(cfg, shape, n_classes)
     if n_classes:
-        raise ValueError("arch='dcgan' is unconditional only; use arch='resnet' (32-128 px) "
-                         "or arch='mlp' for a conditional model")  # fmt: skip
+        from gan.nets.dcgan import ConditionalDCGANGenerator, ProjectionDCGANDiscriminator
+
+        g = ConditionalDCGANGenerator(cfg.z_dim, shape, n_classes=n_classes, channels=cfg.channels)
+        d = ProjectionDCGANDiscriminator(shape, n_classes=n_classes, channels=cfg.channels,
+                                         spectral_norm=cfg.spectral_norm)  # fmt: skip
+        return g, d
     g = DCGANGenerator(cfg.z_dim, shape, channels=cfg.channels)
     d = DCGANDiscriminator(shape, channels=cfg.channels, spectral_norm=cfg.spectral_norm,
                            pac=cfg.pac)  # fmt: skip
@@ -391,9 +384,14 @@ def _resnets(cfg, shape: tuple[int, int, int], n_classes: int) -> tuple[nn.Modul
 
     c, h, w = shape
     if h != w or h not in IMAGE_SIZES:
+        fix = (
+            f"image_size={cfg.image_size} is not one of them"
+            if cfg.image_size
+            else "set image_size to one of them: it resizes folders, arrays and IDX data"
+        )
         raise ValueError(
             f"arch='resnet' builds square images of side {', '.join(map(str, IMAGE_SIZES))}; "
-            f"the data has (C, H, W) = {shape} (set image_size to one of them)"
+            f"the data has (C, H, W) = {shape} ({fix})"
         )
     if cfg.pac > 1:
         raise ValueError(f"arch='resnet' has no PacGAN packing (pac={cfg.pac}); set pac=1")

@@ -157,7 +157,7 @@ def plot_class_grid(
 
 _TRAIN_PANELS = (("losses", ("loss_d", "loss_g")), ("D outputs", ("d_real", "d_fake")),
                  ("learning rate", ("lr_d", "lr_g")))  # fmt: skip
-_NOT_METRICS = ("kind", "step", "final", "n_modes")
+_NOT_METRICS = ("kind", "step", "final", "n_modes", "js_fit_steps", "n_generated")
 
 
 def _is_number(v) -> bool:

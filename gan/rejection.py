@@ -12,7 +12,7 @@ set, then accepts x with probability σ(F(x)), where
 uber-research/metropolis-hastings-gans). The default here is γ = 0, exact rejection sampling
 (σ(F) = e^(s−M)), after a longer calibration (3,000 Adam steps at lr 3e-4): a quantile shift
 raises the high-quality share but skews the mode histogram, while exact rejection keeps it
-(benchmarks/RESULTS.md, "The DRS default changed after these runs").
+(benchmarks/RESULTS.md, the DRS settings of the quality benchmark).
 """
 
 from __future__ import annotations

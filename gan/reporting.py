@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from metrics._atomic import append_text
+
 __all__ = ["JSONLWriter", "ScalarAccumulator", "read_jsonl"]
 
 
@@ -84,8 +86,7 @@ class JSONLWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         """Append ``record`` (must hold a ``step``)."""
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(_clean(record), sort_keys=False) + "\n")
+        append_text(self.path, json.dumps(_clean(record), sort_keys=False) + "\n")
         if self._tb is not None:
             step = int(record.get("step", 0))
             for k, v in record.items():

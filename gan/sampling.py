@@ -63,7 +63,8 @@ def load_run(
     path = checkpoint_path(run_dir, checkpoint)
     ck = load_checkpoint(path, map_location=device)
     check_keys(ck, ("g", "d"), path)
-    data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional)
+    data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional,
+                     data_root=cfg.data_root)  # fmt: skip
     data = data.to(torch.device(device))
     g, d = build_models(cfg, data.shape, n_classes=data.n_classes)
     ema = ck.get("g_ema") if use_ema else None

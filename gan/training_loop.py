@@ -30,6 +30,7 @@ from gan.ema import EMA
 from gan.losses import GANLoss, get_loss, gradient_penalty, r1_penalty
 from gan.models import build_models
 from gan.reporting import JSONLWriter, ScalarAccumulator
+from gan.speed import StepTimer, resolve_arch
 from gan.watchdog import Watchdog
 
 __all__ = ["TrainResult", "TrainingDiverged", "global_settings", "lr_factor", "train"]
@@ -547,21 +548,25 @@ def _evaluate(run: _Run, nets: _Nets, step: int, *, final: bool) -> dict[str, An
         d_eval = build_models(cfg.replace(pac=1), data.shape)[1].to(run.device)
     js_steps = ((cfg.fresh_final_js_steps if final else cfg.fresh_eval_js_steps) if fresh
                 else (cfg.final_js_steps if final else cfg.eval_js_steps))  # fmt: skip
+    js_steps = evaluation.fit_steps(cfg, js_steps)  # a short run gets a short evaluation
+    n = evaluation.sample_count(cfg, 2 * max(run.world, nets.n_classes))
+    drs_steps = evaluation.fit_steps(cfg, cfg.fresh_drs_steps if fresh else cfg.drs_steps)
     g_eval = nets.g_eval.eval()
     try:
         g_marg = _marginal(g_eval, data, seed) if nets.n_classes else g_eval
         res = evaluation.evaluate_generator(
-            g_marg, d_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim,
+            g_marg, d_eval, data, n=n, z_dim=cfg.z_dim,
             generator=torch.Generator(run.device).manual_seed(seed),
             rejection=final and cfg.rejection, calibration_steps=js_steps,
-            drs_calibration_steps=cfg.fresh_drs_steps if fresh else cfg.drs_steps,
-            batch_size=cfg.eval_batch_size,
+            drs_calibration_steps=drs_steps, batch_size=cfg.eval_batch_size,
         )  # fmt: skip
+        if run.rank == 0:  # the evaluation states its own effort
+            res.update(n_generated=n, js_fit_steps=js_steps)
         if run.rank == 0 and nets.n_classes:  # per class: intra-FID, digits accuracy
             from gan.conditional import evaluate_conditional
 
             res.update(evaluate_conditional(
-                g_eval, data, n=cfg.eval_samples, z_dim=cfg.z_dim,
+                g_eval, data, n=n, z_dim=cfg.z_dim,
                 generator=torch.Generator(run.device).manual_seed(seed + 1)))  # fmt: skip
         if run.rank == 0 and cfg.plots and data.is_image:  # the same noise at every evaluation
             from gan import plots
@@ -598,6 +603,23 @@ def _subset(data: Data, fraction: float) -> Data:
     return dataclasses.replace(data, train=data.train[keep], labels=labels)
 
 
+def _check_against_data(cfg: TrainConfig, data: Data) -> None:
+    """Refuse options the data or the installation cannot serve, before anything is written."""
+    if cfg.augment != "none" and not data.is_image:
+        raise ValueError(
+            f"augment={cfg.augment!r} (DiffAugment/ADA) needs image data (C, H, W), but "
+            f"{cfg.data!r} gives samples of shape {tuple(data.shape)}; use augment='none'"
+        )
+    if cfg.tensorboard:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError as exc:
+            raise ValueError(
+                "tensorboard=True needs the tensorboard package (pip install tensorboard); "
+                "or set tensorboard=False"
+            ) from exc
+
+
 def _start(cfg: TrainConfig, resume: bool, overwrite: bool):
     """Processes, device, data, run directory, networks and state (phases 0 to 2)."""
     device = pick_device(cfg.device)
@@ -613,16 +635,31 @@ def _start(cfg: TrainConfig, resume: bool, overwrite: bool):
     if cfg.data not in DATASETS and Path(cfg.data).exists():
         # the run's config.json must find the data from any folder (resume, sample, evaluate)
         cfg = cfg.replace(data=str(Path(cfg.data).resolve()))
-    data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional)
+    if cfg.data_root:
+        cfg = cfg.replace(data_root=str(Path(cfg.data_root).expanduser().resolve()))
+    data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional,
+                     data_root=cfg.data_root)  # fmt: skip
     data = _subset(data, cfg.data_fraction).to(device)
     if data.n_classes and 0 < cfg.eval_samples < 2 * data.n_classes:
         raise ValueError(f"eval_samples must be 0 or >= 2 per class ({2 * data.n_classes}) for "
                          f"a conditional run, got {cfg.eval_samples}")  # fmt: skip
+    _check_against_data(cfg, data)
     run_dir = Path(_dist.broadcast_object(str(cfg.out or rundir.default_run_dir(cfg))))
     cfg = cfg.replace(out=str(run_dir))
+    if cfg.arch == "auto":  # recorded in config.json: another device builds the same networks
+        saved = _saved_arch(run_dir) if resume else None  # a resumed run keeps its own
+        cfg = cfg.replace(arch=saved or resolve_arch(cfg.arch, data.shape, device, pac=cfg.pac))
     # Decide first, change nothing: a refused or failed start leaves the folder as it was.
     _on_rank0(lambda: rundir.check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite), rank)
     return _Run(cfg, device, rank, world, run_dir, data, loss)
+
+
+def _saved_arch(run_dir: Path) -> str | None:
+    """The architecture a run directory's config.json records (None if unreadable)."""
+    try:
+        return rundir.read_config(run_dir).arch
+    except ValueError:
+        return None
 
 
 def train(
@@ -692,6 +729,7 @@ def train(
                                                 overwrite=overwrite, step=state.step),
                   run.rank)  # fmt: skip
         mon = _Monitor(run, state.step)
+        timer = StepTimer(cfg, run.device, first=state.step, warn=run.rank == 0)
         last = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         try:
             while state.step < last and not state.stopped:  # phase 3: the loop
@@ -699,6 +737,7 @@ def train(
                 fake_g, y_fake, logit_r, logit_f, loss_d = _d_phase(run, nets, state)
                 loss_g = _g_phase(run, nets, fake_g, y_fake)
                 state.step += 1
+                timer.after_step(state.step)  # warns once when a step takes seconds
                 mon.add(run.loss, logit_r, logit_f, loss_d, loss_g)
                 _sync_points(run, nets, state, mon, last)  # logging, evaluation, checkpoint
             result = _finish(run, nets, state, mon)  # phase 4

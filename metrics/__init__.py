@@ -1,4 +1,4 @@
-"""metrics: evaluation of generators (FID, KID, IS, precision/recall, density/coverage, modes).
+"""metrics: evaluation of generators (FID, KID, IS, CMMD, precision/recall, density/coverage, ...).
 
 Streaming and mergeable, in bounded memory; built on :mod:`divergences`. Every metric is a
 function on feature arrays and, where state is useful, an accumulator class with
@@ -11,12 +11,21 @@ from __future__ import annotations
 from metrics import distributed, features
 from metrics._types import Score
 from metrics.cli import cli_evaluate
+from metrics.cmmd import cmmd
 from metrics.evaluate import METRICS, evaluate, load_samples
-from metrics.features import digits_features, digits_logits, extract
-from metrics.fid import FID, fid, fid_from_moments, fid_from_stats, frechet_distance
+from metrics.features import (
+    digits_features,
+    digits_logits,
+    extract,
+    fashion_features,
+    fashion_logits,
+)
+from metrics.fid import FID, fid, fid_from_moments, fid_from_stats
 from metrics.inception_score import InceptionScore, inception_score
 from metrics.kid import KID, kid
 from metrics.modes import ModeCoverage, mode_coverage, mode_coverage_from_counts
+from metrics.networks.clip import clip_image
+from metrics.networks.dinov2 import dinov2
 from metrics.networks.inception import inception
 from metrics.networks.resize import resize
 from metrics.prdc import (
@@ -50,18 +59,22 @@ __all__ = [
     "Score",
     "cli_evaluate",
     "cli_stats",
+    "clip_image",
+    "cmmd",
     "compute_stats",
     "density_coverage",
     "digits_features",
     "digits_logits",
+    "dinov2",
     "distributed",
     "evaluate",
     "extract",
+    "fashion_features",
+    "fashion_logits",
     "features",
     "fid",
     "fid_from_moments",
     "fid_from_stats",
-    "frechet_distance",
     "inception",
     "inception_score",
     "kid",

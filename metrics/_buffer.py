@@ -26,13 +26,13 @@ class FeatureBuffer:
         return self
 
     def update_real(self, features: Any) -> Any:
-        """Add real features ``(N, D)``; returns self."""
-        self._real.append(as_tensor(features, "features")[0].detach())
+        """Add real features ``(N, D)`` (N may be 0: nothing is added); returns self."""
+        _append(self._real, features)
         return self
 
     def update_fake(self, features: Any) -> Any:
-        """Add generated features ``(N, D)``; returns self."""
-        self._fake.append(as_tensor(features, "features")[0].detach())
+        """Add generated features ``(N, D)`` (N may be 0: nothing is added); returns self."""
+        _append(self._fake, features)
         return self
 
     def merge(self, other: Any) -> Any:
@@ -50,3 +50,16 @@ class FeatureBuffer:
                 "update_fake first"
             )
         return torch.cat(self._real), torch.cat(self._fake)
+
+
+def _append(parts: list[torch.Tensor], features: Any) -> None:
+    """Append a ``(N, D)`` batch; an empty one is dropped (its dtype must not promote the rest)."""
+    t = as_tensor(features, "features")[0].detach()
+    if t.ndim != 2:
+        raise ValueError(f"features must have shape (N, D), got {tuple(t.shape)}")
+    if parts and t.shape[1] != parts[0].shape[1]:
+        raise ValueError(
+            f"features have dimension D={t.shape[1]}, earlier updates had D={parts[0].shape[1]}"
+        )
+    if t.shape[0]:
+        parts.append(t)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from divergences._validation import as_tensor, check_finite
 
-__all__ = ["Score", "feature_pair"]
+__all__ = ["Score", "feature_pair", "from_numpy"]
 
 
 class Score(NamedTuple):
@@ -50,3 +51,13 @@ def feature_pair(
     if x.device != y.device:
         raise ValueError(f"real and fake must be on one device, got {x.device} and {y.device}")
     return x, y, is_np
+
+
+def from_numpy(arr: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` for any NumPy array, flipped views (``x[::-1]``) included.
+
+    torch has no negative strides, so such a view is copied; other arrays are shared.
+    """
+    if any(st < 0 for st in arr.strides):
+        arr = np.ascontiguousarray(arr)
+    return torch.from_numpy(arr)

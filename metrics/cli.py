@@ -52,20 +52,23 @@ def add_extractor_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--features",
         default=None,
-        help="identity (default), digits, inception (pytorch-fid's weights, from `divergences "
-        "weights fetch inception`), inception:PATH, or a TorchScript file path",
+        help="identity (default), digits, fashion (28-px grey images), inception (pytorch-fid's "
+        "weights, from `divergences weights fetch inception`), inception:PATH, dinov2 (DINOv2 "
+        "ViT-L/14, `weights fetch dinov2-vitl14`), dinov2:PATH, clip (CLIP ViT-L/14@336, "
+        "`weights fetch clip-vitl14-336`), clip:PATH, or a TorchScript file path",
     )
     ap.add_argument(
         "--no-check-hash",
         action="store_true",
         default=None,
-        help="load an Inception weights file whose SHA-256 is not the published one (warns)",
+        help="load a network weights file whose SHA-256 is not the published one (warns)",
     )
     ap.add_argument(
         "--precision",
         default=None,
         choices=PRECISIONS,
-        help="--features inception: float32 (default), tf32 (CUDA) or bf16 (faster on GPUs)",
+        help="--features inception/dinov2/clip: float32 (default), tf32 (CUDA) or bf16 (faster "
+        "on GPUs)",
     )
 
 
@@ -79,10 +82,13 @@ def add_folder_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument(
         "--resize",
         default=None,
-        help="--features inception: pytorch-fid (default) or clean; otherwise the PIL filter "
-        "for folder images: bilinear (default), bicubic, lanczos or nearest",
+        help="--features inception: pytorch-fid (default) or clean; dinov2: torch (EDM2, "
+        "default), pil (dgm-eval) or clean; clip: openai (default) or cmmd; otherwise the PIL "
+        "filter for folder images: bilinear (default), bicubic, lanczos or nearest",
     )
     ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: <= 4)")
+    ap.add_argument("--data-root", default=None, help="where fashion-mnist[:test|:train] and "
+                    "mnist[...] look first for their IDX files")  # fmt: skip
 
 
 def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
@@ -116,6 +122,7 @@ def run_cli(real: str, fake: str, args: argparse.Namespace) -> Report:
         cache=not getattr(args, "no_cache", False),
         check_hash=not getattr(args, "no_check_hash", False),
         precision=getattr(args, "precision", None),
+        data_root=getattr(args, "data_root", None),
     )
     if json_path:
         report.to_json(json_path, overwrite=overwrite)

@@ -8,16 +8,22 @@ is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from divergences._validation import check_positive_int
+from metrics.cmmd import cmmd
+from metrics.datasets import named_images, parse_spec
 from metrics.features import (
     digits_logits,
     extract,
+    fashion_logits,
     is_inception,
+    network_of,
     preprocessing,
     provenance,
     resolve_extractor,
@@ -68,8 +74,9 @@ def _fid(ctx: dict, *, confidence: float = 0.95) -> dict[str, Entry]:
         return {"fid": Entry(fid_from_stats(r.total, f.total))}
     ctx["fid_groups"] = len(rg or fg)
     e = fid_with_error_bars(r.total, f.total, rg, fg, confidence=confidence)
-    return {
-        "fid": Entry(e.value, e.stderr, "stderr", e.ci),
+    return {  # the interval is about the bias-corrected FID, so it is that entry's
+        "fid": Entry(e.value, e.stderr, "stderr"),
+        "fid_bias_corrected": Entry(e.bias_corrected, e.stderr, "stderr", e.ci, confidence),
         "fid_inf": Entry(e.fid_infinity),
     }
 
@@ -81,7 +88,8 @@ def _kid(ctx: dict, **o: Any) -> dict[str, Entry]:
 
 def _with_bars(ctx: dict, names: tuple[str, str], k_pr: Any, k_dc: Any, o: dict) -> dict:
     out = prdc_with_error_bars(ctx["real"], ctx["fake"], k_pr=k_pr, k_dc=k_dc, **o)
-    return {n: Entry(out[n].value, out[n].stderr, "stderr", out[n].ci) for n in names}
+    level = o["confidence"]
+    return {n: Entry(out[n].value, out[n].stderr, "stderr", out[n].ci, level) for n in names}
 
 
 def _pr(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> dict[str, Entry]:
@@ -103,7 +111,8 @@ def _dc(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> di
 def _is(ctx: dict, **o: Any) -> dict[str, Entry]:
     if ctx["logits"] is None:
         raise ValueError(
-            "metric 'is' needs a classifier: pass logits=... (or features='inception' or 'digits')"
+            "metric 'is' needs a classifier: pass logits=... (or features='inception', 'digits' "
+            "or 'fashion')"
         )
     out = ctx["fake_side"].logits
     if out is None:
@@ -134,6 +143,17 @@ def _modes(ctx: dict, **o: Any) -> dict[str, Entry]:
     }
 
 
+def _cmmd(ctx: dict, **o: Any) -> dict[str, Entry]:
+    if not str(ctx["network"]).startswith("clip-"):
+        warnings.warn(
+            f"metric 'cmmd' is defined on CLIP embeddings (features='clip'); on "
+            f"{ctx['network'] or 'these'} features it is not comparable with published CMMD",
+            stacklevel=3,
+        )
+    e = cmmd(ctx["real"], ctx["fake"], **o)
+    return {"cmmd": Entry(e.value, e.stderr, "stderr", e.ci)}
+
+
 def _two_sample_entry(name: str) -> Callable[..., dict[str, Entry]]:
     def run(ctx: dict, **o: Any) -> dict[str, Entry]:
         v = two_sample(name, ctx["real"], ctx["fake"], **o)
@@ -155,6 +175,7 @@ METRICS: dict[str, Callable[..., dict[str, Entry]]] = {
     "density_coverage": _dc,
     "is": _is,
     "mode_coverage": _modes,
+    "cmmd": _cmmd,
     **{n: _two_sample_entry(n) for n in TWO_SAMPLE},
     "two_sample": _tests,
 }
@@ -195,37 +216,50 @@ def evaluate(
     cache: bool = True,
     check_hash: bool = True,
     precision: str | None = None,
+    data_root: str | None = None,
 ) -> Report:
     """Evaluate generated samples against real ones with several metrics in one call.
 
     Image folders are streamed (:mod:`metrics.folders`: sorted order, batches, memory bounded
     by the batch; unreadable images skipped with a count, JPEG warned about). A real side that
     is an ``.npz`` of statistics (``mu``, ``sigma``; pytorch-fid's or ``divergences stats``)
-    serves ``fid``. With ``cache`` the statistics of a real folder are cached on disk
-    (:mod:`metrics.cache`) when only ``fid`` is asked, so a second evaluation reads only the
-    fake side.
+    serves ``fid``; one whose recorded provenance (extractor, network hash, resize mode,
+    precision) differs from this run's is refused, one that records none (a pytorch-fid
+    file) is used with a warning. With ``cache`` the statistics of a real folder are cached
+    on disk (:mod:`metrics.cache`) when only ``fid`` is asked, so a second evaluation reads
+    only the fake side.
 
-    FID comes with a delete-a-group jackknife standard error and interval, and FID∞
+    FID comes with a delete-a-group jackknife standard error, the bias-corrected FID
+    (``fid_bias_corrected``, ``max(0, F_J)``) with its interval, and FID∞
     (:mod:`metrics.jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,
-    ``groups=0`` turns them off). Precision/recall and density/coverage get jackknife
+    ``groups=0`` turns them off). Every interval in the report is about its own entry's value
+    and contains it; ``fid`` itself (comparable with other tools) has no interval, as it is
+    biased upward by ``O(1/N)``. Precision/recall and density/coverage get jackknife
     intervals with ``options={"precision_recall": {"groups": 10}}`` (off by default: it
     recomputes them K times).
 
     Args:
-        real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder), or
-            an ``.npz`` of reference statistics.
+        real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder, or a
+            standard data set's split: ``"fashion-mnist:test"``, ``"mnist:train"``, ...,
+            read from its IDX files by :mod:`metrics.datasets` as floats in [0, 1]), or an
+            ``.npz`` of reference statistics.
         fake: generated samples (same kinds), or a callable ``fake(n)`` with ``num_samples``.
         metrics: a name or a list of names from :data:`METRICS`: ``fid``, ``kid``,
-            ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage`` and the
+            ``precision_recall``, ``density_coverage``, ``is``, ``mode_coverage``, ``cmmd``
+            (:func:`metrics.cmmd`, with ``features="clip"``) and the
             core's two-sample divergences ``js``, ``c2st``, ``knn_kl``, ``chamfer``,
             ``mmd2``, ``sliced_wasserstein``, and ``two_sample``: the permutation p-values
             ``p_mmd``, ``p_energy``, ``p_knn`` of :func:`divergences.two_sample_test`
             (``options={"two_sample": {"tests": [...], "permutations": 200}}``).
-        features: extractor: ``"identity"``, ``"digits"``, ``"inception"`` (the Inception-v3
-            FID network on pytorch-fid's weights, fetched by ``divergences weights fetch
-            inception``), ``"inception:PATH"`` (that weights file), a TorchScript path or a
-            callable (its optional ``provenance`` dict, e.g. with the network file's
-            ``sha256``, goes into the report and the cache key).
+        features: extractor: ``"identity"``, ``"digits"``, ``"fashion"`` (the shipped 28-px
+            Fashion-MNIST network, for grey 28 × 28 images in [0, 1]), ``"inception"`` (the
+            Inception-v3 FID network on pytorch-fid's weights, fetched by ``divergences
+            weights fetch inception``), ``"inception:PATH"`` (that weights file), ``"dinov2"``
+            (DINOv2 ViT-L/14, FD_DINOv2's features), ``"clip"`` (CLIP ViT-L/14@336, CMMD's)
+            and their ``:PATH`` and ``-VARIANT`` forms
+            (:func:`metrics.features.resolve_extractor`), a
+            TorchScript path or a callable (its optional ``provenance`` dict, e.g. with the
+            network file's ``sha256``, goes into the report and the cache key).
         logits: classifier for ``is`` (default: the Inception network's ``logits`` with
             ``features="inception"``, the digits classifier with ``features="digits"``).
         num_samples: use (or draw) at most this many samples of each set.
@@ -236,17 +270,23 @@ def evaluate(
         image_size: side every folder image is brought to (default: its first image's).
         resize: with ``features="inception"``, the network's preprocessing:
             ``"pytorch-fid"`` (default; bilinear to 299 px) or ``"clean"`` (clean-fid's PIL
-            bicubic in float32); otherwise the PIL filter for folder images of another size
-            (``bilinear`` (default), ``bicubic``, ``lanczos``, ``nearest``).
+            bicubic in float32); with ``"dinov2"`` ``"torch"`` (EDM2, default), ``"pil"``
+            (dgm-eval) or ``"clean"``; with ``"clip"`` ``"openai"`` (default) or ``"cmmd"``;
+            otherwise the PIL filter for folder images of another size (``bilinear``
+            (default), ``bicubic``, ``lanczos``, ``nearest``).
         channels: 1 or 3 channels for folder images (default: from the first image; 3 for
             the Inception network).
         num_workers: DataLoader workers reading folders (default: up to 4).
         cache: read/write the on-disk cache of real-folder statistics.
-        check_hash: refuse Inception weights whose SHA-256 is not the published one;
+        check_hash: refuse network weights whose SHA-256 is not the published one;
             ``False`` loads such a file with a warning (never implied).
-        precision: with ``features="inception"``, ``"float32"`` (default), ``"tf32"`` (CUDA)
-            or ``"bf16"``: faster arithmetic on GPUs, recorded in the provenance (and the cache
-            key); its FID is not the float32 one to the last digits.
+        precision: with a network (``inception``, ``dinov2``, ``clip``), ``"float32"``
+            (default), ``"tf32"`` (CUDA) or ``"bf16"``: faster arithmetic on GPUs, recorded in
+            the provenance (and the cache key); its scores are not the float32 ones to the
+            last digits. Statistics files of another network, preprocessing or precision are
+            refused.
+        data_root: where a named data set's IDX files are looked for first (see
+            :func:`metrics.datasets.find_split`).
 
     Returns:
         A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor
@@ -258,7 +298,7 @@ def evaluate(
         >>> r = evaluate(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)),
         ...              metrics=["fid", "precision_recall"])
         >>> sorted(r), r["fid"].value < 0.1
-        (['fid', 'fid_inf', 'precision', 'recall'], True)
+        (['fid', 'fid_bias_corrected', 'fid_inf', 'precision', 'recall'], True)
     """
     metrics = _metric_names(metrics)
     options = {k: dict(v) for k, v in (options or {}).items()}
@@ -274,10 +314,16 @@ def evaluate(
                                   precision=precision)  # fmt: skip
     if logits is None and isinstance(features, str) and features == "digits":
         logits = digits_logits(device=device)
+    if logits is None and isinstance(features, str) and features == "fashion" and "is" in metrics:
+        logits = fashion_logits(device=device)
     if logits is None and is_inception(features) and "is" in metrics:
         logits = extractor.logits
-    if is_inception(features) and channels is None:  # the network takes RGB only
+    if network_of(features) is not None and channels is None:  # the networks take RGB only
         channels = 3
+    named = {k: ":".join(spec) for k, s in (("real", real), ("fake", fake))
+             if (spec := parse_spec(s)) is not None and not Path(str(s)).exists()}  # fmt: skip
+    real, fake = (named_images(s, data_root=data_root, image_size=image_size, channels=channels)
+                  for s in (real, fake))  # fmt: skip
     keep = any(m != "fid" for m in metrics)
     folder_options = {"image_size": image_size, "resize": folder_filter, "channels": channels}
     if num_workers is not None:
@@ -297,6 +343,7 @@ def evaluate(
     counts = [planned_count(s, num_samples) for s in (real, fake)]
     k_eff = min([groups, *(c // 2 for c in counts if c is not None)])
     real_side = collect_side(real, name="real", **{**common, "groups": k_eff})
+    prov = provenance(features, extractor)
     if real_side.kind == "stats" and real_side.groups:
         k_eff = min(len(real_side.groups), k_eff) if k_eff else 0
     # only the reference side is cached: generated samples change from run to run
@@ -317,6 +364,7 @@ def evaluate(
         "fake_side": fake_side,
         "fake_samples": fake_side.samples,
         "logits": logits,
+        "network": (prov or {}).get("network"),
         "batch_size": batch_size,
         "device": device,
         "progress": bool(progress),
@@ -336,12 +384,14 @@ def evaluate(
         },
         "provenance": {
             "package_version": _version(),
-            "extractor": provenance(features, extractor),
+            "extractor": prov,
             "preprocessing": folder_options,
             "real": real_side.summary(),
             "fake": fake_side.summary(),
         },
     }
+    for side, spec in named.items():  # e.g. "fashion-mnist:test"
+        meta["provenance"][side]["data_set"] = spec
     if "fid" in metrics:
         meta["options"].setdefault("fid", {})["groups"] = ctx.get("fid_groups", 0)
     return Report(entries, meta)

@@ -7,9 +7,18 @@ An extractor is any callable or ``torch.nn.Module``. Built in:
   used by the StyleGAN2-ADA metrics and clean-fid (nothing is ever downloaded);
 - :func:`digits_features` / :func:`digits_logits` — the project's small digits CNN (weights
   shipped in the package, reproducible by ``scripts/train_digits_net.py``; 98.4 % test accuracy);
+- :func:`fashion_features` / :func:`fashion_logits` (``"fashion"``) — the project's 28-px CNN
+  trained on Fashion-MNIST (weights shipped and SHA-256 checked, reproducible by
+  ``scripts/train_fashion_net.py``; 93.4 % test accuracy), for MNIST-sized grey images;
 - ``"inception"`` — the Inception-v3 FID network (:func:`metrics.inception`) on pytorch-fid's
   weights file, from the cache folder (``divergences weights fetch inception``), or
-  ``"inception:PATH"`` for a file elsewhere.
+  ``"inception:PATH"`` for a file elsewhere;
+- ``"dinov2"`` — DINOv2 ViT-L/14 class tokens (:func:`metrics.dinov2`, FD_DINOv2's features;
+  ``divergences weights fetch dinov2-vitl14``), ``"dinov2:PATH"``, or another variant as
+  ``"dinov2-vitb14:PATH"``;
+- ``"clip"`` — CLIP ViT-L/14@336 image embeddings (:func:`metrics.clip_image`, CMMD's;
+  ``divergences weights fetch clip-vitl14-336``), ``"clip:PATH"`` (a ``.safetensors`` file in
+  Hugging Face's layout or a ``torch.save``-d state dict in OpenAI's), or ``"clip-vitb16:PATH"``.
 
 :func:`extract` runs an extractor over arrays, tensors or an iterable of batches, in batches, on
 the GPU when one is present, with an optional progress bar.
@@ -30,6 +39,8 @@ from tqdm.auto import tqdm
 
 from divergences._validation import check_positive_int
 from metrics._digits import DigitsFeatures, DigitsNet, load_digits_net
+from metrics._fashion import FashionFeatures, load_fashion_net
+from metrics._types import from_numpy
 
 __all__ = [
     "DigitsNet",
@@ -37,9 +48,12 @@ __all__ = [
     "digits_features",
     "digits_logits",
     "extract",
+    "fashion_features",
+    "fashion_logits",
     "identity",
     "is_inception",
     "iter_features",
+    "network_of",
     "preprocessing",
     "provenance",
     "resolve_extractor",
@@ -133,13 +147,61 @@ def digits_logits(*, device: str | torch.device | None = None) -> torch.nn.Modul
     return load_digits_net().to(default_device() if device is None else device)
 
 
+def fashion_features(*, device: str | torch.device | None = None) -> torch.nn.Module:
+    """The Fashion-MNIST CNN's 128-d penultimate features (post-ReLU), in eval mode.
+
+    Input: grey 28 × 28 images, floats in ``[0, 1]`` or uint8, shaped ``(N, 1, 28, 28)``,
+    ``(N, 28, 28)`` or ``(N, 784)``. Output: ``(N, 128)``. The weights file's SHA-256 is
+    checked when it is loaded.
+
+    Example:
+        >>> fashion_features(device="cpu")(torch.zeros(3, 28, 28)).shape
+        torch.Size([3, 128])
+    """
+    net = FashionFeatures(load_fashion_net())
+    return net.to(default_device() if device is None else device).eval()
+
+
+def fashion_logits(*, device: str | torch.device | None = None) -> torch.nn.Module:
+    """The Fashion-MNIST CNN as a classifier: images → logits ``(N, 10)`` (for IS, accuracy).
+
+    Example:
+        >>> fashion_logits(device="cpu")(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+    return load_fashion_net().to(default_device() if device is None else device)
+
+
 INCEPTION_RESIZES = ("pytorch-fid", "clean")
 """``resize`` values that choose the Inception network's preprocessing."""
+NETWORK_RESIZES = {"inception": INCEPTION_RESIZES, "dinov2": ("torch", "pil", "clean"),
+                   "clip": ("openai", "cmmd")}  # fmt: skip
+"""Per built-in network, the ``resize`` values that choose its preprocessing (first: default)."""
 
 
 def is_inception(spec: Any) -> bool:
     """Whether ``spec`` names the Inception network: ``"inception"`` or ``"inception:PATH"``."""
-    return isinstance(spec, str) and (spec == "inception" or spec.startswith("inception:"))
+    return network_of(spec) == "inception"
+
+
+def network_of(spec: Any) -> str | None:
+    """``"inception"``, ``"dinov2"`` or ``"clip"`` for a spec naming that network, else None.
+
+    A network spec is ``NAME``, ``NAME:PATH``, ``NAME-VARIANT`` or ``NAME-VARIANT:PATH``.
+
+    Example:
+        >>> network_of("dinov2-vitb14:/w/b.pth"), network_of("clip"), network_of("identity")
+        ('dinov2', 'clip', None)
+    """
+    if not isinstance(spec, str):
+        return None
+    head = spec.partition(":")[0]
+    for name in NETWORK_RESIZES:
+        rest = head[len(name) + 1 :]
+        if head == name or (name != "inception" and head.startswith(name + "-")
+                            and rest.replace("-", "").isalnum()):  # fmt: skip
+            return name
+    return None
 
 
 def preprocessing(spec: Any, resize: str | None) -> tuple[str | None, str]:
@@ -157,18 +219,22 @@ def preprocessing(spec: Any, resize: str | None) -> tuple[str | None, str]:
         >>> preprocessing("inception", "clean"), preprocessing("identity", None)
         (('clean', 'bicubic'), (None, 'bilinear'))
     """
-    if is_inception(spec):
-        mode = resize or "pytorch-fid"
-        if mode not in INCEPTION_RESIZES:
+    net = network_of(spec)
+    if net is not None:
+        modes = NETWORK_RESIZES[net]
+        mode = resize or modes[0]
+        if mode not in modes:
             raise ValueError(
-                f"resize {mode!r}: with features 'inception' resize must be one of "
-                f"{', '.join(INCEPTION_RESIZES)} (the network's preprocessing)"
+                f"resize {mode!r}: with features {net!r} resize must be one of "
+                f"{', '.join(modes)} (the network's preprocessing)"
             )
-        return mode, "bicubic" if mode == "clean" else "bilinear"
-    if resize in INCEPTION_RESIZES:
+        return mode, "bilinear" if mode == "pytorch-fid" else "bicubic"
+    owners = [n for n, modes in NETWORK_RESIZES.items() if resize in modes]
+    if owners:
         raise ValueError(
-            f"resize {resize!r} chooses the Inception network's preprocessing: it needs "
-            "features 'inception' (other extractors take a PIL filter: bilinear, bicubic, ...)"
+            f"resize {resize!r} chooses a network's preprocessing: it needs features "
+            f"{' or '.join(repr(o) for o in owners)} (other extractors take a PIL filter: "
+            "bilinear, bicubic, ...)"
         )
     return None, resize or "bilinear"
 
@@ -208,16 +274,20 @@ def resolve_extractor(
     """An extractor from a spec.
 
     Args:
-        spec: ``"identity"``, ``"digits"``, ``"inception"`` (pytorch-fid's weights from the
-            cache folder, see :func:`metrics.networks.weights.find`), ``"inception:PATH"``
-            (that weights file), a TorchScript path or a callable (returned as it is).
+        spec: ``"identity"``, ``"digits"``, ``"fashion"``, ``"inception"`` (pytorch-fid's
+            weights from the cache folder, see :func:`metrics.networks.weights.find`),
+            ``"inception:PATH"`` (that weights file), ``"dinov2"``, ``"clip"`` (and their
+            ``:PATH`` and ``-VARIANT`` forms, see the module docstring), a TorchScript path or a
+            callable
+            (returned as it is).
         device: where a built-in network runs (default: CUDA when present).
-        resize: the Inception network's preprocessing, ``"pytorch-fid"`` (default) or
-            ``"clean"`` (see :func:`preprocessing`); ignored by the other specs.
-        check_hash: refuse an Inception weights file whose SHA-256 is not the published one.
+        resize: a network's preprocessing (:data:`NETWORK_RESIZES`: Inception
+            ``"pytorch-fid"``/``"clean"``, DINOv2 ``"torch"``/``"pil"``/``"clean"``, CLIP
+            ``"openai"``/``"cmmd"``; see :func:`preprocessing`); ignored by the other specs.
+        check_hash: refuse a network weights file whose SHA-256 is not the published one.
             ``False`` loads it with a warning (e.g. a test file of random weights).
-        precision: the Inception network's arithmetic, ``"float32"`` (default), ``"tf32"``
-            (CUDA) or ``"bf16"`` (see :func:`metrics.inception`); the other specs refuse it.
+        precision: a network's arithmetic, ``"float32"`` (default), ``"tf32"`` (CUDA) or
+            ``"bf16"`` (see :func:`metrics.inception`); the other specs refuse it.
 
     Returns:
         The extractor. The Inception network carries ``provenance = {"network":
@@ -228,32 +298,42 @@ def resolve_extractor(
         FileNotFoundError: the Inception weights are not fetched (the message says how).
         ValueError: an unknown spec, a wrong-hash or unreadable weights file.
     """
-    if precision is not None and not is_inception(spec):
+    if precision is not None and network_of(spec) is None:
         raise ValueError(
-            f"precision {precision!r} applies to features 'inception' only, not {spec!r}"
+            f"precision {precision!r} applies to features 'inception', 'dinov2' and 'clip' "
+            f"only, not {spec!r}"
         )
     if callable(spec):
         return spec
     if is_inception(spec):
         return _inception(spec, device=device, resize=resize, check_hash=check_hash,
                           precision=precision or "float32")  # fmt: skip
+    if network_of(spec) is not None:
+        from metrics.networks.specs import vit_from_spec
+
+        mode, _ = preprocessing(spec, resize)
+        return vit_from_spec(spec, network_of(spec), device=device, resize=mode,
+                             check_hash=check_hash, precision=precision or "float32")  # fmt: skip
     if isinstance(spec, (str, os.PathLike)):
         s = os.fspath(spec)
         if s == "identity":
             return identity()
         if s == "digits":
             return digits_features(device=device)
+        if s == "fashion":
+            return fashion_features(device=device)
         if s.endswith((".pt", ".pth", ".ts")) or os.sep in s:
             return torchscript(s, device=device)
     raise ValueError(
-        "features must be 'identity', 'digits', 'inception', 'inception:PATH', a TorchScript "
-        f"file path or a callable; got {spec!r}"
+        "features must be 'identity', 'digits', 'fashion', 'inception', 'inception:PATH', "
+        "'dinov2', 'dinov2:PATH', 'clip', 'clip:PATH', a TorchScript file path or a callable; "
+        f"got {spec!r}"
     )
 
 
 def _batches(data: Any, batch_size: int) -> tuple[Iterable[torch.Tensor], int | None]:
     if isinstance(data, np.ndarray):
-        data = torch.from_numpy(data)
+        data = from_numpy(data)
     if isinstance(data, torch.Tensor):
         if data.ndim == 0:
             raise ValueError("data must have a batch axis, got a scalar")
@@ -262,7 +342,7 @@ def _batches(data: Any, batch_size: int) -> tuple[Iterable[torch.Tensor], int | 
 
         def first(b: Any) -> torch.Tensor:
             b = b[0] if isinstance(b, (tuple, list)) else b
-            return torch.from_numpy(b) if isinstance(b, np.ndarray) else b
+            return from_numpy(b) if isinstance(b, np.ndarray) else b
 
         total = len(data) if hasattr(data, "__len__") else None
         return (first(b) for b in data), total
@@ -385,6 +465,10 @@ def provenance(spec: Any, extractor: Any = None) -> dict[str, Any] | None:
             from metrics._digits import WEIGHTS
 
             return {"network": "digits", "sha256": _sha256(WEIGHTS)}
+        if s == "fashion":
+            from metrics._fashion import SHA256
+
+            return {"network": "fashion", "sha256": SHA256}
         if os.path.isfile(s):
             return {"network": "torchscript", "file": os.path.basename(s), "sha256": _sha256(s)}
     return None

@@ -22,7 +22,7 @@ from divergences.continuous.frechet import frechet64
 from metrics._types import feature_pair
 from metrics.stats import PSD_EPS, FeatureStats, _exponent, _gram, _scale
 
-__all__ = ["FID", "fid", "fid_from_moments", "fid_from_stats", "frechet_distance"]
+__all__ = ["FID", "fid", "fid_from_moments", "fid_from_stats"]
 
 
 def _frechet(
@@ -39,17 +39,27 @@ def _frechet(
     Fréchet distance of float64 moments via the core, covariances given as
     ``cov · 4**-e`` (covariances symmetrised first).
 
-    FID is scale covariant, ``FID(c a, c b) = c² FID(a, b)``: the moments are brought to
-    unit scale by one power of two ``2**E`` (exact), the core computes there, and the result
-    is scaled back by ``4**E``; so features anywhere in float64's range are handled and the
+    FID is translation invariant and scale covariant, ``FID(c a + t, c b + t) = c² FID(a, b)``:
+    the means are replaced by ``(mu1 - mu2, 0)`` and the moments brought to unit scale by one
+    power of two ``2**E`` (exact), the core computes there, and the result is scaled back by
+    ``4**E``; so features anywhere in float64's range, at any offset, are handled and the
     core's rounding tolerances are relative. Raises ``ValueError`` if the FID itself does
     not fit in ``dtype``.
     """
-    big = max(_exponent(mu1.detach()), _exponent(mu2.detach()), e1, e2)
-    m1, m2 = _scale(mu1, -big), _scale(mu2, -big)
+    # FID sees only mu1 - mu2 (translation invariance): scale by it, not by the means, so an
+    # offset far above the spread cannot flush the covariances
+    half = mu1 * 0.5 - mu2 * 0.5  # cannot overflow
+    big = max(_exponent(half.detach()) + 1, e1, e2)
+    m1 = _scale(half, 1 - big)
+    m2 = torch.zeros_like(m1)
     c1, c2 = _scale(cov1, 2 * (e1 - big)), _scale(cov2, 2 * (e2 - big))
     sym1, sym2 = 0.5 * (c1 + c1.T), 0.5 * (c2 + c2.T)
-    val = frechet64(m1, sym1, m2, sym2, eps=PSD_EPS)
+    for t, n in ((m1, "mean"), (sym1, "covariance"), (m2, "mean"), (sym2, "covariance")):
+        check_finite(t.detach(), f"the {n} of the statistics")
+    try:
+        val = frechet64(m1, sym1, m2, sym2, eps=PSD_EPS)
+    except torch.linalg.LinAlgError as err:  # finite input: say so rather than LAPACK's code
+        raise ValueError(f"FID: the eigen-decomposition of the covariances failed ({err})") from err
     out = _scale(val, 2 * big)
     if not bool(torch.isfinite(out.detach().to(dtype))):
         log10 = math.log10(float(val)) + 2 * big * math.log10(2.0)
@@ -145,6 +155,11 @@ def fid_from_stats(real: FeatureStats, fake: FeatureStats) -> float:
     for s, n in ((real, "real"), (fake, "fake")):
         if not isinstance(s, FeatureStats):
             raise TypeError(f"{n} must be a FeatureStats, got {type(s).__name__}")
+        if s.n is not None and s.n < 2:
+            raise ValueError(
+                f"FID needs at least 2 {n} samples for a covariance, got {s.n} "
+                "(empty or fully masked batches add none)"
+            )
     if real.dim != fake.dim:
         raise ValueError(
             f"real and fake statistics have different dimensions: {real.dim} vs {fake.dim}"
@@ -186,10 +201,20 @@ def fid(real: Any, fake: Any) -> Any:
     """
     x, y, is_np = feature_pair(real, fake, min_samples=2, why=" for a covariance")
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-        k = max(_exponent(x.detach()), _exponent(y.detach()))
-        (m1, c1), (m2, c2) = _moments_with_grad(x, k), _moments_with_grad(y, k)
-        m1, m2 = _scale(m1, k), _scale(m2, k)  # the means themselves are representable
-        return _frechet(m1, c1, m2, c2, k, k, dtype=x.dtype).to(x.dtype)
+        # centre on one constant first (FID is translation invariant), then rescale by the
+        # spread; the constant is a row plus the mean of the differences from it, so a
+        # column equal in every row centres to exactly 0; h keeps the differences finite
+        both = torch.cat([x.detach(), y.detach()]).double()
+        h = max(0, _exponent(both) - 1022)
+        both = _scale(both, -h)
+        diff = both - both[0]
+        kd = _exponent(diff)
+        centre = both[0] + _scale(_scale(diff, -kd).mean(dim=0), kd)
+        xc, yc = _scale(x.double(), -h) - centre, _scale(y.double(), -h) - centre
+        k = max(_exponent(xc.detach()), _exponent(yc.detach()))
+        (m1, c1), (m2, c2) = _moments_with_grad(xc, k), _moments_with_grad(yc, k)
+        m1, m2 = _scale(m1, k + h), _scale(m2, k + h)  # centred means are representable
+        return _frechet(m1, c1, m2, c2, k + h, k + h, dtype=x.dtype).to(x.dtype)
     sx, sy = FeatureStats().update(x), FeatureStats().update(y)
     (c1, e1), (c2, e2) = sx._scaled_cov(), sy._scaled_cov()
     out = _frechet(sx.mean, c1, sy.mean, c2, e1, e2, dtype=torch.float64 if is_np else x.dtype)
@@ -259,8 +284,3 @@ class FID:
     def compute(self) -> float:
         """FID between the accumulated real and fake statistics."""
         return fid_from_stats(self.real, self.fake)
-
-
-# Old name, kept as an alias for one release (deprecated): it shadowed the core's
-# divergences.frechet_distance, which has other tolerances and batching.
-frechet_distance = fid_from_moments

@@ -9,8 +9,10 @@ Policy, recorded in :class:`FolderInfo.summary`:
 
 - images whose size differs from the target (``image_size``, default the first image's) are
   resized with ``resize`` (PIL ``bilinear``, ``bicubic``, ``lanczos`` or ``nearest``), not refused;
-- grey, palette, RGBA, ... images are converted to the target channels (1 when the first
-  image is grey, else RGB; alpha is dropped) and counted by their original mode;
+- grey, palette, RGBA, CMYK, 16-bit and float images are read at their true scale
+  (:mod:`metrics._pixels`, shared with :func:`metrics.loading.load_image_folder`), converted
+  to the target channels (1 when the first image is grey, else RGB; alpha is dropped) and
+  counted by their original mode; a mode without a defined scale is refused by name;
 - a corrupt (unreadable) image is **skipped** with a count and a warning; a folder with no
   readable image is an error;
 - JPEG inputs (lossy) give a warning: their statistics differ from the PNG originals'.
@@ -19,6 +21,7 @@ Policy, recorded in :class:`FolderInfo.summary`:
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import sys
 import warnings
@@ -31,9 +34,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from metrics._pixels import (
+    UnsupportedImage,
+    check_mode,
+    default_channels,
+    read_pixels,
+    stack,
+    to_unit,
+)
+
 __all__ = ["IMAGE_SUFFIXES", "RESIZE_MODES", "FolderInfo", "folder_batches", "scan_folder"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 LOSSY_SUFFIXES = (".jpg", ".jpeg")
 RESIZE_MODES = ("bilinear", "bicubic", "lanczos", "nearest")
 
@@ -89,7 +101,7 @@ def scan_folder(path: str | os.PathLike, *, name: str = "folder") -> FolderInfo:
         >>> scan_folder(tempfile.mkdtemp(), name="real")
         Traceback (most recent call last):
         ...
-        ValueError: real: no images (.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif, .tiff) in ...
+        ValueError: real: no images (.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif, .tiff, ...) in ...
     """
     root = Path(path)
     if not root.is_dir():
@@ -108,19 +120,8 @@ def scan_folder(path: str | os.PathLike, *, name: str = "folder") -> FolderInfo:
     return FolderInfo(root, files, dict(sorted(types.items())), h.hexdigest())
 
 
-def _pil_filter(mode: str) -> Any:
-    from PIL import Image
-
-    return {
-        "bilinear": Image.BILINEAR,
-        "bicubic": Image.BICUBIC,
-        "lanczos": Image.LANCZOS,
-        "nearest": Image.NEAREST,
-    }[mode]
-
-
 class _Images(torch.utils.data.Dataset):
-    """Item ``i``: (uint8 ``(C, H, W)``, original mode, resized?, readable?)."""
+    """Item ``i``: (pixels ``(H, W, C)``, original mode, resized?, readable?, refusal)."""
 
     def __init__(self, files: list[Path], size: tuple[int, int], channels: int, resize: str):
         self.files, self.size, self.channels, self.resize = files, size, channels, resize
@@ -128,23 +129,24 @@ class _Images(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, str, bool, bool]:
-        from PIL import Image
-
-        target = "L" if self.channels == 1 else "RGB"
+    def __getitem__(self, i: int) -> tuple[Any, str, bool, bool, str]:
         try:
-            with Image.open(self.files[i]) as im:
-                mode = im.mode
-                im = im.convert(target) if mode != target else im
-                resized = im.size != (self.size[1], self.size[0])
-                if resized:
-                    im = im.resize((self.size[1], self.size[0]), _pil_filter(self.resize))
-                a = np.asarray(im, dtype=np.uint8)
+            a, mode, resized = read_pixels(
+                self.files[i], channels=self.channels, size=self.size, resize=self.resize
+            )
+        except UnsupportedImage as exc:  # a refusal, raised by the reading loop (not skipped)
+            return self._blank(), "", False, False, str(exc)
         except (OSError, ValueError, SyntaxError):  # PIL's errors for broken images
-            blank = torch.zeros(self.channels, *self.size, dtype=torch.uint8)
-            return blank, "", False, False
-        a = a[:, :, None] if a.ndim == 2 else a
-        return torch.from_numpy(a.copy()).permute(2, 0, 1), mode, resized, True
+            return self._blank(), "", False, False, ""
+        return a, mode, resized, True, ""
+
+    def _blank(self) -> np.ndarray:
+        return np.zeros((*self.size, self.channels), dtype=np.uint8)
+
+
+def _collate(items: list[tuple[Any, str, bool, bool, str]]) -> tuple:
+    pixels, modes, resized, ok, refused = zip(*items)
+    return stack(list(pixels)), list(modes), torch.tensor(resized), torch.tensor(ok), refused
 
 
 def _first_image(info: FolderInfo) -> tuple[tuple[int, int], int]:
@@ -155,13 +157,27 @@ def _first_image(info: FolderInfo) -> tuple[tuple[int, int], int]:
     for p in info.files:
         try:
             with Image.open(p) as im:
-                return (im.size[1], im.size[0]), 1 if im.mode in ("L", "1", "LA") else 3
+                check_mode(im.mode, p)
+                return (im.size[1], im.size[0]), default_channels(im.mode)
+        except UnsupportedImage:
+            raise
         except (OSError, ValueError, SyntaxError) as exc:
             first = first or f"{p} is not a readable image ({type(exc).__name__})"
     raise ValueError(f"{first}; none of the {len(info.files)} image files in {info.path} is")
 
 
-def _default_workers(n_batches: int) -> int:
+def _workers(requested: int | None, n_batches: int, name: str) -> int:
+    """DataLoader workers: ``requested``, or up to 4; 0 inside a daemonic process."""
+    if multiprocessing.current_process().daemon:  # e.g. a Pool worker: no children allowed
+        if requested:
+            warnings.warn(
+                f"{name}: reading images in this process (num_workers={requested} ignored): "
+                "a daemonic process, such as a multiprocessing pool worker, cannot start workers",
+                stacklevel=3,
+            )
+        return 0
+    if requested is not None:
+        return int(requested)
     if n_batches <= 2:  # worker start-up costs more than it saves on a few batches
         return 0
     return min(4, max(0, (os.cpu_count() or 1) - 1))
@@ -189,7 +205,9 @@ def folder_batches(
         channels: 1 (grey) or 3 (RGB); default 1 when the first image is grey, else 3.
         resize: PIL filter for images of another size: one of :data:`RESIZE_MODES`.
         batch_size: images per batch.
-        num_workers: DataLoader worker processes (default: up to 4, none for tiny folders).
+        num_workers: DataLoader worker processes (default: up to 4, none for tiny folders;
+            none inside a daemonic process such as a ``multiprocessing.Pool`` worker, which
+            may not start children: the images are then read in this process).
         num_samples: read at most this many files (the first in sorted order).
         progress: tqdm bar; default on only when stderr is a terminal.
         name: the argument's name in messages.
@@ -213,17 +231,20 @@ def folder_batches(
     files = info.files[:num_samples] if num_samples is not None else info.files
     data = _Images(files, size, info.channels, resize)
     n_batches = -(-len(files) // batch_size)
-    workers = _default_workers(n_batches) if num_workers is None else int(num_workers)
+    workers = _workers(num_workers, n_batches, name)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=batch_size, shuffle=False, num_workers=workers
+        data, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate
     )
     show = sys.stderr.isatty() if progress is None else bool(progress)
     converted: Counter = Counter(info.converted)
     target = "L" if info.channels == 1 else "RGB"
     start = 0
-    for imgs, modes, resized, ok in tqdm(
+    for imgs, modes, resized, ok, refused in tqdm(
         loader, total=n_batches, disable=not show, desc=name, unit="batch"
     ):
+        for why in refused:
+            if why:
+                raise UnsupportedImage(f"{name}: {why}")
         for j in (~ok).nonzero().flatten().tolist():
             info.skipped.append(str(files[start + j].relative_to(info.path)))
         converted.update(m for m, good in zip(modes, ok.tolist()) if good and m != target)
@@ -233,7 +254,7 @@ def folder_batches(
         imgs = imgs[ok] if not bool(ok.all()) else imgs
         info.read += imgs.shape[0]
         if imgs.shape[0]:
-            yield imgs.float().div_(255.0)
+            yield to_unit(imgs)
     if info.skipped:
         warnings.warn(
             f"{name}: skipped {len(info.skipped)} unreadable image(s) of {len(files)} in "

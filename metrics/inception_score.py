@@ -182,8 +182,9 @@ class InceptionScore:
                 f"logits_or_probs has C={t.shape[1]} classes, earlier updates had "
                 f"C={self._parts[0].shape[1]}"
             )
-        self._eps = max(self._eps, _input_eps(logits_or_probs, t))
-        self._parts.append(t.detach().to(torch.float64))
+        if t.shape[0]:  # an empty batch adds nothing (not even its dtype's tolerance)
+            self._eps = max(self._eps, _input_eps(logits_or_probs, t))
+            self._parts.append(t.detach().to(torch.float64))
         return self
 
     def merge(self, other: InceptionScore) -> InceptionScore:

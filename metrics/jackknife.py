@@ -9,10 +9,14 @@ While features stream, sample ``i`` goes to group ``i mod K`` of a list of
   .. math:: \widehat{se} = \sqrt{\tfrac{K-1}{K}\textstyle\sum_g (F_{(g)} - \bar F)^2},
       \quad F_J = K F - (K-1)\bar F,
 
-  and the interval is ``F_J ± t_{K-1} se``: the bias-corrected value, because FID is biased
-  upward by ``O(1/N)`` and the jackknife removes that term. The interval covers the FID of the
-  true feature distributions (checked by coverage on Gaussian features in the tests); the
-  plain ``F`` is still the reported value, comparable with other tools.
+  and the interval is ``F_J ± t_{K-1} se``: about the bias-corrected value, because FID is
+  biased upward by ``O(1/N)`` and the jackknife removes that term. The interval covers the FID
+  of the true feature distributions (checked by coverage on Gaussian features in the tests).
+  FID is >= 0, so ``F_J`` and the interval are projected onto [0, inf) together (the
+  positive part of each: a monotone map, so the interval still contains its value, and no
+  coverage is lost since the true FID is >= 0). The plain ``F``, comparable with other tools,
+  is reported beside it with the same ``se`` but no interval: an interval centred on ``F``
+  would miss the true FID by the bias.
 - **FID∞** (Chong & Forsyth, "Effectively Unbiased FID and Inception Score and where to find
   them", CVPR 2020): FID of the first ``j`` groups (``j`` from ``K/5`` up to ``K``), fitted by
   least squares as ``F_j = FID∞ + b / N_j`` and extrapolated to ``1/N → 0``. Nested group
@@ -51,7 +55,10 @@ __all__ = [
 
 
 class FIDEstimate(NamedTuple):
-    """FID with its jackknife standard error, interval and the extrapolated FID∞."""
+    """FID and its jackknife standard error, FID∞, and the bias-corrected FID with its interval.
+
+    ``bias_corrected`` is ``max(0, F_J)``; ``ci`` is about it and contains it (not ``value``).
+    """
 
     value: float
     stderr: float
@@ -141,8 +148,8 @@ def fid_with_error_bars(
         >>> g_r = [FeatureStats().update(rng.normal(size=(100, 2))) for _ in range(10)]
         >>> g_f = [FeatureStats().update(rng.normal(size=(100, 2)) + 1) for _ in range(10)]
         >>> e = fid_with_error_bars(merge_all(g_r), merge_all(g_f), g_r, g_f)
-        >>> e.ci[0] < 2.0 < e.ci[1], e.groups
-        (True, 10)
+        >>> e.ci[0] < 2.0 < e.ci[1], e.ci[0] <= e.bias_corrected <= e.ci[1], e.groups
+        (True, True, 10)
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
@@ -164,8 +171,10 @@ def fid_with_error_bars(
     se = math.sqrt((k - 1) / k * float(((loo - mean) ** 2).sum()))
     corrected = k * value - (k - 1) * mean
     half = _t_quantile(0.5 + confidence / 2, k - 1) * se
+    # FID >= 0: the positive part of the value and of both ends (monotone: it stays inside)
     ci = (max(0.0, corrected - half), max(0.0, corrected + half))
-    return FIDEstimate(value, se, ci, corrected, _fid_infinity(real_total, fake_total, rg, fg), k)
+    fid_inf = _fid_infinity(real_total, fake_total, rg, fg)
+    return FIDEstimate(value, se, ci, max(0.0, corrected), fid_inf, k)
 
 
 def _fid_infinity(

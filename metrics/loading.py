@@ -15,7 +15,17 @@ import numpy as np
 import torch
 
 from divergences._validation import check_positive_int
-from metrics.cache import load_stats_file, save_stats_file, stats_key, stats_path
+from metrics._pixels import UnsupportedImage, read_pixels, stack, to_unit
+from metrics._types import from_numpy
+from metrics.cache import (
+    check_provenance,
+    load_stats_file,
+    read_cached,
+    save_stats_file,
+    stats_key,
+    stats_path,
+    stats_provenance,
+)
 from metrics.features import iter_features, provenance
 from metrics.folders import IMAGE_SUFFIXES, folder_batches, scan_folder, warn_lossy
 from metrics.jackknife import group_index
@@ -31,7 +41,7 @@ __all__ = [
     "planned_count",
 ]
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+_IMAGE_SUFFIXES = IMAGE_SUFFIXES  # one list for both readers
 
 
 def load_array(path: str | Path) -> torch.Tensor:
@@ -107,32 +117,32 @@ def load_image_folder(
 ) -> torch.Tensor:
     """Every image under ``path`` (recursively, sorted) as floats in [0, 1], ``(N, C, H, W)``.
 
-    Grey images stay one channel unless ``rgb=True``; ``image_size`` resizes each image to a
-    square of that side (bilinear); otherwise all images must share one size.
+    Grey images (8-bit, 16-bit or float) stay one channel unless ``rgb=True``;
+    ``image_size`` resizes each image to a square of that side (bilinear); otherwise all
+    images must share one size. Pixels are read at their true scale by the same function as
+    the streamed folders (:func:`metrics._pixels.read_pixels`: 16-bit grey is value / 65535);
+    a mode without a defined scale is refused by name.
     """
-    from PIL import Image
-
     path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{path}: no images ({', '.join(_IMAGE_SUFFIXES)}) in this folder")
+    size = (image_size, image_size) if image_size else None
     arrays = []
     for p in files:
         try:
-            with Image.open(p) as im:
-                im = im.convert("RGB") if rgb or im.mode not in ("L", "RGB") else im
-                if image_size:
-                    im = im.resize((image_size, image_size), Image.BILINEAR)
-                a = np.asarray(im)
+            a, _, _ = read_pixels(p, channels=3 if rgb else None, size=size)
+        except UnsupportedImage:
+            raise
         except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for broken images
             raise ValueError(f"{p} is not a readable image ({type(exc).__name__})") from None
-        arrays.append(a[:, :, None] if a.ndim == 2 else a)
+        arrays.append(a)
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise ValueError(
             f"{path}: images have different sizes {sorted(shapes)[:3]}; set an image size"
         )
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
+    return to_unit(stack(arrays))
 
 
 def _from_sequence(source: Any, name: str) -> torch.Tensor:
@@ -170,7 +180,7 @@ def load_samples(
     if isinstance(source, torch.Tensor):
         out = source
     elif isinstance(source, np.ndarray):
-        out = torch.from_numpy(source)
+        out = from_numpy(source)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -233,15 +243,18 @@ class Side:
 
 
 def is_stats_file(source: Any) -> bool:
-    """True for a path to an ``.npz`` holding ``mu`` and ``sigma`` (reference statistics)."""
+    """True for a path to an ``.npz`` holding ``mu`` or ``sigma`` (reference statistics).
+
+    One of the two is enough: :func:`metrics.cache.load_stats_file` then names the missing one.
+    """
     if not isinstance(source, (str, os.PathLike)):
         return False
     p = Path(source)
     if p.suffix.lower() != ".npz" or not p.is_file():
         return False
     try:
-        with np.load(p, allow_pickle=False) as f:
-            return "mu" in f.files and "sigma" in f.files
+        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as f:  # fh: never leaked
+            return "mu" in f.files or "sigma" in f.files
     except Exception:  # truncated or foreign files: load_array reports them
         return False
 
@@ -306,6 +319,7 @@ def collect_side(
                 "(the other metrics need features)"
             )
         total, grp, meta = load_stats_file(source)
+        check_provenance(source, meta, provenance(spec, extractor))
         return Side(name, "stats", total.n or 0, total=total, groups=grp, meta=meta)
     kw = {"batch_size": batch_size, "device": device}
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
@@ -321,8 +335,9 @@ def collect_side(
                 num_samples=num_samples,
                 groups=groups,
             )
-            if stats_path(key).is_file():
-                total, grp, meta = load_stats_file(stats_path(key))
+            cached = read_cached(stats_path(key))
+            if cached is not None:
+                total, grp, meta = cached
                 return Side(
                     name, "folder", total.n, total=total, groups=grp, meta=meta, cached=True
                 )
@@ -348,9 +363,8 @@ def collect_side(
         if key is not None:
             path = stats_path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_stats_file(
-                path, acc.total, acc.groups, overwrite=True, meta={"folder": info.summary()}
-            )
+            meta = {**stats_provenance(spec, prov, folder_options), "folder": info.summary()}
+            save_stats_file(path, acc.total, acc.groups, overwrite=True, meta=meta)
         return side
     samples = load_samples(source, num_samples=num_samples, batch_size=batch_size, name=name)
     feats = torch.cat(list(iter_features(run, samples, progress=bool(progress), **kw)))

@@ -7,6 +7,7 @@ writes them in pytorch-fid's ``.npz`` layout through :mod:`metrics.cache`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,11 +15,12 @@ import torch
 
 from divergences._validation import check_positive_int
 from metrics._atomic import check_writable
-from metrics.cache import save_stats_file
+from metrics.cache import save_stats_file, stats_provenance
 from metrics.cli import add_extractor_arguments, add_folder_arguments, check_device
+from metrics.datasets import named_images, parse_spec
 from metrics.evaluate import _version
-from metrics.features import is_inception, preprocessing, provenance, resolve_extractor
-from metrics.loading import collect_side, planned_count
+from metrics.features import network_of, preprocessing, provenance, resolve_extractor
+from metrics.loading import collect_side, is_stats_file, planned_count
 from metrics.networks.weights import OneLineArgumentParser
 
 __all__ = ["cli_stats", "compute_stats"]
@@ -39,6 +41,7 @@ def compute_stats(
     num_workers: int | None = None,
     check_hash: bool = True,
     precision: str | None = None,
+    data_root: str | None = None,
 ) -> tuple[Any, list, dict[str, Any]]:
     """Stream ``source`` (a folder, array or file) through ``features`` into statistics.
 
@@ -49,13 +52,19 @@ def compute_stats(
     Returns:
         ``(total, groups, provenance)``: the :class:`~metrics.FeatureStats` of all samples,
         the ``groups`` group statistics (sample ``i`` in group ``i mod groups``; none when
-        ``groups < 2`` or there are fewer than ``2 groups`` samples) and a provenance dict.
+        ``groups < 2`` or there are fewer than ``2 groups`` samples) and the provenance a
+        statistics file records (:func:`metrics.cache.stats_provenance`, plus the package
+        version and the source's summary: the size its images were read at).
     """
+    if is_stats_file(source):
+        raise ValueError(f"{source} already holds statistics")
     _, folder_filter = preprocessing(features, resize)
     extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash,
                                   precision=precision)  # fmt: skip
-    if is_inception(features) and channels is None:  # the network takes RGB only
+    if network_of(features) is not None and channels is None:  # the networks take RGB only
         channels = 3
+    named = None if isinstance(source, str) and os.path.exists(source) else parse_spec(source)
+    source = named_images(source, data_root=data_root, image_size=image_size, channels=channels)
     n = planned_count(source, num_samples)
     k = min(groups, n // 2) if n is not None else groups
     opts = {"image_size": image_size, "resize": folder_filter, "channels": channels}
@@ -74,14 +83,13 @@ def compute_stats(
         folder_options={**opts, "num_workers": num_workers},
         cache=False,
     )
-    if side.kind == "stats":
-        raise ValueError(f"{source} already holds statistics")
     prov = {
         "package_version": _version(),
-        "extractor": provenance(features, extractor),
-        "preprocessing": opts,
+        **stats_provenance(features, provenance(features, extractor), opts),
         "source": side.summary(),
     }
+    if named is not None:
+        prov["data_set"] = ":".join(named)
     return side.total, side.groups, prov
 
 
@@ -98,7 +106,8 @@ def cli_stats(argv: Sequence[str] | None = None) -> int:
     ap = OneLineArgumentParser(
         prog="divergences stats", description="Write reference statistics (mu, sigma) of data."
     )
-    ap.add_argument("source", help="image folder (or .npy/.npz/.pt array)")
+    ap.add_argument("source", help="image folder, .npy/.npz/.pt array, or fashion-mnist:train "
+                    "(a standard data set's split)")  # fmt: skip
     ap.add_argument("-o", "--output", required=True, help="the new .npz file")
     add_extractor_arguments(ap)
     ap.add_argument("--groups", type=int, default=10, help="groups for error bars (0: none)")
@@ -131,6 +140,7 @@ def cli_stats(argv: Sequence[str] | None = None) -> int:
         num_workers=args.workers,
         check_hash=not args.no_check_hash,
         precision=args.precision,
+        data_root=args.data_root,
     )
     save_stats_file(args.output, total, groups, overwrite=args.overwrite, meta=prov)
     print(f"wrote {args.output}: n={total.n}, D={total.dim}, {len(groups)} groups")

@@ -24,15 +24,29 @@ __all__ = ["Entry", "Report"]
 class Entry:
     """One reported number: ``value`` and its uncertainty.
 
-    ``kind`` is ``"std"`` over
-    subsets/splits, ``"stderr"``, or ``""`` when there is none), with an optional
-    ``interval`` (low, high) (e.g. the FID jackknife's 95 % interval).
+    ``kind`` is ``"std"`` over subsets/splits, ``"stderr"``, or ``""`` when there is none,
+    with an optional ``interval`` (low, high) at confidence ``level`` (e.g. the jackknife's
+    95 % interval). An interval is always about its own entry's value: it contains it.
+
+    Raises:
+        ValueError: an interval that does not contain ``value`` (or a level outside (0, 1)).
     """
 
     value: float
     uncertainty: float | None = None
     kind: str = ""
     interval: tuple[float, float] | None = None
+    level: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.interval is not None:
+            lo, hi = self.interval
+            if not lo <= self.value <= hi:  # NaN fails too
+                raise ValueError(
+                    f"an interval must contain its value: {self.value!r} not in [{lo!r}, {hi!r}]"
+                )
+        if self.level is not None and not 0 < self.level < 1:
+            raise ValueError(f"level must be in (0, 1), got {self.level!r}")
 
     def __float__(self) -> float:
         return float(self.value)
@@ -43,13 +57,15 @@ class Report(Mapping):
     """Mapping ``name → Entry`` with a pretty :meth:`table` and :meth:`to_json`.
 
     Example:
-        >>> r = Report({"fid": Entry(1.5), "kid": Entry(0.01, 0.002, "std")}, {"n_real": 10})
+        >>> r = Report({"fid": Entry(1.5, 0.2, "stderr"), "kid": Entry(0.01, 0.002, "std"),
+        ...             "fid_bias_corrected": Entry(1.1, 0.2, "stderr", (0.7, 1.5), 0.95)})
         >>> float(r["fid"]), sorted(r)
-        (1.5, ['fid', 'kid'])
+        (1.5, ['fid', 'fid_bias_corrected', 'kid'])
         >>> print(r.table())
-        metric      value   ± uncertainty
-        fid        1.5000
-        kid        0.0100   ± 0.0020 (std)
+        metric                 value   ± uncertainty
+        fid                   1.5000   ± 0.2000 (stderr)
+        kid                   0.0100   ± 0.0020 (std)
+        fid_bias_corrected    1.1000   ± 0.2000 (stderr)  95% interval [0.7000, 1.5000]
     """
 
     entries: dict[str, Entry]
@@ -71,16 +87,21 @@ class Report(Mapping):
         for name, e in self.entries.items():
             unc = f"   ± {e.uncertainty:.4f} ({e.kind})" if e.uncertainty is not None else ""
             if e.interval is not None:
-                unc += f"  [{e.interval[0]:.4f}, {e.interval[1]:.4f}]"
+                level = f"{100 * e.level:g}% " if e.level is not None else ""
+                unc += f"  {level}interval [{e.interval[0]:.4f}, {e.interval[1]:.4f}]"
             lines.append(f"{name:<{w}}{e.value:>8.4f}{unc}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"metrics": {name: {"value", "uncertainty", "kind"[, "interval"]}}, "meta": ...}``."""
+        """``{"metrics": {name: {"value", "uncertainty", "kind"[, "interval", "level"]}}, ...}``.
+
+        The same numbers as :meth:`table` (which rounds them to 4 decimals), plus ``"meta"``.
+        """
+        optional = ("interval", "level")
         return {
             "metrics": {
                 n: _jsonable(
-                    {k: v for k, v in e.__dict__.items() if v is not None or k != "interval"}
+                    {k: v for k, v in e.__dict__.items() if v is not None or k not in optional}
                 )
                 for n, e in self.entries.items()
             },

@@ -20,7 +20,9 @@ import torch
 from divergences._validation import check_finite
 from divergences.continuous.frechet import check_psd
 from metrics._atomic import atomic_open
-from metrics.distributed import all_reduce_sum, get_rank, get_world_size
+from metrics._npz import read_npz
+from metrics._types import from_numpy
+from metrics.distributed import all_reduce_max, all_reduce_sum, get_rank, get_world_size
 
 # Covariances may have eigenvalues down to -sqrt(PSD_EPS) = -1e-6 times the largest (rounding)
 # before they are rejected; shared with metrics.fid.
@@ -74,8 +76,21 @@ def _scale(t: torch.Tensor, k: int) -> torch.Tensor:
     return t * _pow2(half) * _pow2(int(k) - half)
 
 
+def _difference(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``(d, k)`` with ``a - b = d · 2**k`` and max ``|d|`` in [1/2, 1) (0 if a == b).
+
+    One rounding per coordinate at the scale of the difference itself; halves first
+    where the float64 difference would overflow.
+    """
+    d, h = a - b, 0
+    if not bool(torch.isfinite(d).all()):
+        d, h = a * 0.5 - b * 0.5, 1
+    k = _exponent(d)
+    return _scale(d, -k), k + h
+
+
 def _as_features(x: Any, name: str) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float64))
+    t = x if isinstance(x, torch.Tensor) else from_numpy(np.asarray(x, dtype=np.float64))
     if not t.is_floating_point():
         t = t.double()
     if t.ndim != 2:
@@ -141,7 +156,7 @@ class FeatureStats:
     @property
     def mean(self) -> torch.Tensor:
         """Mean ``(D,)`` in float64."""
-        if self._mean is None:
+        if self._mean is None or self._n == 0:
             raise ValueError("FeatureStats is empty: call update() first")
         return self._mean
 
@@ -196,15 +211,24 @@ class FeatureStats:
 
         Chan's merge of ``(n_b, mean_b, m2_b · 4**e_b)`` into this state, all terms brought
         to one exponent (differences between means are formed at a scale where they fit).
+        A piece with count 0 is the identity: its mean is never read (it may be undefined).
         """
+        if n_b == 0:
+            return
+        if self._n == 0:  # taken verbatim: rescaling to a joint exponent could only lose bits
+            self._n, self._mean, self._m2, self._e = n_b, mean_b.clone(), m2_b.clone(), e_b
+            return
         n_a = self._n
         n = n_a + n_b
+        # the scatter's exponent follows mean_b - mean_a, not the means: an offset far above
+        # the spread (translation) must not flush the scatter to 0
+        dl, e_dl = _difference(mean_b, self._mean)
         e_d = max(_exponent(self._mean), _exponent(mean_b))
         delta = _scale(mean_b, -e_d) - _scale(self._mean, -e_d)
         self._mean = _scale(_scale(self._mean, -e_d) + delta * (n_b / n), e_d)
-        e = max(self._e, e_b, e_d if bool((delta != 0).any()) else self._e)
+        e = max(self._e, e_b, e_dl if bool((dl != 0).any()) else self._e)
         m2 = _scale(self._m2, 2 * (self._e - e)) + _scale(m2_b, 2 * (e_b - e))
-        dl = _scale(delta, e_d - e)
+        dl = _scale(dl, e_dl - e)
         self._m2 = m2.add_(torch.outer(dl, dl), alpha=n_a * n_b / n)
         self._n, self._e = n, e
 
@@ -226,18 +250,26 @@ class FeatureStats:
             x = x[mask]
         device = self._mean.device if self._mean is not None else x.device
         self._ensure_dim(x.shape[1], device)
-        for chunk in torch.split(x, _ROWS_PER_CHUNK):
+        # an empty batch (or all rows masked) leaves the state as it is: mean() of 0 rows is NaN
+        for chunk in torch.split(x, _ROWS_PER_CHUNK) if x.shape[0] else ():
             c = chunk.to(device=device, dtype=torch.float64)
+            # centre first, then rescale by the spread (exact powers of two): an offset far
+            # above the spread cannot flush it. Centred on the first row plus the mean of the
+            # differences, a column where all rows agree is exactly 0 (a mean of n equal
+            # values need not be that value); `pre` keeps the differences and sums in range.
             k = _exponent(c)
-            if k:  # exact power-of-two rescaling: sums and squares stay in range
-                c = c * _pow2(-k) if c is chunk else c.mul_(_pow2(-k))
-            mean_s = c.mean(dim=0)
-            c = c.sub_(mean_s) if c is not chunk else c - mean_s  # in place on our own copy
-            mean_b = _scale(mean_s, k)
-            if self._n == 0:
-                self._n, self._mean, self._m2, self._e = c.shape[0], mean_b, _gram(c), k
-            else:
-                self._merge_moments(c.shape[0], mean_b, _gram(c), k)
+            pre = k - 1000 if k > 1000 else (k + 900 if k < -900 else 0)
+            if pre:
+                c = c * _pow2(-pre) if c is chunk else c.mul_(_pow2(-pre))
+            ref = c[0].clone()
+            c = c.sub_(ref) if c is not chunk else c - ref  # in place on our own copy
+            mean_d = c.mean(dim=0)
+            c.sub_(mean_d)
+            mean_s = ref + mean_d
+            k1 = _exponent(c)
+            if k1:  # in two steps: 2**-k1 itself may overflow
+                c.mul_(_pow2(-(k1 // 2))).mul_(_pow2(k1 // 2 - k1))
+            self._merge_moments(c.shape[0], _scale(mean_s, pre), _gram(c), pre + k1)
         return self
 
     def merge(self, other: FeatureStats) -> FeatureStats:
@@ -246,16 +278,13 @@ class FeatureStats:
             raise TypeError(f"other must be a FeatureStats, got {type(other).__name__}")
         self._check_mergeable()
         other._check_mergeable()
-        if other._n == 0:
+        if other._n == 0:  # the identity (its dimension, if known, must still agree)
+            if other._dim is not None and self._dim is not None and other._dim != self._dim:
+                self._ensure_dim(other._dim, torch.device("cpu"))
             return self
         self._ensure_dim(other._dim, other._mean.device)
-        mean_b = other._mean.to(self._mean.device)
-        m2_b = other._m2.to(self._mean.device)
-        if self._n == 0:
-            self._n, self._mean, self._m2 = other._n, mean_b.clone(), m2_b.clone()
-            self._e = other._e
-        else:
-            self._merge_moments(other._n, mean_b, m2_b, other._e)
+        dev = self._mean.device
+        self._merge_moments(other._n, other._mean.to(dev), other._m2.to(dev), other._e)
         return self
 
     def all_reduce(self) -> FeatureStats:
@@ -273,20 +302,31 @@ class FeatureStats:
         n_all = int(all_reduce_sum(torch.tensor([self._n], dtype=torch.int64, device=device)))
         if n_all == 0:
             return self
-        # one exponent for every rank (the largest; a sum of one-hot rows gathers them)
+        # every rank's count and mean (a sum of one-hot rows); the global mean is formed
+        # alike on every rank, as the first mean plus the weighted differences from it, so
+        # a column where every mean agrees keeps that value exactly
         rank, world = get_rank(), get_world_size()
-        exps = torch.zeros(world, 2, dtype=torch.float64, device=device)
+        table = torch.zeros(world, self._dim + 1, dtype=torch.float64, device=device)
         if self._n:
-            exps[rank] = torch.tensor([_exponent(self._mean), self._e], dtype=torch.float64)
-        exps = all_reduce_sum(exps)
-        e_m = int(exps[:, 0].max())
-        total = all_reduce_sum(_scale(self._mean, -e_m) * (self._n / n_all))
-        mean_all = _scale(total, e_m)
-        delta = _scale(self._mean, -e_m) - total
-        e = max(int(exps[:, 1].max()), e_m)
-        local = _scale(self._m2, 2 * (self._e - e)) + torch.outer(
-            _scale(delta, e_m - e), _scale(delta, e_m - e)
-        ) * float(self._n)
+            table[rank, 0], table[rank, 1:] = float(self._n), self._mean
+        table = all_reduce_sum(table)
+        has = table[:, 0] > 0
+        weights, means = (table[has, 0] / n_all).tolist(), table[has, 1:]
+        diffs = [_difference(m, means[0]) for m in means]
+        e_m = max(k for _, k in diffs)
+        total = sum(_scale(d, k - e_m) * w for (d, k), w in zip(diffs, weights))
+        mean_all = means[0] + _scale(total, e_m)
+        # the scatter's exponent follows mean_r - mean, not the means (translation invariance)
+        delta, e_dl = _difference(self._mean, mean_all)
+        top = torch.tensor([float(self._e), float(e_dl)], dtype=torch.float64, device=device)
+        if not self._n or not bool((delta != 0).any()):
+            top[1] = -(2.0**40)  # this rank adds no mean term
+        if not self._n:
+            top[0] = -(2.0**40)
+        top = all_reduce_max(top)
+        e = int(top.max())
+        dl = _scale(delta, e_dl - e)
+        local = _scale(self._m2, 2 * (self._e - e)) + torch.outer(dl, dl) * float(self._n)
         m2 = all_reduce_sum(local if self._n else torch.zeros_like(local))
         self._n, self._mean, self._m2, self._e = n_all, mean_all, m2, e
         return self
@@ -344,16 +384,18 @@ class FeatureStats:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureStats:
-        """Read an ``.npz`` holding ``mu``, ``sigma`` and optionally ``n`` (no pickles)."""
-        with np.load(os.fspath(path), allow_pickle=False) as f:
-            missing = [k for k in ("mu", "sigma") if k not in f.files]
-            if missing:
-                raise ValueError(
-                    f"{os.fspath(path)} must hold arrays 'mu' and 'sigma' (pytorch-fid layout); "
-                    f"missing {missing}, found {sorted(f.files)}"
-                )
-            n = int(f["n"]) if "n" in f.files else None
+        """Read an ``.npz`` holding ``mu``, ``sigma`` and optionally ``n`` (no pickles).
+
+        Raises:
+            ValueError: the file cannot be read, is truncated or corrupt, lacks ``mu`` or
+                ``sigma`` (named), or holds moments of the wrong shape; the message names it.
+        """
+        f = read_npz(path, ("mu", "sigma", "n"), required=("mu", "sigma"), what="statistics file")
+        try:
+            n = f["n"].item() if "n" in f else None
             return cls.from_moments(f["mu"], f["sigma"], n=n)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{os.fspath(path)}: {exc}") from None
 
     def __repr__(self) -> str:
         return f"FeatureStats(n={self._n}, dim={self._dim})"

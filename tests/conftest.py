@@ -52,3 +52,21 @@ def rng():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# Folders of many tiny runs: one intra-op thread there, since a thread pool's wake-ups dominate
+# small products on a small shared CPU (one fixture: conftest.py files of the same basename
+# in folders without __init__.py collide under pytest's default import mode).
+_ONE_THREAD = ("tests/gan/", "tests/divergences/testing/")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(request):
+    path = str(request.node.path).replace(os.sep, "/")
+    if not any(folder in path for folder in _ONE_THREAD):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -37,3 +37,23 @@ def test_divergences_does_not_import_torch_distributed_eagerly():
         "import sys, divergences\nimport divergences as d\nassert 'matplotlib' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_transport_names_and_subpackage():
+    """``divergences.transport`` is the function; its subpackage's modules stay importable."""
+    import divergences as dv
+    from divergences.transport import ot, plans, wasserstein
+
+    expected = {
+        "transport",
+        "Transport",
+        "TransportPlan",
+        "SparsePlan",
+        "EntropicPlan",
+        "unbalanced_sinkhorn_divergence",
+        "wasserstein",
+        "sinkhorn_divergence",
+    }
+    assert expected <= set(dv.__all__)
+    assert dv.transport is ot.transport and dv.SparsePlan is plans.SparsePlan
+    assert dv.wasserstein is wasserstein

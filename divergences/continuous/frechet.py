@@ -257,7 +257,8 @@ class _Bures2(torch.autograd.Function):
     ``r`` eigenvalues above rounding level — and ``tr (Σ₁Σ₂)^{1/2} = Σ_k √ν_k`` with ``ν`` the
     eigenvalues of the symmetric PSD ``r × r`` matrix ``N = Fᵀ Σ_o F`` (``Σ_o`` the other
     covariance; ``Σ₁Σ₂`` and ``Σ₂Σ₁`` share eigenvalues). Never complex; exact for singular
-    covariances. Rounding-level and negative ``ν`` are set to 0.
+    covariances. Negative ``ν`` are set to 0, and rounding-level ones too when both covariances
+    are singular (``N`` may then be singular itself).
 
     Backward (``N = W diag(ν) Wᵀ``, ``Σ_f = F Fᵀ``): ``∂ tr N^{1/2} / ∂Σ_o = ½ F N^{-1/2} Fᵀ``
     and ``∂ / ∂Σ_f = ½ Σ_o F N^{-3/2} Fᵀ Σ_o`` (for positive definite inputs these are the two
@@ -312,7 +313,10 @@ class _Bures2(torch.autograd.Function):
                 RuntimeWarning,
                 stacklevel=4,
             )
-        nu = _drop_rounding(nu)
+        # N is positive definite when either covariance is (F has full column rank): its small
+        # eigenvalues are real, and zeroing them would bias the trace by more than rounding.
+        both_singular = not any(pd)
+        nu = _drop_rounding(nu) if both_singular else nu.clamp_min(0.0)
         ctx.k = k
         ctx.save_for_backward(factor, other, nu, w)
         return trace - 2.0 * nu.sqrt().sum(-1)
@@ -380,8 +384,11 @@ def frechet_distance(mu1: Any, cov1: Any, mu2: Any, cov2: Any, *, squared: bool 
     covariance is singular, keeping only its support) the eigenvalues of ``Σ₁Σ₂`` are those of
     the symmetric PSD matrix ``Fᵀ Σ₁ F``. So the result is never complex, and singular
     (rank-deficient) covariances, e.g. from fewer samples than dimensions, are exact.
-    Eigenvalues at rounding level are set to 0 (negative covariance eigenvalues that are not
-    negligible give a ``RuntimeWarning``), and ``W₂²`` is clamped at 0. Gradients use the closed
+    When either covariance is positive definite every positive eigenvalue counts, however
+    small (within ~1e-10 relative of scipy's ``sqrtm`` and NumPy's ``eigvals`` routes on
+    well-conditioned inputs); only when both are singular are eigenvalues at rounding level
+    set to 0. Negative covariance eigenvalues that are not negligible give a
+    ``RuntimeWarning``, and ``W₂²`` is clamped at 0. Gradients use the closed
     forms ``∂/∂Σ₁ tr(Σ₁Σ₂)^{1/2} = ½ F N^{-1/2} Fᵀ`` and ``∂/∂Σ₂ = ½ F^{-ᵀ} N^{1/2} F^{-1}``
     (``N = Fᵀ Σ₁ F``), finite even for repeated eigenvalues; at singular covariances
     pseudo-inverses give the gradient along the supports.

@@ -16,7 +16,7 @@ from divergences.estimators.classifier import classifier_divergence, classifier_
 from divergences.estimators.discriminator import js_from_discriminator
 from divergences.estimators.knn import ensemble_weights, knn_divergence, knn_kl
 from divergences.estimators.plugin import plugin_divergence
-from divergences.estimators.variational import variational_bound, variational_divergence
+from divergences.estimators.variational import variational_divergence
 
 __all__ = [
     "METHODS",
@@ -29,6 +29,5 @@ __all__ = [
     "knn_divergence",
     "knn_kl",
     "plugin_divergence",
-    "variational_bound",
     "variational_divergence",
 ]

@@ -82,9 +82,15 @@ def locations(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     """Distinct rows of the pooled sample ``[a; b]`` and the location of every row.
 
     Returns ``(rows (G, D), loc_a (N,), loc_b (M,))`` with ``rows[loc_a] == a`` and
-    ``rows[loc_b] == b``; equal rows of a and b share one location.
+    ``rows[loc_b] == b``; equal rows of a and b share one location. The order of ``rows``
+    is unspecified.
     """
-    rows, inv = torch.unique(torch.cat([a, b.to(a.dtype)]), dim=0, return_inverse=True)
+    pooled = torch.cat([a, b.to(a.dtype)])
+    first = pooled[:, 0].sort().values
+    if not bool((first[1:] == first[:-1]).any()):  # no two rows share even a first coordinate
+        loc = torch.arange(pooled.shape[0], device=pooled.device)
+        return pooled, loc[: a.shape[0]], loc[a.shape[0] :]
+    rows, inv = torch.unique(pooled, dim=0, return_inverse=True)
     return rows, inv[: a.shape[0]], inv[a.shape[0] :]
 
 

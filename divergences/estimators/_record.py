@@ -24,8 +24,10 @@ class Estimate:
     Attributes:
         value: The point estimate (nats for divergences).
         stderr: Its standard error (how it is obtained depends on ``method``; see the
-            estimator's docstring and ``details``).
-        ci: Two-sided interval ``(lo, hi)`` at level ``confidence``.
+            estimator's docstring and ``details``); NaN only when the caller asked for no
+            error bar (e.g. ``knn_kl(..., stderr="none")``).
+        ci: Two-sided interval ``(lo, hi)`` at level ``confidence`` (NaN, NaN with no
+            error bar).
         n_x: Number of samples from P (``x``, "real").
         n_y: Number of samples from Q (``y``, "fake").
         method: Which estimator produced it (``"classifier"``, ``"knn"``, ...).
@@ -63,6 +65,11 @@ class Estimate:
         if "p_value" in self.details:
             extra = f", p={self.details['p_value']:.3g}"
         lo, hi = self.ci
+        if math.isnan(self.stderr):
+            return (
+                f"{label} ≈ {self.value:.4f} (no error bar; {self.method}, "
+                f"n_x={self.n_x}, n_y={self.n_y}{extra})"
+            )
         return (
             f"{label} ≈ {self.value:.4f} ± {self.stderr:.4f} "
             f"({100 * self.confidence:g}% CI [{lo:.4f}, {hi:.4f}]; {self.method}, "
@@ -93,7 +100,7 @@ def t_interval(value: float, stderr: float, dof: int, confidence: float) -> tupl
 
 def make_estimate(
     value: float,
-    stderr: float,
+    stderr: float | None,
     *,
     n_x: int,
     n_y: int,
@@ -103,13 +110,18 @@ def make_estimate(
     details: dict[str, Any],
     dof: int | None = None,
 ) -> Estimate:
-    """Build an :class:`Estimate`, refusing NaN (a numerical failure must never pass silently)."""
-    if math.isnan(value) or math.isnan(stderr):
+    """Build an :class:`Estimate`, refusing NaN (a numerical failure must never pass silently).
+
+    ``stderr=None`` (the caller asked for no error bar) gives NaN ``stderr`` and ``ci``.
+    """
+    if math.isnan(value) or (stderr is not None and math.isnan(stderr)):
         raise FloatingPointError(
             f"the {method} estimate of {divergence} is NaN (value={value}, stderr={stderr}); "
             "check the inputs for degenerate samples"
         )
-    if dof is None:
+    if stderr is None:
+        stderr, ci = math.nan, (math.nan, math.nan)
+    elif dof is None:
         ci = normal_interval(value, stderr, confidence)
     else:
         ci = t_interval(value, stderr, dof, confidence)

@@ -237,8 +237,8 @@ def classifier_divergence(
     standardised ``[x, x ⊗ x]`` features (``"quadratic"``: well-specified for Gaussian pairs,
     whose log-ratio is quadratic) and early-stopped histogram gradient boosting
     (``"boosting"``: any shape), for D ≤ 30; above, a torch MLP (on CUDA when present).
-    Measured at d = 2–10 (``benchmarks/RESULTS.md``): the quadratic model alone is 16–33 %
-    low on Laplace and Student-t pairs, the choice 4–10 %. Either can be asked for by name,
+    The quadratic model alone is biased low on heavy-tailed pairs, where the choice is much
+    closer (``benchmarks/RESULTS.md``, estimators). Either can be asked for by name,
     as can ``"logistic"`` (linear), ``"mlp"``, or any scikit-learn classifier (cloned per
     fold). Convergence warnings of the classifier are passed through.
 

@@ -14,7 +14,7 @@ from divergences.estimators._common import check_samples, get_record, resolve_de
 from divergences.estimators._mlp import fit_two_sample, make_mlp
 from divergences.estimators._record import Estimate, check_confidence, make_estimate
 
-__all__ = ["variational_bound", "variational_divergence"]
+__all__ = ["variational_divergence"]
 
 
 def _split(t: torch.Tensor, fraction: float, gen: torch.Generator) -> tuple[Any, Any]:
@@ -150,8 +150,3 @@ def variational_divergence(
         confidence=confidence,
         details=details,
     )
-
-
-# Old name, kept as an alias for one release (deprecated): it also named the formula
-# FDivergence.variational_bound, which this estimator trains a critic for.
-variational_bound = variational_divergence

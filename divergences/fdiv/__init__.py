@@ -8,7 +8,6 @@ The f-divergence family ``D_f(P‖Q) = E_Q[f(p/q)]``: frozen records with exact 
 from __future__ import annotations
 
 from divergences.fdiv.discrete import (
-    alpha,
     alpha_divergence,
     f_divergence,
     hellinger2,
@@ -25,25 +24,20 @@ from divergences.fdiv.family import (
     FDivergence,
     f_divergence_names,
     from_generator,
-    get,
     get_f_divergence,
-    names,
 )
 
 __all__ = [
     "FDivergence",
-    "alpha",
     "alpha_divergence",
     "f_divergence",
     "f_divergence_names",
     "from_generator",
-    "get",
     "get_f_divergence",
     "hellinger2",
     "jeffreys",
     "js",
     "kl",
-    "names",
     "neyman",
     "pearson",
     "reverse_kl",

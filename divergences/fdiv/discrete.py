@@ -35,7 +35,6 @@ from divergences.fdiv import _terms as _t
 from divergences.fdiv import family as _fd
 
 __all__ = [
-    "alpha",
     "alpha_divergence",
     "f_divergence",
     "hellinger2",
@@ -324,7 +323,7 @@ def f_divergence(
         q: probabilities, shape (..., K), broadcastable with ``p``.
         f: a registry name (see :func:`divergences.names`) or an ``FDivergence``.
         normalize: divide each row by its sum instead of requiring it to sum to 1.
-        **params: parameters for :func:`divergences.get`, e.g. ``alpha=0.5``.
+        **params: parameters for :func:`divergences.get_f_divergence`, e.g. ``alpha=0.5``.
 
     Returns:
         Shape (...).
@@ -375,13 +374,3 @@ def f_divergence(
     if bool(torch.isnan(out).any()):
         raise ValueError(f"the generator f of {rec.name!r} returned NaN on valid input")
     return to_output(out.to(dt), is_np)
-
-
-@pair_typed
-def alpha(p: Any, q: Any, a: float, *, normalize: bool = False) -> Any:
-    """Deprecated alias of :func:`alpha_divergence`.
-
-    Deprecated alias of :func:`alpha_divergence` (``alpha(p, q, a)`` is
-    ``alpha_divergence(p, q, alpha=a)``), kept for one release.
-    """
-    return alpha_divergence(p, q, alpha=a, normalize=normalize)

@@ -39,9 +39,7 @@ __all__ = [
     "FDivergence",
     "f_divergence_names",
     "from_generator",
-    "get",
     "get_f_divergence",
-    "names",
 ]
 
 _LOG2 = math.log(2.0)
@@ -452,8 +450,3 @@ def from_generator(
         symmetric=bool(props["symmetric"]),
         description=description or f"user-defined f-divergence {name!r}",
     )
-
-
-# Old names, kept as aliases for one release (deprecated).
-get = get_f_divergence
-names = f_divergence_names

@@ -55,7 +55,7 @@ def kdtree(
         xb = _as_numpy64(x[b, : x_len[b]])
         same = exclude_self or (y is x and y_len[b] == x_len[b])  # exclude_self: equal sets
         yb = xb if same else _as_numpy64(y[b, : y_len[b]])
-        tree = cKDTree(yb, balanced_tree=False, compact_nodes=False)  # 2x faster build
+        tree = cKDTree(yb, balanced_tree=False, compact_nodes=False)  # cheaper build, same queries
         db, ib = tree.query(xb, k=kq, p=p, workers=-1)
         if kq == 1:
             db, ib = db[:, None], ib[:, None]

@@ -52,29 +52,6 @@ def _scaled_integral(gap: Tensor, dt: Tensor | None, p: float, k: int) -> Tensor
     return g.mean(-1) if dt is None else (dt * g).sum(-1)
 
 
-def wpp_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float) -> Tensor:
-    r"""``W_p^p`` between 1-D weighted samples, batched over leading dims, in float64.
-
-    .. math:: W_p^p = \int_0^1 |F_u^{-1}(t) - F_v^{-1}(t)|^p\,dt
-
-    The gaps are rescaled by a power of two from their maximum before the power, so nothing
-    underflows or overflows unless ``W_p^p`` itself does (then it is inf or 0).
-
-    Args:
-        u: ``(..., n)`` samples.
-        v: ``(..., m)`` samples (same leading dims as ``u``).
-        wu: ``(n,)`` weights summing to 1, or None for uniform.
-        wv: ``(m,)`` weights summing to 1, or None for uniform.
-        p: power of the ground cost, >= 1.
-
-    Returns:
-        ``(...)`` float64, differentiable w.r.t. ``u`` and ``v`` (through the sort).
-    """
-    gap, dt = _pieces(u, v, wu, wv)
-    k = pow2_exponent(max_abs(gap))
-    return mul_pow2(_scaled_integral(gap, dt, p, k), k * p)
-
-
 def w_1d(u: Tensor, v: Tensor, wu: Tensor | None, wv: Tensor | None, p: float) -> Tensor:
     """``W_p`` between 1-D samples, exact at any magnitude.
 

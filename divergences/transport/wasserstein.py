@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from divergences._pairwise import DEFAULT_TILE, cost_matrix, row_norms
+from divergences._pairwise import DEFAULT_TILE, centred_unit, cost_matrix, row_norms
 from divergences._typing import pair_typed
 from divergences._validation import (
     as_point_pair,
@@ -80,18 +80,6 @@ def _safe_shift(m: float, d: int, dtype: torch.dtype) -> int:
     return max(0, head - max_exponent(dtype))
 
 
-def _centred(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Both sets minus their pooled mean.
-
-    Both sets minus their pooled mean, a constant (transport costs are translation
-    invariant); keeps ``‖x‖² + ‖y‖² − 2x·y`` and projections accurate far from the origin.
-    """
-    e = pow2_exponent(max_abs(x, y))
-    z = torch.cat([x.detach(), y.detach()]).to(torch.float64)
-    c = mul_pow2(mul_pow2(z, -e).mean(0), e).to(x.dtype)  # no overflow in the sum
-    return x - c, y - c
-
-
 def _pmean_root(d: Tensor, p: float) -> Tensor:
     """``(mean d^p)^(1/p)`` for distances ``d >= 0``, without overflow.
 
@@ -106,15 +94,14 @@ def _assignment(x: Tensor, y: Tensor, p: float) -> Tensor:
     """Exact ``W_p`` for equal sizes by an optimal assignment.
 
     Exact ``W_p`` for equal sizes: the optimal permutation from a float64 cost on data
-    rescaled to max-abs ~1, then the matched distances from the inputs (differentiable).
+    centred and rescaled to max-abs ~1 (so an offset far above the spread cannot flatten the
+    cost), then the matched distances from the inputs (differentiable).
     """
     from scipy.optimize import linear_sum_assignment  # lazy: keeps `import divergences` light
 
-    m = max_abs(x, y)
-    e, h = pow2_exponent(m), _safe_shift(m, 1, torch.float64)
-    xs = mul_pow2(x.detach().to(torch.float64), -e)
-    ys = mul_pow2(y.detach().to(torch.float64), -e)
-    rows, cols = linear_sum_assignment(cost_matrix(*_centred(xs, ys), p).cpu().numpy())
+    h = _safe_shift(max_abs(x, y), 1, torch.float64)
+    xs, ys, _ = centred_unit(x.detach().to(torch.float64), y.detach().to(torch.float64))
+    rows, cols = linear_sum_assignment(cost_matrix(xs, ys, p).cpu().numpy())
     r = torch.as_tensor(rows, device=x.device)
     c = torch.as_tensor(cols, device=x.device)
     gap = mul_pow2(x[r].to(torch.float64), -h) - mul_pow2(y[c].to(torch.float64), -h)
@@ -132,21 +119,21 @@ EPS_LOG2_RANGE = 900
 
 
 def _sinkhorn_setup(x, y, p, eps, scaling, tol, max_iter, tile):
-    """Validate the Sinkhorn options; rescale the data by ``2^-e`` (max-abs in [1/2, 1)).
+    """Validate the Sinkhorn options; centre the data, then rescale it by ``2^-e``.
 
-    Returns ``(xs, ys, e, schedule, tol, max_iter, tile)``, the data centred (translation
-    invariance) and rescaled, with the ε schedule in the rescaled
-    cost units: ``OT_ε(x, y) = 2^(e p) OT_{ε 2^(-e p)}(xs, ys)`` exactly (the cost is
-    homogeneous of degree p), so any magnitude of the data works with the default ε; a fixed
-    ε must stay above ``2^(e p - EPS_LOG2_RANGE)`` (else ValueError).
+    Returns ``(xs, ys, e, schedule, tol, max_iter, tile)``: the data minus their pooled mean
+    (the cost is translation invariant), then times ``2^-e`` (max-abs in [1/2, 1)), with the
+    ε schedule in the rescaled cost units: ``OT_ε(x, y) = 2^(e p) OT_{ε 2^(-e p)}(xs, ys)``
+    exactly (the cost is homogeneous of degree p), so any magnitude and any offset of the
+    data work with the default ε; a fixed ε must stay above ``2^(e p - EPS_LOG2_RANGE)``
+    (else ValueError). Centring comes first: rescaled by its offset, a spread 1e-300 times
+    smaller would underflow.
     """
     if not (isinstance(scaling, float) and 0 < scaling < 1):
         raise ValueError(f"scaling must be a float in (0, 1), got {scaling!r}")
     max_iter = check_positive_int(max_iter, "max_iter")
     tile = check_positive_int(tile, "tile")
-    m = max_abs(x, y)
-    e = pow2_exponent(m)
-    xs, ys = _centred(mul_pow2(x, -e), mul_pow2(y, -e))
+    xs, ys, e = centred_unit(x, y)
     diam_p = _diameter(xs, ys) ** p
     if eps is None:
         eps_s = 1e-3 * diam_p if diam_p > 0 else 1.0
@@ -162,7 +149,7 @@ def _sinkhorn_setup(x, y, p, eps, scaling, tol, max_iter, tile):
         if l2 < -EPS_LOG2_RANGE:
             lo = shift - EPS_LOG2_RANGE
             raise ValueError(
-                f"eps={eps!r} is too small for these data (max |coordinate| {m:.3g}, cost "
+                f"eps={eps!r} is too small for these data (spread max |x - mean| ~ 2^{e}, cost "
                 f"‖x−y‖^{p:g}): C/eps would overflow; eps must be >= 2^{lo:.0f} (about "
                 f"1e{lo * math.log10(2):.0f}); eps=None scales with the data"
             )
@@ -202,7 +189,8 @@ def wasserstein(
     .. math:: W_p(P, Q) = \big(\min_{\pi \in \Pi(P, Q)} \textstyle\sum_{ij}
         \pi_{ij}\,\|x_i - y_j\|_2^p\big)^{1/p}
 
-    Methods:
+    The methods (``method=``):
+
     * ``"exact_1d"`` (D = 1): quantile functions, any sizes and weights.
     * ``"assignment"`` (N = M, no weights): exact, a permutation is optimal; scipy's
       ``linear_sum_assignment`` on the dense float64 ``N×N`` cost (O(N²) memory on the host,
@@ -226,9 +214,10 @@ def wasserstein(
         x_weights: ``(N,)`` non-negative weights (normalised), or None for uniform.
         y_weights: ``(M,)`` likewise.
         eps: entropic regularisation in cost units (sinkhorn); default ``1e-3·diam^p`` with
-            ``diam`` the diagonal of the bounding box of ``x ∪ y``. Data of any magnitude are
-            rescaled internally by a power of two (exact); a fixed ``eps`` below
-            ``2^-900 max|coordinate|^p`` raises ValueError (the cost over ε would overflow).
+            ``diam`` the diagonal of the bounding box of ``x ∪ y``. Data of any magnitude and
+            offset are centred and rescaled internally by a power of two (exact); a fixed
+            ``eps`` below ``2^-900 s^p``, ``s = max |x - mean of x ∪ y|``, raises ValueError
+            (the cost over ε would overflow).
         scaling: ε-annealing factor in (0, 1) (sinkhorn).
         tol: L1 marginal-error tolerance (sinkhorn); default 1e-6 (float64), 1e-4 (otherwise).
         max_iter: iterations at the target ε (sinkhorn).
@@ -238,8 +227,9 @@ def wasserstein(
 
     Returns:
         0-d tensor in x's dtype and device (differentiable w.r.t. ``x`` and ``y``), or a float
-        for NumPy input. ``W_p(c x, c y) = c W_p(x, y)`` holds at every magnitude; a value
-        beyond the dtype's range is ``inf`` with a ``RuntimeWarning``.
+        for NumPy input. ``W_p(c x, c y) = c W_p(x, y)`` and ``W_p(x + t, y + t) = W_p(x, y)``
+        hold at every magnitude and offset (the data are centred before any rescaling); a
+        value beyond the dtype's range is ``inf`` with a ``RuntimeWarning``.
 
     References:
         Villani, "Optimal transport: old and new", 2009; exact 1-D as
@@ -299,8 +289,7 @@ def wasserstein(
         n_projections = check_positive_int(n_projections, "n_projections")
         check_generator(generator)
         theta = directions(n_projections, d, generator, xt)
-        h = _safe_shift(mx, d, xt.dtype)  # the projections are sums of d coordinates
-        xh, yh = _centred(mul_pow2(xt, -h), mul_pow2(yt, -h))
+        xh, yh, h = centred_unit(xt, yt)  # unit scale: sums of d coordinates cannot overflow
         val = mul_pow2(sliced_w(xh, yh, wx, wy, theta, p), h)
     out = val.to(xt.dtype)
     warn_if_overflow(out, "wasserstein")

@@ -1,13 +1,15 @@
-"""SNGAN ResNet generator and discriminator at 32, 48, 64 and 128 px (Miyato et al. 2018).
+"""SNGAN ResNet generator and discriminator at 28, 32, 48, 64 and 128 px (Miyato et al. 2018).
 
 The layouts are those of the official Chainer code (``pfnet-research/sngan_projection``:
 ``gen_models/resnet_32.py``, ``resnet_64.py``, ``dis_models/snresnet_32.py``, ...), which
 mimicry's ``sngan_32/48/64/128`` reproduce: ReLU everywhere, nearest-neighbour upsampling,
 2×2 average-pool downsampling, batch norm in G, spectral norm in D, global sum pooling, tanh
-output. Class conditioning: conditional batch norm in every residual block of G and a
-projection head in D (Miyato & Koyama 2018). BigGAN-style options (Brock et al. 2019): a
-shared class embedding feeding every conditional norm, one self-attention block
-(Zhang et al. 2019), orthogonal initialisation, spectral norm in G.
+output. 28 px (MNIST-sized) is the 32-px layout started at 7 × 7 with one block fewer in G
+(7 → 14 → 28) and D's two downsamplings ending at 7 × 7. Class conditioning: conditional
+batch norm in every residual block of G and a projection head in D (Miyato & Koyama 2018).
+BigGAN-style options (Brock et al. 2019): a shared class embedding feeding every conditional
+norm, one self-attention block (Zhang et al. 2019), orthogonal initialisation, spectral norm
+in G.
 
 CIFAR-10 configuration (32 px, ``Generator(128, 32, 3)`` with ch = 256,
 ``Discriminator(32, 3)`` with ch = 128): G has 4,276,739 parameters, D 1,053,824
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from divergences._validation import check_bool
 from gan.nets.layers import (
     ConditionalBatchNorm2d,
     ProjectionHead,
@@ -37,10 +40,11 @@ from gan.nets.layers import (
 
 __all__ = ["IMAGE_SIZES", "Discriminator", "Generator"]
 
-IMAGE_SIZES = (32, 48, 64, 128)
+IMAGE_SIZES = (28, 32, 48, 64, 128)
 
 # img_size -> (bottom width, channel multipliers of l1 and each block's output)
 _G_LAYOUT = {
+    28: (7, (1, 1, 1)),  # 7 -> 14 -> 28: the 32-px layout with one block fewer
     32: (4, (1, 1, 1, 1)),
     48: (6, (8, 4, 2, 1)),
     64: (4, (16, 8, 4, 2, 1)),
@@ -48,13 +52,14 @@ _G_LAYOUT = {
 }
 # img_size -> (each block's output multiplier, whether it halves the resolution)
 _D_LAYOUT = {
+    28: ((1, 1, 1, 1), (True, True, False, False)),  # 28 -> 14 -> 7, 7, 7
     32: ((1, 1, 1, 1), (True, True, False, False)),
     48: ((1, 2, 4, 8, 16), (True, True, True, True, False)),
     64: ((1, 2, 4, 8, 16), (True, True, True, True, True)),
     128: ((1, 2, 4, 8, 16, 16), (True, True, True, True, True, False)),
 }
-_G_CH = {32: 256, 48: 64, 64: 64, 128: 64}
-_D_CH = {32: 128, 48: 64, 64: 64, 128: 64}
+_G_CH = {28: 64, 32: 256, 48: 64, 64: 64, 128: 64}
+_D_CH = {28: 64, 32: 128, 48: 64, 64: 64, 128: 64}
 _SQRT2 = math.sqrt(2.0)
 
 
@@ -73,12 +78,6 @@ def _check_attention(attention, valid: list[int]) -> int | None:
             f"{sorted(set(valid))}; got {attention!r}"
         )
     return attention
-
-
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def _check_labels(y: Tensor | None, n_classes: int, batch: int) -> None:
@@ -158,13 +157,14 @@ class Generator(nn.Module):
     """SNGAN ResNet generator ``z (B, z_dim)[, y (B,)] → images (B, channels, S, S)`` in [−1, 1].
 
     ``Linear(z → ch₀·b²) → n × GBlock(up ×2) → BN → ReLU → conv3 → tanh`` with bottom width
-    ``b`` = 4 (6 at 48 px) and block widths ``ch·(1, 1, 1, 1)`` at 32 px (ch = 256),
+    ``b`` = 4 (6 at 48 px, 7 at 28 px) and block widths ``ch·(1, 1, 1)`` at 28 px (ch = 64),
+    ``ch·(1, 1, 1, 1)`` at 32 px (ch = 256),
     ``ch·(8, 4, 2, 1)`` at 48, ``ch·(16, 8, 4, 2, 1)`` at 64 and ``ch·(16, 16, 8, 4, 2, 1)`` at
     128 (ch = 64), as in Miyato et al. 2018, Appendix B, and its official code.
 
     Args:
         z_dim: latent size (128 in the paper).
-        img_size: output side S, one of 32, 48, 64, 128.
+        img_size: output side S, one of 28, 32, 48, 64, 128.
         channels: output channels (3 for RGB).
         n_classes: 0 for unconditional; otherwise labels ``y`` pick a conditional batch norm
             in every residual block (the final BN stays unconditional, as in the paper).
@@ -176,7 +176,7 @@ class Generator(nn.Module):
         init: ``"xavier"`` (the SNGAN code's Glorot uniform) or ``"orthogonal"`` (BigGAN).
 
     Raises:
-        ValueError: ``img_size`` not one of 32, 48, 64, 128, or any other invalid argument.
+        ValueError: ``img_size`` not one of 28, 32, 48, 64, 128, or any other invalid argument.
 
     Example:
         >>> g = Generator(16, 32, 3, n_classes=10, ch=16)
@@ -199,7 +199,7 @@ class Generator(nn.Module):
         if shared_embedding and not n_classes:
             raise ValueError("shared_embedding needs a conditional generator (n_classes > 0)")
         _check_init(init)
-        _check_bool("spectral_norm", spectral_norm)
+        check_bool(spectral_norm, "spectral_norm")
         bottom, mult = _G_LAYOUT[img_size]
         widths = [ch * m for m in mult]
         resolutions = [bottom * 2 ** (i + 1) for i in range(len(widths) - 1)]
@@ -248,13 +248,14 @@ class Discriminator(nn.Module):
 
     ``OptimizedBlock → DBlocks → ReLU → global sum pool = φ(x) (B, ch_last)``, then
     ``logit = ψ(φ) + ⟨e(y), φ⟩`` (:class:`ProjectionHead`; ψ alone when unconditional).
-    Widths ``ch·(1, 1, 1, 1)`` at 32 px (ch = 128; the last two blocks keep 8×8),
+    Widths ``ch·(1, 1, 1, 1)`` at 32 px (ch = 128; the last two blocks keep 8×8) and at 28 px
+    (ch = 64; 7×7),
     ``ch·(1, 2, 4, 8, 16)`` at 48 and 64, ``ch·(1, 2, 4, 8, 16, 16)`` at 128 (ch = 64).
     Spectral norm on every layer, raw logits (no sigmoid), as every loss in :mod:`gan.losses`
     expects.
 
     Args:
-        img_size: input side S, one of 32, 48, 64, 128.
+        img_size: input side S, one of 28, 32, 48, 64, 128.
         channels: input channels.
         n_classes: 0 for unconditional; otherwise labels ``y`` enter by projection.
         ch: base width (default: 128 at 32 px, 64 otherwise).
@@ -263,7 +264,7 @@ class Discriminator(nn.Module):
         init: ``"xavier"`` or ``"orthogonal"``.
 
     Raises:
-        ValueError: ``img_size`` not one of 32, 48, 64, 128, or any other invalid argument.
+        ValueError: ``img_size`` not one of 28, 32, 48, 64, 128, or any other invalid argument.
 
     Example:
         >>> d = Discriminator(32, 3, n_classes=10, ch=16)
@@ -282,7 +283,7 @@ class Discriminator(nn.Module):
         _check_count("n_classes", n_classes, minimum=0)
         ch = _D_CH[img_size] if ch is None else _check_count("ch", ch, minimum=1)
         _check_init(init)
-        _check_bool("spectral_norm", spectral_norm)
+        check_bool(spectral_norm, "spectral_norm")
         mult, downs = _D_LAYOUT[img_size]
         widths = [ch * m for m in mult]
         resolutions, r = [], img_size

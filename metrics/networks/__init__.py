@@ -1,14 +1,17 @@
-"""Feature networks with verified weights: the Inception-v3 FID network and its resizes.
+"""Feature networks with verified weights: Inception-v3 (FID), DINOv2 (FD_DINOv2), CLIP (CMMD).
 
 :mod:`~metrics.networks.inception` builds the FID network on pytorch-fid's weights file
 (checked by SHA-256), :mod:`~metrics.networks.resize` holds clean-fid's and pytorch-fid's
-resizes, and :mod:`~metrics.networks.weights` finds and, only when asked, fetches weights files
-into the cache folder. The functions are exported as ``metrics.inception`` and
-``metrics.resize``; the submodules keep their names here.
+resizes; :mod:`~metrics.networks.dinov2` and :mod:`~metrics.networks.clip` build the DINOv2
+and CLIP image networks (shared blocks in :mod:`~metrics.networks.vit`, their reference
+preprocessing in :mod:`~metrics.networks.preprocess`); :mod:`~metrics.networks.weights` finds
+and, only when asked, fetches weights files into the cache folder. The functions are exported
+as ``metrics.inception``, ``metrics.dinov2``, ``metrics.clip_image`` and ``metrics.resize``; the
+submodules keep their names here.
 """
 
 from __future__ import annotations
 
-from metrics.networks import inception, resize, weights
+from metrics.networks import clip, dinov2, inception, preprocess, resize, vit, weights
 
-__all__ = ["inception", "resize", "weights"]
+__all__ = ["clip", "dinov2", "inception", "preprocess", "resize", "vit", "weights"]

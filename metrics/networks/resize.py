@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from metrics._types import from_numpy
+
 __all__ = ["RESIZE_MODES", "resize"]
 
 RESIZE_MODES = ("clean", "bilinear")
@@ -89,7 +91,7 @@ def resize(images: Any, size: int, *, mode: str = "clean") -> Any:
         raise ValueError(f"size must be >= 1, got {size}")
     if mode not in RESIZE_MODES:
         raise ValueError(f"mode must be one of {RESIZE_MODES}, got {mode!r}")
-    x = torch.from_numpy(images) if is_numpy else images
+    x = from_numpy(images) if is_numpy else images
     size = int(size)
     if mode == "clean":
         out = _clean_resize_float(x.cpu().float(), size).to(x.device)

@@ -1,10 +1,11 @@
 """Network weights: a cache folder, SHA-256 checks, and a fetch that only runs when asked.
 
-Nothing in the package downloads on its own: :func:`fetch` (the command
-``divergences weights fetch inception``) is the only code that touches the network. It
-downloads to a temporary file in the cache folder, checks the SHA-256 and moves the file into
-place with ``os.replace``, so a wrong digest or an interrupted transfer leaves nothing behind
-and a verified file already in the cache is not downloaded again.
+Nothing in the package downloads on its own: :func:`fetch` (the command ``divergences weights
+fetch inception``, or ``dinov2-vitl14``, ``clip-vitl14-336``, ...) is the only code that touches
+the network. It downloads to a temporary file in the cache folder, checks the SHA-256 and moves
+the file into place (:func:`metrics._atomic.atomic_open`: mode from the umask), so a wrong
+digest or an interrupted transfer leaves nothing behind and a verified file already in the
+cache is not downloaded again.
 
 The cache folder is ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``, else
 ``~/.cache/divergences``.
@@ -16,7 +17,6 @@ import argparse
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
+
+from metrics._atomic import atomic_open
 
 __all__ = [
     "REGISTRY",
@@ -41,12 +43,16 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class WeightsFile:
-    """A published weights file: its cache file name, download URL, SHA-256 and size."""
+    """A published weights file: its cache file name, download URL, SHA-256 and size.
+
+    ``sha256`` is None where no published digest could be confirmed: :func:`fetch` then
+    refuses the entry (a file the user gets elsewhere loads with ``check_hash=False``).
+    """
 
     filename: str
     url: str
-    sha256: str
-    size: int
+    sha256: str | None
+    size: int | None
 
 
 REGISTRY = {
@@ -57,6 +63,35 @@ REGISTRY = {
         "pt_inception-2015-12-05-6726825d.pth",
         sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
         size=95_628_359,
+    ),
+    # The official DINOv2 checkpoints (facebookresearch/dinov2 hubconf). Digests: the Git LFS
+    # SHA-256 of identical copies on several Hugging Face repositories (same byte size).
+    "dinov2-vitl14": WeightsFile(
+        filename="dinov2_vitl14_pretrain.pth",
+        url="https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+        sha256="d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428",
+        size=1_217_586_395,
+    ),
+    "dinov2-vits14": WeightsFile(
+        filename="dinov2_vits14_pretrain.pth",
+        url="https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth",
+        sha256="b938bf1bc15cd2ec0feacfe3a1bb553fe8ea9ca46a7e1d8d00217f29aef60cd9",
+        size=88_283_115,
+    ),
+    "dinov2-vitg14": WeightsFile(
+        filename="dinov2_vitg14_pretrain.pth",
+        url="https://dl.fbaipublicfiles.com/dinov2/dinov2_vitg14/dinov2_vitg14_pretrain.pth",
+        sha256=None,
+        size=None,
+    ),
+    # OpenAI CLIP ViT-L/14@336 in Hugging Face's layout (safetensors of openai/clip-vit-large-
+    # patch14-336, revision refs/pr/8); the digest is the Hub's Git LFS SHA-256 of that file.
+    "clip-vitl14-336": WeightsFile(
+        filename="clip-vit-large-patch14-336.safetensors",
+        url="https://huggingface.co/openai/clip-vit-large-patch14-336/resolve/refs%2Fpr%2F8/"
+        "model.safetensors",
+        sha256="f51cb7b04a2afb04828b1b8e0edc34bbf082080d098b9874f5756e7b7ba8c807",
+        size=None,
     ),
 }
 
@@ -130,7 +165,8 @@ def fetch(
     """Download the weights ``name`` into the cache folder, verified, atomically.
 
     Args:
-        name: a key of :data:`REGISTRY` (``"inception"``).
+        name: a key of :data:`REGISTRY` (``"inception"``, ``"dinov2-vitl14"``,
+            ``"clip-vitl14-336"``, ...).
         url: download from here instead (a mirror); the digest must still match.
         cache_dir: the folder (default: :func:`cache_dir`), created if missing.
         progress: show a progress bar on stderr.
@@ -141,13 +177,20 @@ def fetch(
         The path of the verified file.
 
     Raises:
-        ValueError: an unknown name or URL scheme, a digest mismatch (nothing is kept), or a
-            file already in the cache whose digest is wrong (it is left untouched).
+        ValueError: an unknown name or URL scheme, an entry without a confirmed digest, a
+            digest mismatch (nothing is kept), or a file already in the cache whose digest
+            is wrong (it is left untouched).
         ConnectionError: the transfer failed or ended early (nothing is kept).
     """
     entry = _entry(name)
     url = url or entry.url
-    expected = (sha256 or entry.sha256).lower()
+    if sha256 is None and entry.sha256 is None:
+        raise ValueError(
+            f"{name}: no published SHA-256 of {entry.filename} could be confirmed, so it is "
+            f"not fetched; download it yourself ({entry.url}) and load it with "
+            "check_hash=False (--no-check-hash)"
+        )
+    expected = (sha256 or entry.sha256 or "").lower()
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https", "file"):
         raise ValueError(f"url must be http(s):// or file://, got {url!r}")
@@ -162,13 +205,9 @@ def fetch(
             "move it away to fetch again"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{entry.filename}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            actual, got, total = _download(url, out, timeout=timeout, progress=progress)
-            out.flush()
-            os.fsync(out.fileno())
+    # a failed check raises inside the block: the temporary goes, nothing is kept
+    with atomic_open(target, what=f"weights {name!r}") as out:
+        actual, got, total = _download(url, out, timeout=timeout, progress=progress)
         if total is not None and got != total:
             raise ConnectionError(f"fetching {url}: transfer ended after {got} of {total} bytes")
         if actual != expected:
@@ -176,19 +215,14 @@ def fetch(
                 f"fetching {url}: SHA-256 {actual} ({got} bytes) is not the expected {expected}; "
                 "nothing was kept"
             )
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o644 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target
 
 
-def _download(url: str, out, *, timeout: float, progress: bool) -> tuple[str, int, int | None]:
-    """Stream ``url`` into ``out``; return (hex SHA-256, bytes received, announced length)."""
-    h = hashlib.sha256()
+def _download(
+    url: str, out, *, timeout: float, progress: bool, algorithm: str = "sha256"
+) -> tuple[str, int, int | None]:
+    """Stream ``url`` into ``out``; return (hex digest, bytes received, announced length)."""
+    h = hashlib.new(algorithm, usedforsecurity=algorithm != "md5")  # MD5: a published checksum
     got = 0
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:

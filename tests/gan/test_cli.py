@@ -99,7 +99,7 @@ def test_config_precedence_and_toml(tmp_path):
         TrainConfig(batch_size=10, pac=3)
     with pytest.raises(ValueError, match=r"lr_g must be finite and in \(0.0"):
         TrainConfig(lr_g=0.0)
-    with pytest.raises(ValueError, match="arch must be one of auto, mlp, dcgan, resnet"):
+    with pytest.raises(ValueError, match="arch must be one of 'auto', 'mlp', 'dcgan', 'resnet'"):
         TrainConfig(arch="vit")
 
 

@@ -97,15 +97,15 @@ def test_build_models_conditional_shapes_and_errors():
     assert g(torch.randn(2, 4), y).shape == (2, 1, 8, 8)
     assert d(torch.randn(2, 1, 8, 8), y).shape == (2,)
     assert g.n_classes == 3
-    for size in (32, 48, 64, 128):
+    for size in (28, 32, 48, 64, 128):
         cfg_r = TrainConfig(arch="resnet", resnet_ch=4 if size == 32 else 1, z_dim=4)
         g, d = build_models(cfg_r, (3, size, size), n_classes=2)
         x = g(torch.randn(2, 4), torch.tensor([0, 1]))
         assert x.shape == (2, 3, size, size) and d(x, torch.tensor([1, 0])).shape == (2,)
-    with pytest.raises(ValueError, match="32, 48, 64, 128"):
-        build_models(TrainConfig(arch="resnet"), (3, 28, 28))
-    with pytest.raises(ValueError, match="unconditional only"):
-        build_models(TrainConfig(arch="dcgan"), (1, 8, 8), n_classes=3)
+    with pytest.raises(ValueError, match=r"28, 32, 48, 64, 128.*set image_size to one of them"):
+        build_models(TrainConfig(arch="resnet"), (3, 24, 24))
+    with pytest.raises(ValueError, match="image_size=24 is not one of them"):
+        build_models(TrainConfig(arch="resnet", image_size=24), (3, 24, 24))
     with pytest.raises(ValueError, match="pac"):
         build_models(TrainConfig(arch="mlp", pac=2), (2,), n_classes=3)
     with pytest.raises(ValueError, match="n_classes must be 0"):

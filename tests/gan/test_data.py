@@ -283,7 +283,10 @@ def test_class_folder_errors(tmp_path):
     flat = tmp_path / "flat"
     _png(flat / "0.png", 1)
     _png(flat / "1.png", 2)
-    with pytest.raises(ValueError, match="no class subfolders; labels come from digits, an image"):
+    with pytest.raises(
+        ValueError,
+        match="no class subfolders; labels come from digits, fashion-mnist, mnist, an image",
+    ):
         load_data(str(flat), conditional=True)
     assert load_data(str(flat)).labels is None  # unconditional use is unchanged
 

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from divergences.fdiv import family as f_divergences
+import divergences as dv
 from gan import losses as L
 
 R = torch.tensor([2.0, -1.0, 0.5, 0.0], dtype=torch.float64)
@@ -74,7 +74,7 @@ _F = {  # independent float64 generators f(u), u > 0 (our scalings, see interfac
     "jeffreys": lambda u: (u - 1) * np.log(u),
     "triangular": lambda u: (u - 1) ** 2 / (u + 1),
 }
-MEMBERS = sorted(set(_F) & set(f_divergences.names()))
+MEMBERS = sorted(set(_F) & set(dv.f_divergence_names()))
 
 
 def _df(name, p, q):
@@ -117,7 +117,7 @@ def test_fgan_bound_is_below_the_divergence_and_tight_at_the_optimum(name, cp, c
     k = min(len(cp), len(cq))
     cp, cq = np.array(cp[:k]), np.array(cq[:k])
     p, q = cp / cp.sum(), cq / cq.sum()
-    rec = f_divergences.get(name)
+    rec = dv.get_f_divergence(name)
     target = _df(name, p, q)  # "gan" includes its f(1) = −log 4 through f itself
     # any critic: a lower bound (the law of the Fenchel–Young inequality)
     v = torch.from_numpy(np.random.default_rng(seed).normal(0, 2, k))

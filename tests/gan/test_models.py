@@ -28,10 +28,10 @@ def test_shapes():
     [
         (lambda: MLPGenerator(0, 2), ValueError, "z_dim must be >= 1, got 0"),
         (lambda: MLPGenerator(2, -3), ValueError, "out_dim must be >= 1, got -3"),
-        (lambda: MLPGenerator(2.0, 2), TypeError, "z_dim must be an int, got float"),
+        (lambda: MLPGenerator(2.0, 2), TypeError, "z_dim must be an integer, got float"),
         (lambda: MLPGenerator(2, 2, hidden=0), ValueError, "hidden must be >= 1"),
         (lambda: MLPGenerator(2, 2, layers=-1), ValueError, "layers must be >= 0"),
-        (lambda: MLPGenerator(True, 2), TypeError, "z_dim must be an int, got bool"),
+        (lambda: MLPGenerator(True, 2), TypeError, "z_dim must be an integer, got bool"),
         (lambda: MLPDiscriminator(-1), ValueError, "in_dim must be >= 1, got -1"),
         (lambda: MLPDiscriminator(2, pac=0), ValueError, "pac must be >= 1"),
         (lambda: MLPDiscriminator(2, hidden=None), TypeError, "hidden must be an int"),

@@ -30,8 +30,9 @@ def _conv(k, cin, cout, bias=True):
 
 def _g_count(z, size, c_img, ch, n_classes=0):
     """The SNGAN generator's count from its layer list (Miyato et al. 2018, App. B)."""
-    bottom = 6 if size == 48 else 4
+    bottom = {48: 6, 28: 7}.get(size, 4)
     widths = {
+        28: [ch] * 3,  # 7 -> 14 -> 28
         32: [ch] * 4,
         48: [8 * ch, 4 * ch, 2 * ch, ch],
         64: [16 * ch, 8 * ch, 4 * ch, 2 * ch, ch],
@@ -47,6 +48,7 @@ def _g_count(z, size, c_img, ch, n_classes=0):
 def _d_count(size, c_img, ch, n_classes=0):
     """The SNGAN discriminator's count: optimized block, blocks, bias-free linear, embedding."""
     widths, downs = {
+        28: ([ch] * 4, [True, True, False, False]),  # 28 -> 14 -> 7, 7, 7
         32: ([ch] * 4, [True, True, False, False]),
         48: ([ch, 2 * ch, 4 * ch, 8 * ch, 16 * ch], [True] * 4 + [False]),
         64: ([ch, 2 * ch, 4 * ch, 8 * ch, 16 * ch], [True] * 5),
@@ -266,7 +268,7 @@ def test_self_attention_equals_its_formula():
 @pytest.mark.parametrize(
     "make, exc, match",
     [
-        (lambda: Generator(8, 28, 3), ValueError, r"img_size must be one of \(32, 48, 64, 128\)"),
+        (lambda: Generator(8, 24, 3), ValueError, r"img_size must be one of \(28, 32, 48"),
         (lambda: Discriminator(256, 3), ValueError, "img_size must be one of"),
         (lambda: Generator(0, 32, 3), ValueError, "z_dim must be >= 1"),
         (lambda: Generator(8, 32, 3, ch=2.5), TypeError, "ch must be an int"),
@@ -277,7 +279,7 @@ def test_self_attention_equals_its_formula():
         (lambda: Discriminator(32, 3, attention=32), ValueError, r"one of \[8, 16\]"),
         (lambda: Generator(8, 32, 3, init="he"), ValueError, "init must be one of"),
         (lambda: ConditionalBatchNorm2d(4), ValueError, "exactly one of n_classes"),
-        (lambda: Discriminator(32, 3, spectral_norm=1), TypeError, "spectral_norm must be True"),
+        (lambda: Discriminator(32, 3, spectral_norm=1), TypeError, "spectral_norm must be a bool"),
     ],
 )
 def test_bad_constructor_arguments_are_named(make, exc, match):

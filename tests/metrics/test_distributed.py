@@ -18,6 +18,7 @@ from metrics.distributed import (
 from tests.metrics._gloo import spawn_gloo
 
 N, D = 11, 4
+FAR = 1.2345678901234567e300
 
 
 def _data():
@@ -40,7 +41,12 @@ def _body(rank: int) -> dict:
     padded.all_reduce()
     m = FID(dim=D).update_real(x[list(shard_range(N))])
     m.update_fake(y[list(shard_range(N + 2))]).all_reduce()
+    # a column equal in every row, far above the others' spread (translation invariance)
+    far = FeatureStats(dim=D + 1).update(np.insert(x, 0, FAR, axis=1)[list(shard_range(N))])
+    far.all_reduce()
     return {
+        "far_mean": far.mean.numpy(),
+        "far_cov": far.cov().numpy(),
         "n": s.n,
         "mean": s.mean.numpy(),
         "cov": s.cov().numpy(),
@@ -64,6 +70,9 @@ def test_gloo_merge_equals_single_process(tmp_path):
         for key in ("cov", "empty_cov", "padded_cov"):
             np.testing.assert_allclose(f[key], ref.cov().numpy(), rtol=1e-12, atol=1e-13)
         assert float(f["fid"]) == pytest.approx(ref_fid, rel=1e-10)
+        assert f["far_mean"][0] == FAR and not f["far_cov"][0].any()
+        np.testing.assert_allclose(f["far_mean"][1:], ref.mean.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(f["far_cov"][1:, 1:], ref.cov().numpy(), rtol=1e-12, atol=1e-13)
 
 
 def test_helpers_are_noops_without_a_process_group():

@@ -147,7 +147,8 @@ def test_errors(tmp_path, pair):
 
 def test_metric_name_string_and_ragged_samples(pair):
     x, y = pair
-    assert sorted(evaluate(x, y, metrics="fid")) == ["fid", "fid_inf"]  # one name, not letters
+    names = ["fid", "fid_bias_corrected", "fid_inf"]
+    assert sorted(evaluate(x, y, metrics="fid")) == names  # one name, not letters
     with pytest.raises(ValueError, match="unknown metrics \\['fidd'\\]"):
         evaluate(x, y, metrics="fidd")
     with pytest.raises(ValueError, match="metrics is empty"):

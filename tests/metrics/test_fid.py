@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import divergences
-from metrics import FID, FeatureStats, fid, fid_from_moments, fid_from_stats, frechet_distance
+from metrics import FID, FeatureStats, fid, fid_from_moments, fid_from_stats
 from tests.metrics._oracles import fid_nuclear, fid_sqrtm
 
 
@@ -84,6 +84,34 @@ def test_laws_nonnegative_symmetric_translation(seed, n, d):
     shift = rng.normal(size=d) * 10
     assert fid(x + shift, y + shift) == pytest.approx(v, rel=1e-7, abs=1e-8)
     assert v == pytest.approx(fid_nuclear(x, y), rel=1e-7, abs=1e-8)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    offset=st.floats(-1.7e308, 1.7e308, allow_nan=False),
+    k=st.integers(-400, 400),
+    d=st.integers(1, 4),
+)
+def test_translation_by_any_offset_in_a_column_without_spread(seed, offset, k, d):
+    """Features with one extra column holding the same value (any, up to 1e308) in every
+    row, next to columns of spread 2**k: FID is that of the other columns, by the function,
+    the streaming class, the differentiable path and from moments (FID sees mu1 - mu2 only).
+    Tolerance: the same data, centred on different constants, round differently (1e-9)."""
+    r = np.random.default_rng(seed)
+    x, y = r.normal(size=(20, d)) * 2.0**k, (r.normal(size=(15, d)) + 0.5) * 2.0**k
+    want = fid(x, y)
+    xo, yo = (np.insert(a, 0, offset, axis=1) for a in (x, y))
+    tol = {"rel": 1e-9, "abs": 1e-12 * 4.0**k}
+    assert fid(xo, yo) == pytest.approx(want, **tol)
+    assert FID().update_real(xo).update_fake(yo).compute() == pytest.approx(want, **tol)
+    xt = torch.tensor(xo, requires_grad=True)
+    assert float(fid(xt, torch.tensor(yo))) == pytest.approx(want, **tol)
+    m1, m2 = xo.mean(0), yo.mean(0)
+    m1[0] = m2[0] = offset
+    c1, c2 = (np.cov(np.insert(a, 0, 0.0, axis=1), rowvar=False) for a in (x, y))
+    if 4.0**k * 100 < 1e300:  # fid_from_moments takes covariances, which must be finite
+        assert fid_from_moments(m1, c1, m2, c2) == pytest.approx(want, rel=1e-8, abs=tol["abs"])
 
 
 def test_torch_in_torch_out_and_gradients(rng, device):
@@ -222,7 +250,3 @@ def test_moments_at_extreme_magnitudes():
         assert got == pytest.approx(want * s * s, rel=1e-12)
     with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
         fid_from_moments(np.zeros(2), np.diag([1.0, -0.5]) * 1e-250, np.zeros(2), np.eye(2))
-
-
-def test_old_name_is_an_alias():
-    assert frechet_distance is fid_from_moments

@@ -173,3 +173,36 @@ def test_folders_of_other_sizes_say_how_to_agree(tmp_path):
         metrics.evaluate(a, b, metrics="fid", cache=False)
     r = metrics.evaluate(a, b, metrics="fid", cache=False, image_size=8)
     assert np.isfinite(r["fid"].value)
+
+
+def _fid_in_this_process(folder: str) -> tuple[bool, list[float], list[str]]:
+    """(daemonic?, FID with num_workers None and 2, the daemon warnings)."""
+    import multiprocessing
+
+    values = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for workers in (None, 2):
+            r = metrics.evaluate(
+                folder, f"{folder}/../b", metrics="fid", batch_size=2, num_workers=workers,
+                cache=False,
+            )  # fmt: skip
+            values.append(r["fid"].value)
+    daemon = multiprocessing.current_process().daemon
+    return daemon, values, [str(w.message) for w in caught if "daemonic" in str(w.message)]
+
+
+@pytest.mark.slow  # spawns a Python with torch
+def test_folders_are_read_inside_a_daemonic_pool_worker(tmp_path):
+    """A Pool worker may not start DataLoader workers: it reads in-process, the same FID;
+    workers asked for explicitly are ignored with one warning per side."""
+    import multiprocessing
+
+    a, _ = _folder(tmp_path / "a", n=10, seed=1), _folder(tmp_path / "b", n=10, seed=2)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        daemon, values, caught = pool.apply(_fid_in_this_process, (str(a),))
+    want = metrics.evaluate(a, tmp_path / "b", metrics="fid", batch_size=2, num_workers=0,
+                            cache=False)["fid"].value  # fmt: skip
+    assert daemon and values == [pytest.approx(want, rel=1e-12)] * 2
+    assert [m.split(":")[0] for m in caught] == ["real", "fake"]
+    assert "(num_workers=2 ignored): a daemonic process" in caught[0]

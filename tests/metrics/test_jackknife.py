@@ -92,7 +92,8 @@ def test_evaluate_error_bar_options():
     r = metrics.evaluate(x, y, metrics="fid", options={"fid": {"groups": 0}})
     assert r["fid"].uncertainty is None and "fid_inf" not in r
     r = metrics.evaluate(x, y, metrics="fid", options={"fid": {"groups": 4, "confidence": 0.5}})
-    assert r.meta["options"]["fid"]["groups"] == 4 and r["fid"].interval is not None
+    assert r.meta["options"]["fid"]["groups"] == 4 and r["fid"].interval is None
+    assert r["fid_bias_corrected"].interval is not None and r["fid_bias_corrected"].level == 0.5
     r = metrics.evaluate(x[:5], y[:5], metrics="fid")  # 5 samples: 2 groups at most
     assert r.meta["options"]["fid"]["groups"] == 2
     r = metrics.evaluate(x[:9], y, metrics="fid")  # 4 and 10 groups: coarsened to 4

@@ -148,8 +148,9 @@ def test_save_load_roundtrip_and_pytorch_fid_layout(tmp_path, rng):
 
 def test_load_rejects_pickles_and_missing_keys(tmp_path):
     np.savez(tmp_path / "obj.npz", mu=np.array([{"a": 1}], dtype=object), sigma=np.eye(1))
-    with pytest.raises(ValueError, match="allow_pickle"):
+    with pytest.raises(ValueError, match="holds Python objects, which are never loaded") as e:
         FeatureStats.load(tmp_path / "obj.npz")
+    assert "allow_pickle" not in str(e.value)
     np.savez(tmp_path / "bad.npz", mean=np.zeros(2))
     with pytest.raises(ValueError, match="'mu' and 'sigma'"):
         FeatureStats.load(tmp_path / "bad.npz")

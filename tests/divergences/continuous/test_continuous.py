@@ -26,7 +26,7 @@ from divergences.continuous import (
     gaussian_renyi,
     monte_carlo_f_divergence,
 )
-from divergences.fdiv.family import get
+from divergences.fdiv.family import get_f_divergence as get
 
 CLOSED = {
     "kl": gaussian_kl,

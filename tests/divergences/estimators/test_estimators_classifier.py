@@ -22,7 +22,7 @@ from divergences.estimators import (
 )
 from divergences.estimators._mlp import MLPClassifier
 from divergences.estimators.classifier import _f_terms
-from divergences.fdiv.family import get
+from divergences.fdiv.family import get_f_divergence as get
 
 LOG2 = math.log(2.0)
 

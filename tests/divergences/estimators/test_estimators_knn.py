@@ -19,7 +19,7 @@ from divergences.estimators import (
     ensemble_weights,
     knn_divergence,
     knn_kl,
-    variational_bound,
+    variational_divergence,
 )
 
 
@@ -78,20 +78,21 @@ def _jackknife_oracle(fn, x, y):
 
 
 @pytest.mark.parametrize(
-    "kind, k, correction, alpha",
+    "kind, k, correction, alpha, dim",
     [
-        ("kl", 1, "none", None),
-        ("kl", 4, "ensemble", None),
-        ("reverse_kl", 2, "none", None),
-        ("jeffreys", 3, "ensemble", None),
-        ("hellinger2", 3, None, None),
-        ("renyi", 2, None, 0.7),
-        ("alpha", 4, None, -0.5),
+        ("kl", 1, "none", None, 2),
+        ("kl", 4, "ensemble", None, 2),
+        ("kl", 5, "ensemble", None, 4),  # weights over k = 1..5 (d >= 4)
+        ("reverse_kl", 2, "none", None, 2),
+        ("jeffreys", 3, "ensemble", None, 5),
+        ("hellinger2", 3, None, None, 2),
+        ("renyi", 2, None, 0.7, 2),
+        ("alpha", 4, None, -0.5, 2),
     ],
 )
 @pytest.mark.parametrize("duplicates", [False, True])
-def test_jackknife_is_exact_delete_one(rng, kind, k, correction, alpha, duplicates):
-    x, y = rng.normal(size=(23, 2)), rng.normal(size=(17, 2)) * 1.3 + 0.4
+def test_jackknife_is_exact_delete_one(rng, kind, k, correction, alpha, dim, duplicates):
+    x, y = rng.normal(size=(23, dim)), rng.normal(size=(17, dim)) * 1.3 + 0.4
     if duplicates:  # repeated points inside x and shared between x and y
         x = np.concatenate([x, x[:3]])
         y = np.concatenate([y, x[5:7]])
@@ -103,7 +104,7 @@ def test_jackknife_is_exact_delete_one(rng, kind, k, correction, alpha, duplicat
     with pytest.warns(RuntimeWarning, match="heavy ties") if duplicates else nullcontext():
         e = knn_divergence(x, y, kind, **opts)
     if kind in ("kl", "reverse_kl", "jeffreys"):
-        w = ensemble_weights(k, 2) if correction == "ensemble" else np.eye(k)[-1]
+        w = ensemble_weights(k, dim) if correction == "ensemble" else np.eye(k)[-1]
 
         def fn(a, b):
             if kind == "kl":
@@ -129,7 +130,7 @@ def test_batch_means_stderr_option(rng):
     assert a == b and len(a.details["group_values"]) == 10
     assert knn_kl(x, y, k=4, stderr="batch", seed=5).stderr != a.stderr
     assert a.value == knn_kl(x, y, k=4).value  # the estimate does not depend on stderr=
-    assert knn_kl(x, y).details["k"] == 200 // 16  # the default K follows the sample size
+    assert knn_kl(x[:100], y).details["k"] == 100 // 16  # the default K follows the size
     vals = np.array(a.details["group_values"])
     assert a.stderr == pytest.approx(vals.std(ddof=1) / math.sqrt(10), rel=1e-12)
 
@@ -186,9 +187,12 @@ def test_heavy_ties_need_enough_distinct_points(rng):
 
 
 def test_default_k_follows_the_distinct_counts(rng):
-    x, y = rng.normal(size=(400, 2)), rng.normal(size=(300, 2))
-    assert knn_kl(x, y).details["k"] == 300 // 16
-    assert knn_kl(np.vstack([x, x]), np.vstack([y, y, y])).details["k"] == 300 // 16
+    x, y = rng.normal(size=(120, 2)), rng.normal(size=(100, 2))
+    assert knn_kl(x, y).details["k"] == 100 // 16
+    assert knn_kl(np.vstack([x, x]), np.vstack([y, y, y])).details["k"] == 100 // 16
+    big = rng.normal(size=(400, 2))
+    assert knn_kl(big, big + 1).details["k"] == 8  # the cap for d <= 3
+    assert knn_kl(big.repeat(3, 1), big.repeat(3, 1) + 1).details["k"] == 12  # d >= 4
 
 
 def test_batch_groups_keep_copies_together(rng):
@@ -295,6 +299,7 @@ def test_reproducible_and_torch_inputs(rng, device):
     [
         (("kl",), {"k": 30}, ValueError, "x needs at least k \\+ 2 = 32 samples at distinct"),
         (("kl",), {"stderr": "bootstrap"}, ValueError, "stderr must be one of"),
+        (("kl",), {"stderr": None}, ValueError, "stderr must be one of"),
         (("renyi",), {}, ValueError, "needs alpha="),
         (("alpha",), {"alpha": 1.0}, ValueError, "must not be 0 or 1"),
         (("kl",), {"alpha": 0.5}, ValueError, "alpha is only used"),
@@ -329,7 +334,7 @@ def test_knn_bad_samples(rng):
 def _quick(x, y, div, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return variational_bound(x, y, div, lr=1e-2, max_epochs=40, **kw)
+        return variational_divergence(x, y, div, lr=1e-2, max_epochs=40, **kw)
 
 
 def test_variational_lower_bounds(rng):
@@ -353,13 +358,13 @@ def test_variational_reproducible_and_zero_for_identical(rng):
 def test_variational_bad_input(rng):
     x, y = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
     with pytest.raises(ValueError, match="x needs at least 10 samples"):
-        variational_bound(x[:5], y)
+        variational_divergence(x[:5], y)
     with pytest.raises(ValueError, match="train_fraction must be in"):
-        variational_bound(x, y, train_fraction=1.5)
+        variational_divergence(x, y, train_fraction=1.5)
     with pytest.raises(ValueError, match="lr must be a positive float"):
-        variational_bound(x, y, lr=-1.0)
+        variational_divergence(x, y, lr=-1.0)
     with pytest.warns(ConvergenceWarning, match="still improving"):
-        variational_bound(x, y + 3.0, "js", max_epochs=1)
+        variational_divergence(x, y + 3.0, "js", max_epochs=1)
 
 
 @pytest.mark.parametrize("base", ["none", "gaussian"])

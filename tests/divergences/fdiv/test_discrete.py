@@ -173,12 +173,12 @@ def test_float32_large_k_against_float64():
 # --- batching, broadcasting, array boundary ---------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [*NAMED, "alpha"])
+@pytest.mark.parametrize("name", [*NAMED, "alpha_divergence"])
 def test_broadcasting_equals_loop(name):
     rng = np.random.default_rng(1)
     p = dirichlet(rng, 5, (3, 4))
     q = dirichlet(rng, 5, (4,))
-    kw = {"a": 0.3} if name == "alpha" else {}
+    kw = {"alpha": 0.3} if name == "alpha_divergence" else {}
     got = call(name, p, q, **kw)
     assert got.shape == (3, 4)
     for i in range(3):
@@ -202,15 +202,18 @@ def test_array_boundary(device):
     assert promo.dtype == torch.float64
 
 
-@pytest.mark.parametrize("name", [*NAMED, "alpha", "f_divergence"])
+@pytest.mark.parametrize("name", [*NAMED, "alpha_divergence", "f_divergence"])
 def test_gradcheck_float64(name):
     rng = np.random.default_rng(2)
     p = torch.tensor(dirichlet(rng, 5, (3,)), dtype=torch.float64, requires_grad=True)
     q = torch.tensor(dirichlet(rng, 5, (3,)), dtype=torch.float64, requires_grad=True)
-    extra = {"alpha": (0.3,), "f_divergence": ("jeffreys",)}.get(name, ())
+    extra = {"f_divergence": ("jeffreys",)}.get(name, ())
+    kw = {"alpha": 0.3} if name == "alpha_divergence" else {}
     fn = getattr(dv, name)
     # tolerance: the inputs leave the simplex slightly under perturbation; validation allows 1e-6
-    assert torch.autograd.gradcheck(lambda a, b: fn(a, b, *extra), (p, q), eps=1e-8, atol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda a, b: fn(a, b, *extra, **kw), (p, q), eps=1e-8, atol=1e-5
+    )
 
 
 def test_gradient_against_finite_differences_and_closed_form():
@@ -221,12 +224,13 @@ def test_gradient_against_finite_differences_and_closed_form():
     torch.testing.assert_close(p.grad, torch.log(p.detach() / q))
 
 
-@pytest.mark.parametrize("name", [*NAMED, "alpha", "f_divergence"])
+@pytest.mark.parametrize("name", [*NAMED, "alpha_divergence", "f_divergence"])
 def test_gradients_are_nan_free_at_zero_entries(name):
     p = torch.tensor([0.5, 0.5, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
     q = torch.tensor([0.5, 0.0, 0.5, 0.0], dtype=torch.float64, requires_grad=True)
-    extra = {"alpha": (0.3,), "f_divergence": ("js",)}.get(name, ())
-    out = getattr(dv, name)(p, q, *extra)
+    extra = {"f_divergence": ("js",)}.get(name, ())
+    kw = {"alpha": 0.3} if name == "alpha_divergence" else {}
+    out = getattr(dv, name)(p, q, *extra, **kw)
     if torch.isfinite(out):
         out.backward()
         assert not bool(torch.isnan(p.grad).any()) and not bool(torch.isnan(q.grad).any())
