@@ -94,6 +94,7 @@ GUIDE_PAGES = {
     "fdivergences.md": [],
     "sets.md": [],
     "transport_kernels.md": [],
+    "two_sample.md": [],
     "estimators.md": [],
     "evaluating.md": [],
     "install.md": [],
