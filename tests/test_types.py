@@ -46,3 +46,13 @@ def test_gaussians_and_sets_answer_in_kind() -> None:
     assert isinstance(c, float) and isinstance(w, float) and isinstance(m, torch.Tensor)
     hx = assert_type(dv.hausdorff(x, torch.from_numpy(x + 1)), torch.Tensor)  # a mix: torch out
     assert isinstance(hx, torch.Tensor) and float(hx) == dv.hausdorff(x, x + 1)
+
+
+def test_transport_answers_in_kind() -> None:
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    s = assert_type(dv.unbalanced_sinkhorn_divergence(x, x + 1, rho=1.0, eps=0.5), NumpyResult)
+    u = assert_type(
+        dv.unbalanced_sinkhorn_divergence(torch.from_numpy(x), x, rho=1.0), torch.Tensor
+    )
+    t = assert_type(dv.transport(x, x + 1), dv.Transport)
+    assert isinstance(s, float) and isinstance(u, torch.Tensor) and isinstance(t.cost, float)

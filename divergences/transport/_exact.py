@@ -6,7 +6,7 @@ and dual potentials ``f, g`` with ``f_i + g_j ≤ C_ij`` for all pairs (equality
 
 * D = 1: the monotone (north-west corner) coupling of the sorted points, the closed form
   (Monge costs ``|x − y|^p``, p ≥ 1); its potentials by a cumulative sum along the staircase.
-* uniform weights, N = M ≤ ``ASSIGNMENT_MAX``: scipy's ``linear_sum_assignment`` on the dense
+* uniform weights, N = M ≤ min(``ASSIGNMENT_MAX``, tile): ``linear_sum_assignment`` on the dense
   cost; the potentials by Bellman–Ford sweeps over the dense cost (a fixed point is a proof).
 * otherwise, column generation on the transportation linear program: HiGHS (scipy's
   ``linprog``, dual simplex) solves the problem restricted to a sparse set of arcs, then one
@@ -38,6 +38,7 @@ K_INIT = 5  # cheapest arcs per row and per column in the first restricted probl
 K_ADD = 1  # most negative reduced cost per row and per column added each round
 INIT_EPS, INIT_TOL, INIT_ITER = 3e-3, 1e-4, 50  # the rough entropic start (float32)
 MAX_ROUNDS = 200
+BF_SWEEPS = 100  # Bellman–Ford sweeps for the potentials of an assignment
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def _assignment(x, y, a, p):
     matched = c[rows, cols]
     f = torch.zeros_like(a)
     tol = 1e-14 * float(c.max())
-    for _ in range(len(a) + 1):
+    for _ in range(min(len(a) + 1, BF_SWEEPS)):
         g = torch.empty_like(f)
         g[cols] = matched - f[rows]
         f_new = (c - g[None, :]).min(1).values
@@ -149,7 +150,7 @@ def _assignment(x, y, a, p):
         if moved <= tol:
             g[cols] = matched - f[rows]
             return rows, cols, a[rows], f, g
-    return None  # no fixed point (rounding): the caller uses the linear program
+    return None  # no fixed point yet (long paths or rounding): the caller uses the LP
 
 
 class _Restricted:
@@ -334,7 +335,7 @@ def solve_exact(x: Tensor, y: Tensor, a: Tensor, b: Tensor, p: float, tile: int)
     if x.shape[1] == 1:
         out, solver = _plan_1d(xa, yb, ap, bp, p), "1d"
     elif (
-        len(ap) == len(bp) <= ASSIGNMENT_MAX
+        len(ap) == len(bp) <= min(ASSIGNMENT_MAX, tile)
         and bool((ap == ap[0]).all())
         and bool((bp == ap[0]).all())
     ):

@@ -52,9 +52,11 @@ def transport(
 
     * ``"exact"``: the linear program, solved exactly for any sizes and weights (masses
       equal): the monotone coupling in 1-D, ``linear_sum_assignment`` for uniform weights and
-      N = M ≤ 2048, otherwise column generation with HiGHS and an optimality certificate over
-      all N × M pairs (see ``divergences.transport._exact``). Memory O(tile² + N + M + arcs);
-      time grows with the number of rounds (a few HiGHS solves and one pass over all pairs each).
+      N = M ≤ min(2048, tile), otherwise column generation with HiGHS and an optimality
+      certificate over all N × M pairs (see ``divergences.transport._exact``). Memory
+      O(tile² + N + M + arcs); time grows with the rounds (a HiGHS solve, warm after the
+      first, and one blocked pass over all pairs each); speed against POT's ``emd2``:
+      benchmarks/RESULTS.md.
     * ``"sinkhorn"``: entropic transport, log-domain Sinkhorn with ε-scaling (one update per
       stage from ``diam^p`` by factors ``scaling``, then up to ``max_iter`` updates until the L1
       marginal error is ``≤ tol·Σb``). The cost is ``OT_ε = ⟨π, C⟩ + ε KL(π ‖ a⊗b)`` (with the

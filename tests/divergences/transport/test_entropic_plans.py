@@ -182,3 +182,20 @@ def test_not_converged_is_flagged_and_warned(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert dv.transport(x, y, method="sinkhorn", eps=1.0).converged
+
+
+@pytest.mark.parametrize("method", ["exact", "sinkhorn", "unbalanced"])
+def test_stays_on_the_input_device(device, method):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(9, 3, generator=g, dtype=torch.float64).to(device)
+    y = torch.rand(7, 3, generator=g, dtype=torch.float64).to(device)
+    kw = {} if method == "exact" else {"eps": 0.1, "tol": 1e-10}
+    if method == "unbalanced":
+        kw["rho"] = 1.0
+    t = dv.transport(x, y, method=method, **kw)
+    ref = dv.transport(x.cpu().numpy(), y.cpu().numpy(), method=method, **kw)
+    assert t.cost.device == x.device and t.f.device == x.device
+    assert (t.plan @ torch.ones(7, dtype=torch.float64, device=device)).device == x.device
+    assert float(t.cost) == pytest.approx(ref.cost, rel=1e-9)
+    np.testing.assert_allclose(t.plan.dense().cpu().numpy(), ref.plan.dense(), atol=1e-10)
+    np.testing.assert_allclose(t.barycentric_map().cpu().numpy(), ref.barycentric_map(), atol=1e-9)
