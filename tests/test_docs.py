@@ -67,6 +67,13 @@ def test_each_object_is_documented_once():
         f"{module}.{name}"
         for name, module in re.findall(r"^\.\. py:data:: (\S+)\n   :module: (\S+)$", pages, re.M)
     ]
+    # a subpackage shadowed by a function of the same name (divergences.transport) is a page
+    # without an index entry: not a second description of that name
+    unindexed = re.findall(
+        r"^\.\. automodule:: (\S+)\n   :no-members:\n   :no-index:$", pages, re.M
+    )
+    for name in unindexed:
+        targets.remove(name)
     assert len(targets) == len(set(targets))
     # the members of exported modules are named, and none of them twice
     members = [
@@ -94,6 +101,7 @@ GUIDE_PAGES = {
     "fdivergences.md": [],
     "sets.md": [],
     "transport_kernels.md": [],
+    "transport_plans.md": [],
     "two_sample.md": [],
     "estimators.md": [],
     "evaluating.md": [],

@@ -86,6 +86,9 @@ def ensemble_weights(k_max: int, d: int, n_constraints: int | None = None) -> np
     A = np.stack(rows)
     rhs = np.zeros(L + 1)
     rhs[0] = 1.0
+    # rows grow like k^(2l/d): unit rows keep the sum constraint exact to rounding
+    norms = np.linalg.norm(A, axis=1)
+    A, rhs = A / norms[:, None], rhs / norms
     chol = np.linalg.cholesky(polygamma(1, np.maximum.outer(ks, ks)))  # Σ = C Cᵀ
     # with v = Cᵀw: the minimum-norm v with (A C⁻ᵀ) v = rhs (robust when A is near rank-deficient)
     v = np.linalg.lstsq(solve_triangular(chol, A.T, lower=True).T, rhs, rcond=None)[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 
 import numpy as np
@@ -99,7 +100,7 @@ def test_translation_changes_no_distance(name, data):
         try:
             want = np.asarray(fn(x, y), dtype=float)
         except ValueError as err:  # e.g. the median bandwidth of mostly duplicated points
-            with pytest.raises(ValueError, match=str(err)[:30]):
+            with pytest.raises(ValueError, match=re.escape(str(err)[:30])):
                 fn(xt, yt)
             return
         got = np.asarray(fn(xt, yt), dtype=float)
