@@ -207,9 +207,15 @@ def load_split(
             that are not uint8, out of range or not one per image; the message names the file.
 
     Example:
-        >>> x, y = load_split("fashion-mnist", "test")  # doctest: +SKIP
-        >>> tuple(x.shape), x.dtype, int(y.max())  # doctest: +SKIP
-        ((10000, 28, 28), torch.uint8, 9)
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())  # two test images of MNIST, written by hand
+        >>> head = lambda *dims: bytes([0, 0, 8, len(dims)]) + b"".join(
+        ...     d.to_bytes(4, "big") for d in dims)
+        >>> _ = (root / "t10k-images-idx3-ubyte").write_bytes(head(2, 28, 28) + bytes(2 * 784))
+        >>> _ = (root / "t10k-labels-idx1-ubyte").write_bytes(head(2) + bytes([3, 9]))
+        >>> x, y = load_split("mnist", "test", data_root=root)
+        >>> tuple(x.shape), x.dtype, y.tolist()
+        ((2, 28, 28), torch.uint8, [3, 9])
     """
     ds = _entry(name)
     img_path, lab_path = find_split(name, split, data_root=data_root)
