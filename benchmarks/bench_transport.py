@@ -60,7 +60,7 @@ def _row(name: str, t: float, t_ref: float, val: float, ref: float, extra: str =
 
 
 def bench_sinkhorn(
-    n: int, eps: float, tol: float, pot_iter: int, scalings: dict, pot_thr: list
+    n: int, eps: float, tol: float, pot_iter: int, scalings: dict, pot_thr: list, peers: bool
 ) -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, 3, generator=g, dtype=torch.float64)
@@ -82,6 +82,17 @@ def bench_sinkhorn(
     marg = f"{ours.n_iter} updates; marginal L1 errors {float(rows.abs().sum()):.1e} (rows), "
     marg += f"{float(cols.abs().sum()):.1e} (cols)"
     _row("dv.transport sinkhorn", t_ours, t_ours, float(ours.cost), ref_cost, marg)
+    t_lin, lin = _timed(lambda: float(ours.transport_cost()))
+    _row(
+        "  same plan's <pi, C> (transport_cost())",
+        t_lin,
+        t_ours,
+        lin,
+        ref_lin,
+        "one more blocked pass; compare with POT's sinkhorn2",
+    )
+    if not peers:
+        return
     try:
         from geomloss import SamplesLoss
 
@@ -216,6 +227,7 @@ def main() -> None:
     ap.add_argument("--tol", type=float, default=1e-3, help="L1 marginal tolerance (--sinkhorn)")
     ap.add_argument("--pot-iter", type=int, default=20_000, help="POT's numItermax")
     ap.add_argument("--pot-thr", default="", help="POT stopThr values (default tol/sqrt(N))")
+    ap.add_argument("--no-peers", dest="peers", action="store_false", help="ours only (--sinkhorn)")
     ap.add_argument("--repeats", type=int, default=3, help="best of (--exact)")
     ap.add_argument("--mem-n", type=int, default=100_000)
     ap.add_argument("--mem-iter", type=int, default=3, help="updates at the target (--memory)")
@@ -235,7 +247,7 @@ def main() -> None:
         }
         for eps in (float(v) for v in args.eps.split(",")):
             pot_thr = [float(v) for v in args.pot_thr.split(",") if v]
-            bench_sinkhorn(args.n, eps, args.tol, args.pot_iter, scalings, pot_thr)
+            bench_sinkhorn(args.n, eps, args.tol, args.pot_iter, scalings, pot_thr, args.peers)
     if args.exact:
         bench_exact(2000, 1500, args.repeats)
     if args.memory:
