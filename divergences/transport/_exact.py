@@ -34,8 +34,8 @@ ASSIGNMENT_MAX = 2048
 # HiGHS's own feasibility tolerances are set ten times tighter
 DUAL_TOL = 1e-9
 HIGHS_TOL = 1e-10
-K_INIT = 5  # cheapest arcs per row and per column in the first restricted problem
-K_ADD = 1  # most negative reduced cost per row and per column added each round
+K_INIT = 3  # cheapest arcs per row and per column in the first restricted problem
+K_ADD = 3  # most negative reduced costs per row and per column added each round
 INIT_EPS, INIT_TOL, INIT_ITER = 3e-3, 1e-4, 50  # the rough entropic start (float32)
 MAX_ROUNDS = 200
 BF_SWEEPS = 100  # Bellman–Ford sweeps for the potentials of an assignment
