@@ -11,7 +11,7 @@ import torch
 from gan.checkpoint import load_checkpoint
 from gan.config import TrainConfig
 from gan.reporting import read_jsonl
-from gan.training_loop import TrainingDiverged, global_settings, lr_factor, train
+from gan.training import TrainingDiverged, global_settings, lr_factor, train
 
 FAST = dict(
     data="ring8", batch_size=256, hidden=64, g_layers=3, d_layers=3, log_every=100,
