@@ -1,9 +1,10 @@
-"""Training a GAN: :func:`train` and the pieces of a run, one concern per module.
+"""Training a GAN: :func:`~gan.train` and the pieces of a run, one concern per module.
 
-- ``loop``: :func:`train`, its phases and sync points (logging, evaluation, checkpoints);
+- ``loop``: :func:`~gan.train`, its phases and sync points (logging, evaluation, checkpoints);
 - ``steps``: one step, improve D (``n_critic`` updates) then move G;
 - ``start``: processes, device, data (and its subset), run directory, networks;
-- ``state``: the records the phases share, :class:`TrainResult`, :class:`TrainingDiverged`;
+- ``state``: the records the phases share, :class:`~gan.TrainResult`,
+  :class:`~gan.TrainingDiverged`;
 - ``settings``: the process-wide torch settings, restored after a run;
 - ``schedule``: the learning-rate schedule (:func:`lr_factor`);
 - ``monitor``: ``log.jsonl``, the progress bar and the running means;

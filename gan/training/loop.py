@@ -63,7 +63,7 @@ def train(
             interrupted (for time-limited jobs; continue later with ``resume=True``).
 
     Returns:
-        A :class:`~gan.training.TrainResult`.
+        A :class:`TrainResult`.
 
     Raises:
         ValueError: bad data/loss names, or a run directory that may not be written.

@@ -32,7 +32,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainResult:
-    """What :func:`~gan.training.train` returns.
+    """What :func:`train` returns.
 
     Attributes:
         run_dir: the run directory.
