@@ -227,7 +227,7 @@ _DELEGATED = {"stats": _stats, "weights": _weights, "data": _data}
 
 def _run_and_report(cfg, *, resume: bool = False, overwrite: bool = False) -> int:
     from gan.evaluation import format_table
-    from gan.training_loop import train
+    from gan.training import train
 
     t0 = time.perf_counter()
     res = train(cfg, resume=resume, overwrite=overwrite)
