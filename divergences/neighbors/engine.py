@@ -431,7 +431,8 @@ def search_both(
     Nearest neighbour of each x in y and of each y in x: ``((dx, ix), (dy, iy))`` with
     shapes (B, N, 1) and (B, M, 1), equal to ``search(s, 1)`` and ``search`` of the swapped
     sets. The p = 2 brute engine computes both from one pass over the score tiles (half the
-    matrix products); the other engines run twice.
+    matrix products); the kd-tree engine queries each set in its own tree's leaf order; the
+    other engines run twice.
     """
     rev = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
     if _engine(s, 1) == "brute" and s.p == 2.0:
@@ -451,4 +452,16 @@ def search_both(
         fy = _eng.finalize(sc.ys, sc.xs, dy, iy, s.p, s.y_len)
         rsc = _Scaled(sc.ye, sc.xe, sc.ys, sc.xs, sc.e, sc.h)
         return (_back(sc, s, fx[0]), fx[1]), (_back(rsc, rev, fy[0]), fy[1])
+    if _engine(s, 1) == "kdtree" and _engine(rev, 1) == "kdtree":
+        sc = _scaled(s, torch.float64)
+        rsc = _Scaled(sc.ye, sc.xe, sc.ys, sc.xs, sc.e, sc.h)
+        with torch.no_grad():
+            both = _kdtree.kdtree_both(sc.xe, sc.ye, s.p, s.x_len, s.y_len)
+        out = []
+        for (dist, idx), scl, sets in zip(both, (sc, rsc), (s, rev)):
+            dist = _per_set(dist, [e - h for e, h in zip(scl.e, scl.h)])  # exact: powers of 2
+            _resolve_unresolved(scl, sets, dist, idx, 1, False, torch.float64, exact=False)
+            d, i = _eng.finalize(scl.xs, scl.ys, dist, idx, s.p, sets.x_len)
+            out.append((_back(scl, sets, d), i))
+        return out[0], out[1]
     return search(s, 1, tile=tile), search(rev, 1, tile=tile)
