@@ -59,6 +59,10 @@ class MetricSpec:
         if not self.needs or unknown:
             raise ValueError(f"metric {self.name!r}: needs must be a non-empty subset of {NEEDS}")
 
+    def __call__(self, real: Side, fake: Side, options: Any) -> MetricResult:
+        """``compute(real, fake, options)``."""
+        return self.compute(real, fake, options)
+
     @property
     def statistics_suffice(self) -> bool:
         """True when the mean and covariance of each side are all the metric reads."""

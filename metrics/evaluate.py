@@ -4,11 +4,19 @@
 ``.npz`` / ``.pt`` files (loaded without pickles), image folders, or a generator callable
 ``fake(n) -> (n, ...)`` with ``num_samples`` (loading: :mod:`metrics.loading`). The report
 is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod:`metrics.cli`.
+
+It runs in three stages, each handing a frozen record to the next: the keywords become one
+:class:`EvaluationOptions`, checked once; each side is read once into a
+:class:`~metrics._records.Side` keeping what the asked metrics need (:mod:`metrics._sides`);
+each metric of the registry :data:`METRICS` (:mod:`metrics._registry`, the built-in ones in
+:mod:`metrics._registered`) maps the two sides and the options to a
+:class:`~metrics._records.MetricResult`, and the report is assembled from those.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -163,31 +171,37 @@ def evaluate(
         precision=precision,
         data_root=data_root,
     )
-    specs = [METRICS[m] for m in opts.metrics]
     reader = Reader.from_options(opts)
     named = {k: ":".join(spec) for k, s in (("real", real), ("fake", fake))
              if (spec := parse_spec(s)) is not None and not Path(str(s)).exists()}  # fmt: skip
+    real_side, fake_side = _read_sides(real, fake, opts, reader)
+    results: dict[str, MetricResult] = {}
+    for name in opts.metrics:  # a plain loop: warnings point at the caller (stacklevel 3)
+        results[name] = METRICS[name].compute(real_side, fake_side, opts)
+    return _report(results, real_side, fake_side, opts, reader, named)
+
+
+def _read_sides(real: Any, fake: Any, opts: EvaluationOptions, reader: Reader) -> tuple[Side, Side]:
+    """Read both sides once, keeping what the metrics asked need (their registered needs)."""
     real, fake = (named_images(s, data_root=opts.data_root, image_size=opts.image_size,
                                channels=reader.channels) for s in (real, fake))  # fmt: skip
     for side, source in (("real", real), ("fake", fake)):
         if is_stats_file(source):
             check_statistics_only(opts.metrics, side=side, source=source)
-    statistics = any("statistics" in s.needs for s in specs)
+    needs = set().union(*(METRICS[m].needs for m in opts.metrics))
     # without a statistics metric the sides keep features: the report's dimension, the check
-    keep = any("features" in s.needs for s in specs) or not statistics
-    want_logits = any("logits" in s.needs for s in specs)
+    keep = "features" in needs or "statistics" not in needs
     counts = [planned_count(s, opts.num_samples) for s in (real, fake)]
     k = min([opts.fid_groups, *(c // 2 for c in counts if c is not None)])
-    need = Need(features=keep, statistics=statistics, groups=k)
     # only the reference side is cached: generated samples change from run to run
+    need = Need(features=keep, statistics="statistics" in needs, groups=k)
     real_side = read_side(real, name="real", reader=reader, need=need, cache=opts.cache)
     if real_side.from_statistics_file and real_side.groups:
         k = min(len(real_side.groups), k) if k else 0
-    fake_side = read_side(fake, name="fake", reader=reader,
-                          need=Need(keep, statistics, k, want_logits))  # fmt: skip
+    need = replace(need, groups=k, logits="logits" in needs)
+    fake_side = read_side(fake, name="fake", reader=reader, need=need)
     _check_dims(real_side, fake_side)
-    results = {s.name: s.compute(real_side, fake_side, opts) for s in specs}
-    return _report(results, real_side, fake_side, opts, reader, named)
+    return real_side, fake_side
 
 
 def _report(
