@@ -38,7 +38,8 @@ class EvaluationOptions:
     The other attributes are :func:`metrics.evaluate`'s keywords of the same name.
 
     Raises:
-        TypeError: a metric name, option mapping, count or flag of the wrong type.
+        TypeError: a metric name, option mapping, count or flag of the wrong type, or an
+            option ``fid`` does not take (it takes ``groups`` and ``confidence``).
         ValueError: an unknown metric, options for a metric not asked, a count below its
             minimum (``batch_size``, ``num_samples``, ``image_size`` >= 1, ``num_workers``
             >= 0, ``options["fid"]["groups"]`` >= 0), ``channels`` not 1 or 3, or a ``resize``
@@ -76,6 +77,9 @@ class EvaluationOptions:
         object.__setattr__(self, "metrics", names)
         object.__setattr__(self, "options", _metric_options(self.options, names))
         if "fid" in names:
+            unknown = sorted(set(self.options.get("fid", {})) - {"groups", "confidence"})
+            if unknown:
+                raise TypeError(f"options['fid'] takes 'groups' and 'confidence', not {unknown}")
             g = self.options.get("fid", {}).get("groups", DEFAULT_FID_GROUPS)
             if isinstance(g, bool) or not isinstance(g, int) or g < 0:
                 raise ValueError(f"options['fid']['groups'] must be an integer >= 0, got {g!r}")

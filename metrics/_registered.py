@@ -39,12 +39,7 @@ def _estimate(e: Any) -> Entry:
 @register("fid", needs={"statistics"})
 def _fid(real: Side, fake: Side, options: EvaluationOptions) -> MetricResult:
     """``fid`` and, with K >= 2 groups of >= 2 samples, ``fid_bias_corrected`` and ``fid_inf``."""
-    o = options.of("fid")
-    o.pop("groups", None)  # the sides were read with them
-    return _fid_entries(real, fake, **o)
-
-
-def _fid_entries(real: Side, fake: Side, *, confidence: float = 0.95) -> MetricResult:
+    confidence = options.of("fid").get("confidence", 0.95)  # the sides were read with the groups
     rg, fg = list(real.groups), list(fake.groups)
     if rg and fg and len(rg) != len(fg):  # sizes known only after reading: match them
         rg, fg = coarsen(rg, len(fg)), coarsen(fg, len(rg))

@@ -118,7 +118,8 @@ def evaluate(
         num_samples: use (or draw) at most this many samples of each set.
         batch_size: batch size of feature extraction and of generator calls.
         device: where extractors run (default: CUDA when present).
-        options: per-metric keyword options, e.g. ``{"kid": {"subsets": 10}}``.
+        options: per-metric keyword options, e.g. ``{"kid": {"subsets": 10}}``; the caller's
+            mappings are copied, never changed.
         progress: progress bars (None: only when stderr is a terminal).
         image_size: side every folder image is brought to (default: its first image's).
         resize: with ``features="inception"``, the network's preprocessing:
@@ -140,6 +141,9 @@ def evaluate(
             refused.
         data_root: where a named data set's IDX files are looked for first (see
             :func:`metrics.datasets.find_split`).
+
+    The keywords are checked once, into an :class:`EvaluationOptions` (build one yourself to
+    check settings before a long run: ``evaluate(real, fake, **opts.keywords())``).
 
     Returns:
         A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor

@@ -193,6 +193,7 @@ def test_options_record_checks_once_and_round_trips():
         ({"image_size": 0}, ValueError, "image_size must be a positive int"),
         ({"options": {"fid": 3}}, TypeError, "options must map metric names to dicts"),
         ({"options": {"fid": {"groups": -1}}}, ValueError, r"options\['fid'\]\['groups'\]"),
+        ({"options": {"fid": {"group": 3}}}, TypeError, r"takes 'groups' and 'confidence', not"),
         ({"resize": "clean"}, ValueError, "needs features 'inception'"),
         ({"metrics": []}, ValueError, "metrics is empty"),
     ]
