@@ -46,7 +46,8 @@ class Side:
         logits: ``(n, C)`` classifier logits of the samples (the Inception Score's input).
         samples: the samples (a tensor, or an iterable that reads the folder's batches again);
             None for a statistics file.
-        source: what the side was read from, as error messages name it.
+        source: what the side was read from, as error messages name it: the file or folder
+            path, else the kind of object (``"ndarray"``, ``"Tensor"``, ``"function"``).
         extractor: the provenance of the extractor behind the features (e.g. ``{"network":
             "identity"}``), None for a plain callable.
         summary: the side's JSON-ready provenance for the report (source kind, count, the
@@ -79,8 +80,6 @@ class Side:
         object.__setattr__(self, "summary", _frozen(summary))
         if self.extractor is not None:
             object.__setattr__(self, "extractor", _frozen(self.extractor))
-        if not self.source:
-            object.__setattr__(self, "source", f"the {self.name} samples")
 
     @property
     def from_statistics_file(self) -> bool:

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
     "NEEDS",
+    "NO_CLASSIFIER",
     "MetricSpec",
     "check_statistics_only",
     "metric_names",
@@ -36,6 +37,11 @@ NEEDS = ("statistics", "features", "logits", "samples")
 """What a metric may need of the sides (see the module docstring)."""
 
 DEFAULT_METRICS = ("fid", "kid", "precision_recall", "density_coverage")
+
+NO_CLASSIFIER = (
+    "metric 'is' needs a classifier: pass logits=... (or features='inception', 'digits' or "
+    "'fashion')"
+)
 
 Compute = Callable[[Side, Side, Any], MetricResult]
 
@@ -60,8 +66,29 @@ class MetricSpec:
             raise ValueError(f"metric {self.name!r}: needs must be a non-empty subset of {NEEDS}")
 
     def __call__(self, real: Side, fake: Side, options: Any) -> MetricResult:
-        """``compute(real, fake, options)``."""
+        """``compute(real, fake, options)`` after :meth:`check`."""
+        self.check(real, fake)
         return self.compute(real, fake, options)
+
+    def check(self, real: Side, fake: Side) -> None:
+        """Raise ``ValueError`` when a side lacks what the metric needs.
+
+        A side read from a statistics file gets :func:`check_statistics_only`'s message.
+        """
+        for side in (real, fake):
+            if side.from_statistics_file:
+                check_statistics_only([self.name], side=side.name, source=side.source)
+            needs = self.needs_of(side.name)
+            if "logits" in needs and side.logits is None:
+                raise ValueError(NO_CLASSIFIER if self.name == "is" else
+                                 f"metric {self.name!r} needs the {side.name} logits")  # fmt: skip
+            held = {"statistics": side.total, "features": side.features, "samples": side.samples}
+            lacking = [w for w in needs & held.keys() if held[w] is None]
+            if lacking:
+                raise ValueError(
+                    f"metric {self.name!r} needs the {side.name} side's {' and '.join(lacking)}, "
+                    f"which were not kept when it was read ({side.source})"
+                )
 
     @property
     def statistics_suffice(self) -> bool:

@@ -24,7 +24,7 @@ import torch
 
 from metrics._options import EvaluationOptions
 from metrics._records import Side
-from metrics._registry import METRICS
+from metrics._registry import METRICS, NO_CLASSIFIER
 from metrics.cache import (
     check_provenance,
     load_stats_file,
@@ -51,11 +51,6 @@ from metrics.loading import is_stats_file, load_samples
 from metrics.stats import FeatureStats
 
 __all__ = ["Need", "Reader", "read_folder", "read_samples", "read_side", "read_statistics_file"]
-
-NO_CLASSIFIER = (
-    "metric 'is' needs a classifier: pass logits=... (or features='inception', 'digits' or "
-    "'fashion')"
-)
 
 
 @dataclass(frozen=True)
@@ -180,7 +175,7 @@ def read_statistics_file(source: str | os.PathLike, *, name: str, reader: Reader
         total.n or 0,
         total=total,
         groups=groups,
-        source=f"the statistics file {source}",
+        source=str(source),
         extractor=reader.provenance,
         summary=meta.get("folder") or {},
     )
@@ -211,9 +206,8 @@ def read_folder(
         if cached is not None:
             total, groups, meta = cached
             summary = {**(meta.get("folder") or {}), "cached_statistics": True}
-            return Side(
-                name, "folder", total.n, total=total, groups=groups, extractor=prov, summary=summary
-            )
+            return Side(name, "folder", total.n, total=total, groups=groups, source=str(source),
+                        extractor=prov, summary=summary)  # fmt: skip
 
     def batches() -> Iterator[torch.Tensor]:
         return folder_batches(
@@ -250,6 +244,7 @@ def read_folder(
         groups=tuple(acc.groups),
         logits=torch.cat(logits) if logits else None,
         samples=_Reiterable(batches),
+        source=str(source),
         extractor=prov,
         summary={**info.summary(), "cached_statistics": False},
     )
@@ -261,17 +256,9 @@ def read_samples(source: Any, *, name: str, reader: Reader, need: Need) -> Side:
         source, num_samples=reader.num_samples, batch_size=reader.batch_size, name=name
     )
     run = reader.network(need)
-    feats = torch.cat(
-        list(
-            iter_features(
-                run,
-                samples,
-                progress=bool(reader.progress),
-                batch_size=reader.batch_size,
-                device=reader.device,
-            )
-        )
-    )
+    batches = iter_features(run, samples, progress=bool(reader.progress),
+                            batch_size=reader.batch_size, device=reader.device)  # fmt: skip
+    feats = torch.cat(list(batches))
     logits = None
     if isinstance(run, _Joint):
         feats, logits = run.split(feats)
@@ -291,6 +278,7 @@ def read_samples(source: Any, *, name: str, reader: Reader, need: Need) -> Side:
         groups=tuple(groups),
         logits=logits,
         samples=samples,
+        source=str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__,
         extractor=_plain(reader.provenance),
     )
 

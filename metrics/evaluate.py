@@ -181,6 +181,7 @@ def evaluate(
     real_side, fake_side = _read_sides(real, fake, opts, reader)
     results: dict[str, MetricResult] = {}
     for name in opts.metrics:  # a plain loop: warnings point at the caller (stacklevel 3)
+        METRICS[name].check(real_side, fake_side)
         results[name] = METRICS[name].compute(real_side, fake_side, opts)
     return _report(results, real_side, fake_side, opts, reader, named)
 
@@ -218,7 +219,7 @@ def _report(
 ) -> Report:
     """The Report: every metric's entries, in order, and the run's provenance."""
     entries = {n: e for r in results.values() for n, e in r.entries.items()}
-    recorded = {}
+    recorded: dict[str, dict[str, Any]] = {}
     for name, r in results.items():  # the options given (not the mode centres) and chosen
         given = {k: v for k, v in opts.options.get(name, {}).items() if k != "centers"}
         if given or r.meta or name in opts.options:
@@ -252,7 +253,8 @@ def _version() -> str:
 def _check_dims(real: Side, fake: Side) -> None:
     if real.dim != fake.dim:
         if real.from_statistics_file:
-            what, why = f"{real.source} has", "statistics of another network or preprocessing?"
+            what = f"the statistics file {real.source} has"
+            why = "statistics of another network or preprocessing?"
         else:
             what, why = "the real features have", (
                 "another network, or images of another size or channel count (image_size / "

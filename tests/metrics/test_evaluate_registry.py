@@ -155,8 +155,19 @@ def test_statistics_only_sides(tmp_path, monkeypatch):
     assert via_file.meta["provenance"]["real"]["source"] == "stats"
     # a side holding statistics only has no features: a metric that needs them says so
     opts = EvaluationOptions(metrics="kid", features="digits", device="cpu")
-    side = read_side(ref, name="real", reader=Reader.from_options(opts), need=Need(features=True))
+    reader = Reader.from_options(opts)
+    side = read_side(ref, name="real", reader=reader, need=Need(features=True))
     assert side.from_statistics_file and side.features is None and side.dim == 64
+    assert side.source == str(ref)
+    other = read_side(fake, name="fake", reader=reader, need=Need(features=True))
+    with pytest.raises(ValueError, match=r"real is a statistics file .*'kid' needs per-sample"):
+        METRICS["kid"](side, other, opts)
+    with pytest.raises(ValueError, match="needs a classifier"):
+        METRICS["is"](side, other, opts)
+    fid_only = read_side(fake, name="fake", reader=reader, need=Need(statistics=True))
+    with pytest.raises(ValueError, match=r"'kid' needs the fake side's features, which were not"):
+        METRICS["kid"](other, fid_only, opts)
+    assert METRICS["fid"](side, fid_only, opts).entries["fid"].value >= 0
 
 
 def test_a_folder_read_twice_is_counted_once(tmp_path):
