@@ -9,6 +9,7 @@ several at once on arrays, files, image folders or a generator and returns a :cl
 from __future__ import annotations
 
 from metrics import distributed, features
+from metrics._options import EvaluationOptions
 from metrics._types import Score
 from metrics.cli import cli_evaluate
 from metrics.cmmd import cmmd
@@ -50,6 +51,7 @@ __all__ = [
     "TWO_SAMPLE",
     "DensityCoverage",
     "Entry",
+    "EvaluationOptions",
     "FeatureStats",
     "InceptionScore",
     "ModeCoverage",
