@@ -78,7 +78,7 @@ def reference_loop(data: torch.Tensor, steps: int, warmup: int, device: torch.de
     return (time.perf_counter() - t0) / steps
 
 
-def ring8_reference(cfg: TrainConfig, steps: int, warmup: int) -> float:
+def ring8_reference(cfg: TrainConfig, steps: int, warmup: int, r1_every: int = 1) -> float:
     """The ring8 preset's step as a plain loop; returns seconds per step after ``warmup``."""
     torch.manual_seed(0)
     ring = load_data("ring8")
@@ -93,11 +93,13 @@ def ring8_reference(cfg: TrainConfig, steps: int, warmup: int) -> float:
     for i in range(warmup + steps):
         if i == warmup:
             t0 = time.perf_counter()
-        real = ring.sample(b, gen).requires_grad_(True)
+        lazy = i % r1_every == 0
+        real = ring.sample(b, gen).requires_grad_(lazy)
         fake = g(torch.randn(b, cfg.z_dim))
         logit_r, logit_f = d(real), d(fake.detach())
         loss_d = F.softplus(-logit_r).mean() + F.softplus(logit_f).mean()
-        loss_d = loss_d + 0.5 * cfg.r1 * r1_penalty(logit_r, real)
+        if lazy:
+            loss_d = loss_d + 0.5 * cfg.r1 * r1_every * r1_penalty(logit_r, real)
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
@@ -119,20 +121,25 @@ def _median_step(run_dir: str) -> float:
     return statistics.median(per)
 
 
-def ring8_case(steps: int, compile_: bool, rounds: int) -> tuple[float, float]:
-    """(plain, trainer) seconds per step, each the best of ``rounds`` interleaved rounds."""
+def ring8_case(
+    steps: int, compile_: bool, rounds: int, r1_every: int = 0
+) -> tuple[float, float, float]:
+    """Seconds per step of (plain loop, R1 every step; plain loop, the trainer's R1 period;
+    trainer), each the best of ``rounds`` interleaved rounds."""
     log_every = max(50, steps // 6)
     base = TrainConfig.from_preset("ring8", device="cpu")
-    refs, ours = [], []
+    every = r1_every or base.r1_every
+    refs, lazy, ours = [], [], []
     for _ in range(rounds):  # interleaved, so that a busy machine slows both alike
         refs.append(ring8_reference(base, steps, warmup=log_every))
+        lazy.append(ring8_reference(base, steps, warmup=log_every, r1_every=every))
         with tempfile.TemporaryDirectory() as tmp:
             cfg = base.replace(steps=steps + log_every, log_every=log_every, ckpt_every=0,
                                eval_samples=0, plots=False, progress=False, compile=compile_,
-                               out=f"{tmp}/run")  # fmt: skip
+                               r1_every=every, out=f"{tmp}/run")  # fmt: skip
             train(cfg)
             ours.append(_median_step(cfg.out))
-    return min(refs), min(ours)
+    return min(refs), min(lazy), min(ours)
 
 
 def trainer_loop(data_path: Path, steps: int, log_every: int, compile_: bool) -> float:
@@ -169,15 +176,24 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="ring8: interleaved rounds (best of)")
     p.add_argument("--compile", action="store_true", help="torch.compile in the trainer")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--r1-every", type=int, default=0, help="ring8: lazy R1 period (0: the preset's)"
+    )
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.case == "ring8":
-        t_ref, t_ours = ring8_case(args.steps or 600, args.compile, args.rounds)
+        t_ref, t_lazy, t_ours = ring8_case(
+            args.steps or 600, args.compile, args.rounds, args.r1_every
+        )
+        every = args.r1_every or TrainConfig.from_preset("ring8").r1_every
         print(f"device: CPU, torch {torch.__version__}, threads {torch.get_num_threads()}")
         print(f"ring8 preset step (MLP 4x64, batch 512, R1, EMA), best of {args.rounds}")
         _table(t_ref, t_ours, "plain loop (.item() every step)",
                "gan.train" + (" (compile)" if args.compile else ""))  # fmt: skip
+        if every > 1:
+            _table(t_lazy, t_ours, f"plain loop, the same R1 every {every} steps",
+                   "gan.train" + (" (compile)" if args.compile else ""))  # fmt: skip
         return
     args.steps = args.steps or (200 if cuda else 8)
     device = torch.device("cuda" if cuda else "cpu")

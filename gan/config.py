@@ -90,6 +90,7 @@ class TrainConfig:
     loss: str = "ns"  # minimax | ns | wgan-gp | hinge | lsgan | fgan-<divergence>
     alpha: float = 0.5  # parameter of fgan-alpha
     r1: float = 0.0  # R1 penalty weight gamma: gamma/2 * E_real ||grad D||^2
+    r1_every: int = 1  # lazy R1: the penalty on every k-th D update, weighted by k
     gp: float = 0.0  # WGAN-GP weight lambda; 0 with loss=wgan-gp means the paper's 10
     normalize: bool = False  # G and D work in standardised coordinates (x - loc) / scale
     # --- models ---------------------------------------------------------------------------
@@ -162,7 +163,16 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "n_critic", "z_dim", "hidden", "channels", "pac"):
+        for name in (
+            "steps",
+            "batch_size",
+            "n_critic",
+            "r1_every",
+            "z_dim",
+            "hidden",
+            "channels",
+            "pac",
+        ):
             _positive_int(getattr(self, name), name)
         for name in ("g_layers", "d_layers", "log_every", "ckpt_every", "eval_samples"):
             _positive_int(getattr(self, name), name, minimum=0 if name != "log_every" else 1)

@@ -61,6 +61,7 @@ OPTIONS: dict[str, Option] = {
                "for any f-divergence (fgan-kl, fgan-js, ...)"),
     "alpha": _o("loss", "alpha of loss fgan-alpha"),
     "r1": _o("loss", "R1 penalty weight gamma: gamma/2 E_real |grad D|^2"),
+    "r1_every": _o("loss", "lazy R1 (StyleGAN2): the penalty every k-th D update, weighted k"),
     "gp": _o("loss", "WGAN-GP weight (0 with loss wgan-gp: the paper's 10)"),
     # optimisation
     "steps": _o("optimisation", "generator steps"),

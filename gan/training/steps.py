@@ -50,7 +50,9 @@ def improve_d(run: Run, nets: Nets, state: State):
         with torch.set_grad_enabled(i == cfg.n_critic - 1), nets.amp:
             fake_g = _call(nets.g_fwd, z, y_f)
         fake = fake_g.detach()
-        if cfg.r1 > 0:
+        # lazy R1 (Karras et al. 2020): on every r1_every-th D update, weighted by r1_every
+        r1 = cfg.r1 > 0 and (state.step * cfg.n_critic + i) % cfg.r1_every == 0
+        if r1:
             real.requires_grad_(True)
         real_d, fake_d = (real, fake) if aug is None else (aug(real), aug(fake))
         with nets.amp:
@@ -62,8 +64,9 @@ def improve_d(run: Run, nets: Nets, state: State):
                 logit_r = _call(nets.d_fwd, real_d, y_r).float()
                 logit_f = _call(nets.d_fwd, fake_d, y_f).float()
             loss_d = run.loss.d_loss(logit_r, logit_f)
-            if cfg.r1 > 0:  # in standardised coordinates: ∇_u = scale · ∇_x
-                loss_d = loss_d + 0.5 * cfg.r1 * nets.r1_scale * r1_penalty(logit_r, real)
+            if r1:  # in standardised coordinates: ∇_u = scale · ∇_x
+                w = 0.5 * cfg.r1 * cfg.r1_every * nets.r1_scale
+                loss_d = loss_d + w * r1_penalty(logit_r, real)
             if nets.gp_weight > 0:
                 d_gp = nets.d_fwd if y_r is None else (lambda x: nets.d_fwd(x, y_r))  # noqa: B023
                 gp = gradient_penalty(d_gp, real, fake, generator=state.rng, pac=cfg.pac)

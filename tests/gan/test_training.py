@@ -209,3 +209,27 @@ def test_a_seeded_preset_run_is_reproducible_and_its_seed_matters(tmp_path):
     assert [r["step"] for r in runs["a"]["log"] if r["kind"] == "eval"] == [4, 8, 12]
     assert not torch.equal(runs["a"]["checkpoint"]["g"]["net.0.weight"],
                            runs["c"]["checkpoint"]["g"]["net.0.weight"])  # fmt: skip
+
+
+@pytest.mark.parametrize(("n_critic", "every"), [(1, 4), (2, 3)])
+def test_lazy_r1_applies_the_penalty_every_kth_d_update(tmp_path, monkeypatch, n_critic, every):
+    import gan.training.steps as steps
+
+    calls = []
+    orig = steps.r1_penalty
+    monkeypatch.setattr(steps, "r1_penalty", lambda *a: calls.append(1) or orig(*a))
+    kw = dict(FAST, steps=4, n_critic=n_critic, r1=0.5, r1_every=every, eval_samples=0)
+    train(TrainConfig(out=str(tmp_path / "r"), **kw))
+    assert len(calls) == len(range(0, 4 * n_critic, every))
+
+
+def test_lazy_r1_weights_the_penalty_by_k(tmp_path):
+    # step 0 is a lazy step: r1 = 0.5 every 4th update moves D as r1 = 2 on every update
+    kw = dict(FAST, steps=1, seed=3, eval_samples=0, ckpt_every=1)
+    for name, r1, every in (("lazy", 0.5, 4), ("eager", 2.0, 1)):
+        train(TrainConfig(out=str(tmp_path / name), r1=r1, r1_every=every, **kw))
+    a, b = (load_checkpoint(tmp_path / n / "checkpoint.pt") for n in ("lazy", "eager"))
+    for key in a["d"]:
+        torch.testing.assert_close(a["d"][key], b["d"][key], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="r1_every"):
+        TrainConfig(r1_every=0)
