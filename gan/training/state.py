@@ -85,9 +85,11 @@ class Nets:
     aug: DiffAugment | None = None  # applied to every image D sees
     ada: AdaptiveProbability | None = None  # sets aug.p from D's real logits
     d_params: list = field(default_factory=list)  # D's parameters, listed once (not per step)
+    g_params: list = field(default_factory=list)  # G's, likewise
 
     def __post_init__(self) -> None:
         self.d_params = list(self.d.parameters())
+        self.g_params = list(self.g.parameters())
 
     @property
     def g_eval(self) -> nn.Module:
