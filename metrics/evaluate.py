@@ -16,9 +16,16 @@ from typing import Any
 import torch
 
 from divergences._validation import check_positive_int
+from metrics._jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
+from metrics._sides import collect_side, planned_count
 from metrics.cmmd import cmmd
-from metrics.datasets import named_images, parse_spec
-from metrics.features import (
+from metrics.fid import fid_from_stats
+from metrics.inception_score import inception_score
+from metrics.io.arrays import load_array, load_samples
+from metrics.io.datasets import named_images, parse_spec
+from metrics.kid import kid
+from metrics.modes import mode_coverage
+from metrics.networks.features import (
     digits_logits,
     extract,
     fashion_logits,
@@ -28,18 +35,6 @@ from metrics.features import (
     provenance,
     resolve_extractor,
 )
-from metrics.fid import fid_from_stats
-from metrics.inception_score import inception_score
-from metrics.jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
-from metrics.kid import kid
-from metrics.loading import (
-    collect_side,
-    load_array,
-    load_image_folder,
-    load_samples,
-    planned_count,
-)
-from metrics.modes import mode_coverage
 from metrics.prdc import density_coverage, precision_recall
 from metrics.report import Entry, Report
 from metrics.two_sample import TWO_SAMPLE, two_sample, two_sample_tests
@@ -51,7 +46,6 @@ __all__ = [
     "Report",
     "evaluate",
     "load_array",
-    "load_image_folder",
     "load_samples",
 ]
 

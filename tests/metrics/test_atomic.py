@@ -1,4 +1,4 @@
-"""The one writer (metrics._atomic): modes from the umask, and no orphan temporaries."""
+"""The one writer (metrics.io.atomic): modes from the umask, and no orphan temporaries."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import _atomic
-from metrics._atomic import (
+from metrics.io import atomic as _atomic
+from metrics.io.atomic import (
     append_text,
     atomic_open,
     check_writable,

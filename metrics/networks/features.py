@@ -38,9 +38,9 @@ import torch
 from tqdm.auto import tqdm
 
 from divergences._validation import check_positive_int
-from metrics._digits import DigitsFeatures, DigitsNet, load_digits_net
-from metrics._fashion import FashionFeatures, load_fashion_net
 from metrics._types import from_numpy
+from metrics.networks._digits import DigitsFeatures, DigitsNet, load_digits_net
+from metrics.networks._fashion import FashionFeatures, load_fashion_net
 
 __all__ = [
     "DigitsNet",
@@ -462,11 +462,11 @@ def provenance(spec: Any, extractor: Any = None) -> dict[str, Any] | None:
         if s == "identity":
             return {"network": "identity"}
         if s == "digits":
-            from metrics._digits import WEIGHTS
+            from metrics.networks._digits import WEIGHTS
 
             return {"network": "digits", "sha256": _sha256(WEIGHTS)}
         if s == "fashion":
-            from metrics._fashion import SHA256
+            from metrics.networks._fashion import SHA256
 
             return {"network": "fashion", "sha256": SHA256}
         if os.path.isfile(s):

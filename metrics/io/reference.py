@@ -1,0 +1,89 @@
+"""Reference statistics from data, the library side of ``divergences stats FOLDER -o ref.npz``.
+
+:func:`compute_stats` streams a folder or array through a feature extractor into
+:class:`~metrics.FeatureStats` (with K group statistics for FID error bars);
+:func:`metrics.io.cache.save_stats_file` writes them in pytorch-fid's ``.npz`` layout.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from divergences import __version__
+from metrics._sides import collect_side, planned_count
+from metrics.io.arrays import is_stats_file
+from metrics.io.cache import stats_provenance
+from metrics.io.datasets import named_images, parse_spec
+from metrics.networks.features import network_of, preprocessing, provenance, resolve_extractor
+
+__all__ = ["compute_stats"]
+
+
+def compute_stats(
+    source: Any,
+    *,
+    features: Any = "identity",
+    groups: int = 10,
+    num_samples: int | None = None,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+    image_size: int | None = None,
+    resize: str | None = None,
+    channels: int | None = None,
+    num_workers: int | None = None,
+    check_hash: bool = True,
+    precision: str | None = None,
+    data_root: str | None = None,
+) -> tuple[Any, list, dict[str, Any]]:
+    """Stream ``source`` (a folder, array or file) through ``features`` into statistics.
+
+    The options are :func:`metrics.evaluate`'s (``features="inception"`` with
+    ``resize="pytorch-fid"`` or ``"clean"``; ``check_hash=False`` loads unpublished Inception
+    weights, with a warning; ``precision`` ``"float32"``, ``"tf32"`` or ``"bf16"``).
+
+    Returns:
+        ``(total, groups, provenance)``: the :class:`~metrics.FeatureStats` of all samples,
+        the ``groups`` group statistics (sample ``i`` in group ``i mod groups``; none when
+        ``groups < 2`` or there are fewer than ``2 groups`` samples) and the provenance a
+        statistics file records (:func:`metrics.io.cache.stats_provenance`, plus the package
+        version and the source's summary: the size its images were read at).
+    """
+    if is_stats_file(source):
+        raise ValueError(f"{source} already holds statistics")
+    _, folder_filter = preprocessing(features, resize)
+    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash,
+                                  precision=precision)  # fmt: skip
+    if network_of(features) is not None and channels is None:  # the networks take RGB only
+        channels = 3
+    named = None if isinstance(source, str) and os.path.exists(source) else parse_spec(source)
+    source = named_images(source, data_root=data_root, image_size=image_size, channels=channels)
+    n = planned_count(source, num_samples)
+    k = min(groups, n // 2) if n is not None else groups
+    opts = {"image_size": image_size, "resize": folder_filter, "channels": channels}
+    side = collect_side(
+        source,
+        name="folder",
+        spec=features,
+        extractor=extractor,
+        keep_features=False,
+        want_stats=True,
+        groups=k if k >= 2 else 0,
+        num_samples=num_samples,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        folder_options={**opts, "num_workers": num_workers},
+        cache=False,
+    )
+    prov = {
+        "package_version": __version__,
+        **stats_provenance(features, provenance(features, extractor), opts),
+        "source": side.summary(),
+    }
+    if named is not None:
+        prov["data_set"] = ":".join(named)
+    return side.total, side.groups, prov
