@@ -126,3 +126,20 @@ def test_argparse_only_in_command_line_code():
             if any(n.split(".")[0] == "argparse" for n in names):
                 bad.append(mod)
     assert not bad, f"argparse outside gan/cli/ and gan/train_options.py: {sorted(set(bad))}"
+
+
+def test_gan_uses_only_public_metrics_names():
+    """gan imports metrics by public names only (the atomic writer is ``metrics.io.atomic``)."""
+    bad = []
+    for path in (ROOT / "gan").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            mod = node.module.split(".")
+            if mod[0] != "metrics":
+                continue
+            private = [p for p in mod[1:] if p.startswith("_")]
+            private += [a.name for a in node.names if a.name.startswith("_")]
+            if private:
+                bad.append(f"{path.relative_to(ROOT)}: from {node.module} import {private}")
+    assert not bad, "private metrics names used in gan/:\n" + "\n".join(bad)

@@ -119,7 +119,7 @@ with mod.atomic_open(sys.argv[1]) as fh:
 
 def test_a_writer_killed_mid_write_leaves_an_orphan_the_next_write_removes(tmp_path):
     target = tmp_path / "ref.npz"
-    module = ROOT / "metrics" / "_atomic.py"
+    module = ROOT / "metrics" / "io" / "atomic.py"
     proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target), str(module)])
     assert proc.returncode == -9
     (orphan,) = tmp_path.iterdir()
