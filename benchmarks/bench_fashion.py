@@ -2,7 +2,7 @@
 
 - ``ours``: ``divergences train --data fashion-mnist [--conditional]`` (the ``fashion-mnist``
   or ``fashion-mnist-cond`` preset: :func:`gan.config.resolve_config`), trained by
-  :func:`gan.training_loop.train`, sampled from its EMA generator (classes in proportion to
+  :func:`gan.training.train`, sampled from its EMA generator (classes in proportion to
   the data when conditional). Its training wall time T (evaluation excluded) sets the budget.
 - ``plain``: pytorch/examples ``dcgan/main.py`` adapted to 28 px: the same DCGAN layout started
   at 7 × 7 (nz 100, ngf = ndf = 64, BatchNorm in G and D, N(0, 0.02) init), ``BCELoss`` on
@@ -38,7 +38,7 @@ from gan.conditional import class_accuracy, generate, proportional_labels
 from gan.config import resolve_config
 from gan.models import DCGANDiscriminator, DCGANGenerator, build_models
 from gan.reporting import read_jsonl
-from gan.training_loop import train
+from gan.training import train
 from metrics.fid import fid_from_stats
 from metrics.io.datasets import load_split
 from metrics.networks.features import fashion_features, fashion_logits

@@ -131,7 +131,7 @@ def run_seed(overrides: dict[str, Any], seed: int, out: str, threads: int) -> di
     """Train one seed (or reuse a finished run) and return its final evaluation."""
     torch.set_num_threads(threads)
     from gan.config import resolve_config
-    from gan.training_loop import train
+    from gan.training import train
 
     cfg = resolve_config({**overrides, "seed": seed, "out": out, "progress": False,
                           "plots": False, "eval_samples": 2500, "rejection": True})  # fmt: skip

@@ -30,7 +30,7 @@ import torch
 def _run(args: tuple[str, str, int, int, float, str]) -> dict:
     augment, policy, seed, steps, fraction, out = args
     from gan.config import TrainConfig
-    from gan.training_loop import train
+    from gan.training import train
 
     run = Path(out)
     if not (run / "evaluation.json").is_file():

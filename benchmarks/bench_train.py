@@ -10,7 +10,7 @@ images, nz = 100, 64 base channels, batch 128, BCE on sigmoid outputs, Adam 2e-4
 β = (0.5, 0.999), fp32, losses read with ``.item()`` every step. Both loops use the same
 networks (gan.models.DCGANGenerator / DCGANDiscriminator) and data resident on the device
 (random images: this measures the step, not a data loader). The trainer runs through
-``gan.training_loop.train`` (non-saturating loss, EMA, bf16 autocast on CUDA, optional
+``gan.training.train`` (non-saturating loss, EMA, bf16 autocast on CUDA, optional
 torch.compile, host sync only every ``log_every`` steps); its time per step is the median over
 log intervals after the first (warm-up / compilation).
 
@@ -38,7 +38,7 @@ from gan.data import load_data
 from gan.losses import r1_penalty
 from gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from gan.reporting import read_jsonl
-from gan.training_loop import train
+from gan.training import train
 
 NZ, CH, BATCH, SIZE = 100, 64, 128, 64
 

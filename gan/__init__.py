@@ -56,7 +56,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TrainConfig",
         "resolve_config",
     ),
-    "gan.training_loop": (
+    "gan.training": (
         "TrainResult",
         "TrainingDiverged",
         "train",
@@ -100,7 +100,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the eager imports
     from gan.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
     from gan.rejection import DRSResult, calibrate_discriminator, rejection_sample
     from gan.sampling import load_run, sample_run
-    from gan.training_loop import TrainingDiverged, TrainResult, train
+    from gan.training import TrainingDiverged, TrainResult, train
 
 __all__ = [
     "DATASETS",

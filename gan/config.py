@@ -42,7 +42,7 @@ __all__ = [
 PRESET_DIR = Path(__file__).with_name("presets")
 
 #: Fields that may change when a run is resumed: the number of steps (the learning-rate
-#: schedule continues from where it stands, see :func:`gan.training_loop.lr_factor`) and
+#: schedule continues from where it stands, see :func:`gan.training.lr_factor`) and
 #: options that only schedule I/O; none changes the weights of the steps already taken.
 RESUMABLE_FIELDS = frozenset(
     {"steps", "log_every", "eval_every", "ckpt_every", "eval_samples", "progress", "out",

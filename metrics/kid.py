@@ -31,6 +31,7 @@ from metrics._types import Score, feature_pair
 
 __all__ = ["KID", "KIDScore", "kid"]
 
+_CHUNK_ELEMENTS = 1 << 17
 _F32_SAFE_SQNORM = 2.0**100  # centred squared norms beyond this are not safe in float32 products
 _EPS64 = float(torch.finfo(torch.float64).eps)
 
@@ -201,10 +202,17 @@ def kid(
 
 def _max_centred_sqnorm(x: torch.Tensor, y: torch.Tensor) -> float:
     """Largest squared norm of a feature about the pooled mean (float64, overflow-safe)."""
-    z = torch.cat([x.double(), y.double().to(x.device)])
-    k = 2.0 ** -(math.frexp(float(z.abs().max()))[1] if bool((z != 0).any()) else 0)
-    zc = z * k - (z * k).mean(0)
-    return float(zc.square().sum(1).max()) / k / k
+    sets = (x, y.to(x.device))
+    top = max(max(float(t.max()), -float(t.min())) for t in sets)
+    k = 2.0 ** -(math.frexp(top)[1] if top > 0 else 0)  # exact power of two: no overflow
+    step = max(1, _CHUNK_ELEMENTS // max(1, x.shape[1]))  # cache-sized blocks, no full copy
+
+    def blocks(t: torch.Tensor):
+        return (t[i : i + step].double() * k for i in range(0, t.shape[0], step))
+
+    c = sum(b.sum(0) for t in sets for b in blocks(t)) / sum(t.shape[0] for t in sets)
+    best = max(float((b - c).square_().sum(1).max()) for t in sets for b in blocks(t))
+    return best / k / k
 
 
 class KID(FeatureBuffer):

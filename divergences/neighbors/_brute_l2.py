@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from divergences.neighbors._exact import compute_dtype, pair_distances
@@ -33,7 +34,10 @@ TILE_ELEMENTS = 1 << 22
 TILE_COLUMNS = 4096
 # Candidate pairs whose exact distance is computed at once in the fallback (pairs x D).
 PAIR_ELEMENTS = 1 << 22
+CAST_ELEMENTS = 1 << 17
 INF = math.inf
+# float64 inputs of at least this dimension are scored in float32 (crossover: RESULTS.md)
+F32_SCORES_MIN_DIM = 3
 # Groups of the index-free min passes (see _min2_grouped): 64 strided column groups per row,
 # 32-row groups per column.
 GROUPS = 64
@@ -65,17 +69,19 @@ class _Prepared:
     """
 
     def __init__(self, x, y, x_len, y_len, x0=None, y0=None, tile=None):
-        self.cdt = cdt = compute_dtype(x.dtype)
         B, N, D = x.shape
+        self.cdt = cdt = score_dtype(x.dtype, D)
         M = y.shape[1]
         dev = x.device
         self.B, self.N, self.M, self.dev = B, N, M, dev
         self.tn, self.tm = _tiles(N, M, B, tile)
         self.buf = _buffer(B, self.tn, self.tm, cdt, dev)
         mu = torch.stack([y[b, : y_len[b]].mean(0, dtype=torch.float64) for b in range(B)])
-        mu = mu.unsqueeze(1).to(cdt)
-        self.x = x.detach().to(cdt) - mu
-        self.y = self.x if y is x else y.detach().to(cdt) - mu
+        # centre in the input's precision before any rounding to the score dtype, so that the
+        # rounding error is relative to the centred coordinates the error bound uses
+        mu = mu.unsqueeze(1).to(x.dtype)
+        self.x = _centred(x.detach(), mu, cdt)
+        self.y = self.x if y is x else _centred(y.detach(), mu, cdt)
         # exact distances come from these coordinates (the caller's, not the rescaled copies)
         self.x0 = x.detach() if x0 is None else x0
         self.y0 = y.detach() if y0 is None else y0
@@ -105,6 +111,21 @@ class _Prepared:
         return _Side(self.y0, self.x0, self.y, self.yn, self.ypad, self.x, self.xn_inf, self.xn_max)
 
 
+def _centred(t: torch.Tensor, mu: torch.Tensor, cdt: torch.dtype) -> torch.Tensor:
+    """``(t - mu)`` in ``cdt``, subtracted in ``t``'s dtype, row block by row block."""
+    if t.dtype == cdt:
+        return t - mu
+    out = torch.empty(t.shape, dtype=cdt, device=t.device)
+    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+        # NumPy subtracts and rounds in one pass
+        np.subtract(t.numpy(), mu.numpy(), out=out.numpy(), casting="same_kind")
+        return out
+    step = max(1, CAST_ELEMENTS // max(1, t.shape[0] * t.shape[2]))  # cache-sized blocks
+    for i in range(0, t.shape[1], step):
+        out[:, i : i + step].copy_(t[:, i : i + step] - mu)
+    return out
+
+
 class _Side(NamedTuple):
     """Queries and references of one direction, in the caller's and the centred coordinates."""
 
@@ -116,6 +137,17 @@ class _Side(NamedTuple):
     rc: torch.Tensor
     rn_inf: torch.Tensor
     rn_max: torch.Tensor
+
+
+def score_dtype(dtype: torch.dtype, dim: int) -> torch.dtype:
+    """The dtype of the scores (products): float32 unless float64 input of low dimension.
+
+    Float64 inputs of dimension ``>= F32_SCORES_MIN_DIM`` are scored in float32 (twice the
+    matrix-product rate) and certified with float32's bound; the distances stay float64.
+    """
+    if dtype == torch.float64:
+        return torch.float64 if dim < F32_SCORES_MIN_DIM else torch.float32
+    return compute_dtype(dtype)
 
 
 def _tiles(n: int, m: int, batch: int, tile: int | None) -> tuple[int, int]:
@@ -199,14 +231,18 @@ def _exact_sq(q0, r0, qi, ri):
     by its max-abs (exact at any magnitude; the ranking of squared distances is the same).
     """
     D = q0.shape[-1]
-    step = max(1, PAIR_ELEMENTS // D)
+    step = max(1, CAST_ELEMENTS // D)  # cache-sized blocks: no page faults on fresh buffers
+    n = ri.numel()
+
+    def rows(s: int) -> torch.Tensor:  # qi None: the query rows in order, no gather
+        return q0[s : s + step] if qi is None else q0.index_select(0, qi[s : s + step])
+
     out = [
         pair_distances(
-            q0.index_select(0, qi[s : s + step]).double()
-            - r0.index_select(0, ri[s : s + step]).double(),
+            rows(s).double() - r0.index_select(0, ri[s : s + step]).double(),
             2.0,
         )
-        for s in range(0, qi.numel(), step)
+        for s in range(0, n, step)
     ]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.float64, device=q0.device)
 
@@ -282,8 +318,10 @@ def _finish(P, side, idx, vk, vk1, k, excl, tile):
 def _gather_sq(q0, r0, idx):
     B, M, D = r0.shape
     flat = idx.clamp_min(0) + M * torch.arange(B, device=idx.device).view(-1, 1, 1)
-    qi = torch.arange(q0.shape[0] * q0.shape[1], device=idx.device).view(B, -1, 1)
-    qi = qi.expand_as(idx).reshape(-1)
+    qi = None  # k = 1: pair p is query row p
+    if idx.shape[-1] > 1:
+        qi = torch.arange(q0.shape[0] * q0.shape[1], device=idx.device).view(B, -1, 1)
+        qi = qi.expand_as(idx).reshape(-1)
     sq = _exact_sq(q0.reshape(-1, D), r0.reshape(-1, D), qi, flat.reshape(-1))
     return sq.view(idx.shape)
 

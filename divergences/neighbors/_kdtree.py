@@ -36,7 +36,7 @@ def kdtree(
     x_len: list[int],
     y_len: list[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scipy cKDTree (all cores) on float64 copies, one tree per set.
+    """Scipy cKDTree (torch's thread count) on float64 copies, one tree per set.
 
     cKDTree's distances are exact float64 distances of the (float64-converted) coordinates
     while their squares stay in the normal range (the caller rescales the data and re-solves
@@ -51,12 +51,13 @@ def kdtree(
     dist = np.full((B, N, k), np.inf, dtype=out_dt)
     out = np.full((B, N, k), -1, dtype=np.int64)
     kq = k + 1 if exclude_self else k
+    workers = torch.get_num_threads()  # the thread budget the user gave torch, as elsewhere
     for b in range(B):
         xb = _as_numpy64(x[b, : x_len[b]])
         same = exclude_self or (y is x and y_len[b] == x_len[b])  # exclude_self: equal sets
         yb = xb if same else _as_numpy64(y[b, : y_len[b]])
         tree = cKDTree(yb, balanced_tree=False, compact_nodes=False)  # cheaper build, same queries
-        db, ib = tree.query(xb, k=kq, p=p, workers=-1)
+        db, ib = tree.query(xb, k=kq, p=p, workers=workers)
         if kq == 1:
             db, ib = db[:, None], ib[:, None]
         ib = ib.astype(np.int64, copy=False)
@@ -76,3 +77,31 @@ def kdtree(
         dist[b, : x_len[b]] = db
         out[b, : x_len[b]] = ib
     return torch.from_numpy(dist), torch.from_numpy(out)
+
+
+def kdtree_both(
+    x: torch.Tensor, y: torch.Tensor, p: float, x_len: list[int], y_len: list[int]
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Nearest neighbour of each x in y and of each y in x, from one tree per set.
+
+    Each set is queried in the leaf order of its own tree (built anyway for the other
+    direction), so consecutive queries walk the same branches; the answers are put back in
+    the caller's order. Same distances, indices and dtypes as two :func:`kdtree` calls.
+    """
+    from scipy.spatial import cKDTree
+
+    B = x.shape[0]
+    out_dt = np.float32 if x.dtype == torch.float32 else np.float64
+    workers = torch.get_num_threads()
+    res = []
+    for n_max in (x.shape[1], y.shape[1]):
+        res.append((np.full((B, n_max, 1), np.inf, out_dt), np.full((B, n_max, 1), -1, np.int64)))
+    for b in range(B):
+        pts = (_as_numpy64(x[b, : x_len[b]]), _as_numpy64(y[b, : y_len[b]]))
+        trees = [cKDTree(a, balanced_tree=False, compact_nodes=False) for a in pts]
+        for side, (dist, idx) in enumerate(res):
+            q, order, other = pts[side], trees[side].indices, trees[1 - side]
+            d, i = other.query(q[order], k=1, p=p, workers=workers)
+            dist[b, order, 0] = d
+            idx[b, order, 0] = i
+    return tuple((torch.from_numpy(d), torch.from_numpy(i)) for d, i in res)  # type: ignore[return-value]

@@ -291,10 +291,12 @@ def _set_max_abs(t: torch.Tensor, lengths: list[int]) -> list[float]:
     return row_t.masked_fill(~valid_t, 0).amax(-1).double().cpu().tolist()
 
 
-def _engine_dtype(engine: str, dtype: torch.dtype) -> torch.dtype:
+def _engine_dtype(engine: str, dtype: torch.dtype, dim: int, p: float) -> torch.dtype:
     """The dtype a selection engine computes its scores in."""
     if engine == "kdtree":
         return torch.float64
+    if engine == "brute" and p == 2.0:
+        return _brute.score_dtype(dtype, dim)
     return torch.float32 if engine == "triton" else _eng.compute_dtype(dtype)
 
 
@@ -394,7 +396,7 @@ def search(
     """k-NN of validated sets: batched (B, N, k) distances (differentiable) and indices."""
     engine = _engine(s, k)
     xl, yl, p = s.x_len, s.y_len, s.p
-    edt = _engine_dtype(engine, s.x.dtype)
+    edt = _engine_dtype(engine, s.x.dtype, s.x.shape[-1], p)
     sc = _scaled(s, edt)
     xe, ye = sc.xe, sc.ye
     x0, y0 = sc.xs.detach(), sc.ys.detach()
@@ -411,6 +413,8 @@ def search(
             _resolve_unresolved(sc, s, dist, idx, k, exclude_self, edt)
         elif p == 2.0:
             dist, idx = _brute.knn_l2(xe, ye, k, exclude_self, xl, yl, tile, x0, y0)
+            if edt != s.x.dtype:
+                _resolve_unresolved(sc, s, dist, idx, k, exclude_self, edt)
         else:
             cand = _brute_lp.brute(xe, ye, k, p, exclude_self, xl, yl, tile)
             dist, idx = _eng.rerank(x0, y0, cand, k, p)
@@ -427,18 +431,37 @@ def search_both(
     Nearest neighbour of each x in y and of each y in x: ``((dx, ix), (dy, iy))`` with
     shapes (B, N, 1) and (B, M, 1), equal to ``search(s, 1)`` and ``search`` of the swapped
     sets. The p = 2 brute engine computes both from one pass over the score tiles (half the
-    matrix products); the other engines run twice.
+    matrix products); the kd-tree engine queries each set in its own tree's leaf order; the
+    other engines run twice.
     """
     rev = PointSets(s.y, s.x, s.y_len, s.x_len, s.batched, s.is_numpy, s.p, s.engine)
     if _engine(s, 1) == "brute" and s.p == 2.0:
-        sc = _scaled(s, _eng.compute_dtype(s.x.dtype))
+        edt = _engine_dtype("brute", s.x.dtype, s.x.shape[-1], s.p)
+        sc = _scaled(s, edt)
         x0, y0 = sc.xs.detach(), sc.ys.detach()
         with torch.no_grad():
             (dx, ix), (dy, iy) = _brute.nearest_both_l2(
                 sc.xe, sc.ye, s.x_len, s.y_len, tile, x0, y0
             )
+            if edt != s.x.dtype:
+                _resolve_unresolved(sc, s, dx, ix, 1, False, edt)
+                _resolve_unresolved(
+                    _Scaled(sc.ye, sc.xe, sc.ys, sc.xs, sc.e, sc.h), rev, dy, iy, 1, False, edt
+                )
         fx = _eng.finalize(sc.xs, sc.ys, dx, ix, s.p, s.x_len)
         fy = _eng.finalize(sc.ys, sc.xs, dy, iy, s.p, s.y_len)
         rsc = _Scaled(sc.ye, sc.xe, sc.ys, sc.xs, sc.e, sc.h)
         return (_back(sc, s, fx[0]), fx[1]), (_back(rsc, rev, fy[0]), fy[1])
+    if _engine(s, 1) == "kdtree" and _engine(rev, 1) == "kdtree":
+        sc = _scaled(s, torch.float64)
+        rsc = _Scaled(sc.ye, sc.xe, sc.ys, sc.xs, sc.e, sc.h)
+        with torch.no_grad():
+            both = _kdtree.kdtree_both(sc.xe, sc.ye, s.p, s.x_len, s.y_len)
+        out = []
+        for (dist, idx), scl, sets in zip(both, (sc, rsc), (s, rev)):
+            dist = _per_set(dist, [e - h for e, h in zip(scl.e, scl.h)])  # exact: powers of 2
+            _resolve_unresolved(scl, sets, dist, idx, 1, False, torch.float64, exact=False)
+            d, i = _eng.finalize(scl.xs, scl.ys, dist, idx, s.p, sets.x_len)
+            out.append((_back(scl, sets, d), i))
+        return out[0], out[1]
     return search(s, 1, tile=tile), search(rev, 1, tile=tile)

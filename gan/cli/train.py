@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_and_report(cfg, *, resume: bool = False, overwrite: bool = False) -> int:
     """Train ``cfg`` and print its evaluation table; the exit status."""
     from gan.evaluation import format_table
-    from gan.training_loop import train
+    from gan.training import train
 
     t0 = time.perf_counter()
     res = train(cfg, resume=resume, overwrite=overwrite)

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from gan.config import TrainConfig
-from gan.training_loop import train
+from gan.training import train
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}

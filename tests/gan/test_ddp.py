@@ -22,7 +22,7 @@ from gan._dist import all_gather_cat, rank_seed
 from gan.config import TrainConfig
 from gan.data import load_data
 from gan.models import MLPDiscriminator, MLPGenerator
-from gan.training_loop import train
+from gan.training import train
 from metrics import digits_features, fid, kid, mode_coverage, precision_recall
 from metrics.parallel import shard_range
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from gan.cli import main
 from gan.config import TrainConfig
-from gan.training_loop import train
+from gan.training import train
 from metrics.networks import weights
 
 TINY = dict(data="ring8", steps=3, batch_size=16, hidden=8, g_layers=1, d_layers=1,

@@ -11,7 +11,7 @@ from gan.cli import main
 from gan.config import TrainConfig
 from gan.reporting import read_jsonl
 from gan.rundir import resume_config
-from gan.training_loop import TrainingDiverged, train
+from gan.training import TrainingDiverged, train
 
 FAST = dict(progress=False, plots=False, rejection=False, final_js_steps=10, eval_js_steps=5,
             fresh_eval_js_steps=5, fresh_final_js_steps=10, log_every=5)  # fmt: skip

@@ -13,7 +13,7 @@ from PIL import Image
 import metrics
 from gan.config import TrainConfig
 from gan.data import load_data
-from gan.training_loop import train
+from gan.training import train
 from metrics.io import IMAGE_SUFFIXES, read_images
 
 FAST = dict(progress=False, plots=False, rejection=False, final_js_steps=5, eval_js_steps=5,

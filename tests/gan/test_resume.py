@@ -15,7 +15,7 @@ from gan.cli import main
 from gan.config import TrainConfig
 from gan.reporting import read_jsonl
 from gan.rundir import resume_config
-from gan.training_loop import lr_factor, train
+from gan.training import lr_factor, train
 
 TINY = dict(
     data="ring8", batch_size=32, hidden=8, g_layers=1, d_layers=1, log_every=1, progress=False,

@@ -10,7 +10,7 @@ import pytest
 from gan.cli import main
 from gan.config import TrainConfig
 from gan.rundir import is_run_dir, truncate_log
-from gan.training_loop import train
+from gan.training import train
 from metrics.io.atomic import atomic_open, stale_temporaries, write_atomic
 
 TINY = dict(data="ring8", steps=3, batch_size=16, hidden=8, g_layers=1, d_layers=1,

@@ -251,6 +251,44 @@ def test_certified_brute_on_adversarial_data(dtype, tile, force_fallback, rng, m
         check_knn(x64, x64, 2, 2.0, d.double().numpy(), i.numpy(), True, rtol=rtol, atol=0)
 
 
+@pytest.mark.parametrize("dim", [3, 5, 64])
+def test_float64_scored_in_float32_keeps_float64_order(dim, rng):
+    """float64 inputs scored in float32 (dim >= F32_SCORES_MIN_DIM): near-ties far below
+    float32's resolution, offset data and a wide dynamic range are ranked as in float64."""
+    import divergences.neighbors._brute_l2 as nb
+
+    assert nb.score_dtype(torch.float64, dim) == torch.float32
+    base = rng.normal(size=(1, dim))
+    cases = {
+        "ties 1e-12": (
+            base + 1e-12 * rng.normal(size=(120, dim)),
+            base + 1e-12 * rng.normal(size=(90, dim)),
+        ),
+        "offset": (1e6 + rng.normal(size=(120, dim)), 1e6 + rng.normal(size=(90, dim))),
+        "range": (
+            rng.normal(size=(120, dim)) * 10.0 ** rng.integers(-150, 150, size=(120, 1)),
+            rng.normal(size=(90, dim)) * 10.0 ** rng.integers(-150, 150, size=(90, 1)),
+        ),
+    }
+    for name, (x, y) in cases.items():
+        for k in (1, 3):
+            d, i = knn(x, y, k, engine="brute", tile=32)
+            check_knn(x, y, k, 2.0, d, i, rtol=1e-12, atol=0)
+            if name != "range":  # there, distances tie in float64 (a tiny point beside a huge one)
+                np.testing.assert_array_equal(i, knn(x, y, k, engine="kdtree")[1], err_msg=name)
+        (dx, ix), (dy, iy) = _both(x, y)
+        check_knn(x, y, 1, 2.0, dx, ix, rtol=1e-12, atol=0)
+        check_knn(y, x, 1, 2.0, dy, iy, rtol=1e-12, atol=0)
+
+
+def _both(x, y):
+    from divergences.neighbors.engine import prepare_sets, search_both
+
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    (dx, ix), (dy, iy) = search_both(prepare_sets(xt, yt, None, None, 2.0, "brute"), tile=32)
+    return (dx[0].numpy(), ix[0].numpy()), (dy[0].numpy(), iy[0].numpy())
+
+
 def test_fallback_runs_only_on_uncertified_rows(rng, monkeypatch):
     import divergences.neighbors._brute_l2 as nb
 

@@ -1,0 +1,183 @@
+"""Phases 0 to 2 of a run: processes and device, data, run directory, networks and state."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from gan import _dist, rundir
+from gan.augment import AdaptiveProbability, DiffAugment
+from gan.config import TrainConfig
+from gan.data import DATASETS, Data, load_data
+from gan.ema import EMA
+from gan.losses import get_loss
+from gan.models import build_models
+from gan.speed import resolve_arch
+from gan.training.settings import pick_device
+from gan.training.state import Nets, Run, State
+from gan.watchdog import Watchdog
+
+__all__ = ["build", "on_rank0", "start", "subset"]
+
+T = TypeVar("T")
+
+
+def start(cfg: TrainConfig, resume: bool, overwrite: bool) -> Run:
+    """Processes, device, data and run directory (phases 0-1); nothing is written yet.
+
+    The returned :attr:`Run.cfg` is ``cfg`` completed: absolute data paths, the run directory
+    and the architecture that ``arch="auto"`` picked, as ``config.json`` will record them.
+    """
+    device = pick_device(cfg.device)
+    _dist.init_from_env(device.type)
+    rank, world = _dist.rank_and_world()
+    if 0 < cfg.eval_samples < 2 * world:  # each rank evaluates a shard of at least 2
+        raise ValueError(f"eval_samples must be 0 or >= 2 per process ({2 * world}), got "
+                         f"{cfg.eval_samples}")  # fmt: skip
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    loss = get_loss(cfg.loss, alpha=cfg.alpha)  # validates the name first
+    if cfg.data not in DATASETS and Path(cfg.data).exists():
+        # the run's config.json must find the data from any folder (resume, sample, evaluate)
+        cfg = cfg.replace(data=str(Path(cfg.data).resolve()))
+    if cfg.data_root:
+        cfg = cfg.replace(data_root=str(Path(cfg.data_root).expanduser().resolve()))
+    data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional,
+                     data_root=cfg.data_root)  # fmt: skip
+    data = subset(data, cfg.data_fraction).to(device)
+    if data.n_classes and 0 < cfg.eval_samples < 2 * data.n_classes:
+        raise ValueError(f"eval_samples must be 0 or >= 2 per class ({2 * data.n_classes}) for "
+                         f"a conditional run, got {cfg.eval_samples}")  # fmt: skip
+    _check_against_data(cfg, data)
+    run_dir = Path(_dist.broadcast_object(str(cfg.out or rundir.default_run_dir(cfg))))
+    cfg = cfg.replace(out=str(run_dir))
+    if cfg.arch == "auto":  # recorded in config.json: another device builds the same networks
+        saved = _saved_arch(run_dir) if resume else None  # a resumed run keeps its own
+        cfg = cfg.replace(arch=saved or resolve_arch(cfg.arch, data.shape, device, pac=cfg.pac))
+    # Decide first, change nothing: a refused or failed start leaves the folder as it was.
+    on_rank0(lambda: rundir.check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite), rank)
+    return Run(cfg, device, rank, world, run_dir, data, loss)
+
+
+def build(run: Run) -> tuple[Nets, State]:
+    """Phase 2: seeded networks (identical on every rank) and the state at step 0.
+
+    Each rank draws its data and noise from its own stream, ``seed · world + rank``.
+    """
+    cfg = run.cfg
+    torch.manual_seed(cfg.seed)  # model initialisation: identical on every rank
+    stream = cfg.seed * run.world + run.rank
+    rng = torch.Generator(run.device).manual_seed(stream)
+    watchdog = Watchdog.from_config(cfg) if cfg.watchdog else None
+    state = State(step=0, anchor=(0, 1.0), rng=rng, watchdog=watchdog)  # rng: data + noise
+    return _build_nets(cfg, run.data, run.device, aug_seed=stream), state
+
+
+def _adam(params, lr: float, betas: tuple[float, float], device: torch.device):
+    # One fused kernel per step instead of several small operations per parameter.
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
+def _batch_coupled(d: nn.Module) -> bool:
+    """True when D's output on one sample depends on the others or on the forward count."""
+    for m in d.modules():
+        if isinstance(m, nn.modules.batchnorm._NormBase) or m._forward_pre_hooks:
+            return True  # batch statistics, or spectral norm's per-forward power iteration
+        if torch.nn.utils.parametrize.is_parametrized(m):
+            return True
+    return False
+
+
+def _build_nets(cfg: TrainConfig, data: Data, device: torch.device, aug_seed: int) -> Nets:
+    """G, D (broadcast from rank 0), their Adam optimisers, the EMA copy and step options."""
+    g, d = build_models(cfg, data.shape, n_classes=data.n_classes)
+    g, d = g.to(device), d.to(device)
+    if device.type == "cuda" and data.is_image:  # NHWC convolutions on tensor cores
+        g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
+        if data.train is not None:
+            data.train = data.train.contiguous(memory_format=torch.channels_last)
+    _dist.broadcast_module(g)
+    _dist.broadcast_module(d)
+    betas = (cfg.beta1, cfg.beta2)
+    gp_weight = cfg.gp if (cfg.gp > 0 or cfg.loss != "wgan-gp") else 10.0
+    # R1 / WGAN-GP need double backward through D, which torch.compile does not support.
+    d_eager = cfg.r1 > 0 or gp_weight > 0
+    on_cuda = device.type == "cuda"
+    return Nets(
+        g=g, d=d, g_fwd=torch.compile(g) if cfg.compile else g,
+        d_fwd=torch.compile(d) if cfg.compile and not d_eager else d,
+        opt_g=_adam(g.parameters(), cfg.lr_g, betas, device),
+        opt_d=_adam(d.parameters(), cfg.lr_d, betas, device),
+        ema=EMA(g, cfg.ema) if cfg.ema > 0 else None,
+        amp=torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and on_cuda
+        else contextlib.nullcontext(),
+        joint_d=not _batch_coupled(d),
+        # R1 is measured in the coordinates D works in (standardised ones with cfg.normalize).
+        r1_scale=float(d.scale) ** 2 if cfg.normalize else 1.0,
+        gp_weight=gp_weight, n_classes=data.n_classes,
+        aug=None if cfg.augment == "none" else DiffAugment(
+            cfg.augment_policy, p=0.0 if cfg.augment == "ada" else 1.0, seed=aug_seed),
+        ada=AdaptiveProbability(target=cfg.ada_target) if cfg.augment == "ada" else None,
+    )  # fmt: skip
+
+
+def subset(data: Data, fraction: float) -> Data:
+    """A fixed random share of the stored training set (the same for every seed)."""
+    if fraction >= 1.0:
+        return data
+    if data.train is None:
+        raise ValueError(f"data_fraction < 1 needs a data set of stored samples (digits, a file "
+                         f"or a folder); {data.name} is sampled fresh")  # fmt: skip
+    n = len(data.train)
+    keep = torch.randperm(n, generator=torch.Generator().manual_seed(0))[
+        : max(2, round(n * fraction))
+    ]
+    labels = None if data.labels is None else data.labels[keep]
+    return dataclasses.replace(data, train=data.train[keep], labels=labels)
+
+
+def _check_against_data(cfg: TrainConfig, data: Data) -> None:
+    """Refuse options the data or the installation cannot serve, before anything is written."""
+    if cfg.augment != "none" and not data.is_image:
+        raise ValueError(
+            f"augment={cfg.augment!r} (DiffAugment/ADA) needs image data (C, H, W), but "
+            f"{cfg.data!r} gives samples of shape {tuple(data.shape)}; use augment='none'"
+        )
+    if cfg.tensorboard:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError as exc:
+            raise ValueError(
+                "tensorboard=True needs the tensorboard package (pip install tensorboard); "
+                "or set tensorboard=False"
+            ) from exc
+
+
+def _saved_arch(run_dir: Path) -> str | None:
+    """The architecture a run directory's config.json records (None if unreadable)."""
+    try:
+        return rundir.read_config(run_dir).arch
+    except ValueError:
+        return None
+
+
+def on_rank0(fn: Callable[[], T], rank: int) -> T | None:
+    """Run ``fn`` on rank 0 only; its ValueError is raised on every rank (no deadlock)."""
+    err: Any = None
+    out = None
+    if rank == 0:
+        try:
+            out = fn()
+        except ValueError as exc:
+            err = str(exc)
+    err = _dist.broadcast_object(err)
+    if err is not None:
+        raise ValueError(err)
+    return out
