@@ -24,11 +24,11 @@ from metrics.io.cache import (
     stats_path,
     stats_provenance,
 )
-from metrics.io.images import folder_batches, image_files, scan_folder, warn_lossy
+from metrics.io.images import folder_batches, scan_folder, warn_lossy
 from metrics.networks.features import iter_features, provenance
 from metrics.stats import FeatureStats
 
-__all__ = ["Side", "collect_side", "planned_count"]
+__all__ = ["Side", "collect_side"]
 
 
 # --- one side of an evaluation: features and/or streamed statistics ----------------------------
@@ -63,14 +63,6 @@ class Side:
         if self.kind == "folder":
             out["cached_statistics"] = self.cached
         return out
-
-
-def planned_count(source: Any, num_samples: int | None) -> int | None:
-    """How many samples a source will give, when known without reading pixels."""
-    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        n = len(image_files(source))
-        return n if num_samples is None else min(n, num_samples)
-    return None
 
 
 class _Accumulator:

@@ -17,11 +17,11 @@ import torch
 
 from divergences._validation import check_positive_int
 from metrics._jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
-from metrics._sides import collect_side, planned_count
+from metrics._sides import collect_side
 from metrics.cmmd import cmmd
 from metrics.fid import fid_from_stats
 from metrics.inception_score import inception_score
-from metrics.io.arrays import load_array, load_samples
+from metrics.io.arrays import load_array, load_samples, planned_count
 from metrics.io.datasets import named_images, parse_spec
 from metrics.kid import kid
 from metrics.modes import mode_coverage

@@ -16,9 +16,9 @@ import torch
 
 from divergences._validation import check_positive_int
 from metrics._types import from_numpy
-from metrics.io.images import read_images
+from metrics.io.images import image_files, read_images
 
-__all__ = ["is_stats_file", "load_array", "load_samples"]
+__all__ = ["is_stats_file", "load_array", "load_samples", "planned_count"]
 
 
 def load_array(path: str | Path) -> torch.Tensor:
@@ -167,3 +167,11 @@ def is_stats_file(source: Any) -> bool:
             return "mu" in f.files or "sigma" in f.files
     except Exception:  # truncated or foreign files: load_array reports them
         return False
+
+
+def planned_count(source: Any, num_samples: int | None) -> int | None:
+    """How many samples a source will give, when known without reading pixels."""
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        n = len(image_files(source))
+        return n if num_samples is None else min(n, num_samples)
+    return None

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from divergences import __version__
-from metrics._sides import collect_side, planned_count
-from metrics.io.arrays import is_stats_file
+from metrics._sides import collect_side
+from metrics.io.arrays import is_stats_file, planned_count
 from metrics.io.cache import stats_provenance
 from metrics.io.datasets import named_images, parse_spec
 from metrics.networks.features import network_of, preprocessing, provenance, resolve_extractor
