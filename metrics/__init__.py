@@ -13,6 +13,7 @@ holds the feature networks and the extraction, :mod:`metrics.parallel` the
 
 from __future__ import annotations
 
+from metrics._options import EvaluationOptions
 from metrics._types import Score
 from metrics.cmmd import cmmd
 from metrics.evaluate import METRICS, evaluate, load_samples
@@ -53,6 +54,7 @@ __all__ = [
     "TWO_SAMPLE",
     "DensityCoverage",
     "Entry",
+    "EvaluationOptions",
     "FeatureStats",
     "InceptionScore",
     "ModeCoverage",

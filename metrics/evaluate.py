@@ -2,193 +2,50 @@
 
 ``evaluate(real, fake, metrics=[...], features=...)`` accepts arrays, tensors, ``.npy`` /
 ``.npz`` / ``.pt`` files (loaded without pickles), image folders, or a generator callable
-``fake(n) -> (n, ...)`` with ``num_samples`` (loading: :mod:`metrics.loading`). The report
-is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod:`metrics.cli`.
+``fake(n) -> (n, ...)`` with ``num_samples`` (loading: :mod:`metrics.io.arrays`). The report
+is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod:`gan.cli.evaluate`.
+
+It runs in three stages, each handing a frozen record to the next: the keywords become one
+:class:`EvaluationOptions`, checked once; each side is read once into a
+:class:`~metrics._records.Side` keeping what the asked metrics need (:mod:`metrics._sides`);
+each metric of the registry :data:`METRICS` (:mod:`metrics._registry`, the built-in ones in
+:mod:`metrics._registered`) maps the two sides and the options to a
+:class:`~metrics._records.MetricResult`, and the report is assembled from those.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from divergences._validation import check_positive_int
-from metrics._jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
-from metrics._sides import collect_side
-from metrics.cmmd import cmmd
-from metrics.fid import fid_from_stats
-from metrics.inception_score import inception_score
-from metrics.io.arrays import load_array, load_samples, planned_count
-from metrics.io.datasets import named_images, parse_spec
-from metrics.kid import kid
-from metrics.modes import mode_coverage
-from metrics.networks.features import (
-    digits_logits,
-    extract,
-    fashion_logits,
-    is_inception,
-    network_of,
-    preprocessing,
-    provenance,
-    resolve_extractor,
+from metrics import _registered  # noqa: F401  (registers the built-in metrics)
+from metrics._options import EvaluationOptions
+from metrics._records import MetricResult, Side
+from metrics._registry import DEFAULT_METRICS, METRICS, check_statistics_only
+from metrics._sides import Need, Reader, read_side
+from metrics.io.arrays import (
+    is_stats_file,
+    load_array,
+    load_samples,
+    planned_count,
 )
-from metrics.prdc import density_coverage, precision_recall
+from metrics.io.datasets import named_images, parse_spec
 from metrics.report import Entry, Report
-from metrics.two_sample import TWO_SAMPLE, two_sample, two_sample_tests
 
 __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
     "Entry",
+    "EvaluationOptions",
     "Report",
     "evaluate",
     "load_array",
     "load_samples",
 ]
-
-
-# --- metrics registry ---------------------------------------------------------------------------
-def _score(s: Any) -> Entry:
-    return Entry(float(s.mean), float(s.std), "std")
-
-
-def _estimate(e: Any) -> Entry:
-    return Entry(float(e.value), float(e.stderr), "stderr")
-
-
-def _fid(ctx: dict, *, confidence: float = 0.95) -> dict[str, Entry]:
-    r, f = ctx["real_side"], ctx["fake_side"]
-    rg, fg = r.groups, f.groups
-    if rg and fg and len(rg) != len(fg):  # sizes known only after loading: match them
-        rg, fg = coarsen(rg, len(fg)), coarsen(fg, len(rg))
-    if len(rg or fg) < 2 or any(g.n < 2 for g in rg + fg):
-        return {"fid": Entry(fid_from_stats(r.total, f.total))}
-    ctx["fid_groups"] = len(rg or fg)
-    e = fid_with_error_bars(r.total, f.total, rg, fg, confidence=confidence)
-    return {  # the interval is about the bias-corrected FID, so it is that entry's
-        "fid": Entry(e.value, e.stderr, "stderr"),
-        "fid_bias_corrected": Entry(e.bias_corrected, e.stderr, "stderr", e.ci, confidence),
-        "fid_inf": Entry(e.fid_infinity),
-    }
-
-
-def _kid(ctx: dict, **o: Any) -> dict[str, Entry]:
-    o.setdefault("subset_size", min(1000, ctx["real"].shape[0], ctx["fake"].shape[0]))
-    return {"kid": _score(kid(ctx["real"], ctx["fake"], **o))}
-
-
-def _with_bars(ctx: dict, names: tuple[str, str], k_pr: Any, k_dc: Any, o: dict) -> dict:
-    out = prdc_with_error_bars(ctx["real"], ctx["fake"], k_pr=k_pr, k_dc=k_dc, **o)
-    level = o["confidence"]
-    return {n: Entry(out[n].value, out[n].stderr, "stderr", out[n].ci, level) for n in names}
-
-
-def _pr(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> dict[str, Entry]:
-    if groups:
-        bars = {"groups": groups, "confidence": confidence}
-        return _with_bars(ctx, ("precision", "recall"), o.pop("k", 3), None, {**o, **bars})
-    p, r = precision_recall(ctx["real"], ctx["fake"], **o)
-    return {"precision": Entry(p), "recall": Entry(r)}
-
-
-def _dc(ctx: dict, *, groups: int = 0, confidence: float = 0.95, **o: Any) -> dict[str, Entry]:
-    if groups:
-        bars = {"groups": groups, "confidence": confidence}
-        return _with_bars(ctx, ("density", "coverage"), None, o.pop("k", 5), {**o, **bars})
-    d, c = density_coverage(ctx["real"], ctx["fake"], **o)
-    return {"density": Entry(d), "coverage": Entry(c)}
-
-
-def _is(ctx: dict, **o: Any) -> dict[str, Entry]:
-    if ctx["logits"] is None:
-        raise ValueError(
-            "metric 'is' needs a classifier: pass logits=... (or features='inception', 'digits' "
-            "or 'fashion')"
-        )
-    out = ctx["fake_side"].logits
-    if out is None:
-        out = extract(
-            ctx["logits"],
-            ctx["fake_samples"],
-            batch_size=ctx["batch_size"],
-            device=ctx["device"],
-            progress=ctx["progress"],
-        )
-    o.setdefault("splits", min(10, out.shape[0]))
-    return {"is": _score(inception_score(out, **o))}
-
-
-def _modes(ctx: dict, **o: Any) -> dict[str, Entry]:
-    if "centers" not in o or "std" not in o:
-        raise ValueError(
-            "metric 'mode_coverage' needs options={'mode_coverage': {'centers': ..., 'std': ...}}"
-        )
-    x = ctx["fake_samples"]
-    if not isinstance(x, torch.Tensor):
-        raise ValueError("metric 'mode_coverage' needs fake samples as an array, not a folder")
-    r = mode_coverage(x.reshape(x.shape[0], -1), **o)
-    return {
-        "modes": Entry(float(r.modes)),
-        "high_quality": Entry(r.high_quality),
-        "reverse_kl": Entry(r.reverse_kl),
-    }
-
-
-def _cmmd(ctx: dict, **o: Any) -> dict[str, Entry]:
-    if not str(ctx["network"]).startswith("clip-"):
-        warnings.warn(
-            f"metric 'cmmd' is defined on CLIP embeddings (features='clip'); on "
-            f"{ctx['network'] or 'these'} features it is not comparable with published CMMD",
-            stacklevel=3,
-        )
-    e = cmmd(ctx["real"], ctx["fake"], **o)
-    return {"cmmd": Entry(e.value, e.stderr, "stderr", e.ci)}
-
-
-def _two_sample_entry(name: str) -> Callable[..., dict[str, Entry]]:
-    def run(ctx: dict, **o: Any) -> dict[str, Entry]:
-        v = two_sample(name, ctx["real"], ctx["fake"], **o)
-        return {name: _estimate(v) if hasattr(v, "stderr") else Entry(float(v))}
-
-    return run
-
-
-def _tests(ctx: dict, **o: Any) -> dict[str, Entry]:
-    """``p_<test>``: permutation p-values of real vs fake features (small: distinguishable)."""
-    res = two_sample_tests(ctx["real"], ctx["fake"], **o)
-    return {f"p_{name}": Entry(r.p_value) for name, r in res.items()}
-
-
-METRICS: dict[str, Callable[..., dict[str, Entry]]] = {
-    "fid": _fid,
-    "kid": _kid,
-    "precision_recall": _pr,
-    "density_coverage": _dc,
-    "is": _is,
-    "mode_coverage": _modes,
-    "cmmd": _cmmd,
-    **{n: _two_sample_entry(n) for n in TWO_SAMPLE},
-    "two_sample": _tests,
-}
-"""Names accepted by :func:`evaluate` (``metrics=``)."""
-
-DEFAULT_METRICS = ("fid", "kid", "precision_recall", "density_coverage")
-
-
-def _metric_names(metrics: Any) -> list[str]:
-    if isinstance(metrics, str):  # one name, not a sequence of letters
-        metrics = [metrics]
-    if not isinstance(metrics, (list, tuple)) or not all(isinstance(m, str) for m in metrics):
-        raise TypeError(f"metrics must be a metric name or a list of names, got {metrics!r}")
-    if not metrics:
-        raise ValueError(f"metrics is empty; choose from {sorted(METRICS)}")
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}; choose from {sorted(METRICS)}")
-    return list(metrics)
 
 
 def evaluate(
@@ -214,18 +71,18 @@ def evaluate(
 ) -> Report:
     """Evaluate generated samples against real ones with several metrics in one call.
 
-    Image folders are streamed (:mod:`metrics.folders`: sorted order, batches, memory bounded
+    Image folders are streamed (:mod:`metrics.io.images`: sorted order, batches, memory bounded
     by the batch; unreadable images skipped with a count, JPEG warned about). A real side that
     is an ``.npz`` of statistics (``mu``, ``sigma``; pytorch-fid's or ``divergences stats``)
     serves ``fid``; one whose recorded provenance (extractor, network hash, resize mode,
     precision) differs from this run's is refused, one that records none (a pytorch-fid
     file) is used with a warning. With ``cache`` the statistics of a real folder are cached
-    on disk (:mod:`metrics.cache`) when only ``fid`` is asked, so a second evaluation reads
+    on disk (:mod:`metrics.io.cache`) when only ``fid`` is asked, so a second evaluation reads
     only the fake side.
 
     FID comes with a delete-a-group jackknife standard error, the bias-corrected FID
     (``fid_bias_corrected``, ``max(0, F_J)``) with its interval, and FID∞
-    (:mod:`metrics.jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,
+    (:mod:`metrics._jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,
     ``groups=0`` turns them off). Every interval in the report is about its own entry's value
     and contains it; ``fid`` itself (comparable with other tools) has no interval, as it is
     biased upward by ``O(1/N)``. Precision/recall and density/coverage get jackknife
@@ -235,7 +92,7 @@ def evaluate(
     Args:
         real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder, or a
             standard data set's split: ``"fashion-mnist:test"``, ``"mnist:train"``, ...,
-            read from its IDX files by :mod:`metrics.datasets` as floats in [0, 1]), or an
+            read from its IDX files by :mod:`metrics.io.datasets` as floats in [0, 1]), or an
             ``.npz`` of reference statistics.
         fake: generated samples (same kinds), or a callable ``fake(n)`` with ``num_samples``.
         metrics: a name or a list of names from :data:`METRICS`: ``fid``, ``kid``,
@@ -251,7 +108,7 @@ def evaluate(
             weights fetch inception``), ``"inception:PATH"`` (that weights file), ``"dinov2"``
             (DINOv2 ViT-L/14, FD_DINOv2's features), ``"clip"`` (CLIP ViT-L/14@336, CMMD's)
             and their ``:PATH`` and ``-VARIANT`` forms
-            (:func:`metrics.features.resolve_extractor`), a
+            (:func:`metrics.networks.features.resolve_extractor`), a
             TorchScript path or a callable (its optional ``provenance`` dict, e.g. with the
             network file's ``sha256``, goes into the report and the cache key).
         logits: classifier for ``is`` (default: the Inception network's ``logits`` with
@@ -259,7 +116,8 @@ def evaluate(
         num_samples: use (or draw) at most this many samples of each set.
         batch_size: batch size of feature extraction and of generator calls.
         device: where extractors run (default: CUDA when present).
-        options: per-metric keyword options, e.g. ``{"kid": {"subsets": 10}}``.
+        options: per-metric keyword options, e.g. ``{"kid": {"subsets": 10}}``; the caller's
+            mappings are copied, never changed.
         progress: progress bars (None: only when stderr is a terminal).
         image_size: side every folder image is brought to (default: its first image's).
         resize: with ``features="inception"``, the network's preprocessing:
@@ -280,7 +138,10 @@ def evaluate(
             last digits. Statistics files of another network, preprocessing or precision are
             refused.
         data_root: where a named data set's IDX files are looked for first (see
-            :func:`metrics.datasets.find_split`).
+            :func:`metrics.io.datasets.find_split`).
+
+    The keywords are checked once, into an :class:`EvaluationOptions` (build one yourself to
+    check settings before a long run: ``evaluate(real, fake, **opts.keywords())``).
 
     Returns:
         A :class:`Report`; ``meta["provenance"]`` records the package version, the extractor
@@ -294,100 +155,90 @@ def evaluate(
         >>> sorted(r), r["fid"].value < 0.1
         (['fid', 'fid_bias_corrected', 'fid_inf', 'precision', 'recall'], True)
     """
-    metrics = _metric_names(metrics)
-    options = {k: dict(v) for k, v in (options or {}).items()}
-    bad = [k for k in options if k not in metrics]
-    if bad:
-        raise ValueError(f"options given for metrics that are not computed: {bad}")
-    fid_opts = options.get("fid", {})
-    groups = fid_opts.pop("groups", 10) if "fid" in metrics else 0
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 0:
-        raise ValueError(f"options['fid']['groups'] must be an integer >= 0, got {groups!r}")
-    _, folder_filter = preprocessing(features, resize)
-    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash,
-                                  precision=precision)  # fmt: skip
-    if logits is None and isinstance(features, str) and features == "digits":
-        logits = digits_logits(device=device)
-    if logits is None and isinstance(features, str) and features == "fashion" and "is" in metrics:
-        logits = fashion_logits(device=device)
-    if logits is None and is_inception(features) and "is" in metrics:
-        logits = extractor.logits
-    if network_of(features) is not None and channels is None:  # the networks take RGB only
-        channels = 3
+    opts = EvaluationOptions(
+        metrics=metrics,
+        features=features,
+        logits=logits,
+        num_samples=num_samples,
+        batch_size=batch_size,
+        device=device,
+        options=options or {},
+        progress=progress,
+        image_size=image_size,
+        resize=resize,
+        channels=channels,
+        num_workers=num_workers,
+        cache=cache,
+        check_hash=check_hash,
+        precision=precision,
+        data_root=data_root,
+    )
+    reader = Reader.from_options(opts)
     named = {k: ":".join(spec) for k, s in (("real", real), ("fake", fake))
              if (spec := parse_spec(s)) is not None and not Path(str(s)).exists()}  # fmt: skip
-    real, fake = (named_images(s, data_root=data_root, image_size=image_size, channels=channels)
-                  for s in (real, fake))  # fmt: skip
-    keep = any(m != "fid" for m in metrics)
-    folder_options = {"image_size": image_size, "resize": folder_filter, "channels": channels}
-    if num_workers is not None:
-        check_positive_int(num_workers + 1, "num_workers + 1")
-    common = {
-        "spec": features,
-        "extractor": extractor,
-        "keep_features": keep,
-        "want_stats": "fid" in metrics,
-        "num_samples": num_samples,
-        "batch_size": batch_size,
-        "device": device,
-        "progress": progress,
-        "folder_options": {**folder_options, "num_workers": num_workers},
-        "cache": cache,
-    }
-    counts = [planned_count(s, num_samples) for s in (real, fake)]
-    k_eff = min([groups, *(c // 2 for c in counts if c is not None)])
-    real_side = collect_side(real, name="real", **{**common, "groups": k_eff})
-    prov = provenance(features, extractor)
-    if real_side.kind == "stats" and real_side.groups:
-        k_eff = min(len(real_side.groups), k_eff) if k_eff else 0
+    real_side, fake_side = _read_sides(real, fake, opts, reader)
+    results: dict[str, MetricResult] = {}
+    for name in opts.metrics:  # a plain loop: warnings point at the caller (stacklevel 3)
+        METRICS[name].check(real_side, fake_side)
+        results[name] = METRICS[name].compute(real_side, fake_side, opts)
+    return _report(results, real_side, fake_side, opts, reader, named)
+
+
+def _read_sides(real: Any, fake: Any, opts: EvaluationOptions, reader: Reader) -> tuple[Side, Side]:
+    """Read both sides once, keeping what the metrics asked need (their registered needs)."""
+    real, fake = (named_images(s, data_root=opts.data_root, image_size=opts.image_size,
+                               channels=reader.channels) for s in (real, fake))  # fmt: skip
+    for side, source in (("real", real), ("fake", fake)):
+        if is_stats_file(source):
+            check_statistics_only(opts.metrics, side=side, source=source)
+    needs = set().union(*(METRICS[m].needs for m in opts.metrics))
+    # without a statistics metric the sides keep features: the report's dimension, the check
+    keep = "features" in needs or "statistics" not in needs
+    counts = [planned_count(s, opts.num_samples) for s in (real, fake)]
+    k = min([opts.fid_groups, *(c // 2 for c in counts if c is not None)])
     # only the reference side is cached: generated samples change from run to run
-    # the Inception network gives features and logits in one pass over the fake images
-    joint = (
-        "is" in metrics
-        and hasattr(extractor, "features_and_logits")
-        and (logits == getattr(extractor, "logits", None))
-    )
-    fake_side = collect_side(
-        fake, name="fake", **{**common, "groups": k_eff, "cache": False}, with_logits=joint
-    )
-    _check_dims(real_side, fake_side, real)
-    ctx = {
-        "real": real_side.features,
-        "fake": fake_side.features,
-        "real_side": real_side,
-        "fake_side": fake_side,
-        "fake_samples": fake_side.samples,
-        "logits": logits,
-        "network": (prov or {}).get("network"),
-        "batch_size": batch_size,
-        "device": device,
-        "progress": bool(progress),
-    }
-    entries: dict[str, Entry] = {}
-    for name in metrics:
-        entries.update(METRICS[name](ctx, **options.get(name, {})))
-    dim = real_side.total.dim if real_side.features is None else real_side.features.shape[1]
+    need = Need(features=keep, statistics="statistics" in needs, groups=k)
+    real_side = read_side(real, name="real", reader=reader, need=need, cache=opts.cache)
+    if real_side.from_statistics_file and real_side.groups:
+        k = min(len(real_side.groups), k) if k else 0
+    need = replace(need, groups=k, logits="logits" in needs)
+    fake_side = read_side(fake, name="fake", reader=reader, need=need)
+    _check_dims(real_side, fake_side)
+    return real_side, fake_side
+
+
+def _report(
+    results: Mapping[str, MetricResult],
+    real: Side,
+    fake: Side,
+    opts: EvaluationOptions,
+    reader: Reader,
+    named: Mapping[str, str],
+) -> Report:
+    """The Report: every metric's entries, in order, and the run's provenance."""
+    entries = {n: e for r in results.values() for n, e in r.entries.items()}
+    recorded: dict[str, dict[str, Any]] = {}
+    for name, r in results.items():  # the options given (not the mode centres) and chosen
+        given = {k: v for k, v in opts.options.get(name, {}).items() if k != "centers"}
+        if given or r.meta or name in opts.options:
+            recorded[name] = {**given, **r.meta}
+    spec = opts.features
     meta = {
-        "n_real": real_side.n,
-        "n_fake": fake_side.n,
-        "feature_dim": int(dim),
-        "features": features if isinstance(features, str) else type(features).__name__,
-        "options": {
-            k: {kk: vv for kk, vv in v.items() if kk not in ("centers",)}
-            for k, v in options.items()
-        },
+        "n_real": real.n,
+        "n_fake": fake.n,
+        "feature_dim": int(real.dim),
+        "features": spec if isinstance(spec, str) else type(spec).__name__,
+        "options": recorded,
         "provenance": {
             "package_version": _version(),
-            "extractor": prov,
-            "preprocessing": folder_options,
-            "real": real_side.summary(),
-            "fake": fake_side.summary(),
+            "extractor": None if reader.provenance is None else dict(reader.provenance),
+            "preprocessing": dict(reader.preprocessing),
+            "real": dict(real.summary),
+            "fake": dict(fake.summary),
         },
     }
-    for side, spec in named.items():  # e.g. "fashion-mnist:test"
-        meta["provenance"][side]["data_set"] = spec
-    if "fid" in metrics:
-        meta["options"].setdefault("fid", {})["groups"] = ctx.get("fid_groups", 0)
+    for side, data_set in named.items():  # e.g. "fashion-mnist:test"
+        meta["provenance"][side]["data_set"] = data_set
     return Report(entries, meta)
 
 
@@ -397,14 +248,15 @@ def _version() -> str:
     return __version__
 
 
-def _check_dims(real: Any, fake: Any, real_source: Any) -> None:
-    dims = [s.features.shape[1] if s.features is not None else s.total.dim for s in (real, fake)]
-    if dims[0] != dims[1]:
-        if real.kind == "stats":
-            what, why = f"the statistics file {real_source} has", (
-                "statistics of another network or preprocessing?")  # fmt: skip
+def _check_dims(real: Side, fake: Side) -> None:
+    if real.dim != fake.dim:
+        if real.from_statistics_file:
+            what = f"the statistics file {real.source} has"
+            why = "statistics of another network or preprocessing?"
         else:
             what, why = "the real features have", (
                 "another network, or images of another size or channel count (image_size / "
                 "--image-size, or the Inception features, make them agree)?")  # fmt: skip
-        raise ValueError(f"{what} dimension {dims[0]} but the fake features have {dims[1]}: {why}")
+        raise ValueError(
+            f"{what} dimension {real.dim} but the fake features have {fake.dim}: {why}"
+        )

@@ -15,6 +15,7 @@ import ast
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def _data_doc(package: str, name: str) -> list[str]:
 
 def _data_entry(package: str, name: str, obj: Any) -> str:
     lines = [f".. py:data:: {name}", f"   :module: {package}"]
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # a registry, or a read-only view of one
         lines.append(f"   :type: dict[str, {_value_kind(obj)}]\n")
         doc = _data_doc(package, name) or ["A registry: name → implementation."]
         keys = ", ".join(f"``{key}``" for key in obj)
@@ -109,7 +110,7 @@ def _data_entry(package: str, name: str, obj: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _value_kind(mapping: dict) -> str:
+def _value_kind(mapping: Mapping) -> str:
     kinds = {_kind(value) for value in mapping.values()}
     return "Callable" if kinds == {"function"} or kinds == {"class", "function"} else "Any"
 

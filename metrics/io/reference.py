@@ -13,11 +13,11 @@ from typing import Any
 import torch
 
 from divergences import __version__
-from metrics._sides import collect_side
+from metrics._options import EvaluationOptions
+from metrics._sides import Need, Reader, read_side
 from metrics.io.arrays import is_stats_file, planned_count
 from metrics.io.cache import stats_provenance
 from metrics.io.datasets import named_images, parse_spec
-from metrics.networks.features import network_of, preprocessing, provenance, resolve_extractor
 
 __all__ = ["compute_stats"]
 
@@ -54,36 +54,35 @@ def compute_stats(
     """
     if is_stats_file(source):
         raise ValueError(f"{source} already holds statistics")
-    _, folder_filter = preprocessing(features, resize)
-    extractor = resolve_extractor(features, device=device, resize=resize, check_hash=check_hash,
-                                  precision=precision)  # fmt: skip
-    if network_of(features) is not None and channels is None:  # the networks take RGB only
-        channels = 3
-    named = None if isinstance(source, str) and os.path.exists(source) else parse_spec(source)
-    source = named_images(source, data_root=data_root, image_size=image_size, channels=channels)
-    n = planned_count(source, num_samples)
-    k = min(groups, n // 2) if n is not None else groups
-    opts = {"image_size": image_size, "resize": folder_filter, "channels": channels}
-    side = collect_side(
-        source,
-        name="folder",
-        spec=features,
-        extractor=extractor,
-        keep_features=False,
-        want_stats=True,
-        groups=k if k >= 2 else 0,
+    opts = EvaluationOptions(
+        metrics="fid",
+        features=features,
         num_samples=num_samples,
         batch_size=batch_size,
         device=device,
         progress=progress,
-        folder_options={**opts, "num_workers": num_workers},
+        image_size=image_size,
+        resize=resize,
+        channels=channels,
+        num_workers=num_workers,
         cache=False,
+        check_hash=check_hash,
+        precision=precision,
+        data_root=data_root,
     )
+    reader = Reader.from_options(opts)
+    named = None if isinstance(source, str) and os.path.exists(source) else parse_spec(source)
+    source = named_images(source, data_root=data_root, image_size=image_size,
+                          channels=reader.channels)  # fmt: skip
+    n = planned_count(source, num_samples)
+    k = min(groups, n // 2) if n is not None else groups
+    need = Need(statistics=True, groups=k if k >= 2 else 0)
+    side = read_side(source, name="folder", reader=reader, need=need)
     prov = {
         "package_version": __version__,
-        **stats_provenance(features, provenance(features, extractor), opts),
-        "source": side.summary(),
+        **stats_provenance(features, reader.provenance, dict(reader.preprocessing)),
+        "source": dict(side.summary),
     }
     if named is not None:
         prov["data_set"] = ":".join(named)
-    return side.total, side.groups, prov
+    return side.total, list(side.groups), prov

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 import metrics
-from metrics._sides import collect_side
+from metrics._options import EvaluationOptions
+from metrics._sides import Need, Reader, read_side
 from metrics.io import read_images
 from metrics.io.images import folder_batches, scan_folder
 
@@ -57,11 +58,9 @@ def test_batches_are_bounded_and_fid_keeps_no_features(tmp_path):
     assert max(ext.batches) <= 8 and sum(ext.batches) == 100
     assert r["fid"].value == pytest.approx(0.0, abs=1e-9)
     # nothing of size N is built for fid: the side keeps only statistics
-    side = collect_side(
-        a, name="real", spec=ext, extractor=ext, keep_features=False, want_stats=True,
-        groups=5, num_samples=None, batch_size=8, device="cpu", progress=False,
-        folder_options={}, cache=False,
-    )  # fmt: skip
+    reader = Reader.from_options(EvaluationOptions(metrics="fid", features=ext, batch_size=8,
+                                                   device="cpu", cache=False))  # fmt: skip
+    side = read_side(a, name="real", reader=reader, need=Need(statistics=True, groups=5))
     assert side.features is None and side.total.n == 50 and len(side.groups) == 5
 
 
