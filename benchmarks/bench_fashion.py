@@ -12,7 +12,7 @@
 - ``step``: ms per step of the trainer and of a plain loop (written as above) on the *same*
   networks (the preset's), interleaved repeats, median: the trainer's overhead.
 
-Quality, in the shipped Fashion-MNIST features (``metrics.features.fashion_features``):
+Quality, in the shipped Fashion-MNIST features (``metrics.networks.features.fashion_features``):
 FID(generated, test) with ``--eval-n`` samples against the 10,000 test images, and the
 yardstick FID(train, test) with as many training images; for conditional runs the shipped
 classifier's accuracy on generated samples (n / 10 per class) relative to its accuracy on
@@ -39,9 +39,9 @@ from gan.config import resolve_config
 from gan.models import DCGANDiscriminator, DCGANGenerator, build_models
 from gan.reporting import read_jsonl
 from gan.training import train
-from metrics.datasets import load_split
-from metrics.features import fashion_features, fashion_logits
 from metrics.fid import fid_from_stats
+from metrics.io.datasets import load_split
+from metrics.networks.features import fashion_features, fashion_logits
 from metrics.stats import FeatureStats
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from metrics.distributed import barrier, get_rank, get_world_size, is_distributed
+from metrics.parallel import barrier, get_rank, get_world_size, is_distributed
 
 __all__ = [
     "all_gather_cat",

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from metrics._atomic import atomic_open
+from metrics.io.atomic import atomic_open
 
 __all__ = ["check_keys", "load_checkpoint", "load_state", "save_atomic"]
 

@@ -5,7 +5,7 @@
 * :func:`intra_fid` — per-class FID (intra-FID, Miyato & Koyama 2018): the FID of each
   class's generated features against that class's real features, and their mean;
 * :func:`digits_class_accuracy` — how often the shipped digits classifier
-  (:func:`metrics.features.digits_logits`) labels a generated digit with its class;
+  (:func:`metrics.networks.features.digits_logits`) labels a generated digit with its class;
   :func:`class_accuracy` the same with any classifier (the Fashion-MNIST one for
   ``fashion-mnist``);
 * :func:`evaluate_conditional` — both, for a generator and its :class:`gan.data.Data`;
@@ -228,7 +228,7 @@ def digits_class_accuracy(samples: torch.Tensor, labels: torch.Tensor) -> tuple[
     ``overall`` is the share of all samples labelled with their class; ``per_class[k]`` the
     share within class k (NaN for a class with no samples).
     """
-    from metrics.features import digits_logits
+    from metrics.networks.features import digits_logits
 
     x = torch.as_tensor(samples).float()
     y = torch.as_tensor(labels).to(x.device)

@@ -7,7 +7,7 @@ Embedded sets:
 * ``swissroll`` — scikit-learn's 2-D Swiss roll (x and z coordinates) scaled by 1/5, noise 0.25/5.
 * ``digits`` — scikit-learn's bundled 8 × 8 digits (1797 images) in [−1, 1], split 1437 / 360.
 * ``fashion-mnist``, ``mnist`` — the 28 × 28 grey images of the original IDX files (60,000
-  training, 10,000 test), read by :mod:`metrics.datasets` from ``data_root``,
+  training, 10,000 test), read by :mod:`metrics.io.datasets` from ``data_root``,
   ``$DIVERGENCES_DATA``, torchvision's layout or Debian's folder (nothing is downloaded:
   ``divergences data fetch NAME`` does that when asked); pixel values v map to v / 127.5 − 1.
 
@@ -20,7 +20,9 @@ sorted by name), or an ``.npz`` holding arrays ``x`` and ``y`` (integer labels; 
 are the sorted distinct values of ``y``). Images are in [−1, 1] as ``(C, H, W)``; the
 digits are ``(1, 8, 8)``, the scikit-learn pixel values v ∈ [0, 16] mapped to v / 8 − 1.
 ``image_size`` resizes folder images (PIL bilinear), arrays and IDX images (bilinear with
-antialiasing) to a square side.
+antialiasing) to a square side. Image folders are read by :func:`metrics.io.read_images`, the
+reader evaluation uses: the same suffixes, images of another size resized to the first one's,
+unreadable files skipped with a warning.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metrics.loading import _IMAGE_SUFFIXES, load_array, load_image_folder
+from metrics.io import IMAGE_SUFFIXES, image_files, load_array, read_images
 
 __all__ = ["DATASETS", "LABEL_SOURCES", "Data", "load_array", "load_data", "resize_images",
            "standardization"]  # fmt: skip
@@ -200,7 +202,7 @@ def load_data(
         conditional: also load class labels (see the module docstring for their sources);
             without it ``labels`` and ``class_names`` are None.
         data_root: where ``fashion-mnist`` and ``mnist`` look first for their IDX files
-            (see :mod:`metrics.datasets`).
+            (see :mod:`metrics.io.datasets`).
 
     Returns:
         A :class:`Data` on the CPU (move it with :meth:`Data.to`).
@@ -232,7 +234,7 @@ def load_data(
         return _digits(labelled=False)
     path = Path(name)
     if path.is_dir():
-        x = load_image_folder(path, image_size=image_size or None, rgb=True) * 2 - 1
+        x = read_images(path, image_size=image_size or None, channels=3, name=name) * 2 - 1
     elif path.suffix in (".npy", ".npz", ".pt") and path.is_file():
         x = load_array(path).float()
     else:
@@ -289,8 +291,8 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _idx_data(name: str, image_size: int, labelled: bool, data_root: str | None) -> Data:
-    from metrics.datasets import DATASETS as IDX
-    from metrics.datasets import load_split
+    from metrics.io.datasets import DATASETS as IDX
+    from metrics.io.datasets import load_split
 
     xs, ys = zip(*(load_split(name, s, data_root=data_root or None) for s in ("train", "test")))
     x_tr, x_te = ((x.unsqueeze(1).float() / 127.5 - 1.0) for x in xs)  # uint8 → [−1, 1]
@@ -376,7 +378,7 @@ def _load_labelled(name: str, image_size: int) -> Data:
 
 def _class_folders(path: Path, image_size: int):
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    loose = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES]
+    loose = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if not subdirs:
         raise _no_labels(f"image folder {str(path)!r}", "has no class subfolders")
     if loose:
@@ -386,12 +388,12 @@ def _class_folders(path: Path, image_size: int):
         )
     xs, ys = [], []
     for k, sub in enumerate(subdirs):
-        if not any(p.suffix.lower() in _IMAGE_SUFFIXES for p in sub.rglob("*")):
+        if not image_files(sub):
             raise ValueError(
-                f"class folder {str(sub)!r} holds no images ({', '.join(_IMAGE_SUFFIXES)}); "
+                f"class folder {str(sub)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
                 "remove it or add its images"
             )
-        xs.append(load_image_folder(sub, image_size=image_size or None, rgb=True))
+        xs.append(read_images(sub, image_size=image_size or None, channels=3, name=str(sub)))
         ys.append(torch.full((len(xs[-1]),), k, dtype=torch.int64))
     shapes = {tuple(x.shape[1:]) for x in xs}
     if len(shapes) != 1:

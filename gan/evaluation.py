@@ -7,7 +7,8 @@
   against the held-out test split (with FID(train, test) as the yardstick, the training
   samples as many as the generated ones);
 * grey 28 × 28 images (``fashion-mnist``, ``mnist``, such folders and arrays): the same in
-  the features of the shipped Fashion-MNIST network (:func:`metrics.features.fashion_features`),
+  the features of the shipped Fashion-MNIST network
+  (:func:`metrics.networks.features.fashion_features`),
   against the test split when there is one, else the training set;
 * always: a JS estimate (nats) from a discriminator fine-tuned on real vs generated samples
   and scored on held-out samples with :func:`divergences.estimators.js_from_discriminator`.
@@ -18,7 +19,7 @@ the acceptance rate. Raw and refined numbers are always reported side by side.
 
 Under ``torch.distributed`` every rank calls the same function with its own generator
 (seeded with :func:`gan._dist.rank_seed`) and handles its shard of the ``n`` samples
-(:func:`metrics.distributed.shard_range`); the result, complete on rank 0, is the one of a
+(:func:`metrics.parallel.shard_range`); the result, complete on rank 0, is the one of a
 single process given the union of the shards:
 
 * summed with ``all_reduce``: the mode histogram and sample count (then
@@ -53,8 +54,8 @@ from gan.data import Data
 from gan.image_metrics import _batched, feature_network, reference_features
 from gan.losses import logistic_d_loss
 from gan.rejection import _fusable, calibrate_discriminator, rejection_sample
-from metrics._atomic import write_atomic
-from metrics.distributed import all_reduce_sum, is_distributed, shard_range
+from metrics.io.atomic import write_atomic
+from metrics.parallel import all_reduce_sum, is_distributed, shard_range
 
 __all__ = [
     "evaluate_generator",
@@ -258,7 +259,7 @@ def evaluate_generator(
             the DRS calibration; it is copied, never modified.
         data: the training distribution (on the generator's device).
         n: generated samples per evaluation over all processes (PacGAN: 2500); each rank
-            generates its :func:`~metrics.distributed.shard_range` share (at least 2).
+            generates its :func:`~metrics.parallel.shard_range` share (at least 2).
         z_dim: noise dimension.
         generator: RNG for sampling and calibration; under ``torch.distributed`` one per
             rank, seeded with :func:`gan._dist.rank_seed` so the union is reproducible for a

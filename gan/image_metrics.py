@@ -49,7 +49,7 @@ def feature_network(data: Data, device: torch.device) -> _OnSamples | None:
         >>> feature_network(load_data("ring8"), torch.device("cpu")) is None
         True
     """
-    from metrics import features
+    from metrics.networks import features
 
     name = "digits" if data.name == "digits" else "fashion" if data.shape == (1, 28, 28) else ""
     if not name:
@@ -139,7 +139,7 @@ def classifier(data: Data, device: torch.device) -> Callable | None:
         >>> tuple(clf(torch.zeros(3, 1, 8, 8)).shape)
         (3, 10)
     """
-    from metrics import features
+    from metrics.networks import features
 
     if data.name == "digits":
         net = features.digits_logits(device=device).eval()

@@ -20,7 +20,7 @@ from torch import nn
 
 from gan.data import Data
 from gan.reporting import read_jsonl
-from metrics._atomic import atomic_open
+from metrics.io.atomic import atomic_open
 
 __all__ = ["final_branch", "grid_path", "plot_class_grid", "plot_curves", "plot_image_grid",
            "plot_run", "plot_samples"]  # fmt: skip

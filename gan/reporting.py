@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from metrics._atomic import append_text
+from metrics.io.atomic import append_text
 
 __all__ = ["JSONLWriter", "ScalarAccumulator", "read_jsonl"]
 

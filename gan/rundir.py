@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.config import RESUMABLE_FIELDS, TrainConfig
-from metrics._atomic import stale_temporaries, write_atomic
+from metrics.io.atomic import stale_temporaries, write_atomic
 
 __all__ = [
     "BEST",

@@ -4,29 +4,33 @@ Streaming and mergeable, in bounded memory; built on :mod:`divergences`. Every m
 function on feature arrays and, where state is useful, an accumulator class with
 ``update``/``compute``/``merge``/``reset`` that calls the same helper. :func:`evaluate` runs
 several at once on arrays, files, image folders or a generator and returns a :class:`Report`.
+
+The metrics are modules at this level; :mod:`metrics.io` reads and writes files (the one
+image-folder reader, statistics files, the cache, the atomic writer), :mod:`metrics.networks`
+holds the feature networks and the extraction, :mod:`metrics.parallel` the
+``torch.distributed`` helpers. Command-line code lives in :mod:`gan.cli`, never here.
 """
 
 from __future__ import annotations
 
-from metrics import distributed, features
 from metrics._options import EvaluationOptions
 from metrics._types import Score
-from metrics.cli import cli_evaluate
 from metrics.cmmd import cmmd
 from metrics.evaluate import METRICS, evaluate, load_samples
-from metrics.features import (
+from metrics.fid import FID, fid, fid_from_moments, fid_from_stats
+from metrics.inception_score import InceptionScore, inception_score
+from metrics.io.reference import compute_stats
+from metrics.kid import KID, kid
+from metrics.modes import ModeCoverage, mode_coverage, mode_coverage_from_counts
+from metrics.networks.clip import clip_image
+from metrics.networks.dinov2 import dinov2
+from metrics.networks.features import (
     digits_features,
     digits_logits,
     extract,
     fashion_features,
     fashion_logits,
 )
-from metrics.fid import FID, fid, fid_from_moments, fid_from_stats
-from metrics.inception_score import InceptionScore, inception_score
-from metrics.kid import KID, kid
-from metrics.modes import ModeCoverage, mode_coverage, mode_coverage_from_counts
-from metrics.networks.clip import clip_image
-from metrics.networks.dinov2 import dinov2
 from metrics.networks.inception import inception
 from metrics.networks.resize import resize
 from metrics.prdc import (
@@ -38,7 +42,6 @@ from metrics.prdc import (
     prdc,
     precision_recall,
 )
-from metrics.reference import cli_stats, compute_stats
 from metrics.report import Entry, Report
 from metrics.stats import FeatureStats
 from metrics.two_sample import TWO_SAMPLE, two_sample
@@ -59,8 +62,6 @@ __all__ = [
     "PrecisionRecallDensityCoverage",
     "Report",
     "Score",
-    "cli_evaluate",
-    "cli_stats",
     "clip_image",
     "cmmd",
     "compute_stats",
@@ -68,12 +69,10 @@ __all__ = [
     "digits_features",
     "digits_logits",
     "dinov2",
-    "distributed",
     "evaluate",
     "extract",
     "fashion_features",
     "fashion_logits",
-    "features",
     "fid",
     "fid_from_moments",
     "fid_from_stats",

@@ -12,7 +12,7 @@ import torch
 
 from divergences._validation import check_bool, check_positive_int
 from metrics._registry import DEFAULT_METRICS, METRICS, metric_names
-from metrics.features import preprocessing
+from metrics.networks.features import preprocessing
 
 __all__ = ["EvaluationOptions"]
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import torch
 
+from metrics._jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
 from metrics._options import EvaluationOptions
 from metrics._records import MetricResult, Side
 from metrics._registry import register
 from metrics.cmmd import cmmd
 from metrics.fid import fid_from_stats
 from metrics.inception_score import inception_score
-from metrics.jackknife import coarsen, fid_with_error_bars, prdc_with_error_bars
 from metrics.kid import kid
 from metrics.modes import mode_coverage
 from metrics.prdc import density_coverage, precision_recall

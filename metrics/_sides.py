@@ -22,10 +22,12 @@ from typing import Any
 
 import torch
 
+from metrics._jackknife import group_index
 from metrics._options import EvaluationOptions
 from metrics._records import Side
 from metrics._registry import METRICS, NO_CLASSIFIER
-from metrics.cache import (
+from metrics.io.arrays import is_stats_file, load_samples
+from metrics.io.cache import (
     check_provenance,
     load_stats_file,
     read_cached,
@@ -34,7 +36,8 @@ from metrics.cache import (
     stats_path,
     stats_provenance,
 )
-from metrics.features import (
+from metrics.io.images import folder_batches, scan_folder, warn_lossy
+from metrics.networks.features import (
     digits_logits,
     extract,
     fashion_logits,
@@ -45,9 +48,6 @@ from metrics.features import (
     provenance,
     resolve_extractor,
 )
-from metrics.folders import folder_batches, scan_folder, warn_lossy
-from metrics.jackknife import group_index
-from metrics.loading import is_stats_file, load_samples
 from metrics.stats import FeatureStats
 
 __all__ = ["Need", "Reader", "read_folder", "read_samples", "read_side", "read_statistics_file"]
@@ -187,7 +187,7 @@ def read_folder(
     """An image folder, streamed through the extractor; cached statistics when ``cache``.
 
     The cache serves a side that needs statistics only, from a known extractor
-    (:mod:`metrics.cache`: keyed by the folder's fingerprint, the extractor, the preprocessing,
+    (:mod:`metrics.io.cache`: keyed by the folder's fingerprint, the extractor, the preprocessing,
     ``num_samples`` and the groups).
     """
     info = scan_folder(source, name=name)

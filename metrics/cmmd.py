@@ -12,7 +12,7 @@ within-set sums (``1/(n(n-1)) Σ_{i≠j}``). Its embeddings are L2-normalised by
 (scenic's ``normalize=True``), so ``normalize=True`` here.
 
 The standard error is a delete-a-group jackknife (sample ``i`` in group ``i mod K`` on both
-sides, as for FID in :mod:`metrics.jackknife`). All ``K²`` block sums of the three kernel
+sides, as for FID in :mod:`metrics._jackknife`). All ``K²`` block sums of the three kernel
 matrices are accumulated once, in float64 tiles of bounded size, so every leave-one-group-out
 value costs ``O(K²)`` and the whole computation costs one MMD.
 """
@@ -26,8 +26,8 @@ import torch
 
 from divergences import Estimate
 from divergences._validation import check_positive_int
+from metrics._jackknife import _t_quantile
 from metrics._types import feature_pair
-from metrics.jackknife import _t_quantile
 
 __all__ = ["ESTIMATORS", "cmmd"]
 

@@ -2,8 +2,8 @@
 
 ``evaluate(real, fake, metrics=[...], features=...)`` accepts arrays, tensors, ``.npy`` /
 ``.npz`` / ``.pt`` files (loaded without pickles), image folders, or a generator callable
-``fake(n) -> (n, ...)`` with ``num_samples`` (loading: :mod:`metrics.loading`). The report
-is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod:`metrics.cli`.
+``fake(n) -> (n, ...)`` with ``num_samples`` (loading: :mod:`metrics.io.arrays`). The report
+is :mod:`metrics.report`; the ``divergences evaluate REAL FAKE`` command is :mod:`gan.cli.evaluate`.
 
 It runs in three stages, each handing a frozen record to the next: the keywords become one
 :class:`EvaluationOptions`, checked once; each side is read once into a
@@ -27,14 +27,13 @@ from metrics._options import EvaluationOptions
 from metrics._records import MetricResult, Side
 from metrics._registry import DEFAULT_METRICS, METRICS, check_statistics_only
 from metrics._sides import Need, Reader, read_side
-from metrics.datasets import named_images, parse_spec
-from metrics.loading import (
+from metrics.io.arrays import (
     is_stats_file,
     load_array,
-    load_image_folder,
     load_samples,
     planned_count,
 )
+from metrics.io.datasets import named_images, parse_spec
 from metrics.report import Entry, Report
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "Report",
     "evaluate",
     "load_array",
-    "load_image_folder",
     "load_samples",
 ]
 
@@ -73,18 +71,18 @@ def evaluate(
 ) -> Report:
     """Evaluate generated samples against real ones with several metrics in one call.
 
-    Image folders are streamed (:mod:`metrics.folders`: sorted order, batches, memory bounded
+    Image folders are streamed (:mod:`metrics.io.images`: sorted order, batches, memory bounded
     by the batch; unreadable images skipped with a count, JPEG warned about). A real side that
     is an ``.npz`` of statistics (``mu``, ``sigma``; pytorch-fid's or ``divergences stats``)
     serves ``fid``; one whose recorded provenance (extractor, network hash, resize mode,
     precision) differs from this run's is refused, one that records none (a pytorch-fid
     file) is used with a warning. With ``cache`` the statistics of a real folder are cached
-    on disk (:mod:`metrics.cache`) when only ``fid`` is asked, so a second evaluation reads
+    on disk (:mod:`metrics.io.cache`) when only ``fid`` is asked, so a second evaluation reads
     only the fake side.
 
     FID comes with a delete-a-group jackknife standard error, the bias-corrected FID
     (``fid_bias_corrected``, ``max(0, F_J)``) with its interval, and FID∞
-    (:mod:`metrics.jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,
+    (:mod:`metrics._jackknife`; ``options={"fid": {"groups": 10, "confidence": 0.95}}``,
     ``groups=0`` turns them off). Every interval in the report is about its own entry's value
     and contains it; ``fid`` itself (comparable with other tools) has no interval, as it is
     biased upward by ``O(1/N)``. Precision/recall and density/coverage get jackknife
@@ -94,7 +92,7 @@ def evaluate(
     Args:
         real: real samples (array, tensor, ``.npy``/``.npz``/``.pt`` path, image folder, or a
             standard data set's split: ``"fashion-mnist:test"``, ``"mnist:train"``, ...,
-            read from its IDX files by :mod:`metrics.datasets` as floats in [0, 1]), or an
+            read from its IDX files by :mod:`metrics.io.datasets` as floats in [0, 1]), or an
             ``.npz`` of reference statistics.
         fake: generated samples (same kinds), or a callable ``fake(n)`` with ``num_samples``.
         metrics: a name or a list of names from :data:`METRICS`: ``fid``, ``kid``,
@@ -110,7 +108,7 @@ def evaluate(
             weights fetch inception``), ``"inception:PATH"`` (that weights file), ``"dinov2"``
             (DINOv2 ViT-L/14, FD_DINOv2's features), ``"clip"`` (CLIP ViT-L/14@336, CMMD's)
             and their ``:PATH`` and ``-VARIANT`` forms
-            (:func:`metrics.features.resolve_extractor`), a
+            (:func:`metrics.networks.features.resolve_extractor`), a
             TorchScript path or a callable (its optional ``provenance`` dict, e.g. with the
             network file's ``sha256``, goes into the report and the cache key).
         logits: classifier for ``is`` (default: the Inception network's ``logits`` with
@@ -140,7 +138,7 @@ def evaluate(
             last digits. Statistics files of another network, preprocessing or precision are
             refused.
         data_root: where a named data set's IDX files are looked for first (see
-            :func:`metrics.datasets.find_split`).
+            :func:`metrics.io.datasets.find_split`).
 
     The keywords are checked once, into an :class:`EvaluationOptions` (build one yourself to
     check settings before a long run: ``evaluate(real, fake, **opts.keywords())``).

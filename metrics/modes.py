@@ -117,7 +117,7 @@ def mode_coverage_from_counts(counts: Any, n_samples: int, *, min_count: int = 1
     """The :class:`ModeCoverage` of a histogram of high-quality samples over modes.
 
     The histogram and the sample count are sufficient statistics of :func:`mode_coverage`:
-    sum them over shards or processes (e.g. ``metrics.distributed.all_reduce_sum``) and call
+    sum them over shards or processes (e.g. ``metrics.parallel.all_reduce_sum``) and call
     this to get exactly the result on the union of the samples.
 
     Args:

@@ -33,7 +33,7 @@ from divergences.neighbors import knn
 from metrics._balls import BallTest, ball_tests, exact_distances
 from metrics._buffer import FeatureBuffer
 from metrics._types import feature_pair
-from metrics.distributed import all_reduce_max, all_reduce_sum, broadcast_shards
+from metrics.parallel import all_reduce_max, all_reduce_sum, broadcast_shards
 from metrics.stats import _exponent, _pow2
 
 __all__ = [
@@ -135,7 +135,7 @@ def _prdc_impl(
     """The four metrics (those whose k is given) from one set of tile sweeps.
 
     With ``sharded``, ``x`` and ``y`` are this rank's shares; every shard is visited in turn
-    (:func:`metrics.distributed.broadcast_shards`), ball counts add up over shards, and the
+    (:func:`metrics.parallel.broadcast_shards`), ball counts add up over shards, and the
     totals are summed over ranks, so every rank returns the result on the union.
     """
     ks_real = tuple(sorted(k for k in {k_pr, k_dc} if k is not None))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from metrics._atomic import write_atomic
+from metrics.io.atomic import write_atomic
 
 __all__ = ["Entry", "Report"]
 

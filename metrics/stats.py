@@ -19,10 +19,10 @@ import torch
 
 from divergences._validation import check_finite
 from divergences.continuous.frechet import check_psd
-from metrics._atomic import atomic_open
-from metrics._npz import read_npz
 from metrics._types import from_numpy
-from metrics.distributed import all_reduce_max, all_reduce_sum, get_rank, get_world_size
+from metrics.io._npz import read_npz
+from metrics.io.atomic import atomic_open
+from metrics.parallel import all_reduce_max, all_reduce_sum, get_rank, get_world_size
 
 # Covariances may have eigenvalues down to -sqrt(PSD_EPS) = -1e-6 times the largest (rounding)
 # before they are rejected; shared with metrics.fid.
@@ -238,7 +238,7 @@ class FeatureStats:
         Args:
             features: ``(N, D)`` batch.
             valid: optional bool mask ``(N,)``; rows where it is False are skipped (e.g. the
-                padding of a distributed sampler, see ``metrics.distributed.sampler_valid_mask``).
+                padding of a distributed sampler, see ``metrics.parallel.sampler_valid_mask``).
         """
         self._check_mergeable()
         x = _as_features(features, "features")

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan.sampling import load_run  # noqa: E402
-from metrics._atomic import atomic_open  # noqa: E402
+from metrics.io.atomic import atomic_open  # noqa: E402
 
 PER, PAD = 8, 2
 

@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from metrics._digits import WEIGHTS, DigitsNet  # noqa: E402
+from metrics.networks._digits import WEIGHTS, DigitsNet  # noqa: E402
 
 EPOCHS = 30
 BATCH = 64

@@ -1,7 +1,7 @@
 """Train the 28-px feature network shipped in ``metrics/weights/fashion_net.pt``.
 
 Deterministic on the CPU (seed 0, one thread, deterministic algorithms). Data: Fashion-MNIST's
-training split (60,000 images) from its IDX files (``metrics.datasets``: ``--data-root``,
+training split (60,000 images) from its IDX files (``metrics.io.datasets``: ``--data-root``,
 ``$DIVERGENCES_DATA``, or Debian's ``/usr/share/datasets/fashion-mnist``); pixels divided by
 255. Adam with a cosine learning-rate decay, a fixed number of epochs (no model selection on
 the test split). Prints the test accuracy (overall and per class) and the file's SHA-256,
@@ -25,9 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from metrics._atomic import atomic_open  # noqa: E402
-from metrics._fashion import WEIGHTS, FashionNet  # noqa: E402
-from metrics.datasets import load_split  # noqa: E402
+from metrics.io.atomic import atomic_open  # noqa: E402
+from metrics.io.datasets import load_split  # noqa: E402
+from metrics.networks._fashion import WEIGHTS, FashionNet  # noqa: E402
 
 EPOCHS = 12
 BATCH = 128

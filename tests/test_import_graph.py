@@ -1,5 +1,6 @@
 """The import graph, read statically from the source: gan → metrics → divergences, never back,
-and no cycles between modules (function-level imports included)."""
+no cycles between modules (function-level imports included), and command-line code (gan/cli/,
+gan/train_options.py) imported by nothing else."""
 
 from __future__ import annotations
 
@@ -96,3 +97,49 @@ def test_metrics_and_gan_use_only_public_core_names():
                 if private:
                     bad.append(f"{path.relative_to(ROOT)}: from {node.module} import {private}")
     assert not bad, "private core names used outside divergences/:\n" + "\n".join(bad)
+
+
+# Command-line code: the gan.cli package and the train command's option table.
+CLI = ("gan.cli", "gan.train_options")
+
+
+def _is_cli(module: str) -> bool:
+    return any(module == c or module.startswith(c + ".") for c in CLI)
+
+
+def test_only_the_command_line_imports_command_line_code():
+    """No library module (divergences, metrics, gan outside gan/cli/) imports CLI code."""
+    graph = _edges(_modules())
+    bad = [(a, b) for a, bs in graph.items() for b in bs if _is_cli(b) and not _is_cli(a)]
+    assert not bad, f"library modules importing command-line code: {sorted(bad)}"
+
+
+def test_argparse_only_in_command_line_code():
+    bad = []
+    for mod, path in _modules().items():
+        if _is_cli(mod):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n.split(".")[0] == "argparse" for n in names):
+                bad.append(mod)
+    assert not bad, f"argparse outside gan/cli/ and gan/train_options.py: {sorted(set(bad))}"
+
+
+def test_gan_uses_only_public_metrics_names():
+    """gan imports metrics by public names only (the atomic writer is ``metrics.io.atomic``)."""
+    bad = []
+    for path in (ROOT / "gan").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            mod = node.module.split(".")
+            if mod[0] != "metrics":
+                continue
+            private = [p for p in mod[1:] if p.startswith("_")]
+            private += [a.name for a in node.names if a.name.startswith("_")]
+            if private:
+                bad.append(f"{path.relative_to(ROOT)}: from {node.module} import {private}")
+    assert not bad, "private metrics names used in gan/:\n" + "\n".join(bad)

@@ -1,8 +1,9 @@
 """The DINOv2 and CLIP networks from a feature spec: ``dinov2[-VARIANT][:PATH]``, ``clip[...]``.
 
-``metrics.features.resolve_extractor`` hands such specs here. Without a path the weights come
-from the cache folder (``divergences weights fetch dinov2-vitl14`` / ``clip-vitl14-336``);
-the variant defaults to DINOv2 ViT-L/14 (FD_DINOv2) and CLIP ViT-L/14@336 (CMMD).
+``metrics.networks.features.resolve_extractor`` hands such specs here. Without a path the
+weights come from the cache folder (``divergences weights fetch dinov2-vitl14`` /
+``clip-vitl14-336``); the variant defaults to DINOv2 ViT-L/14 (FD_DINOv2) and CLIP
+ViT-L/14@336 (CMMD).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Nothing in the package downloads on its own: :func:`fetch` (the command ``divergences weights
 fetch inception``, or ``dinov2-vitl14``, ``clip-vitl14-336``, ...) is the only code that touches
 the network. It downloads to a temporary file in the cache folder, checks the SHA-256 and moves
-the file into place (:func:`metrics._atomic.atomic_open`: mode from the umask), so a wrong
+the file into place (:func:`metrics.io.atomic.atomic_open`: mode from the umask), so a wrong
 digest or an interrupted transfer leaves nothing behind and a verified file already in the
 cache is not downloaded again.
 
@@ -13,28 +13,24 @@ The cache folder is ``$DIVERGENCES_CACHE``, else ``$XDG_CACHE_HOME/divergences``
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
-from metrics._atomic import atomic_open
+from metrics.io.atomic import atomic_open
 
 __all__ = [
     "REGISTRY",
-    "OneLineArgumentParser",
     "WeightsFile",
     "cache_dir",
     "fetch",
     "find",
-    "main",
     "sha256_file",
 ]
 
@@ -94,14 +90,6 @@ REGISTRY = {
         size=None,
     ),
 }
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse with one-line usage errors: ``prog: error: message (see prog -h)``, status 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        """Exit with status 2 and one line."""
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
 
 
 def _entry(name: str) -> WeightsFile:
@@ -249,39 +237,3 @@ def _download(
             f"fetching {url} failed after {got} bytes ({reason}); nothing was kept"
         ) from exc
     return h.hexdigest(), got, total
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``divergences weights fetch NAME [--url URL] [--cache-dir DIR] [--quiet]`` or ``path NAME``.
-
-    Returns the exit status: 0, 1 for a failed transfer, 2 for a usage error.
-    """
-    parser = OneLineArgumentParser(
-        prog="divergences weights", description="Get or locate network weights."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    f = sub.add_parser("fetch", help="download and verify into the cache folder")
-    f.add_argument("name", choices=sorted(REGISTRY))
-    f.add_argument("--url", help="download from this URL instead (the digest must match)")
-    f.add_argument("--cache-dir", help="cache folder (default: $DIVERGENCES_CACHE, ...)")
-    f.add_argument("--quiet", action="store_true", help="no progress bar")
-    p = sub.add_parser("path", help="print the cached file's path")
-    p.add_argument("name", choices=sorted(REGISTRY))
-    p.add_argument("--cache-dir")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed its one-line usage error
-        return int(exc.code or 0)
-    try:
-        if args.command == "fetch":
-            path = fetch(args.name, url=args.url, cache_dir=args.cache_dir, progress=not args.quiet)
-        else:
-            path = find(args.name, cache_dir=args.cache_dir)
-    except ConnectionError as exc:
-        print(f"divergences weights: error: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as exc:
-        print(f"divergences weights: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0

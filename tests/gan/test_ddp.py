@@ -24,7 +24,7 @@ from gan.data import load_data
 from gan.models import MLPDiscriminator, MLPGenerator
 from gan.training import train
 from metrics import digits_features, fid, kid, mode_coverage, precision_recall
-from metrics.distributed import shard_range
+from metrics.parallel import shard_range
 
 WORLD, N = 2, 301  # unequal shards: 151 + 150
 

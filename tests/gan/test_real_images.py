@@ -18,7 +18,7 @@ from gan.config import TrainConfig, preset_for, resolve_config
 from gan.data import load_data
 from gan.models import build_models
 from gan.nets import ConditionalBatchNorm2d, ConditionalDCGANGenerator, Discriminator, Generator
-from metrics import datasets
+from metrics.io import datasets
 from tests.metrics._idx_files import write_split_files
 
 TINY = ["--steps", "4", "--batch-size", "8", "--channels", "4", "--z-dim", "8", "--eval-samples",

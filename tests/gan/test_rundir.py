@@ -11,7 +11,7 @@ from gan.cli import main
 from gan.config import TrainConfig
 from gan.rundir import is_run_dir, truncate_log
 from gan.training import train
-from metrics._atomic import atomic_open, stale_temporaries, write_atomic
+from metrics.io.atomic import atomic_open, stale_temporaries, write_atomic
 
 TINY = dict(data="ring8", steps=3, batch_size=16, hidden=8, g_layers=1, d_layers=1,
             log_every=1, progress=False, plots=False, eval_samples=0)  # fmt: skip

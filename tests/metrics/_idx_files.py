@@ -1,4 +1,4 @@
-"""An IDX writer independent of metrics.idx (struct + gzip), and tiny MNIST-like file sets."""
+"""An IDX writer independent of metrics.io.idx (struct + gzip), and tiny MNIST-like file sets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one writer (metrics._atomic): modes from the umask, and no orphan temporaries."""
+"""The one writer (metrics.io.atomic): modes from the umask, and no orphan temporaries."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import _atomic
-from metrics._atomic import (
+from metrics.io import atomic as _atomic
+from metrics.io.atomic import (
     append_text,
     atomic_open,
     check_writable,
@@ -119,7 +119,7 @@ with mod.atomic_open(sys.argv[1]) as fh:
 
 def test_a_writer_killed_mid_write_leaves_an_orphan_the_next_write_removes(tmp_path):
     target = tmp_path / "ref.npz"
-    module = ROOT / "metrics" / "_atomic.py"
+    module = ROOT / "metrics" / "io" / "atomic.py"
     proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target), str(module)])
     assert proc.returncode == -9
     (orphan,) = tmp_path.iterdir()

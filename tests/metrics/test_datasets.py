@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-from metrics import datasets
+from metrics.io import datasets
 from tests.metrics._idx_files import idx_bytes, write_idx, write_split_files
 
 

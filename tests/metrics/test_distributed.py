@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from metrics import FID, FeatureStats
-from metrics.distributed import (
+from metrics.parallel import (
     all_reduce_sum,
     get_rank,
     get_world_size,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from metrics import density_coverage, prdc, precision_recall
-from metrics.distributed import broadcast_shards
+from metrics.parallel import broadcast_shards
 from tests.metrics._gloo import spawn_gloo
 
 

@@ -10,7 +10,8 @@ import torch
 from sklearn.datasets import load_digits
 
 import metrics
-from metrics import Entry, Report, cli_evaluate, evaluate, load_samples
+from gan.cli import main as cli_main
+from metrics import Entry, Report, evaluate, load_samples
 
 
 @pytest.fixture
@@ -101,8 +102,9 @@ def test_cli(tmp_path, pair, capsys):
     x, y = pair
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
-    rc = cli_evaluate(
+    rc = cli_main(
         [
+            "evaluate",
             str(tmp_path / "x.npy"),
             str(tmp_path / "y.npy"),
             "--metrics",

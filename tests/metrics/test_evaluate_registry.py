@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import metrics
+from gan.cli.stats import main as stats_main
 from metrics import METRICS, Entry, EvaluationOptions, evaluate
 from metrics._records import MetricResult, Side
 from metrics._registry import MetricSpec, register
@@ -138,7 +138,7 @@ def test_statistics_only_sides(tmp_path, monkeypatch):
     real, fake = _folder(tmp_path / "r", 1), _folder(tmp_path / "f", 2)
     ref = tmp_path / "ref.npz"
     argv = [str(real), "-o", str(ref), "--features", "digits", "--device", "cpu", "--groups", "3"]
-    assert metrics.cli_stats(argv) == 0
+    assert stats_main(argv) == 0
     kw = {"features": "digits", "device": "cpu"}
     refused = r"real is a statistics file .*serves only metrics=\['fid'\].*'kid' needs per-sample"
     with pytest.raises(ValueError, match=refused) as err:

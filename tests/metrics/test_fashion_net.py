@@ -9,8 +9,13 @@ import shutil
 import pytest
 import torch
 
-from metrics import _fashion
-from metrics.features import fashion_features, fashion_logits, provenance, resolve_extractor
+from metrics.networks import _fashion
+from metrics.networks.features import (
+    fashion_features,
+    fashion_logits,
+    provenance,
+    resolve_extractor,
+)
 from tests.metrics._idx_files import write_split_files
 
 

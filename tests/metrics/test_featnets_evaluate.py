@@ -189,11 +189,11 @@ def test_cli_errors_are_one_line(small, capsys):
 
 def test_specs_resolve_variants_and_refuse_unknown_ones(small):
     with pytest.raises(ValueError, match="unknown dinov2 variant 'vitx14'"):
-        metrics.features.resolve_extractor("dinov2-vitx14:/x.pth")
+        metrics.networks.features.resolve_extractor("dinov2-vitx14:/x.pth")
     with pytest.raises(ValueError, match="no published weights file for dinov2-vitb14"):
-        metrics.features.resolve_extractor("dinov2-vitb14")
+        metrics.networks.features.resolve_extractor("dinov2-vitb14")
     with pytest.raises(FileNotFoundError, match="dinov2-vitl14"):
-        metrics.features.resolve_extractor("dinov2")  # nothing fetched into the test cache
+        metrics.networks.features.resolve_extractor("dinov2")  # nothing fetched into the test cache
     with pytest.raises(ValueError, match="needs features 'clip'"):
-        metrics.features.preprocessing("identity", "openai")
-    assert metrics.features.network_of("dinov2-weights/x.pt") is None
+        metrics.networks.features.preprocessing("identity", "openai")
+    assert metrics.networks.features.network_of("dinov2-weights/x.pt") is None

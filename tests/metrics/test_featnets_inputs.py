@@ -11,6 +11,7 @@ import pytest
 import torch
 from _featnets import DINOV2, FIX, clip_config, rel
 
+from gan.cli.weights import main as weights_main
 from metrics import clip_image, dinov2
 from metrics.networks import weights
 from metrics.networks._safetensors import read_safetensors
@@ -48,7 +49,7 @@ def test_registry_digests_and_an_unconfirmed_entry(tmp_path):
     with pytest.raises(ValueError, match=r"no published SHA-256 of dinov2_vitg14_pretrain.pth"):
         weights.fetch("dinov2-vitg14", cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
-    assert weights.main(["fetch", "dinov2-vitg14", "--cache-dir", str(tmp_path)]) == 2
+    assert weights_main(["fetch", "dinov2-vitg14", "--cache-dir", str(tmp_path)]) == 2
 
 
 def test_missing_and_extra_keys_are_named():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from metrics.features import (
+from metrics.networks.features import (
     digits_features,
     digits_logits,
     extract,
@@ -41,7 +41,7 @@ def test_training_script_reproduces_shipped_network(tmp_path):
     relies on is the accuracy and the features, which agree to well under 1e-2 relative.
     """
     import scripts.train_digits_net as script
-    from metrics._digits import WEIGHTS, DigitsNet
+    from metrics.networks._digits import WEIGHTS, DigitsNet
 
     threads = torch.get_num_threads()
     try:

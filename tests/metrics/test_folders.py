@@ -12,8 +12,8 @@ from PIL import Image
 import metrics
 from metrics._options import EvaluationOptions
 from metrics._sides import Need, Reader, read_side
-from metrics.folders import folder_batches, scan_folder
-from metrics.loading import load_image_folder
+from metrics.io import read_images
+from metrics.io.images import folder_batches, scan_folder
 
 
 def _folder(path, n=24, size=8, seed=0, mode="RGB"):
@@ -43,7 +43,7 @@ def test_streaming_equals_in_memory(tmp_path):
     a, b = _folder(tmp_path / "a", seed=1), _folder(tmp_path / "b", seed=2)
     names = ["fid", "precision_recall", "density_coverage"]
     s = metrics.evaluate(a, b, metrics=names, batch_size=5, cache=False)
-    m = metrics.evaluate(load_image_folder(a), load_image_folder(b), metrics=names)
+    m = metrics.evaluate(read_images(a), read_images(b), metrics=names)
     for key in m:
         assert s[key].value == pytest.approx(m[key].value, rel=1e-9, abs=1e-12)
     prov = s.meta["provenance"]
@@ -92,7 +92,7 @@ def test_sorted_order_and_grey_channel(tmp_path):
         batches = list(folder_batches(info, batch_size=3, num_workers=0))
     x = torch.cat(batches)
     assert x.shape == (7, 1, 8, 8) and info.channels == 1
-    torch.testing.assert_close(x, load_image_folder(a), rtol=0, atol=0)
+    torch.testing.assert_close(x, read_images(a), rtol=0, atol=0)
 
 
 def test_workers_give_the_same_order(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metrics.idx import read_idx
+from metrics.io.idx import read_idx
 from tests.metrics._idx_files import CODES, idx_bytes, write_idx
 
 DTYPES = list(CODES)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from metrics._pixels import UnsupportedImage
-from metrics.folders import folder_batches, scan_folder
-from metrics.loading import load_image_folder
+from metrics.io import read_images
+from metrics.io._pixels import UnsupportedImage
+from metrics.io.images import folder_batches, scan_folder
 
 H, W = 6, 5
 
@@ -65,8 +65,8 @@ MODES = ["1", "L", "LA", "RGB", "RGBA", "P", "P+transparency", "CMYK", "I;16", "
 
 
 def _both_readers(folder, channels):
-    """(load_image_folder, folder_batches) of a one-image folder, as (H, W, C) arrays."""
-    mem = load_image_folder(folder, rgb=channels == 3)  # without rgb: the image's own channels
+    """(read_images, folder_batches) of a one-image folder, as (H, W, C) arrays."""
+    mem = read_images(folder, channels=channels, num_workers=0)
     streamed = next(folder_batches(scan_folder(folder), channels=channels, num_workers=0))
     return mem[0].permute(1, 2, 0).double().numpy(), streamed[0].permute(1, 2, 0).double().numpy()
 
@@ -114,7 +114,7 @@ def test_every_mode_reads_at_its_true_scale_in_both_readers(tmp_path, mode):
             rtol=0,
             atol=tol,
         )
-    mem = load_image_folder(const, image_size=4)
+    mem = read_images(const, image_size=4, num_workers=0)
     np.testing.assert_allclose(
         mem[0].permute(1, 2, 0).double().numpy(), np.broadcast_to(value, (4, 4, value.shape[2])),
         rtol=0, atol=tol,
@@ -133,7 +133,7 @@ def test_modes_without_a_scale_are_refused_by_name_in_both_readers(tmp_path, mak
     make().save(tmp_path / "x.tif")
     Image.fromarray(np.zeros((H, W), np.uint8)).save(tmp_path / "a.png")  # first: readable
     for read in (
-        lambda: load_image_folder(tmp_path),
+        lambda: read_images(tmp_path, num_workers=0),
         lambda: list(folder_batches(scan_folder(tmp_path), num_workers=0)),
         lambda: list(folder_batches(scan_folder(tmp_path), num_workers=1, batch_size=1)),
     ):

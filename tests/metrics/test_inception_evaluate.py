@@ -136,8 +136,9 @@ def test_cached_weights_are_found_or_the_error_says_how(setup, monkeypatch, tmp_
     (cache / weights.REGISTRY["inception"].filename).write_bytes(setup["path"].read_bytes())
     monkeypatch.setenv("DIVERGENCES_CACHE", str(cache))
     with pytest.warns(UserWarning, match="not comparable with published numbers"):
-        net = metrics.features.resolve_extractor("inception", device="cpu", check_hash=False,
-                                                 resize="clean")  # fmt: skip
+        net = metrics.networks.features.resolve_extractor(
+            "inception", device="cpu", check_hash=False, resize="clean"
+        )
     assert net.provenance == {"network": "inception-v3-fid", "sha256": setup["sha"],
                               "resize": "clean", "precision": "float32"}  # fmt: skip
 
@@ -147,8 +148,9 @@ def test_resize_modes_are_checked_against_the_extractor(setup):
         _evaluate(setup, resize="bicubic", check_hash=False, metrics=["fid"])
     with pytest.raises(ValueError, match=r"resize 'clean'.*needs features 'inception'"):
         metrics.evaluate(np.zeros((4, 2)), np.ones((4, 2)), metrics=["fid"], resize="clean")
-    assert metrics.features.preprocessing("inception:x", None) == ("pytorch-fid", "bilinear")
-    assert metrics.features.preprocessing("identity", "lanczos") == (None, "lanczos")
+    preprocessing = metrics.networks.features.preprocessing
+    assert preprocessing("inception:x", None) == ("pytorch-fid", "bilinear")
+    assert preprocessing("identity", "lanczos") == (None, "lanczos")
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import metrics
 from metrics import FeatureStats
-from metrics.jackknife import fid_with_error_bars, group_index, merge_all, prdc_with_error_bars
+from metrics._jackknife import fid_with_error_bars, group_index, merge_all, prdc_with_error_bars
 
 
 @given(n=st.integers(1, 40), k=st.integers(2, 7), bs=st.integers(1, 9), start=st.integers(0, 20))
@@ -138,7 +138,7 @@ def test_prdc_stderr_matches_the_spread_over_seeds(one_thread):
 
 
 def test_leave_one_out_equals_direct_merges():
-    from metrics.jackknife import _leave_one_out
+    from metrics._jackknife import _leave_one_out
 
     x = np.random.default_rng(5).normal(size=(60, 3)) + 7
     groups = [FeatureStats().update(x[g::6]) for g in range(6)]

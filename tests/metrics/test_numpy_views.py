@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import metrics
 from metrics import FeatureStats
-from metrics.loading import load_samples
+from metrics.io import load_samples
 
 ENTRY_POINTS = {  # each takes a float array in [0, 1] of shape (N, 3, H, W) (maybe a view)
     "resize_clean": lambda a, u8: metrics.resize(u8, 9, mode="clean"),

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics import FeatureStats, fid_from_stats
-from metrics.distributed import sampler_valid_mask, shard_range
+from metrics.parallel import sampler_valid_mask, shard_range
 
 
 def _close(s: FeatureStats, x: np.ndarray) -> None:

@@ -9,7 +9,9 @@ import pytest
 from PIL import Image
 
 import metrics
-from metrics.cache import cache_root, load_stats_file
+from gan.cli import main as cli_main
+from gan.cli.stats import main as stats_main
+from metrics.io.cache import cache_root, load_stats_file
 
 
 def _folder(path, n=30, seed=0, shift=0):
@@ -76,7 +78,7 @@ def test_plain_callables_are_not_cached(tmp_path, cache):
 def test_cli_stats_then_evaluate_against_ref(tmp_path, cache, capsys):
     real, fake = _folder(tmp_path / "r"), _folder(tmp_path / "f", seed=1, shift=20)
     ref = tmp_path / "ref.npz"
-    assert metrics.cli_stats([str(real), "-o", str(ref), "--groups", "5"]) == 0
+    assert stats_main([str(real), "-o", str(ref), "--groups", "5"]) == 0
     with np.load(ref, allow_pickle=False) as f:  # pytorch-fid's layout, plus n and groups
         assert {"mu", "sigma", "n", "group_n", "group_mu", "group_sigma"} <= set(f.files)
         assert f["mu"].shape == (108,) and f["sigma"].shape == (108, 108) and int(f["n"]) == 30
@@ -90,16 +92,16 @@ def test_cli_stats_then_evaluate_against_ref(tmp_path, cache, capsys):
     assert via["fid"].uncertainty == pytest.approx(direct["fid"].uncertainty, rel=1e-6)
     before = ref.read_bytes()
     with pytest.raises(ValueError, match="exists"):
-        metrics.cli_stats([str(real), "-o", str(ref)])
+        stats_main([str(real), "-o", str(ref)])
     assert ref.read_bytes() == before
-    assert metrics.cli_evaluate([str(ref), str(fake), "--metrics", "fid"]) == 0
+    assert cli_main(["evaluate", str(ref), str(fake), "--metrics", "fid"]) == 0
     assert "fid" in capsys.readouterr().out
 
 
 def test_ref_files_bad_uses(tmp_path, cache):
     real, fake = _folder(tmp_path / "r", n=8), _folder(tmp_path / "f", n=8, seed=1)
     ref = tmp_path / "ref.npz"
-    metrics.cli_stats([str(real), "-o", str(ref)])
+    stats_main([str(real), "-o", str(ref)])
     with pytest.raises(ValueError, match="serves only metrics=\\['fid'\\]"):
         metrics.evaluate(ref, fake, metrics=["fid", "kid"])
     other = tmp_path / "other.npz"
@@ -109,7 +111,7 @@ def test_ref_files_bad_uses(tmp_path, cache):
         with no_provenance:
             metrics.evaluate(other, fake, metrics="fid")
     with pytest.raises(ValueError, match=r"must end in \.npz"):
-        metrics.cli_stats([str(real), "-o", str(tmp_path / "ref.txt")])
+        stats_main([str(real), "-o", str(tmp_path / "ref.txt")])
     # pytorch-fid's files (mu, sigma only) serve FID without error bars on the real side
     np.savez(other, mu=np.zeros(108), sigma=np.eye(108))
     with pytest.warns(UserWarning, match="records no provenance"):

@@ -17,7 +17,8 @@ from PIL import Image
 
 import metrics
 from gan.cli import main as cli_main
-from metrics.cache import load_stats_file, save_stats_file
+from gan.cli.stats import main as stats_main
+from metrics.io.cache import load_stats_file, save_stats_file
 from metrics.stats import FeatureStats
 
 RNG = np.random.default_rng(0)
@@ -233,7 +234,7 @@ def test_stats_files_record_their_provenance(tmp_path, monkeypatch):
     ref = tmp_path / "ref.npz"
     argv = [str(real), "-o", str(ref), "--features", "digits", "--image-size", "8", "--groups",
             "2", "--no-progress", "--device", "cpu", "--workers", "0"]  # fmt: skip
-    assert metrics.cli_stats(argv) == 0
+    assert stats_main(argv) == 0
     _, _, meta = load_stats_file(ref)
     assert meta["features"] == "digits" and meta["extractor"]["network"] == "digits"
     assert len(meta["extractor"]["sha256"]) == 64

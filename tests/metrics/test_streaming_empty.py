@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics import FID, KID, FeatureStats, InceptionScore, fid, inception_score, kid
-from metrics.jackknife import merge_all
+from metrics._jackknife import merge_all
 from metrics.prdc import PRDC, prdc
 
 _EPS = float(np.finfo(np.float64).eps)

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import pytest
 
+from gan.cli.weights import main as weights_main
 from metrics.networks import weights
 
 PAYLOAD = bytes(range(256)) * 1500  # 384 000 bytes: several chunks of the server's writes
@@ -128,18 +129,18 @@ def test_cache_folder_precedence(monkeypatch, tmp_path):
 
 
 def test_main_reports_in_one_line(server, tmp_path, capsys):
-    assert weights.main(["path", "inception", "--cache-dir", str(tmp_path)]) == 2
+    assert weights_main(["path", "inception", "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "divergences weights fetch inception" in err[0]
     args = ["fetch", "inception", "--cache-dir", str(tmp_path), "--quiet", "--url"]
-    assert weights.main([*args, server + "/short"]) == 1
+    assert weights_main([*args, server + "/short"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ended after" in err[0] and "Traceback" not in err[0]
-    assert weights.main([*args, server + "/good"]) == 2  # not the published digest
+    assert weights_main([*args, server + "/good"]) == 2  # not the published digest
     assert "is not the expected" in capsys.readouterr().err
-    assert weights.main(["fetch", "nonsense"]) == 2
+    assert weights_main(["fetch", "nonsense"]) == 2
     assert "invalid choice" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     _fetch(server + "/good", tmp_path)
-    assert weights.main(["path", "inception", "--cache-dir", str(tmp_path)]) == 0
+    assert weights_main(["path", "inception", "--cache-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / NAME)

@@ -5,8 +5,9 @@ An extractor is any callable or ``torch.nn.Module``. Built in:
 - :func:`identity` — flattens each sample (low-dimensional data, precomputed features);
 - :func:`torchscript` — a TorchScript file the user provides, e.g. the Inception-v3 FID network
   used by the StyleGAN2-ADA metrics and clean-fid (nothing is ever downloaded);
-- :func:`digits_features` / :func:`digits_logits` — the project's small digits CNN (weights
-  shipped in the package, reproducible by ``scripts/train_digits_net.py``; 98.4 % test accuracy);
+- :func:`digits_features` / :func:`digits_logits` (:mod:`metrics.networks.shipped`) — the
+  project's small digits CNN (weights shipped in the package, reproducible by
+  ``scripts/train_digits_net.py``; 98.4 % test accuracy);
 - :func:`fashion_features` / :func:`fashion_logits` (``"fashion"``) — the project's 28-px CNN
   trained on Fashion-MNIST (weights shipped and SHA-256 checked, reproducible by
   ``scripts/train_fashion_net.py``; 93.4 % test accuracy), for MNIST-sized grey images;
@@ -26,7 +27,6 @@ the GPU when one is present, with an optional progress bar.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -38,9 +38,15 @@ import torch
 from tqdm.auto import tqdm
 
 from divergences._validation import check_positive_int
-from metrics._digits import DigitsFeatures, DigitsNet, load_digits_net
-from metrics._fashion import FashionFeatures, load_fashion_net
 from metrics._types import from_numpy
+from metrics.networks._digits import DigitsNet
+from metrics.networks.shipped import (
+    digits_features,
+    digits_logits,
+    fashion_features,
+    fashion_logits,
+)
+from metrics.networks.weights import sha256_file
 
 __all__ = [
     "DigitsNet",
@@ -116,60 +122,6 @@ def torchscript(path: str | os.PathLike, *, device: str | torch.device | None = 
         except RuntimeError as exc:  # not a TorchScript archive (truncated, a weights file...)
             detail = " ".join(str(exc).split())[:200]
             raise ValueError(f"features: {p} is not a TorchScript network ({detail})") from None
-
-
-def digits_features(*, device: str | torch.device | None = None) -> torch.nn.Module:
-    """The digits CNN's 64-d penultimate features (post-ReLU), in eval mode.
-
-    Input: images in ``[0, 1]`` (sklearn digits divided by 16), shaped ``(N, 64)``,
-    ``(N, 8, 8)`` or ``(N, 1, 8, 8)``. Output: ``(N, 64)``.
-
-    Example:
-        >>> from sklearn.datasets import load_digits
-        >>> x = torch.tensor(load_digits().data[:4] / 16.0, dtype=torch.float32)
-        >>> digits_features()(x).shape
-        torch.Size([4, 64])
-    """
-    net = load_digits_net()
-    return DigitsFeatures(net).to(default_device() if device is None else device).eval()
-
-
-def digits_logits(*, device: str | torch.device | None = None) -> torch.nn.Module:
-    """The digits CNN as a classifier: images in ``[0, 1]`` → logits ``(N, 10)`` (for IS).
-
-    Example:
-        >>> from sklearn.datasets import load_digits
-        >>> d = load_digits()
-        >>> x = torch.tensor(d.data[:8] / 16.0, dtype=torch.float32)
-        >>> digits_logits()(x).argmax(1).tolist() == d.target[:8].tolist()
-        True
-    """
-    return load_digits_net().to(default_device() if device is None else device)
-
-
-def fashion_features(*, device: str | torch.device | None = None) -> torch.nn.Module:
-    """The Fashion-MNIST CNN's 128-d penultimate features (post-ReLU), in eval mode.
-
-    Input: grey 28 × 28 images, floats in ``[0, 1]`` or uint8, shaped ``(N, 1, 28, 28)``,
-    ``(N, 28, 28)`` or ``(N, 784)``. Output: ``(N, 128)``. The weights file's SHA-256 is
-    checked when it is loaded.
-
-    Example:
-        >>> fashion_features(device="cpu")(torch.zeros(3, 28, 28)).shape
-        torch.Size([3, 128])
-    """
-    net = FashionFeatures(load_fashion_net())
-    return net.to(default_device() if device is None else device).eval()
-
-
-def fashion_logits(*, device: str | torch.device | None = None) -> torch.nn.Module:
-    """The Fashion-MNIST CNN as a classifier: images → logits ``(N, 10)`` (for IS, accuracy).
-
-    Example:
-        >>> fashion_logits(device="cpu")(torch.zeros(2, 1, 28, 28)).shape
-        torch.Size([2, 10])
-    """
-    return load_fashion_net().to(default_device() if device is None else device)
 
 
 INCEPTION_RESIZES = ("pytorch-fid", "clean")
@@ -436,14 +388,6 @@ def extract(
     return torch.cat(outs)
 
 
-def _sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def provenance(spec: Any, extractor: Any = None) -> dict[str, Any] | None:
     """What identifies an extractor, or None when unknown.
 
@@ -462,13 +406,13 @@ def provenance(spec: Any, extractor: Any = None) -> dict[str, Any] | None:
         if s == "identity":
             return {"network": "identity"}
         if s == "digits":
-            from metrics._digits import WEIGHTS
+            from metrics.networks._digits import WEIGHTS
 
-            return {"network": "digits", "sha256": _sha256(WEIGHTS)}
+            return {"network": "digits", "sha256": sha256_file(WEIGHTS)}
         if s == "fashion":
-            from metrics._fashion import SHA256
+            from metrics.networks._fashion import SHA256
 
             return {"network": "fashion", "sha256": SHA256}
         if os.path.isfile(s):
-            return {"network": "torchscript", "file": os.path.basename(s), "sha256": _sha256(s)}
+            return {"network": "torchscript", "file": os.path.basename(s), "sha256": sha256_file(s)}
     return None

@@ -1,7 +1,8 @@
-"""Loading samples from arrays, tensors, files, folders and generators.
+"""Numeric arrays and samples from arrays, tensors, files, image folders and generators.
 
-Loading samples: arrays, tensors, ``.npy``/``.npz``/``.pt`` files (never pickles), image
-folders and generator callables, with errors that name the argument and the problem.
+``.npy``/``.npz`` (never pickles) and ``.pt`` (weights only) files, image folders (read by
+the one streaming reader, :func:`metrics.io.images.read_images`) and generator callables,
+with errors that name the argument and the problem.
 """
 
 from __future__ import annotations
@@ -14,19 +15,10 @@ import numpy as np
 import torch
 
 from divergences._validation import check_positive_int
-from metrics._pixels import UnsupportedImage, read_pixels, stack, to_unit
 from metrics._types import from_numpy
-from metrics.folders import IMAGE_SUFFIXES
+from metrics.io.images import image_files, read_images
 
-__all__ = [
-    "is_stats_file",
-    "load_array",
-    "load_image_folder",
-    "load_samples",
-    "planned_count",
-]
-
-_IMAGE_SUFFIXES = IMAGE_SUFFIXES  # one list for both readers
+__all__ = ["is_stats_file", "load_array", "load_samples", "planned_count"]
 
 
 def load_array(path: str | Path) -> torch.Tensor:
@@ -97,39 +89,6 @@ def _read_array(path: Path, suffix: str) -> np.ndarray:
     return obj.detach().cpu().numpy()
 
 
-def load_image_folder(
-    path: str | Path, *, image_size: int | None = None, rgb: bool = False
-) -> torch.Tensor:
-    """Every image under ``path`` (recursively, sorted) as floats in [0, 1], ``(N, C, H, W)``.
-
-    Grey images (8-bit, 16-bit or float) stay one channel unless ``rgb=True``;
-    ``image_size`` resizes each image to a square of that side (bilinear); otherwise all
-    images must share one size. Pixels are read at their true scale by the same function as
-    the streamed folders (:func:`metrics._pixels.read_pixels`: 16-bit grey is value / 65535);
-    a mode without a defined scale is refused by name.
-    """
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"{path}: no images ({', '.join(_IMAGE_SUFFIXES)}) in this folder")
-    size = (image_size, image_size) if image_size else None
-    arrays = []
-    for p in files:
-        try:
-            a, _, _ = read_pixels(p, channels=3 if rgb else None, size=size)
-        except UnsupportedImage:
-            raise
-        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for broken images
-            raise ValueError(f"{p} is not a readable image ({type(exc).__name__})") from None
-        arrays.append(a)
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        raise ValueError(
-            f"{path}: images have different sizes {sorted(shapes)[:3]}; set an image size"
-        )
-    return to_unit(stack(arrays))
-
-
 def _from_sequence(source: Any, name: str) -> torch.Tensor:
     if not isinstance(source, (list, tuple)):
         raise TypeError(
@@ -170,7 +129,7 @@ def load_samples(
         path = Path(source)
         if not path.exists():
             raise ValueError(f"{name}: no such file or folder: {path}")
-        out = load_image_folder(path) if path.is_dir() else load_array(path)
+        out = read_images(path, name=name) if path.is_dir() else load_array(path)
     elif callable(source):
         if num_samples is None:
             raise ValueError(f"{name} is a generator callable: pass num_samples")
@@ -196,7 +155,7 @@ def load_samples(
 def is_stats_file(source: Any) -> bool:
     """True for a path to an ``.npz`` holding ``mu`` or ``sigma`` (reference statistics).
 
-    One of the two is enough: :func:`metrics.cache.load_stats_file` then names the missing one.
+    One of the two is enough: :func:`metrics.io.cache.load_stats_file` then names the missing one.
     """
     if not isinstance(source, (str, os.PathLike)):
         return False
@@ -213,6 +172,6 @@ def is_stats_file(source: Any) -> bool:
 def planned_count(source: Any, num_samples: int | None) -> int | None:
     """How many samples a source will give, when known without reading pixels."""
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        n = sum(1 for p in Path(source).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        n = len(image_files(source))
         return n if num_samples is None else min(n, num_samples)
     return None

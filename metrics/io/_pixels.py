@@ -1,7 +1,6 @@
-"""One image file -> pixels at their true scale; shared by every image reader.
+"""One image file -> pixels at their true scale, for the image reader :mod:`metrics.io.images`.
 
-Both :func:`metrics.loading.load_image_folder` and the streamed folders of
-:mod:`metrics.folders` call :func:`read_pixels`, so they agree on every PIL mode:
+:func:`read_pixels` decides every PIL mode:
 
 - 8-bit modes (``1``, ``L``, ``LA``, ``La``, ``P``, ``PA``, ``RGB``, ``RGBA``, ``RGBa``,
   ``RGBX``, ``CMYK``, ``YCbCr``) are converted by PIL to ``L`` or ``RGB`` (alpha dropped;

@@ -23,15 +23,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from metrics._atomic import atomic_open
-from metrics.idx import read_idx
+from metrics.io.atomic import atomic_open
+from metrics.io.idx import read_idx
 
 __all__ = [
     "DATASETS",
@@ -41,7 +40,6 @@ __all__ = [
     "fetch",
     "find_split",
     "load_split",
-    "main",
     "named_images",
     "parse_spec",
     "search_folders",
@@ -343,40 +341,3 @@ def fetch(
         else:
             raise ConnectionError("; ".join(errors))
     return folder
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``divergences data fetch NAME [--root DIR] [--url BASE] [--quiet]`` or ``path NAME``.
-
-    Returns the exit status: 0, 1 for a failed transfer, 2 for a usage error.
-    """
-    from metrics.networks.weights import OneLineArgumentParser
-
-    parser = OneLineArgumentParser(prog="divergences data", description="Get or locate "
-                                   "standard data sets (IDX files).")  # fmt: skip
-    sub = parser.add_subparsers(dest="command", required=True)
-    f = sub.add_parser("fetch", help="download the four files and check their published MD5s")
-    f.add_argument("name", choices=sorted(DATASETS))
-    f.add_argument("--root", help="data folder (default: $DIVERGENCES_DATA, else the cache's)")
-    f.add_argument("--url", help="download from this base URL instead (the digests must match)")
-    f.add_argument("--quiet", action="store_true", help="no progress bars")
-    p = sub.add_parser("path", help="print the folder the data is read from")
-    p.add_argument("name", choices=sorted(DATASETS))
-    p.add_argument("--data-root", help="look here first")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed its one-line usage error
-        return int(exc.code or 0)
-    try:
-        if args.command == "fetch":
-            path = fetch(args.name, root=args.root, url=args.url, progress=not args.quiet)
-        else:
-            path = find_split(args.name, "train", data_root=args.data_root)[0].parent
-    except ConnectionError as exc:
-        print(f"divergences data: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as exc:
-        print(f"divergences data: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0

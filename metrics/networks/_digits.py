@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "digits_net.pt"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "digits_net.pt"
 FEATURE_DIM = 64
 
 

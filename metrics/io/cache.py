@@ -17,7 +17,7 @@ whose extractor differs from a run's is refused (:func:`check_provenance`); one 
 provenance is used with a warning saying what went unchecked. An unreadable cache entry is
 reported and recomputed (:func:`read_cached`).
 
-Computing statistics from data is :mod:`metrics.reference` (``divergences stats``).
+Computing statistics from data is :mod:`metrics.io.reference` (``divergences stats``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics._atomic import atomic_open, remove_stale_temporaries
-from metrics._npz import read_npz
+from metrics.io._npz import read_npz
+from metrics.io.atomic import atomic_open, remove_stale_temporaries
 from metrics.stats import FeatureStats
 
 __all__ = [
@@ -177,7 +177,7 @@ def stats_provenance(spec: Any, extractor: dict | None, preprocessing: dict) -> 
     """The provenance a statistics file records (its ``meta``, JSON).
 
     ``features`` is the spec as given, ``extractor`` the extractor's provenance
-    (:func:`metrics.features.provenance`: network, its file's SHA-256, the Inception
+    (:func:`metrics.networks.features.provenance`: network, its file's SHA-256, the Inception
     network's resize mode and precision), ``preprocessing`` the folder reader's options.
     """
     prep = {k: v for k, v in preprocessing.items() if k != "num_workers"}
@@ -194,7 +194,7 @@ def check_provenance(path: str | os.PathLike, meta: dict, extractor: dict | None
 
     Compares the network, its file's SHA-256, the Inception network's resize mode and its
     precision (and any other key both provenances record) between the file's ``meta`` and
-    ``extractor`` (this run's, :func:`metrics.features.provenance`).
+    ``extractor`` (this run's, :func:`metrics.networks.features.provenance`).
 
     Raises:
         ValueError: one of them differs; the message names each and both values.

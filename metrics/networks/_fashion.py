@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "fashion_net.pt"
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "fashion_net.pt"
 #: SHA-256 of the shipped weights file (printed by scripts/train_fashion_net.py).
 SHA256 = "e7c9fa2565bf3337845e6da32f945ed6512cb81e7bacc97c0bb4b5f9ad284f0f"
 FEATURE_DIM = 128

@@ -1,5 +1,8 @@
-"""Streaming image folders: sorted files read in batches by a DataLoader, never all at once.
+"""The one image-folder reader: sorted files read in batches by a DataLoader, never all at once.
 
+Training data (:func:`gan.data.load_data`), :func:`metrics.evaluate` and
+:func:`metrics.load_samples` all read folders here, so they agree on the suffixes
+(:data:`IMAGE_SUFFIXES`), the pixel scale and what happens to an unreadable file.
 :func:`scan_folder` lists a folder's images (recursively, in sorted order) with their counts
 per file type and a fingerprint of names, sizes and modification times (the key of the
 reference statistics cache). :func:`folder_batches` yields ``(B, C, H, W)`` float batches in
@@ -10,7 +13,7 @@ Policy, recorded in :class:`FolderInfo.summary`:
 - images whose size differs from the target (``image_size``, default the first image's) are
   resized with ``resize`` (PIL ``bilinear``, ``bicubic``, ``lanczos`` or ``nearest``), not refused;
 - grey, palette, RGBA, CMYK, 16-bit and float images are read at their true scale
-  (:mod:`metrics._pixels`, shared with :func:`metrics.loading.load_image_folder`), converted
+  (:func:`metrics.io._pixels.read_pixels`), converted
   to the target channels (1 when the first image is grey, else RGB; alpha is dropped) and
   counted by their original mode; a mode without a defined scale is refused by name;
 - a corrupt (unreadable) image is **skipped** with a count and a warning; a folder with no
@@ -34,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from metrics._pixels import (
+from metrics.io._pixels import (
     UnsupportedImage,
     check_mode,
     default_channels,
@@ -43,7 +46,15 @@ from metrics._pixels import (
     to_unit,
 )
 
-__all__ = ["IMAGE_SUFFIXES", "RESIZE_MODES", "FolderInfo", "folder_batches", "scan_folder"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "RESIZE_MODES",
+    "FolderInfo",
+    "folder_batches",
+    "image_files",
+    "read_images",
+    "scan_folder",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 LOSSY_SUFFIXES = (".jpg", ".jpeg")
@@ -87,6 +98,21 @@ class FolderInfo:
         }
 
 
+def image_files(path: str | os.PathLike) -> list[Path]:
+    """The image files under ``path`` (recursively, by suffix), sorted by relative path.
+
+    Example:
+        >>> import tempfile
+        >>> image_files(tempfile.mkdtemp())
+        []
+    """
+    root = Path(path)
+    return sorted(
+        (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+
+
 def scan_folder(path: str | os.PathLike, *, name: str = "folder") -> FolderInfo:
     """List the images under ``path`` (recursively, sorted by relative path) and fingerprint them.
 
@@ -106,10 +132,7 @@ def scan_folder(path: str | os.PathLike, *, name: str = "folder") -> FolderInfo:
     root = Path(path)
     if not root.is_dir():
         raise ValueError(f"{name}: {str(root)!r} is not a folder")
-    files = sorted(
-        (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
+    files = image_files(root)
     if not files:
         raise ValueError(f"{name}: no images ({', '.join(IMAGE_SUFFIXES)}) in {root}")
     h = hashlib.sha256()
@@ -274,3 +297,43 @@ def warn_lossy(info: FolderInfo, name: str) -> None:
             "FID and the other metrics; compare PNG with PNG)",
             stacklevel=3,
         )
+
+
+def read_images(
+    path: str | os.PathLike,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    resize: str = "bilinear",
+    batch_size: int = 256,
+    num_workers: int | None = None,
+    name: str = "folder",
+) -> torch.Tensor:
+    """Every image of a folder as one float32 tensor ``(N, C, H, W)`` in [0, 1].
+
+    :func:`scan_folder` then :func:`folder_batches`, concatenated: the same files, pixel
+    scale, resizing and skipping of unreadable files (with a warning) as a streamed read.
+
+    Raises:
+        ValueError: not a folder, no image files, or no readable image.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from PIL import Image
+        >>> d = tempfile.mkdtemp()
+        >>> Image.fromarray(np.zeros((4, 6), np.uint8)).save(f"{d}/a.tif")
+        >>> tuple(read_images(d, channels=3).shape)
+        (1, 3, 4, 6)
+    """
+    info = scan_folder(path, name=name)
+    batches = folder_batches(
+        info,
+        image_size=image_size,
+        channels=channels,
+        resize=resize,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        progress=False,
+        name=name,
+    )
+    return torch.cat(list(batches))
