@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from metrics.networks._state import check_shapes
 from metrics.networks.preprocess import CLIP_MEAN, CLIP_MODES, CLIP_STD, clip_resize, normalize
 from metrics.networks.vit import (
     Blocks,
     as_rgb,
     check_precision,
-    check_shapes,
     load_state,
     precision_context,
     random_tensors,

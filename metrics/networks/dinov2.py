@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from metrics.networks._state import check_shapes
 from metrics.networks.preprocess import (
     DINOV2_MODES,
     IMAGENET_MEAN,
@@ -38,7 +39,6 @@ from metrics.networks.vit import (
     Blocks,
     as_rgb,
     check_precision,
-    check_shapes,
     fold_layerscale,
     load_state,
     precision_context,

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.networks import weights as _weights
+from metrics.networks._state import check_shapes, list_names
 from metrics.networks.resize import _clean_resize_float
 
 __all__ = ["FIDInceptionV3", "check_state_dict", "inception", "random_state_dict"]
@@ -163,11 +164,6 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _list(names: list[str], limit: int = 6) -> str:
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
-
-
 def check_state_dict(state: Any) -> dict[str, torch.Tensor]:
     """Check a state dict against pytorch-fid's key names and shapes; return its float tensors.
 
@@ -178,32 +174,11 @@ def check_state_dict(state: Any) -> dict[str, torch.Tensor]:
     if not isinstance(state, Mapping):
         raise TypeError(f"weights: expected a state dict (a mapping), got {type(state).__name__}")
     shapes = expected_shapes()
-    present = {k for k in state if not str(k).endswith(".bn.num_batches_tracked")}
-    missing = sorted(set(shapes) - present)
-    extra = sorted(str(k) for k in present - set(shapes))
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys ({_list(missing)})")
-    if extra:
-        problems.append(f"{len(extra)} unexpected keys ({_list(extra)})")
-    wrong = []
-    for key in sorted(present & set(shapes)):
-        value = state[key]
-        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-            wrong.append(f"{key}: not a floating-point tensor ({type(value).__name__})")
-        elif tuple(value.shape) != shapes[key]:
-            wrong.append(f"{key}: shape {tuple(value.shape)}, expected {shapes[key]}")
-    if wrong:
-        problems.append(f"{len(wrong)} bad tensors ({_list(wrong, 4)})")
-    if problems:
-        raise ValueError(
-            "weights: not pytorch-fid's Inception-v3 state dict: " + "; ".join(problems)
-        )
-    # a float64 sum is NaN or infinite exactly when some float32 entry is
-    bad = [k for k in shapes if not math.isfinite(float(state[k].sum(dtype=torch.float64)))]
-    bad += [k for k in shapes if k.endswith("running_var") and bool((state[k] < 0).any())]
+    what = "pytorch-fid's Inception-v3 state dict"
+    check_shapes(state, shapes, what=what, ignore=(".bn.num_batches_tracked",))
+    bad = [k for k in shapes if k.endswith("running_var") and bool((state[k] < 0).any())]
     if bad:
-        raise ValueError(f"weights: non-finite values or negative variances in {_list(bad)}")
+        raise ValueError(f"weights: negative variances in {list_names(bad)}")
     return {k: state[k] for k in shapes}
 
 

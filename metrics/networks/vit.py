@@ -16,7 +16,6 @@ Weights are loaded with ``torch.load(..., weights_only=True)`` or from ``.safete
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import warnings
 import zipfile
@@ -33,17 +32,11 @@ from metrics.networks import weights as _weights
 from metrics.networks._safetensors import read_safetensors
 from metrics.networks.inception import cuda_fp32_math
 
-__all__ = ["PRECISIONS", "Blocks", "as_rgb", "list_names", "load_state", "precision_context"]
+__all__ = ["PRECISIONS", "Blocks", "as_rgb", "load_state", "precision_context"]
 
 PRECISIONS = ("float32", "tf32", "bf16")
 BLOCK_KEYS = ("n1w", "n1b", "qkv_w", "qkv_b", "proj_w", "proj_b", "n2w", "n2b",
               "fc1_w", "fc1_b", "fc2_w", "fc2_b")  # fmt: skip
-
-
-def list_names(names: list[str], limit: int = 6) -> str:
-    """``a, b, c and 4 more``."""
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 class Blocks(nn.Module):
@@ -283,35 +276,6 @@ def _read(path: Path, what: str, keep: Any = None) -> Mapping[str, torch.Tensor]
     if not isinstance(state, Mapping):
         raise ValueError(f"weights: {path} holds a {type(state).__name__}, not a state dict")
     return state
-
-
-def check_shapes(
-    state: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]], *, what: str,
-    hint: str = "",
-) -> None:  # fmt: skip
-    """Raise a ValueError naming missing, unexpected and wrongly shaped or non-finite tensors."""
-    present = set(state)
-    missing = sorted(set(shapes) - present)
-    extra = sorted(str(k) for k in present - set(shapes))
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing keys ({list_names(missing)})")
-    if extra:
-        problems.append(f"{len(extra)} unexpected keys ({list_names(extra)})")
-    wrong = []
-    for key in sorted(present & set(shapes)):
-        v = state[key]
-        if not isinstance(v, torch.Tensor) or not v.is_floating_point():
-            wrong.append(f"{key}: not a floating-point tensor ({type(v).__name__})")
-        elif tuple(v.shape) != shapes[key]:
-            wrong.append(f"{key}: shape {tuple(v.shape)}, expected {shapes[key]}")
-    if wrong:
-        problems.append(f"{len(wrong)} bad tensors ({list_names(wrong, 4)})")
-    if problems:
-        raise ValueError(f"weights: not {what}: " + "; ".join(problems) + hint)
-    bad = [k for k in shapes if not math.isfinite(float(state[k].sum(dtype=torch.float64)))]
-    if bad:
-        raise ValueError(f"weights: non-finite values in {list_names(bad)}")
 
 
 def random_tensors(shapes: Mapping[str, tuple[int, ...]], seed: int = 0) -> dict[str, torch.Tensor]:
