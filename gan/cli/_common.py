@@ -8,7 +8,15 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["OneLineParser", "check_device", "check_n", "device", "guarded", "load_pair"]
+__all__ = [
+    "OneLineParser",
+    "check_device",
+    "check_n",
+    "device",
+    "guarded",
+    "load_pair",
+    "print_path",
+]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -41,6 +49,20 @@ def guarded(command: str, fn: Callable[[Any], int], arg: Any) -> int:
     except KeyboardInterrupt:
         print(f"divergences {command}: interrupted", file=sys.stderr)
         return 130
+
+
+def print_path(prog: str, action: Callable[[], Any]) -> int:
+    """Print the path ``action()`` returns (0), or one error line (1: failed transfer, 2: else)."""
+    try:
+        path = action()
+    except ConnectionError as exc:
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
 
 
 def check_n(n: int, flag: str = "-n", minimum: int = 1) -> int:

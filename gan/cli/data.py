@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from gan.cli._common import OneLineParser
+from gan.cli._common import OneLineParser, print_path
 
 __all__ = ["add_parser", "main"]
 
@@ -39,16 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its one-line usage error
         return int(exc.code or 0)
-    try:
-        if args.command == "fetch":
-            path = fetch(args.name, root=args.root, url=args.url, progress=not args.quiet)
-        else:
-            path = find_split(args.name, "train", data_root=args.data_root)[0].parent
-    except ConnectionError as exc:
-        print(f"divergences data: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as exc:
-        print(f"divergences data: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0
+    if args.command == "fetch":
+        opts = {"root": args.root, "url": args.url, "progress": not args.quiet}
+        return print_path("divergences data", lambda: fetch(args.name, **opts))
+    where = args.data_root
+    return print_path(
+        "divergences data", lambda: find_split(args.name, "train", data_root=where)[0].parent
+    )

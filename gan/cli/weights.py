@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from gan.cli._common import OneLineParser
+from gan.cli._common import OneLineParser, print_path
 
 __all__ = ["add_parser", "main"]
 
@@ -38,16 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its one-line usage error
         return int(exc.code or 0)
-    try:
-        if args.command == "fetch":
-            path = fetch(args.name, url=args.url, cache_dir=args.cache_dir, progress=not args.quiet)
-        else:
-            path = find(args.name, cache_dir=args.cache_dir)
-    except ConnectionError as exc:
-        print(f"divergences weights: error: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as exc:
-        print(f"divergences weights: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    print(path)
-    return 0
+    if args.command == "fetch":
+        opts = {"url": args.url, "cache_dir": args.cache_dir, "progress": not args.quiet}
+        return print_path("divergences weights", lambda: fetch(args.name, **opts))
+    return print_path("divergences weights", lambda: find(args.name, cache_dir=args.cache_dir))
