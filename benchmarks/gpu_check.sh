@@ -19,6 +19,9 @@ echo "== GPU benchmark (Inception features: float32, tf32, bf16; pytorch-fid if 
 "$PY" benchmarks/bench_inception.py --device cuda --batch 128 --repeats 10 || status=1
 echo "== GPU benchmark (DINOv2 / CLIP embeddings: float32, tf32, bf16 + SDPA; transformers if installed) =="
 "$PY" benchmarks/bench_featnets.py --device cuda --batch 64 --repeats 10 || status=1
+echo "== GPU benchmark (the trainer's DCGAN step vs a plain loop; then with torch.compile) =="
+"$PY" benchmarks/bench_train.py --case dcgan --steps 200 || status=1
+"$PY" benchmarks/bench_train.py --case dcgan --steps 300 --compile || status=1
 echo "== GPU benchmark (exact Chamfer) =="
 "$PY" benchmarks/bench_sets.py --device cuda --timeout 240 "${@:2}"
 exit $status
