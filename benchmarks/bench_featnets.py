@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's packages first
 
 from metrics.networks import clip as clip_mod  # noqa: E402
 from metrics.networks import dinov2 as dinov2_mod  # noqa: E402
-from scripts.make_featnet_fixtures import clip_to_hf, dinov2_to_hf  # noqa: E402
+from scripts.make_featnet_fixtures import attention_names_of, clip_to_hf, dinov2_to_hf  # noqa: E402
 
 HAVE_HF = importlib.util.find_spec("transformers") is not None
 MODELS = {
@@ -62,14 +62,7 @@ def _reference(kind: str, cfg, state: dict):
         )
         model = transformers.Dinov2Model(hcfg)
         hf = dinov2_to_hf(state, cfg.depth, cfg.dim)
-        if any(".attention.q_proj." in k for k in model.state_dict()):  # transformers >= 5
-            for old, new in (
-                ("attention.attention.query", "attention.q_proj"),
-                ("attention.attention.key", "attention.k_proj"),
-                ("attention.attention.value", "attention.v_proj"),
-                ("attention.output.dense", "attention.o_proj"),
-            ):
-                hf = {k.replace(old, new): v for k, v in hf.items()}
+        hf = attention_names_of(model, hf)
         model.load_state_dict(hf, strict=True)
         return model.eval(), lambda m, x: m(pixel_values=x).pooler_output
     hcfg = transformers.CLIPVisionConfig(

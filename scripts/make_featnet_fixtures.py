@@ -136,6 +136,20 @@ def dinov2_shapes(d: int, depth: int, grid: int, swiglu: bool, registers: int) -
     return s
 
 
+def attention_names_of(model, hf: dict) -> dict:
+    """``hf`` with the attention keys renamed as ``model`` names them (transformers >= 5)."""
+    if not any(".attention.q_proj." in k for k in model.state_dict()):
+        return hf
+    for old, new in (
+        ("attention.attention.query", "attention.q_proj"),
+        ("attention.attention.key", "attention.k_proj"),
+        ("attention.attention.value", "attention.v_proj"),
+        ("attention.output.dense", "attention.o_proj"),
+    ):
+        hf = {k.replace(old, new): v for k, v in hf.items()}
+    return hf
+
+
 def dinov2_to_hf(state: dict, depth: int, d: int) -> dict:
     """Official → transformers names (this script's own mapping; checked against HF's)."""
     top = {
@@ -199,14 +213,7 @@ def _dinov2_models(registers: int):
             model = transformers.Dinov2Model(cfg)
             _check_against_hf_convert(state, cfg, dinov2_to_hf(state, depth, d))
         hf = dinov2_to_hf(state, depth, d)
-        if any(".attention.q_proj." in k for k in model.state_dict()):  # transformers >= 5
-            for old, new in (
-                ("attention.attention.query", "attention.q_proj"),
-                ("attention.attention.key", "attention.k_proj"),
-                ("attention.attention.value", "attention.v_proj"),
-                ("attention.output.dense", "attention.o_proj"),
-            ):
-                hf = {k.replace(old, new): v for k, v in hf.items()}
+        hf = attention_names_of(model, hf)
         model.load_state_dict(hf, strict=True)
         yield name, state, model.eval()
 

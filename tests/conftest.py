@@ -70,3 +70,13 @@ def _one_thread(request):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def _in_tmp(tmp_path, monkeypatch):
+    """Run in a fresh folder with one torch thread (the pages' commands write files)."""
+    monkeypatch.chdir(tmp_path)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield tmp_path
+    torch.set_num_threads(n)

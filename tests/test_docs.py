@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tests import _doc_blocks
 
@@ -115,15 +114,6 @@ GUIDE_PAGES = {
     ],
 }
 SLOW_PAGES = {"estimators.md", "evaluating.md", "install.md", "training.md"}
-
-
-@pytest.fixture
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield tmp_path
-    torch.set_num_threads(n)
 
 
 def test_guide_pages_are_all_tested():

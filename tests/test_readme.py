@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tests import _doc_blocks
 
@@ -21,15 +20,6 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 # (README text, what the test runs instead): sample counts only
 CLI_SHRINK = [("-n 10000", "-n 500"), ("evaluate runs/r8\n", "evaluate runs/r8 -n 500\n")]
-
-
-@pytest.fixture
-def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield tmp_path
-    torch.set_num_threads(n)
 
 
 def test_the_two_commands_come_first_and_exist():

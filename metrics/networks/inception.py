@@ -51,6 +51,7 @@ from metrics.networks._inception_graph import (
     check_state_dict,
     expected_shapes,
 )
+from metrics.networks.preprocess import check_pixels
 from metrics.networks.resize import _clean_resize_float
 
 __all__ = ["FIDInceptionV3", "check_state_dict", "inception", "random_state_dict"]
@@ -231,26 +232,10 @@ def cuda_fp32_math(*, tf32: bool) -> Iterator[None]:
 
 
 def _check_images(images: Any) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(
-            f"images must be a torch.Tensor (N, 3, H, W), got {type(images).__name__} "
-            "(use torch.from_numpy for arrays)"
-        )
-    if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] < 1 or images.shape[3] < 1:
-        raise ValueError(f"images must have shape (N, 3, H, W), got {tuple(images.shape)}")
-    if images.dtype == torch.uint8:
-        return images
-    if not images.is_floating_point():
-        raise TypeError(
-            f"images must be uint8 in [0, 255] or floating in [0, 1], got {images.dtype}"
-        )
-    if images.numel() and not bool(((images >= 0) & (images <= 1)).all()):
-        lo, hi = float(images.min()), float(images.max())
-        raise ValueError(
-            f"images: floating values must lie in [0, 1] (got min {lo:g}, max {hi:g}); "
-            "pass uint8 for [0, 255] images"
-        )
-    return images
+    def ok(s: tuple[int, ...]) -> bool:
+        return len(s) == 4 and s[1] == 3 and min(s[2:]) >= 1
+
+    return check_pixels(images, ok, "(N, 3, H, W)")
 
 
 def inception(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,6 +47,7 @@ __all__ = [
     "DINOV2_MODES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "check_pixels",
     "clip_resize",
     "dinov2_resize",
     "normalize",
@@ -167,3 +169,36 @@ def normalize(x255: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
     m = torch.tensor(mean, dtype=torch.float32, device=x255.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=x255.device).view(1, -1, 1, 1)
     return (x255.float() / 255 - m) / s
+
+
+def check_pixels(
+    images: Any, shape_ok: Callable[[tuple[int, ...]], bool], shape: str
+) -> torch.Tensor:
+    """``images`` if it is a uint8 tensor, or floats in ``[0, 1]``, of a shape ``shape_ok`` takes.
+
+    Otherwise a clear error; ``shape`` says in words what is expected.
+
+    Raises:
+        TypeError: not a tensor, or neither uint8 nor floating.
+        ValueError: a wrong shape, or floating values outside ``[0, 1]``.
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(
+            f"images must be a torch.Tensor (N, 3, H, W), got {type(images).__name__} "
+            "(use torch.from_numpy for arrays)"
+        )
+    if not shape_ok(tuple(images.shape)):
+        raise ValueError(f"images must have shape {shape}, got {tuple(images.shape)}")
+    if images.dtype == torch.uint8:
+        return images
+    if not images.is_floating_point():
+        raise TypeError(
+            f"images must be uint8 in [0, 255] or floating in [0, 1], got {images.dtype}"
+        )
+    if images.numel() and not bool(((images >= 0) & (images <= 1)).all()):
+        lo, hi = float(images.min()), float(images.max())
+        raise ValueError(
+            f"images: floating values must lie in [0, 1] (got min {lo:g}, max {hi:g}); "
+            "pass uint8 for [0, 255] images"
+        )
+    return images

@@ -31,6 +31,7 @@ from torch import nn
 from metrics.networks import weights as _weights
 from metrics.networks._safetensors import read_safetensors
 from metrics.networks.inception import cuda_fp32_math
+from metrics.networks.preprocess import check_pixels
 
 __all__ = ["PRECISIONS", "Blocks", "as_rgb", "load_state", "precision_context"]
 
@@ -142,27 +143,11 @@ def as_rgb(images: Any, *, network: str) -> torch.Tensor:
         TypeError: not a tensor, or neither uint8 nor floating.
         ValueError: a wrong shape or floats outside ``[0, 1]``.
     """
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(
-            f"images must be a torch.Tensor (N, 3, H, W), got {type(images).__name__} "
-            "(use torch.from_numpy for arrays)"
-        )
-    if images.ndim != 4 or images.shape[1] not in (1, 3, 4) or min(images.shape[2:]) < 1:
-        raise ValueError(
-            f"images must have shape (N, 3, H, W) (1 or 4 channels are converted), got "
-            f"{tuple(images.shape)}"
-        )
-    if images.dtype != torch.uint8:
-        if not images.is_floating_point():
-            raise TypeError(
-                f"images must be uint8 in [0, 255] or floating in [0, 1], got {images.dtype}"
-            )
-        if images.numel() and not bool(((images >= 0) & (images <= 1)).all()):
-            lo, hi = float(images.min()), float(images.max())
-            raise ValueError(
-                f"images: floating values must lie in [0, 1] (got min {lo:g}, max {hi:g}); "
-                "pass uint8 for [0, 255] images"
-            )
+
+    def ok(s: tuple[int, ...]) -> bool:
+        return len(s) == 4 and s[1] in (1, 3, 4) and min(s[2:]) >= 1
+
+    check_pixels(images, ok, "(N, 3, H, W) (1 or 4 channels are converted)")
     c = images.shape[1]
     if c == 1:
         warnings.warn(f"{network}: grey images (1 channel) converted to RGB by repeating the "
