@@ -205,13 +205,8 @@ def _inception(
             "`divergences weights fetch inception`"
         )
     net = inception(path, check_hash=check_hash, resize=mode, device=device, precision=precision)
-    published = weights.REGISTRY["inception"].sha256
-    if net.weights_sha256 != published:  # only reachable with check_hash=False
-        warnings.warn(
-            f"features {spec!r}: {path} is not pytorch-fid's published weights file "
-            f"(SHA-256 {net.weights_sha256}); its FID is not comparable with published numbers",
-            stacklevel=3,
-        )
+    weights.warn_unpublished(spec, path, "inception", net.weights_sha256,
+                             "pytorch-fid's published weights file", "FID values")  # fmt: skip
     return net
 
 

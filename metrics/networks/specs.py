@@ -8,7 +8,6 @@ ViT-L/14@336 (CMMD).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +54,6 @@ def vit_from_spec(spec: str, net: str, *, device: Any, resize: str, check_hash: 
         model: Any = dinov2(path, variant=variant, **kw)
     else:
         model = clip_image(path, variant=CLIP_NAMES[variant], **kw)
-    published = weights.REGISTRY[entry].sha256 if entry in weights.REGISTRY else None
-    if model.weights_sha256 != published:  # only reachable with check_hash=False
-        warnings.warn(
-            f"features {spec!r}: {path} is not a published {entry} weights file (SHA-256 "
-            f"{model.weights_sha256}); its scores are not comparable with published numbers",
-            stacklevel=4,
-        )
+    weights.warn_unpublished(spec, path, entry, model.weights_sha256,
+                             f"a published {entry} weights file", stacklevel=5)  # fmt: skip
     return model

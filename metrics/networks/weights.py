@@ -19,9 +19,11 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 from metrics.io.atomic import atomic_open
 
@@ -32,6 +34,7 @@ __all__ = [
     "fetch",
     "find",
     "sha256_file",
+    "warn_unpublished",
 ]
 
 _CHUNK = 1 << 20
@@ -117,6 +120,20 @@ def sha256_file(path: str | os.PathLike) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def warn_unpublished(
+    spec: str, path: Any, name: str, sha256: str, what: str, scores: str = "scores",
+    stacklevel: int = 4,
+) -> None:  # fmt: skip
+    """Warn that ``path`` (SHA-256 ``sha256``) is not the published ``name`` weights file."""
+    published = REGISTRY[name].sha256 if name in REGISTRY else None
+    if sha256 != published:  # only reachable with check_hash=False or one's own weights
+        warnings.warn(
+            f"features {spec!r}: {path} is not {what} (SHA-256 {sha256}); its {scores} are "
+            "not comparable with published numbers",
+            stacklevel=stacklevel,
+        )
 
 
 def find(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
