@@ -27,6 +27,7 @@ import itertools
 import math
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -71,25 +72,36 @@ def perturbed_uniform(rng, n, d, bumps, c, s=1.0):
 
 
 # ---------------------------------------------------------------- calibration
+def _seed(*parts) -> int:
+    """A seed from names and sizes that is the same in every process (``hash`` is salted)."""
+    return zlib.crc32(repr(parts).encode())
+
+
+def _on(args, a: np.ndarray):
+    """``a`` as it is, or as a float64 tensor on ``--device`` (the tests run where the data is)."""
+    return a if args.device == "cpu" else torch.tensor(a, device=args.device)
+
+
 def calibration(args):
     stats = args.statistics.split(",")
     sizes = [int(v) for v in args.sizes.split(",")]
     draws = [int(v) for v in args.draws.split(",")]
     dims = [int(v) for v in args.dims.split(",")]
     opts = {"c2st": {"classifier": "logistic"}}
-    print(f"calibration: alpha=0.05, permutations={args.permutations}, null N(0, I_d)")
+    print(f"calibration: alpha=0.05, permutations={args.permutations}, ties={args.ties}, "
+          "null N(0, I_d)")  # fmt: skip
     print("| statistic | n = m | d | draws | rejections | 99 % band | rate | in band | s/draw |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, (n, r), d in itertools.product(stats, zip(sizes, draws), dims):
         if name in ("mmd-agg", "mmd-fuse") and n >= 2000:
             r = max(1, r // args.agg_divisor)
         lo, hi = scipy.stats.binom.interval(0.99, r, 0.05)
-        rng = np.random.default_rng(hash((name, n, d)) % 2**32)
+        rng = np.random.default_rng(_seed(name, n, d))
         rej, t0 = 0, time.perf_counter()
         for i in range(r):
-            x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+            x, y = _on(args, rng.normal(size=(n, d))), _on(args, rng.normal(size=(n, d)))
             res = two_sample_test(x, y, name, permutations=args.permutations, alpha=0.05,
-                                  generator=torch.Generator().manual_seed(i),
+                                  generator=torch.Generator().manual_seed(i), ties=args.ties,
                                   **opts.get(name, {}))  # fmt: skip
             rej += res.reject
         dt = (time.perf_counter() - t0) / r
@@ -134,34 +146,35 @@ def _power_cases(args):
 
 
 def power(args):
+    tests = args.tests.split(",")
     print(f"power: alpha=0.05, {args.reps} draws per setting, B1 = B2 = {args.permutations}, "
           f"resampling={args.resampling}")  # fmt: skip
-    print(
-        "| setting | mmd-agg (ours) | paper MMDAgg (wild, perm) | median MMD (ours) "
-        "| paper median | agg ≥ median | s/draw |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    head = " | ".join(f"{t} (ours)" for t in tests)
+    print(f"| setting | {head} | paper MMDAgg (wild, perm) | median MMD (ours) | paper median | "
+          f"{' | '.join(f'{t} ≥ median' for t in tests)} | s/draw |")  # fmt: skip
+    print("|---|" + "---|" * (2 * len(tests) + 4))
     for label, key, draw in _power_cases(args):
         reps = args.reps if key is None or key[0] == 1 else max(1, args.reps // args.d2_divisor)
-        rng = np.random.default_rng(abs(hash(label)) % 2**32)
-        agg = med = 0
+        rng = np.random.default_rng(_seed(label))
+        rej = dict.fromkeys([*tests, "mmd"], 0)
         t0 = time.perf_counter()
         for i in range(reps):
-            x, y = draw(rng)
-            gen = torch.Generator().manual_seed(i)
-            agg += two_sample_test(x, y, "mmd-agg", permutations=args.permutations,
-                                   resampling=args.resampling, generator=gen).reject  # fmt: skip
-            gen = torch.Generator().manual_seed(i)
-            med += two_sample_test(x, y, "mmd", permutations=args.permutations,
-                                   resampling=args.resampling, generator=gen).reject  # fmt: skip
+            x, y = (_on(args, a) for a in draw(rng))
+            for t in rej:  # the same draws and relabellings for every test
+                rej[t] += two_sample_test(x, y, t, permutations=args.permutations,
+                                          resampling=args.resampling,
+                                          generator=torch.Generator().manual_seed(i)).reject  # fmt: skip
         dt = (time.perf_counter() - t0) / reps
-        pa, pm = agg / reps, med / reps
-        se = math.sqrt(max(pa * (1 - pa), 1 / reps) / reps)
+        cells = []
+        for t in tests:
+            pa = rej[t] / reps
+            cells.append(f"{pa:.3f} ± {math.sqrt(max(pa * (1 - pa), 1 / reps) / reps):.3f}")
         paper = PAPER.get(key)
         paper_s = f"{paper[0]:.3f}, {paper[1]:.3f}" if paper else "—"
         pmed = PAPER_MEDIAN.get(key)
-        print(f"| {label} ({reps} draws) | {pa:.3f} ± {se:.3f} | {paper_s} | {pm:.3f} | "
-              f"{pmed if pmed is not None else '—'} | {'yes' if agg >= med else 'NO'} | "
+        ge = " | ".join("yes" if rej[t] >= rej["mmd"] else "NO" for t in tests)
+        print(f"| {label} ({reps} draws) | {' | '.join(cells)} | {paper_s} | "
+              f"{rej['mmd'] / reps:.3f} | {pmed if pmed is not None else '—'} | {ge} | "
               f"{dt:.1f} |", flush=True)  # fmt: skip
 
 
@@ -253,12 +266,14 @@ def main():
     ca.add_argument("--dims", default="1,50")
     ca.add_argument("--permutations", type=int, default=99)
     ca.add_argument("--agg-divisor", type=int, default=5, help="fewer draws for mmd-agg/fuse")
+    ca.add_argument("--ties", default="conservative", help="conservative or randomize")
     po = sub.add_parser("power")
     po.add_argument("--reps", type=int, default=60)
     po.add_argument("--permutations", type=int, default=500)
     po.add_argument("--resampling", default="wild")
     po.add_argument("--settings", default="u1,u2,mean,var")
     po.add_argument("--d2-divisor", type=int, default=3, help="fewer draws at d = 2 (n = 2000)")
+    po.add_argument("--tests", default="mmd-agg", help="tests compared with the median MMD")
     sp = sub.add_parser("speed")
     sp.add_argument("--n", type=int, default=2000)
     sp.add_argument("--d", type=int, default=50)
@@ -269,6 +284,8 @@ def main():
     sp.add_argument("--workers", type=int, default=1)
     for p in (ca, po, sp):
         p.add_argument("--threads", type=int, default=None)
+    for p in (ca, po):
+        p.add_argument("--device", default="cpu", help="where the samples live (e.g. cuda)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

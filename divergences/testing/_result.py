@@ -21,7 +21,8 @@ class TestResult:
         statistic: The observed test statistic (larger is more extreme, except for
             ``"mmd-agg"``, whose statistic is the smallest weighted single-kernel p-value).
         p_value: ``(1 + #{T_b >= T}) / (1 + B)`` over ``B`` random relabellings, or
-            ``#{T_s >= T} / S`` over all ``S`` distinct splits when ``exact``.
+            ``#{T_s >= T} / S`` over all ``S`` distinct splits when ``exact``; with
+            ``ties="randomize"`` the tied relabellings count for a uniform fraction.
         reject: ``p_value <= alpha``; the probability of a false rejection is at most alpha.
         alpha: The level of the test.
         null_mean: Mean of the statistic over the relabellings (its null distribution).
@@ -66,7 +67,9 @@ class TestResult:
         )
 
 
-def p_value(t: torch.Tensor, tol: float, exact: bool, *, smaller: bool = False) -> float:
+def p_value(
+    t: torch.Tensor, tol: float, exact: bool, *, smaller: bool = False, u: float | None = None
+) -> float:
     """Permutation p-value of ``t[0]`` against ``t[1:]``.
 
     Ties within ``tol`` (rounding of equal statistics computed along different paths) count
@@ -74,13 +77,22 @@ def p_value(t: torch.Tensor, tol: float, exact: bool, *, smaller: bool = False) 
     ``smaller=True`` reads small values as extreme. Random relabellings:
     ``(1 + #{t_b >= t_0}) / (1 + B)`` (Phipson & Smyth 2010); exact (``t[1:]`` holds every
     split, the observed one included): ``#{t_s >= t_0} / S``.
+
+    With ``u`` in [0, 1) (a uniform draw) ties are broken at random instead: random
+    relabellings ``(#{t_b > t_0} + u (1 + #{t_b = t_0})) / (1 + B)``, exact
+    ``(#{t_s > t_0} + u #{t_s = t_0}) / S``: uniform on (0, 1) under H0 even for a discrete
+    statistic, so ``P(p <= α) = α`` (the randomized test, Hoeffding 1952).
     """
     obs, null = t[0], t[1:]
-    hits = (null <= obs + tol) if smaller else (null >= obs - tol)
-    count = int(hits.sum())
+    ge = (null <= obs + tol) if smaller else (null >= obs - tol)
+    if u is None:
+        count = int(ge.sum())
+        return count / null.numel() if exact else (1 + count) / (1 + null.numel())
+    tied = int((ge & ((null - obs).abs() <= tol)).sum())
+    above = int(ge.sum()) - tied
     if exact:
-        return count / null.numel()
-    return (1 + count) / (1 + null.numel())
+        return (above + u * tied) / null.numel()
+    return (above + u * (1 + tied)) / (1 + null.numel())
 
 
 def make_result(
@@ -95,11 +107,13 @@ def make_result(
     details: dict[str, Any],
     smaller: bool = False,
     scale_pow2: int = 0,
+    u: float | None = None,
 ) -> TestResult:
     """Build a :class:`TestResult` from the observed and relabelled statistics ``t``.
 
     ``2**scale_pow2`` converts the statistics back to the caller's units (the data were
     rescaled by a power of two inside); a NaN statistic raises (never a silent NaN p-value).
+    ``u``: the uniform draw that breaks ties at random (:func:`p_value`), or None.
     """
     t = t.detach().to(torch.float64)
     if bool(torch.isnan(t).any()):
@@ -107,7 +121,7 @@ def make_result(
             f"the {method} statistic is NaN for {int(torch.isnan(t).sum())} of {t.numel()} "
             "labellings; check the data for degenerate samples"
         )
-    p = p_value(t, tol, exact, smaller=smaller)
+    p = p_value(t, tol, exact, smaller=smaller, u=u)
     t = mul_pow2(t, scale_pow2)
     null = t[1:].cpu().numpy()
     obs = float(t[0])

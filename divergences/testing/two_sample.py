@@ -28,6 +28,7 @@ __all__ = ["STATISTICS", "TestResult", "two_sample_test"]
 
 STATISTICS = _stats.STATISTICS
 _SCHEMES = ("permutation", "wild")
+_TIES = ("conservative", "randomize")
 _MAX_SPLITS = 10**6
 
 
@@ -75,6 +76,7 @@ def two_sample_test(
     generator: torch.Generator | None = None,
     resampling: str = "permutation",
     exact: bool | None = None,
+    ties: str = "conservative",
     **options: Any,
 ) -> TestResult:
     r"""Permutation two-sample test of H0: x and y are samples of one distribution.
@@ -87,7 +89,11 @@ def two_sample_test(
     which is a valid p-value at every sample size (``P(p <= α) <= α`` under H0, for every
     statistic, including the aggregated ones). When the number ``S`` of distinct splits is at
     most ``permutations`` (or ``exact=True``) every split is enumerated and
-    ``p = #{s : T_s >= T} / S``. Results are deterministic given ``generator`` and do not
+    ``p = #{s : T_s >= T} / S``. A statistic with few values (``"knn"``, ``"c2st"`` on small
+    samples) ties often, and then ``P(p <= α)`` falls below ``α``: ``ties="randomize"``
+    counts the ties for a uniform fraction drawn from ``generator`` (the randomized test,
+    Hoeffding 1952), which makes ``P(p <= α) = α`` exactly at the price of a decision that
+    depends on that draw. Results are deterministic given ``generator`` and do not
     depend on the order of the rows of ``x`` or ``y``; for the symmetric statistics
     (all but ``"c2st"`` and callables) exchanging ``x`` and ``y`` gives the same result.
 
@@ -136,6 +142,8 @@ def two_sample_test(
             the rows in the given order).
         exact: enumerate all splits: None (when there are at most ``permutations``), True
             (at most 10⁶ splits) or False.
+        ties: ``"conservative"`` (ties count as at least as extreme: ``P(p <= α) <= α``) or
+            ``"randomize"`` (ties split at random: ``P(p <= α) = α``).
         **options: the statistic's options (above).
 
     Returns:
@@ -170,6 +178,7 @@ def two_sample_test(
     alpha = _alpha(alpha)
     check_generator(generator)
     check_choice(resampling, "resampling", _SCHEMES)
+    check_choice(ties, "ties", _TIES)
     if exact is not None and not isinstance(exact, bool):
         raise TypeError(f"exact must be None, True or False, got {type(exact).__name__}")
     n, m = xt.shape[0], yt.shape[0]
@@ -189,6 +198,10 @@ def two_sample_test(
         rows = random_labellings(stat.block, stat.ones, count, gen)
     labels = torch.cat([stat.obs.unsqueeze(0), rows.to(stat.obs.device)])
     t, tol, details = stat.evaluate(labels, do_exact, permutations)
+    u = None
+    if ties == "randomize":  # drawn after the relabellings: they stay those of the default
+        u = float(torch.rand(1, generator=gen, dtype=torch.float64, device=gen.device))
+        details = {**details, "ties": ties}
     return make_result(t, tol=tol, exact=do_exact, alpha=alpha, method=name, n_x=n,
                        n_y=m, details=details, smaller=stat.smaller,
-                       scale_pow2=stat.scale_pow2)  # fmt: skip
+                       scale_pow2=stat.scale_pow2, u=u)  # fmt: skip

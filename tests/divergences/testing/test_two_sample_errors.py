@@ -42,6 +42,7 @@ X, Y = rng.normal(size=(10, 2)), rng.normal(size=(12, 2))
         ((X, Y), {"resampling": "bootstrap"}, ValueError, "resampling must be one of"),
         ((X, Y), {"generator": 0}, TypeError, "generator must be a torch.Generator"),
         ((X, Y), {"exact": 1}, TypeError, "exact must be None, True or False"),
+        ((X, Y), {"ties": "random"}, ValueError, "ties must be one of"),
         ((X, Y, "wasserstein"), {"method": "assignment"}, ValueError, "equal sample sizes"),
         ((X, Y, "wasserstein"), {"method": "exact_1d"}, ValueError, "needs D = 1"),
         ((X, Y, "c2st"), {"n_folds": 11}, ValueError, "n_folds=11 needs"),

@@ -49,6 +49,42 @@ def test_c2st_p_values_are_uniform_under_the_null():
         assert np.mean(ps <= u) <= u + 3 * np.sqrt(u * (1 - u) / 60)
 
 
+def test_randomized_ties_make_a_constant_statistic_uniform():
+    # every relabelling ties: conservative p = 1, randomized p = the uniform draw itself
+    x, y = np.arange(6.0)[:, None], np.arange(6.0, 13.0)[:, None]
+    ps = []
+    for s in range(200):
+        gen = torch.Generator().manual_seed(s)
+        r = two_sample_test(x, y, lambda a, b: 1.0, permutations=19, generator=gen,
+                            ties="randomize")  # fmt: skip
+        assert two_sample_test(x, y, lambda a, b: 1.0, permutations=19).p_value == 1.0
+        assert 0.0 <= r.p_value < 1.0 and r.details["ties"] == "randomize"
+        ps.append(r.p_value)
+    assert scipy.stats.kstest(ps, "uniform").pvalue > 1e-3
+
+
+def test_randomized_ties_give_level_alpha_exactly_for_a_discrete_statistic():
+    # knn at n = m = 5 takes few values: the conservative test rejects under alpha. Over every
+    # observed split of one pooled sample (exact enumeration), the randomized test's rejection
+    # probability averaged over the tie draw is alpha exactly (the randomized test's law)
+    w = np.random.default_rng(3).normal(size=(10, 2))
+    alpha, draws = 0.1, 4
+    rej, cons = [], []
+    for i, sp in enumerate(itertools.combinations(range(10), 5)):
+        mask = np.zeros(10, bool)
+        mask[list(sp)] = True
+        x, y = w[mask], w[~mask]
+        cons.append(two_sample_test(x, y, "knn", k=1, alpha=alpha, exact=True).reject)
+        rej += [two_sample_test(x, y, "knn", k=1, alpha=alpha, exact=True, ties="randomize",
+                                generator=torch.Generator().manual_seed(draws * i + s)).reject
+                for s in range(draws)]  # fmt: skip
+    # only the tie draws are random, independent Bernoulli(r_s) with mean r_s = alpha: the
+    # variance of their mean is at most alpha (1 - alpha) / count (Jensen); 3 sd
+    sd = np.sqrt(alpha * (1 - alpha) / len(rej))
+    assert abs(np.mean(rej) - alpha) <= 3 * sd
+    assert np.mean(cons) < alpha - 3 * sd
+
+
 def test_wild_p_values_are_uniform_and_exact_enumerates_signs():
     ps = _null_p_values("mmd", range(120), n=9, m=9, resampling="wild")
     assert scipy.stats.kstest(ps, "uniform").pvalue > 1e-3
