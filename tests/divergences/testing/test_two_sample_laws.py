@@ -178,7 +178,9 @@ def test_torch_inputs_keep_device_and_numpy_inputs_match():
     assert isinstance(r_t.statistic, float) and isinstance(r_t.reject, bool)
 
 
-@pytest.mark.parametrize("name", ["mmd", "knn", "chamfer", "wasserstein", "mmd-fuse"])
+@pytest.mark.parametrize(
+    "name", ["mmd", "energy", "knn", "chamfer", "wasserstein", "mmd-agg", "mmd-fuse"]
+)
 def test_same_on_the_device(device, name):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(40, 3)), rng.normal(size=(30, 3)) + 0.3
