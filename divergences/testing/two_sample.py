@@ -92,8 +92,9 @@ def two_sample_test(
     ``p = #{s : T_s >= T} / S``. A statistic with few values (``"knn"``, ``"c2st"`` on small
     samples) ties often, and then ``P(p <= α)`` falls below ``α``: ``ties="randomize"``
     counts the ties for a uniform fraction drawn from ``generator`` (the randomized test,
-    Hoeffding 1952), which makes ``P(p <= α) = α`` exactly at the price of a decision that
-    depends on that draw. Results are deterministic given ``generator`` and do not
+    Hoeffding 1952), which makes ``P(p <= α) = α`` exactly (for random relabellings when
+    ``α (B + 1)`` is an integer, e.g. ``B = 999`` at ``α = 0.05``) at the price of a decision
+    that depends on that draw. Results are deterministic given ``generator`` and do not
     depend on the order of the rows of ``x`` or ``y``; for the symmetric statistics
     (all but ``"c2st"`` and callables) exchanging ``x`` and ``y`` gives the same result.
 
