@@ -34,6 +34,7 @@ import time
 import torch
 from torch import nn
 
+from gan.clusters import cluster_labels
 from gan.conditional import class_accuracy, generate, proportional_labels
 from gan.config import resolve_config
 from gan.models import DCGANDiscriminator, DCGANGenerator, build_models
@@ -46,32 +47,46 @@ from metrics.stats import FeatureStats
 
 
 class PlainDCGAN:
-    """pytorch/examples' DCGAN training loop (BCE on sigmoid outputs), at 28 px."""
+    """pytorch/examples' DCGAN training loop (BCE on sigmoid outputs), at 28 px.
 
-    def __init__(self, g, d, data: torch.Tensor, *, nz: int, seed: int, batch: int = 64):
-        self.g, self.d, self.data, self.nz = g, nn.Sequential(d, nn.Sigmoid()), data, nz
+    With ``labels`` (one per training image) the networks are conditional, ``g(z, y)`` and
+    ``d(x, y)``, real batches keep their labels and fake labels are those of random images.
+    """
+
+    def __init__(self, g, d, data: torch.Tensor, *, nz: int, seed: int, batch: int = 64,
+                 labels: torch.Tensor | None = None):  # fmt: skip
+        self.g, self.d, self.data, self.nz, self.labels = g, d, data, nz, labels
         self.opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.crit, self.batch = nn.BCELoss(), batch
         self.gen = torch.Generator().manual_seed(seed)
         self.order, self.pos = torch.randperm(len(data), generator=self.gen), 0
 
+    def _d(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return torch.sigmoid(self.d(x) if y is None else self.d(x, y)).view(-1)
+
     def step(self) -> None:
         if self.pos + self.batch > len(self.order):  # a new epoch
             self.order, self.pos = torch.randperm(len(self.data), generator=self.gen), 0
-        real = self.data[self.order[self.pos : self.pos + self.batch]]
+        pick = self.order[self.pos : self.pos + self.batch]
+        real = self.data[pick]
         self.pos += self.batch
         b = len(real)
+        y_r = y_f = None
+        if self.labels is not None:
+            y_r = self.labels[pick]
+            y_f = self.labels[torch.randint(len(self.labels), (b,), generator=self.gen)]
         ones, zeros = torch.ones(b), torch.zeros(b)
         self.d.zero_grad()
-        err_real = self.crit(self.d(real).view(-1), ones)
+        err_real = self.crit(self._d(real, y_r), ones)
         err_real.backward()
-        fake = self.g(torch.randn(b, self.nz, generator=self.gen))
-        err_fake = self.crit(self.d(fake.detach()).view(-1), zeros)
+        z = torch.randn(b, self.nz, generator=self.gen)
+        fake = self.g(z) if y_f is None else self.g(z, y_f)
+        err_fake = self.crit(self._d(fake.detach(), y_f), zeros)
         err_fake.backward()
         self.opt_d.step()
         self.g.zero_grad()
-        err_g = self.crit(self.d(fake).view(-1), ones)
+        err_g = self.crit(self._d(fake, y_f), ones)
         err_g.backward()
         self.opt_g.step()
         _ = (err_real + err_fake).item(), err_g.item()  # the example prints these every step
@@ -137,6 +152,9 @@ def _run_ours(args, seed: int, judge: Judge) -> dict:
         acc_t, per_t = judge.acc_test
         row["acc_ratio"] = acc / acc_t
         row["acc_ratio_min"] = min(a / t for a, t in zip(per_acc, per_t) if t > 0)
+    elif res.data.n_classes:  # k-means clusters (cfg.clusters): drawn in proportion
+        y = proportional_labels(n, res.data.class_counts().cpu(), gen)
+        row["fid"] = judge.fid(generate(g, n, cfg.z_dim, gen, labels=y))
     else:
         row["fid"] = judge.fid(generate(g, n, cfg.z_dim, gen))
     return row
@@ -168,8 +186,11 @@ def _step_times(args, data: torch.Tensor) -> dict[str, float]:
     if args.data_root:
         over["data_root"] = args.data_root
     cfg = resolve_config(over)
+    labels = None
+    if cfg.clusters:  # the preset's networks are conditional on k-means clusters
+        labels = cluster_labels(data, cfg.clusters)
     torch.manual_seed(0)
-    g0, d0 = build_models(cfg, (1, 28, 28))
+    g0, d0 = build_models(cfg, (1, 28, 28), n_classes=cfg.clusters)
     times: dict[str, list[float]] = {"trainer": [], "plain loop": []}
     n = args.step_count
     for _ in range(args.step_repeats):
@@ -182,7 +203,7 @@ def _step_times(args, data: torch.Tensor) -> dict[str, float]:
             ]  # step 1: warm-up
             times["trainer"].append(statistics.median(logged))
         loop = PlainDCGAN(copy.deepcopy(g0), copy.deepcopy(d0), data, nz=cfg.z_dim, seed=0,
-                          batch=cfg.batch_size)  # fmt: skip
+                          batch=cfg.batch_size, labels=labels)  # fmt: skip
         loop.step()  # warm-up, as the trainer's step 1
         each = []
         for _ in range(n):

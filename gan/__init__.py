@@ -21,6 +21,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_data",
     ),
     "gan.ema": ("EMA",),
+    "gan.clusters": ("cluster_labels",),
     "gan.models": (
         "DCGANDiscriminator",
         "DCGANGenerator",
@@ -73,6 +74,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:  # static checkers and IDEs see the eager imports
+    from gan.clusters import cluster_labels
     from gan.config import TrainConfig, resolve_config
     from gan.data import DATASETS, Data, load_array, load_data
     from gan.ema import EMA
@@ -116,6 +118,7 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "calibrate_discriminator",
+    "cluster_labels",
     "evaluate_generator",
     "fgan_bound",
     "fgan_d_loss",

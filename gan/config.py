@@ -146,6 +146,7 @@ class TrainConfig:
     fresh_drs_steps: int = 6000  # drs_steps when pac > 1
     # --- conditional models, ResNet widths, augmentation, watchdog ----------------------
     conditional: bool = False  # class-conditional G and D; labels come from the data
+    clusters: int = 0  # unconditional: conditional G and D on K k-means clusters (0: off)
     resnet_ch: int = 0  # base width of arch=resnet (0: the paper's, 256/128 at 32 px, 64/64 else)
     augment: str = "none"  # none | diffaug (DiffAugment, p = 1) | ada (DiffAugment, adaptive p)
     augment_policy: str = "color,translation,cutout"  # DiffAugment's transforms
@@ -208,6 +209,15 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         _positive_int(self.resnet_ch, "resnet_ch", minimum=0)
+        _positive_int(self.clusters, "clusters", minimum=0)
+        if self.clusters == 1:
+            raise ValueError("clusters must be 0 (off) or >= 2, got 1")
+        if self.clusters and self.conditional:
+            raise ValueError(f"clusters={self.clusters} is for unconditional runs; a conditional "
+                             "run uses the data's labels (set clusters to 0)")  # fmt: skip
+        if self.clusters and self.pac > 1:
+            raise ValueError(f"clusters={self.clusters} makes D conditional, which PacGAN "
+                             f"packing (pac={self.pac}) does not support")  # fmt: skip
         _choice(self.augment, "augment", AUGMENTS)
         from gan.augment import POLICIES
 

@@ -65,6 +65,23 @@ def load_run(
     check_keys(ck, ("g", "d"), path)
     data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional,
                      data_root=cfg.data_root)  # fmt: skip
+    if cfg.clusters:  # the k-means labels it trained on (gan.clusters)
+        from gan.clusters import with_clusters
+        from gan.training.start import subset
+
+        check_keys(ck, ("clusters",), path)
+        labels = ck["clusters"]
+        data = subset(data, cfg.data_fraction)
+        if (
+            not isinstance(labels, torch.Tensor)
+            or labels.ndim != 1
+            or len(labels) != len(data.train)
+            or int(labels.max()) + 1 != cfg.clusters
+        ):
+            raise ValueError(f"checkpoint {path}: its cluster labels do not match "
+                             f"clusters={cfg.clusters} and the {len(data.train)} training "
+                             "samples")  # fmt: skip
+        data = with_clusters(data, labels)
     data = data.to(torch.device(device))
     g, d = build_models(cfg, data.shape, n_classes=data.n_classes)
     ema = ck.get("g_ema") if use_ema else None
@@ -107,15 +124,19 @@ def sample_run(
         raise TypeError(f"label must be an int, got {type(label).__name__}")
     cfg, g, d, data = load_run(run_dir, device=device, checkpoint=checkpoint)
     k = data.n_classes
-    if label is not None and not k:
-        raise ValueError(f"--label applies to conditional runs only; {run_dir} is unconditional")
+    if label is not None and (not k or cfg.clusters):
+        raise ValueError(f"--label applies to conditional runs only; {run_dir} is unconditional"
+                         + (f" (its networks are conditioned on {k} k-means clusters)"
+                            if cfg.clusters else ""))  # fmt: skip
     if label is not None and not 0 <= label < k:
         names = ", ".join(f"{i} ({c})" if c != str(i) else str(i)
                           for i, c in enumerate(data.class_names))  # fmt: skip
         raise ValueError(f"--label must be one of {names}; got {label}")
     gen = torch.Generator(torch.device(device)).manual_seed(seed)
     if k and rejection:
-        raise ValueError("rejection sampling is for unconditional runs only")
+        raise ValueError("rejection sampling needs an unconditional discriminator; this run's "
+                         + ("is conditioned on its k-means clusters" if cfg.clusters
+                            else "is conditional"))  # fmt: skip
     if k:
         y = (torch.full((n,), label, dtype=torch.int64, device=gen.device) if label is not None
              else proportional_labels(n, data.class_counts(), gen))  # fmt: skip

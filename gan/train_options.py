@@ -38,6 +38,8 @@ OPTIONS: dict[str, Option] = {
                     "$DIVERGENCES_DATA, torchvision's layout, Debian's location)"),
     "conditional": _o("data", "class-conditional G and D, labels from the data (digits, "
                       "class subfolders, an .npz with x and y)"),
+    "clusters": _o("data", "unconditional runs: train conditional G and D on K k-means "
+                   "clusters of the data, generated in proportion (0: off)"),
     "normalize": _o("data", "G and D work in standardised coordinates (x - mean) / scale"),
     "data_fraction": _o("data", "train on this share of the training set (one fixed subset)"),
     "augment": _o("data", "augment every image D sees: none, diffaug (DiffAugment), ada "

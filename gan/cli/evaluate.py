@@ -195,7 +195,9 @@ def _evaluate_run(args: argparse.Namespace) -> int:
     cfg, g, d, data = load_run(args.paths[0], device=dev, checkpoint=args.checkpoint or "best")
     k = data.n_classes
     if k and args.rejection:
-        raise ValueError("--rejection is for unconditional runs only")
+        raise ValueError("--rejection needs an unconditional discriminator; this run's is "
+                         + ("conditioned on its k-means clusters" if cfg.clusters
+                            else "conditional"))  # fmt: skip
     if cfg.pac > 1 or k:  # the JS classifier is unconditional and unpacked: a fresh D
         from gan.models import build_models
 
@@ -214,7 +216,7 @@ def _evaluate_run(args: argparse.Namespace) -> int:
                              drs_calibration_steps=fit_steps(cfg, cfg.fresh_drs_steps if fresh
                                                              else cfg.drs_steps),
                              batch_size=cfg.eval_batch_size)  # fmt: skip
-    if k:
+    if k and not cfg.clusters:  # per-class metrics need the data's own labels
         from gan.conditional import evaluate_conditional
 
         res.update(evaluate_conditional(g, data, n=max(n, 2 * k), z_dim=cfg.z_dim,

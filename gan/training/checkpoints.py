@@ -38,6 +38,8 @@ def save_checkpoint(run: Run, nets: Nets, state: State, name: str = rundir.CHECK
         "aug": nets.aug.state_dict() if nets.aug is not None else None,
         "ada": nets.ada.state_dict() if nets.ada is not None else None,
         "watchdog": state.watchdog.state_dict() if state.watchdog is not None else None,
+        # the k-means labels it trains on: sample/evaluate/resume reuse them, not a new k-means
+        "clusters": run.data.labels.to("cpu", torch.int32) if run.cfg.clusters else None,
     }  # fmt: skip
     if run.rank == 0:
         save_atomic(ck, run.run_dir / name)

@@ -21,8 +21,8 @@ def evaluate(run: Run, nets: Nets, step: int, *, final: bool) -> dict[str, Any]:
     Its noise is seeded from ``cfg.seed``, the step and the rank, not drawn from the
     training's stream. A packed or conditional D cannot score single unlabelled samples: the JS
     classifier and DRS then fit a fresh unconditional D. Rank 0 adds the effort spent, the
-    per-class metrics of a conditional run and, for image data with ``cfg.plots``, a grid of
-    samples from the same noise at every evaluation.
+    per-class metrics of a conditional run (not of a run on k-means clusters) and, for image
+    data with ``cfg.plots``, a grid of samples from the same noise at every evaluation.
     """
     from gan import evaluation  # pulls in metrics
 
@@ -47,7 +47,7 @@ def evaluate(run: Run, nets: Nets, step: int, *, final: bool) -> dict[str, Any]:
         )  # fmt: skip
         if run.rank == 0:  # the evaluation states its own effort
             res.update(n_generated=n, js_fit_steps=js_steps)
-        if run.rank == 0 and nets.n_classes:  # per class: intra-FID, digits accuracy
+        if run.rank == 0 and nets.n_classes and not cfg.clusters:  # per class: intra-FID, accuracy
             from gan.conditional import evaluate_conditional
 
             res.update(evaluate_conditional(

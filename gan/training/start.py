@@ -13,6 +13,7 @@ from torch import nn
 
 from gan import _dist, rundir
 from gan.augment import AdaptiveProbability, DiffAugment
+from gan.clusters import check_clusterable, cluster_labels, with_clusters
 from gan.config import TrainConfig
 from gan.data import DATASETS, Data, load_data
 from gan.ema import EMA
@@ -52,12 +53,14 @@ def start(cfg: TrainConfig, resume: bool, overwrite: bool) -> Run:
     data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional,
                      data_root=cfg.data_root)  # fmt: skip
     data = subset(data, cfg.data_fraction).to(device)
-    if data.n_classes and 0 < cfg.eval_samples < 2 * data.n_classes:
-        raise ValueError(f"eval_samples must be 0 or >= 2 per class ({2 * data.n_classes}) for "
-                         f"a conditional run, got {cfg.eval_samples}")  # fmt: skip
     _check_against_data(cfg, data)
     run_dir = Path(_dist.broadcast_object(str(cfg.out or rundir.default_run_dir(cfg))))
     cfg = cfg.replace(out=str(run_dir))
+    if cfg.clusters:
+        data = with_clusters(data, _cluster_labels(cfg, data, run_dir, resume, rank))
+    if data.n_classes and 0 < cfg.eval_samples < 2 * data.n_classes:
+        raise ValueError(f"eval_samples must be 0 or >= 2 per class ({2 * data.n_classes}) for "
+                         f"a conditional run, got {cfg.eval_samples}")  # fmt: skip
     if cfg.arch == "auto":  # recorded in config.json: another device builds the same networks
         saved = _saved_arch(run_dir) if resume else None  # a resumed run keeps its own
         cfg = cfg.replace(arch=saved or resolve_arch(cfg.arch, data.shape, device, pac=cfg.pac))
@@ -141,6 +144,28 @@ def subset(data: Data, fraction: float) -> Data:
     ]
     labels = None if data.labels is None else data.labels[keep]
     return dataclasses.replace(data, train=data.train[keep], labels=labels)
+
+
+def _cluster_labels(cfg: TrainConfig, data: Data, run_dir: Path, resume: bool, rank: int):
+    """The run's cluster labels: its checkpoint's when resuming, else k-means on rank 0."""
+    from gan.checkpoint import load_checkpoint
+
+    check_clusterable(data)
+    labels = None
+    path = run_dir / rundir.CHECKPOINT
+    if resume and path.is_file():  # the clusters it trained on, whatever k-means gives now
+        labels = load_checkpoint(path).get("clusters")
+        if not isinstance(labels, torch.Tensor):
+            raise ValueError(f"cannot resume {run_dir} with clusters={cfg.clusters}: its "
+                             "checkpoint holds no cluster labels")  # fmt: skip
+    elif rank == 0:
+        labels = cluster_labels(data.train, cfg.clusters)
+    labels = _dist.broadcast_object(labels)
+    if len(labels) != len(data.train) or int(labels.max()) + 1 != cfg.clusters:
+        raise ValueError(f"the checkpoint's cluster labels ({int(labels.max()) + 1} clusters of "
+                         f"{len(labels)} samples) do not match clusters={cfg.clusters} and "
+                         f"{len(data.train)} training samples")  # fmt: skip
+    return labels
 
 
 def _check_against_data(cfg: TrainConfig, data: Data) -> None:
