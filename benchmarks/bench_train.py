@@ -3,8 +3,8 @@
 Two cases. ``--case ring8`` (the demo): the ring8 preset's MLPs (4 x 64, batch 512,
 non-saturating loss, R1 = 0.1, EMA 0.999, Adam 2e-3 with β = (0.5, 0.9)) against the same
 algorithm written as a plain loop (default Adam, a per-parameter EMA, ``.item()`` every
-step); data and schedule come from the preset, evaluation is off. ``--case dcgan``:
-
+step), timed at the preset's thread count and at torch's default one (what a loop that sets
+none runs at); data and schedule come from the preset, evaluation is off. ``--case dcgan``:
 the widely copied DCGAN recipe (pytorch/examples ``dcgan/main.py``): 64 × 64
 images, nz = 100, 64 base channels, batch 128, BCE on sigmoid outputs, Adam 2e-4
 β = (0.5, 0.999), fp32, losses read with ``.item()`` every step. Both loops use the same
@@ -41,6 +41,7 @@ from gan.reporting import read_jsonl
 from gan.training import train
 
 NZ, CH, BATCH, SIZE = 100, 64, 128, 64
+DEFAULT_THREADS = torch.get_num_threads()  # before anything changes it
 
 
 def reference_loop(data: torch.Tensor, steps: int, warmup: int, device: torch.device) -> float:
@@ -122,24 +123,30 @@ def _median_step(run_dir: str) -> float:
 
 
 def ring8_case(
-    steps: int, compile_: bool, rounds: int, r1_every: int = 0
-) -> tuple[float, float, float]:
-    """Seconds per step of (plain loop, R1 every step; plain loop, the trainer's R1 period;
-    trainer), each the best of ``rounds`` interleaved rounds."""
+    steps: int, compile_: bool, rounds: int, r1_every: int = 0, loop_threads: tuple[int, ...] = ()
+) -> tuple[dict[int, float], dict[int, float], float]:
+    """Seconds per step of the plain loop with R1 every step and with the trainer's R1 period,
+    at each thread count in ``loop_threads``, and of the trainer (at its preset's threads);
+    each the best of ``rounds`` interleaved rounds."""
     log_every = max(50, steps // 6)
     base = TrainConfig.from_preset("ring8", device="cpu")
     every = r1_every or base.r1_every
-    refs, lazy, ours = [], [], []
+    refs: dict[int, list] = {t: [] for t in loop_threads}
+    lazy: dict[int, list] = {t: [] for t in loop_threads}
+    ours = []
     for _ in range(rounds):  # interleaved, so that a busy machine slows both alike
-        refs.append(ring8_reference(base, steps, warmup=log_every))
-        lazy.append(ring8_reference(base, steps, warmup=log_every, r1_every=every))
+        for t in loop_threads:
+            torch.set_num_threads(t)
+            refs[t].append(ring8_reference(base, steps, warmup=log_every))
+            lazy[t].append(ring8_reference(base, steps, warmup=log_every, r1_every=every))
         with tempfile.TemporaryDirectory() as tmp:
             cfg = base.replace(steps=steps + log_every, log_every=log_every, ckpt_every=0,
                                eval_samples=0, plots=False, progress=False, compile=compile_,
                                r1_every=every, out=f"{tmp}/run")  # fmt: skip
             train(cfg)
             ours.append(_median_step(cfg.out))
-    return min(refs), min(lazy), min(ours)
+    return ({t: min(v) for t, v in refs.items()}, {t: min(v) for t, v in lazy.items()},
+            min(ours))  # fmt: skip
 
 
 def trainer_loop(data_path: Path, steps: int, log_every: int, compile_: bool) -> float:
@@ -175,25 +182,32 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="timed steps")
     p.add_argument("--rounds", type=int, default=3, help="ring8: interleaved rounds (best of)")
     p.add_argument("--compile", action="store_true", help="torch.compile in the trainer")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="dcgan: torch threads (0: torch's default)"
+    )
     p.add_argument(
         "--r1-every", type=int, default=0, help="ring8: lazy R1 period (0: the preset's)"
     )
     args = p.parse_args()
-    if args.threads:
+    if args.threads and args.case == "dcgan":
         torch.set_num_threads(args.threads)
     if args.case == "ring8":
+        preset = TrainConfig.from_preset("ring8")
+        # a user's loop runs at torch's default thread count; the preset sets its own
+        loop_threads = tuple(dict.fromkeys([preset.threads or DEFAULT_THREADS, DEFAULT_THREADS]))
         t_ref, t_lazy, t_ours = ring8_case(
-            args.steps or 600, args.compile, args.rounds, args.r1_every
+            args.steps or 600, args.compile, args.rounds, args.r1_every, loop_threads
         )
-        every = args.r1_every or TrainConfig.from_preset("ring8").r1_every
-        print(f"device: CPU, torch {torch.__version__}, threads {torch.get_num_threads()}")
+        every = args.r1_every or preset.r1_every
+        ours = "gan.train" + (" (compile)" if args.compile else "")
+        print(f"device: CPU, torch {torch.__version__}, trainer threads {preset.threads}, "
+              f"torch's default threads {DEFAULT_THREADS}")  # fmt: skip
         print(f"ring8 preset step (MLP 4x64, batch 512, R1, EMA), best of {args.rounds}")
-        _table(t_ref, t_ours, "plain loop (.item() every step)",
-               "gan.train" + (" (compile)" if args.compile else ""))  # fmt: skip
-        if every > 1:
-            _table(t_lazy, t_ours, f"plain loop, the same R1 every {every} steps",
-                   "gan.train" + (" (compile)" if args.compile else ""))  # fmt: skip
+        for t in loop_threads:
+            tag = f"{t} thread" + ("s" if t > 1 else "")
+            _table(t_ref[t], t_ours, f"plain loop, {tag}, R1 each step", ours)
+            if every > 1:
+                _table(t_lazy[t], t_ours, f"plain loop, {tag}, R1 every {every}", ours)
         return
     args.steps = args.steps or (200 if cuda else 8)
     device = torch.device("cuda" if cuda else "cpu")
@@ -215,9 +229,9 @@ def main() -> None:
 
 
 def _table(t_ref: float, t_ours: float, ref_label: str, label: str) -> None:
-    print(f"{'loop':<34}{'ms/step':>10}{'it/s':>9}{'speed-up':>10}")
-    print(f"{ref_label:<34}{1000 * t_ref:>10.2f}{1 / t_ref:>9.1f}{1.0:>10.2f}")
-    print(f"{label:<34}{1000 * t_ours:>10.2f}{1 / t_ours:>9.1f}{t_ref / t_ours:>10.2f}")
+    print(f"{'loop':<38}{'ms/step':>10}{'it/s':>9}{'speed-up':>10}")
+    print(f"{ref_label:<38}{1000 * t_ref:>10.2f}{1 / t_ref:>9.1f}{1.0:>10.2f}")
+    print(f"{label:<38}{1000 * t_ours:>10.2f}{1 / t_ours:>9.1f}{t_ref / t_ours:>10.2f}")
 
 
 if __name__ == "__main__":
