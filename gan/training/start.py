@@ -151,20 +151,20 @@ def _cluster_labels(cfg: TrainConfig, data: Data, run_dir: Path, resume: bool, r
     from gan.checkpoint import load_checkpoint
 
     check_clusterable(data)
-    labels = None
     path = run_dir / rundir.CHECKPOINT
-    if resume and path.is_file():  # the clusters it trained on, whatever k-means gives now
-        labels = load_checkpoint(path).get("clusters")
-        if not isinstance(labels, torch.Tensor):
-            raise ValueError(f"cannot resume {run_dir} with clusters={cfg.clusters}: its "
-                             "checkpoint holds no cluster labels")  # fmt: skip
-    elif rank == 0:
-        labels = cluster_labels(data.train, cfg.clusters)
-    labels = _dist.broadcast_object(labels)
-    if len(labels) != len(data.train) or int(labels.max()) + 1 != cfg.clusters:
-        raise ValueError(f"the checkpoint's cluster labels ({int(labels.max()) + 1} clusters of "
-                         f"{len(labels)} samples) do not match clusters={cfg.clusters} and "
-                         f"{len(data.train)} training samples")  # fmt: skip
+    if not (resume and path.is_file()):
+        labels = on_rank0(lambda: cluster_labels(data.train, cfg.clusters), rank)
+        return _dist.broadcast_object(labels)
+    labels = load_checkpoint(path).get("clusters")  # the clusters it trained on, not new ones
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"cannot resume {run_dir} with clusters={cfg.clusters}: its "
+                         "checkpoint holds no cluster labels")  # fmt: skip
+    if labels.ndim != 1 or len(labels) != len(data.train) or \
+            int(labels.max()) + 1 != cfg.clusters:  # fmt: skip
+        raise ValueError(f"cannot resume {run_dir}: its checkpoint's cluster labels "
+                         f"({tuple(labels.shape)}, {int(labels.max()) + 1} clusters) do not "
+                         f"match clusters={cfg.clusters} and {len(data.train)} training "
+                         "samples")  # fmt: skip
     return labels
 
 

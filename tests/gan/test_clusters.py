@@ -148,6 +148,11 @@ def test_resume_refuses_a_checkpoint_without_clusters(tmp_path):
     train(_cfg(tmp_path))
     path = tmp_path / "run" / "checkpoint.pt"
     ck = torch.load(path, weights_only=True)
+    labels = ck["clusters"]
+    ck["clusters"] = labels[:-1]  # one sample short
+    torch.save(ck, path)
+    with pytest.raises(ValueError, match="do not match clusters=3"):
+        train(_cfg(tmp_path).replace(steps=30), resume=True)
     ck["clusters"] = None
     torch.save(ck, path)
     with pytest.raises(ValueError, match="holds no cluster labels"):
