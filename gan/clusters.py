@@ -56,7 +56,9 @@ def cluster_labels(x: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
         raise TypeError(f"clusters must be an integer, got {type(k).__name__}")
     if k < 2:
         raise ValueError(f"clusters must be >= 2, got {k}")
-    if x.ndim < 1 or len(x) < k:
+    if x.ndim < 1:
+        raise ValueError("x must hold samples along its first dimension, got a scalar")
+    if len(x) < k:
         raise ValueError(f"clusters={k} needs at least {k} training samples, got {len(x)}")
     a = x.detach().reshape(len(x), -1).to("cpu", torch.float64).numpy()
     if not np.isfinite(a).all():

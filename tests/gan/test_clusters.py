@@ -66,6 +66,8 @@ def test_cluster_labels_refusals():
         cluster_labels(torch.zeros(4, 2), 2.0)
     with pytest.raises(ValueError, match="clusters must be >= 2"):
         cluster_labels(torch.zeros(4, 2), 1)
+    with pytest.raises(ValueError, match="scalar"):
+        cluster_labels(torch.tensor(1.0), 2)
     with pytest.raises(ValueError, match="at least 5 training samples"):
         cluster_labels(torch.randn(4, 2), 5)
     with pytest.raises(ValueError, match="distinct"):
