@@ -100,6 +100,7 @@ class TrainConfig:
     g_layers: int = 4  # MLP hidden layers of G
     d_layers: int = 4  # MLP hidden layers of D
     channels: int = 64  # DCGAN base channels
+    g_channels: int = 0  # DCGAN base channels of G (0: channels)
     spectral_norm: bool = False  # spectral normalisation on every layer of D
     pac: int = 1  # PacGAN packing: D sees `pac` samples at once
     # --- optimisation ---------------------------------------------------------------------
@@ -209,6 +210,7 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         _positive_int(self.resnet_ch, "resnet_ch", minimum=0)
+        _positive_int(self.g_channels, "g_channels", minimum=0)
         _positive_int(self.clusters, "clusters", minimum=0)
         if self.clusters == 1:
             raise ValueError("clusters must be 0 (off) or >= 2, got 1")

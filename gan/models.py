@@ -274,7 +274,8 @@ def build_models(cfg, shape: tuple[int, ...], n_classes: int = 0) -> tuple[nn.Mo
     ResNets of :mod:`gan.nets` at 28, 32, 48, 64 or 128 px; base width ``cfg.resnet_ch`` or the
     default; spectral norm in D always, as in the paper) or ``"auto"`` (dcgan for images, mlp
     else; the trainer records its device-dependent choice, see
-    :func:`gan.speed.resolve_arch`). With ``n_classes > 0`` both are class-conditional:
+    :func:`gan.speed.resolve_arch`). The DCGAN pair's base width is ``cfg.channels``, G's
+    alone ``cfg.g_channels`` when non-zero. With ``n_classes > 0`` both are class-conditional:
     ``g(z, y)``, ``d(x, y)`` (an MLP with a label embedding and a projection head, or
     conditional batch norm in G and projection in D for the DCGAN and the ResNets; PacGAN
     packing is unconditional only).
@@ -366,14 +367,15 @@ def _build(cfg, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.M
         raise ValueError(f"arch={arch!r} needs image data (C, H, W), got samples of shape {shape}")
     if arch == "resnet":
         return _resnets(cfg, shape, n_classes)
+    g_ch = cfg.g_channels or cfg.channels
     if n_classes:
         from gan.nets.dcgan import ConditionalDCGANGenerator, ProjectionDCGANDiscriminator
 
-        g = ConditionalDCGANGenerator(cfg.z_dim, shape, n_classes=n_classes, channels=cfg.channels)
+        g = ConditionalDCGANGenerator(cfg.z_dim, shape, n_classes=n_classes, channels=g_ch)
         d = ProjectionDCGANDiscriminator(shape, n_classes=n_classes, channels=cfg.channels,
                                          spectral_norm=cfg.spectral_norm)  # fmt: skip
         return g, d
-    g = DCGANGenerator(cfg.z_dim, shape, channels=cfg.channels)
+    g = DCGANGenerator(cfg.z_dim, shape, channels=g_ch)
     d = DCGANDiscriminator(shape, channels=cfg.channels, spectral_norm=cfg.spectral_norm,
                            pac=cfg.pac)  # fmt: skip
     return g, d

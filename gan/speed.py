@@ -57,6 +57,8 @@ def faster_choices(cfg) -> list[str]:
         out.append("--arch dcgan")
         out.append(f"--resnet-ch {max(8, (cfg.resnet_ch or 64) // 2)}")
     elif cfg.arch in ("dcgan", "auto"):
+        if cfg.g_channels > cfg.channels:
+            out.append(f"--g-channels {max(8, cfg.g_channels // 2)}")
         out.append(f"--channels {max(8, cfg.channels // 2)}")
     else:
         out.append(f"--hidden {max(8, cfg.hidden // 2)}")

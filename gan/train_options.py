@@ -55,6 +55,7 @@ OPTIONS: dict[str, Option] = {
     "g_layers": _o("model", "hidden layers of the MLP generator"),
     "d_layers": _o("model", "hidden layers of the MLP discriminator"),
     "channels": _o("model", "DCGAN base channels"),
+    "g_channels": _o("model", "DCGAN base channels of G alone (0: --channels)"),
     "resnet_ch": _o("model", "ResNet base width (0: the paper's)"),
     "spectral_norm": _o("model", "spectral normalisation on every layer of D"),
     "pac": _o("model", "PacGAN packing: D sees this many samples at once"),

@@ -4,10 +4,11 @@
 Sandal, Shirt, Sneaker, Bag, Ankle boot), 8 samples of the EMA generator each (noise seed 0),
 28-px tiles at 2x, no axes; ``curves.png``: FID and KID in the shipped fashion features and
 the shipped classifier's accuracy (mean, worst class, real test images) against steps, from
-the run's periodic evaluations (``log.jsonl``). Both written atomically, never over a file.
+the run's periodic evaluations (``log.jsonl``). Both written atomically, over an existing
+file only with ``--overwrite``.
 
 Usage:
-    .venv/bin/python scripts/fashion_figures.py RUN_DIR OUT_PREFIX   # OUT_PREFIX-classes.png, ...
+    .venv/bin/python scripts/fashion_figures.py RUN_DIR OUT_PREFIX [--overwrite]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from metrics.io.atomic import atomic_open  # noqa: E402
 PER, PAD = 8, 2
 
 
-def class_grid(run: Path, out: Path) -> None:
+def class_grid(run: Path, out: Path, overwrite: bool = False) -> None:
     from PIL import Image
 
     cfg, g, _, data = load_run(run)
@@ -46,11 +47,11 @@ def class_grid(run: Path, out: Path) -> None:
                PAD + c * (s + PAD) : PAD + c * (s + PAD) + s] = x[i]  # fmt: skip
     img = Image.fromarray(canvas)
     img = img.resize((img.width * 2, img.height * 2), Image.NEAREST)
-    with atomic_open(out, overwrite=False, what="grid") as fh:
+    with atomic_open(out, overwrite=overwrite, what="grid") as fh:
         img.save(fh, format="png", optimize=True)
 
 
-def curves(run: Path, out: Path) -> None:
+def curves(run: Path, out: Path, overwrite: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +79,7 @@ def curves(run: Path, out: Path) -> None:
         a.tick_params(labelsize=7)
         a.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_open(out, overwrite=False, what="curves") as fh:
+    with atomic_open(out, overwrite=overwrite, what="curves") as fh:
         fig.savefig(fh, dpi=80, format="png")
     plt.close(fig)
 
@@ -87,10 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path)
     p.add_argument("prefix", help="output prefix: PREFIX-classes.png and PREFIX-curves.png")
+    p.add_argument("--overwrite", action="store_true", help="replace existing figures")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    class_grid(args.run, Path(f"{args.prefix}-classes.png"))
-    curves(args.run, Path(f"{args.prefix}-curves.png"))
+    class_grid(args.run, Path(f"{args.prefix}-classes.png"), args.overwrite)
+    curves(args.run, Path(f"{args.prefix}-curves.png"), args.overwrite)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,32 @@ def test_dcgan_shapes_conditional_and_not(size, n_classes, sn):
         assert all(p.grad is not None for p in d.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("n_classes", [0, 3])
+def test_g_channels_widens_g_alone(n_classes):
+    def widths(net):
+        return [
+            m.weight.shape[:2]
+            for m in net.modules()
+            if isinstance(m, torch.nn.modules.conv._ConvNd)
+        ]
+
+    base = TrainConfig(arch="dcgan", channels=4, z_dim=8, spectral_norm=True)
+    g0, d0 = build_models(base, (1, 28, 28), n_classes=n_classes)
+    g1, d1 = build_models(base.replace(g_channels=8), (1, 28, 28), n_classes=n_classes)
+    assert widths(g0) == [(8, 8), (8, 4), (4, 1)]  # (in, out) of the transposed convolutions
+    assert widths(g1) == [(8, 16), (16, 8), (8, 1)]
+    assert widths(d1) == widths(d0)
+    y = (torch.tensor([0, 2]),) if n_classes else ()
+    assert d1(g1(torch.randn(2, 8), *y), *y).shape == (2,)
+    assert build_models(base.replace(g_channels=0), (1, 28, 28))[0].state_dict().keys() == (
+        build_models(base, (1, 28, 28))[0].state_dict().keys()
+    )
+    with pytest.raises(ValueError, match="g_channels"):
+        TrainConfig(g_channels=-1)
+    with pytest.raises(TypeError, match="g_channels"):
+        TrainConfig(g_channels=1.5)
+
+
 @pytest.mark.parametrize("n_classes", [0, 10])
 def test_resnet_at_28_px_goes_7_14_28(n_classes):
     g, d = Generator(8, 28, 1, n_classes, ch=4), Discriminator(28, 1, n_classes, ch=4)
