@@ -124,7 +124,8 @@ class Judge:
 
 
 def _sizes(args) -> dict:
-    return {k: v for k, v in (("channels", args.width), ("batch_size", args.batch)) if v}
+    sizes = (("channels", args.width), ("g_channels", args.width), ("batch_size", args.batch))
+    return {k: v for k, v in sizes if v}
 
 
 def _run_ours(args, seed: int, judge: Judge) -> dict:

@@ -21,9 +21,9 @@ from gan.nets import ConditionalBatchNorm2d, ConditionalDCGANGenerator, Discrimi
 from metrics.io import datasets
 from tests.metrics._idx_files import write_split_files
 
-TINY = ["--steps", "4", "--batch-size", "8", "--channels", "4", "--z-dim", "8", "--eval-samples",
-        "40", "--no-progress", "--no-plots", "--log-every", "2", "--eval-every", "0",
-        "--final-js-steps", "3", "--fresh-final-js-steps", "3"]  # fmt: skip
+TINY = ["--steps", "4", "--batch-size", "8", "--channels", "4", "--g-channels", "4", "--z-dim", "8",
+        "--eval-samples", "40", "--no-progress", "--no-plots", "--log-every", "2", "--eval-every",
+        "0", "--final-js-steps", "3", "--fresh-final-js-steps", "3"]  # fmt: skip
 
 
 @pytest.fixture
@@ -107,6 +107,9 @@ def test_g_channels_widens_g_alone(n_classes):
     assert build_models(base.replace(g_channels=0), (1, 28, 28))[0].state_dict().keys() == (
         build_models(base, (1, 28, 28))[0].state_dict().keys()
     )
+    assert speed.faster_choices(base.replace(channels=32, g_channels=64))[:2] == [
+        "--g-channels 32", "--channels 16"]  # fmt: skip
+    assert not any("g-channels" in c for c in speed.faster_choices(base.replace(g_channels=4)))
     with pytest.raises(ValueError, match="g_channels"):
         TrainConfig(g_channels=-1)
     with pytest.raises(TypeError, match="g_channels"):
