@@ -101,6 +101,7 @@ class TrainConfig:
     d_layers: int = 4  # MLP hidden layers of D
     channels: int = 64  # DCGAN base channels
     g_channels: int = 0  # DCGAN base channels of G (0: channels)
+    label_in_z: bool = False  # conditional DCGAN: G's first layer also takes the one-hot label
     spectral_norm: bool = False  # spectral normalisation on every layer of D
     pac: int = 1  # PacGAN packing: D sees `pac` samples at once
     # --- optimisation ---------------------------------------------------------------------
@@ -206,7 +207,7 @@ class TrainConfig:
             raise ValueError("data must be a data set name or a path, got an empty value")
         if not isinstance(self.loss, str) or not self.loss:
             raise ValueError("loss must be a loss name, got an empty value")
-        for name in ("conditional", "watchdog"):
+        for name in ("conditional", "watchdog", "label_in_z"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         _positive_int(self.resnet_ch, "resnet_ch", minimum=0)

@@ -275,7 +275,8 @@ def build_models(cfg, shape: tuple[int, ...], n_classes: int = 0) -> tuple[nn.Mo
     default; spectral norm in D always, as in the paper) or ``"auto"`` (dcgan for images, mlp
     else; the trainer records its device-dependent choice, see
     :func:`gan.speed.resolve_arch`). The DCGAN pair's base width is ``cfg.channels``, G's
-    alone ``cfg.g_channels`` when non-zero. With ``n_classes > 0`` both are class-conditional:
+    alone ``cfg.g_channels`` when non-zero; ``cfg.label_in_z`` feeds the one-hot label to the
+    conditional DCGAN G's first layer too. With ``n_classes > 0`` both are class-conditional:
     ``g(z, y)``, ``d(x, y)`` (an MLP with a label embedding and a projection head, or
     conditional batch norm in G and projection in D for the DCGAN and the ResNets; PacGAN
     packing is unconditional only).
@@ -347,6 +348,10 @@ def _build(cfg, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.M
     arch = cfg.arch
     if arch == "auto":
         arch = "dcgan" if len(shape) == 3 else "mlp"
+    if cfg.label_in_z and (arch != "dcgan" or not n_classes):
+        raise ValueError(f"label_in_z is for the conditional DCGAN generator (arch='dcgan' with "
+                         f"conditional or clusters); this run has arch={arch!r} and "
+                         f"{n_classes} classes: drop --label-in-z")  # fmt: skip
     if arch == "mlp":
         dim = math.prod(shape)
         if n_classes:
@@ -371,7 +376,8 @@ def _build(cfg, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.M
     if n_classes:
         from gan.nets.dcgan import ConditionalDCGANGenerator, ProjectionDCGANDiscriminator
 
-        g = ConditionalDCGANGenerator(cfg.z_dim, shape, n_classes=n_classes, channels=g_ch)
+        g = ConditionalDCGANGenerator(cfg.z_dim, shape, n_classes=n_classes, channels=g_ch,
+                                      label_input=cfg.label_in_z)  # fmt: skip
         d = ProjectionDCGANDiscriminator(shape, n_classes=n_classes, channels=cfg.channels,
                                          spectral_norm=cfg.spectral_norm)  # fmt: skip
         return g, d

@@ -144,7 +144,7 @@ def sample_run(
     if not rejection:
         return generate(g, n, cfg.z_dim, gen), None
     if cfg.pac > 1:
-        d = build_models(cfg.replace(pac=1), data.shape)[1].to(device)
+        d = build_models(cfg.replace(pac=1, label_in_z=False), data.shape)[1].to(device)
     d_cal = calibrate_discriminator(
         d, g, data.sample, z_dim=cfg.z_dim, steps=3000 if cfg.pac == 1 else 6000, generator=gen
     )

@@ -56,6 +56,8 @@ OPTIONS: dict[str, Option] = {
     "d_layers": _o("model", "hidden layers of the MLP discriminator"),
     "channels": _o("model", "DCGAN base channels"),
     "g_channels": _o("model", "DCGAN base channels of G alone (0: --channels)"),
+    "label_in_z": _o("model", "conditional DCGAN (labels or clusters): G's first layer also "
+                     "takes the one-hot label, beside its conditional batch norms"),
     "resnet_ch": _o("model", "ResNet base width (0: the paper's)"),
     "spectral_norm": _o("model", "spectral normalisation on every layer of D"),
     "pac": _o("model", "PacGAN packing: D sees this many samples at once"),

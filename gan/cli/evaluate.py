@@ -201,7 +201,7 @@ def _evaluate_run(args: argparse.Namespace) -> int:
     if cfg.pac > 1 or k:  # the JS classifier is unconditional and unpacked: a fresh D
         from gan.models import build_models
 
-        d = build_models(cfg.replace(pac=1), data.shape)[1].to(dev)
+        d = build_models(cfg.replace(pac=1, label_in_z=False), data.shape)[1].to(dev)
     gen = torch.Generator(torch.device(dev)).manual_seed(args.seed or 0)
     g_eval = g
     if k:

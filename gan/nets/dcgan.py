@@ -61,7 +61,9 @@ class ConditionalDCGANGenerator(nn.Module):
 
     ConvTranspose(z → 2^(n−1)·ch, s₀×s₀), then n − 1 ConvTranspose(4, 2, 1) halving the width,
     each followed by a conditional batch norm (per-class γ, β) and ReLU, then
-    ConvTranspose(4, 2, 1) to C channels and tanh.
+    ConvTranspose(4, 2, 1) to C channels and tanh. With ``label_input`` the first layer takes
+    ``[z, onehot(y)]`` (the cGAN input of Mirza & Osindero 2014): a learned s₀×s₀ map per class,
+    where conditional batch norm alone can only scale and shift each channel.
 
     Example:
         >>> g = ConditionalDCGANGenerator(8, (1, 28, 28), n_classes=3, channels=4)
@@ -70,17 +72,21 @@ class ConditionalDCGANGenerator(nn.Module):
     """
 
     def __init__(
-        self, z_dim: int, out_shape: tuple[int, int, int], *, n_classes: int, channels: int = 64
-    ):
+        self, z_dim: int, out_shape: tuple[int, int, int], *, n_classes: int, channels: int = 64,
+        label_input: bool = False,
+    ):  # fmt: skip
         super().__init__()
+        if not isinstance(label_input, bool):
+            raise TypeError(f"label_input must be a bool, got {label_input!r}")
         z_dim = _check_count("z_dim", z_dim, minimum=1)
         n_classes = _check_count("n_classes", n_classes, minimum=2)
         channels = _check_count("channels", channels, minimum=1)
         c_out, size = _check_shape(out_shape, "out_shape")
         s0, n = start_size(size)
         self.z_dim, self.out_shape, self.n_classes = z_dim, tuple(out_shape), n_classes
+        self.label_input = label_input
         ch = channels * 2 ** (n - 1)
-        self.first = nn.ConvTranspose2d(z_dim, ch, s0, 1, 0, bias=False)
+        self.first = nn.ConvTranspose2d(z_dim + n_classes * label_input, ch, s0, 1, 0, bias=False)
         self.norms = nn.ModuleList([ConditionalBatchNorm2d(ch, n_classes=n_classes)])
         self.ups = nn.ModuleList()
         for _ in range(n - 1):
@@ -92,6 +98,8 @@ class ConditionalDCGANGenerator(nn.Module):
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
         """Images of classes ``y`` ``(B,)`` from noise ``z`` ``(B, z_dim)``."""
+        if self.label_input:
+            z = torch.cat([z, F.one_hot(y, self.n_classes).to(z.dtype)], 1)
         h = F.relu(self.norms[0](self.first(z[:, :, None, None]), y))
         for up, norm in zip(self.ups, self.norms[1:]):
             h = F.relu(norm(up(h), y))

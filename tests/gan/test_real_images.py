@@ -116,6 +116,43 @@ def test_g_channels_widens_g_alone(n_classes):
         TrainConfig(g_channels=1.5)
 
 
+@pytest.mark.parametrize("size", [16, 28])
+def test_label_in_z_gives_g_a_learned_first_map_per_class(size):
+    base = TrainConfig(arch="dcgan", channels=4, z_dim=8)
+    g0 = build_models(base, (1, size, size), n_classes=3)[0]
+    g1 = build_models(base.replace(label_in_z=True), (1, size, size), n_classes=3)[0]
+    w = g1.first.weight  # (z_dim + classes, C, s0, s0)
+    assert w.shape[0] == 8 + 3 and g0.first.weight.shape[0] == 8
+    assert g1.state_dict().keys() == g0.state_dict().keys()  # one weight wider, nothing new
+    # the first layer on a 1x1 input is sum_k in_k W_k: by hand, in float64, [z, onehot(y)]
+    z, y = torch.randn(5, 8, dtype=torch.float64), torch.tensor([0, 1, 2, 2, 0])
+    want = torch.einsum("bk,kchw->bchw", z, w.double()[:8]) + w.double()[8 + y]
+    zy = torch.cat([z, torch.eye(3, dtype=torch.float64)[y]], 1)
+    got = g1.first.double()(zy[..., None, None])
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    g1.float().eval()
+    zz = torch.randn(2, 8)  # at initialisation (equal per-class norms) only the input differs
+    assert not torch.equal(g1(zz, torch.tensor([0, 0])), g1(zz, torch.tensor([1, 1])))
+    g0.eval()
+    assert torch.equal(g0(zz, torch.tensor([0, 0])), g0(zz, torch.tensor([1, 1])))
+    x = g1(zz, torch.tensor([0, 2]))
+    assert x.shape == (2, 1, size, size) and float(x.abs().max()) <= 1.0
+
+
+def test_label_in_z_refuses_a_model_it_cannot_feed():
+    on = TrainConfig(arch="dcgan", channels=4, z_dim=8, label_in_z=True)
+    with pytest.raises(ValueError, match=r"label_in_z .*0 classes"):
+        build_models(on, (1, 28, 28))
+    with pytest.raises(ValueError, match=r"label_in_z .*arch='mlp'"):
+        build_models(on.replace(arch="mlp"), (2,), n_classes=3)
+    with pytest.raises(ValueError, match=r"label_in_z .*arch='resnet'"):
+        build_models(on.replace(arch="resnet"), (1, 28, 28), n_classes=3)
+    with pytest.raises(TypeError, match="label_in_z"):
+        TrainConfig(label_in_z=1)
+    with pytest.raises(TypeError, match="label_input"):
+        ConditionalDCGANGenerator(8, (1, 28, 28), n_classes=3, label_input="yes")
+
+
 @pytest.mark.parametrize("n_classes", [0, 10])
 def test_resnet_at_28_px_goes_7_14_28(n_classes):
     g, d = Generator(8, 28, 1, n_classes, ch=4), Discriminator(28, 1, n_classes, ch=4)
