@@ -209,6 +209,7 @@ def test_tiny_conditional_run_from_idx_files(root, tmp_path, capsys):
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["arch"] == "dcgan" and cfg["data_root"] == str(root.resolve())
     assert cfg["eval_samples"] == 40 and cfg["lr_g"] == 1.6e-3  # the fashion-mnist-cond preset
+    assert cfg["label_in_z"] is True and cfg["g_channels"] == 4  # the preset's, then TINY's
     res = json.loads((run / "evaluation.json").read_text())
     keys = {"fid", "fid_train_test", "kid", "intra_fid", "intra_fid_train_test",
             "class_accuracy", "class_accuracy_test", "class_accuracy_ratio_min", "js"}  # fmt: skip
