@@ -28,6 +28,7 @@ from divergences._validation import check_positive_int as _int
 __all__ = [
     "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator",
     "MLPGenerator", "ProjectionMLPDiscriminator", "Standardized", "build_models",
+    "plain_discriminator",
 ]  # fmt: skip
 
 
@@ -265,6 +266,16 @@ class DCGANDiscriminator(nn.Module):
         _check_pac(x, self.pac)
         b, c, h, w = x.shape
         return self.net(x.reshape(b // self.pac, c * self.pac, h, w)).reshape(-1)
+
+
+def plain_discriminator(cfg, shape: tuple[int, ...]) -> nn.Module:
+    """A fresh unconditional, unpacked discriminator of ``cfg``'s architecture, on one sample.
+
+    The JS classifier of an evaluation and rejection sampling's calibrated D score one sample
+    at a time and know no labels, whatever the run trained with: packing and the options that
+    only a conditional generator uses are dropped here, in one place.
+    """
+    return build_models(cfg.replace(pac=1, label_in_z=False), shape)[1]
 
 
 def build_models(cfg, shape: tuple[int, ...], n_classes: int = 0) -> tuple[nn.Module, nn.Module]:

@@ -16,7 +16,7 @@ from gan import rundir
 from gan.checkpoint import check_keys, load_checkpoint, load_state
 from gan.config import TrainConfig
 from gan.data import Data, load_data
-from gan.models import build_models
+from gan.models import build_models, plain_discriminator
 from gan.rejection import DRSResult, calibrate_discriminator, rejection_sample
 
 __all__ = ["BEST", "CHECKPOINTS", "checkpoint_path", "load_run", "sample_run"]
@@ -144,7 +144,7 @@ def sample_run(
     if not rejection:
         return generate(g, n, cfg.z_dim, gen), None
     if cfg.pac > 1:
-        d = build_models(cfg.replace(pac=1, label_in_z=False), data.shape)[1].to(device)
+        d = plain_discriminator(cfg, data.shape).to(device)
     d_cal = calibrate_discriminator(
         d, g, data.sample, z_dim=cfg.z_dim, steps=3000 if cfg.pac == 1 else 6000, generator=gen
     )

@@ -199,9 +199,9 @@ def _evaluate_run(args: argparse.Namespace) -> int:
                          + ("conditioned on its k-means clusters" if cfg.clusters
                             else "conditional"))  # fmt: skip
     if cfg.pac > 1 or k:  # the JS classifier is unconditional and unpacked: a fresh D
-        from gan.models import build_models
+        from gan.models import plain_discriminator
 
-        d = build_models(cfg.replace(pac=1, label_in_z=False), data.shape)[1].to(dev)
+        d = plain_discriminator(cfg, data.shape).to(dev)
     gen = torch.Generator(torch.device(dev)).manual_seed(args.seed or 0)
     g_eval = g
     if k:

@@ -9,7 +9,7 @@ from torch import nn
 
 from gan import _dist
 from gan.data import Data
-from gan.models import build_models
+from gan.models import plain_discriminator
 from gan.training.state import Nets, Run
 
 __all__ = ["evaluate"]
@@ -30,7 +30,7 @@ def evaluate(run: Run, nets: Nets, step: int, *, final: bool) -> dict[str, Any]:
     seed = _dist.rank_seed(cfg.seed + cfg.eval_seed_stride * (step + 1), run.rank)
     d_eval, fresh = nets.d, cfg.pac > 1 or nets.n_classes > 0
     if fresh:  # the JS classifier and DRS need an unpacked, unconditional D: fitted longer
-        d_eval = build_models(cfg.replace(pac=1, label_in_z=False), data.shape)[1].to(run.device)
+        d_eval = plain_discriminator(cfg, data.shape).to(run.device)
     js_steps = ((cfg.fresh_final_js_steps if final else cfg.fresh_eval_js_steps) if fresh
                 else (cfg.final_js_steps if final else cfg.eval_js_steps))  # fmt: skip
     js_steps = evaluation.fit_steps(cfg, js_steps)  # a short run gets a short evaluation

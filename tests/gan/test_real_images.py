@@ -16,7 +16,7 @@ from gan import speed
 from gan.cli import main
 from gan.config import TrainConfig, preset_for, resolve_config
 from gan.data import load_data
-from gan.models import build_models
+from gan.models import build_models, plain_discriminator
 from gan.nets import ConditionalBatchNorm2d, ConditionalDCGANGenerator, Discriminator, Generator
 from metrics.io import datasets
 from tests.metrics._idx_files import write_split_files
@@ -151,6 +151,16 @@ def test_label_in_z_refuses_a_model_it_cannot_feed():
         TrainConfig(label_in_z=1)
     with pytest.raises(TypeError, match="label_input"):
         ConditionalDCGANGenerator(8, (1, 28, 28), n_classes=3, label_input="yes")
+
+
+@pytest.mark.parametrize("change", [{"label_in_z": True}, {"pac": 2}, {}])
+def test_plain_discriminator_scores_one_unlabelled_sample_whatever_the_run_trained(change):
+    cfg = TrainConfig(arch="dcgan", channels=4, z_dim=8, **change)
+    d = plain_discriminator(cfg, (1, 28, 28))
+    x = torch.randn(3, 1, 28, 28)
+    d.eval()
+    one_by_one = torch.cat([d(x[i : i + 1]).reshape(-1) for i in range(3)])
+    torch.testing.assert_close(d(x).reshape(-1), one_by_one, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("n_classes", [0, 10])
