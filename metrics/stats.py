@@ -89,6 +89,20 @@ def _difference(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, int]:
     return _scale(d, -k), k + h
 
 
+def _toward(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
+    """``a + (b - a) · w`` per coordinate, ``w`` in [0, 1]: exactly ``a`` where ``a == b``.
+
+    Each column at its own scale (a shared exponent would flush a column far below the
+    largest to subnormals); where ``b - a`` overflows, two half steps from halved terms.
+    """
+    d = b - a
+    finite = torch.isfinite(d)
+    if bool(finite.all()):
+        return a + d * w
+    half = (b * 0.5 - a * 0.5) * w
+    return torch.where(finite, a + d * w, (a + half) + half)
+
+
 def _as_features(x: Any, name: str) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else from_numpy(np.asarray(x, dtype=np.float64))
     if not t.is_floating_point():
@@ -223,9 +237,7 @@ class FeatureStats:
         # the scatter's exponent follows mean_b - mean_a, not the means: an offset far above
         # the spread (translation) must not flush the scatter to 0
         dl, e_dl = _difference(mean_b, self._mean)
-        e_d = max(_exponent(self._mean), _exponent(mean_b))
-        delta = _scale(mean_b, -e_d) - _scale(self._mean, -e_d)
-        self._mean = _scale(_scale(self._mean, -e_d) + delta * (n_b / n), e_d)
+        self._mean = _toward(self._mean, mean_b, n_b / n)
         e = max(self._e, e_b, e_dl if bool((dl != 0).any()) else self._e)
         m2 = _scale(self._m2, 2 * (self._e - e)) + _scale(m2_b, 2 * (e_b - e))
         dl = _scale(dl, e_dl - e)
@@ -311,11 +323,14 @@ class FeatureStats:
             table[rank, 0], table[rank, 1:] = float(self._n), self._mean
         table = all_reduce_sum(table)
         has = table[:, 0] > 0
-        weights, means = (table[has, 0] / n_all).tolist(), table[has, 1:]
-        diffs = [_difference(m, means[0]) for m in means]
-        e_m = max(k for _, k in diffs)
-        total = sum(_scale(d, k - e_m) * w for (d, k), w in zip(diffs, weights))
-        mean_all = means[0] + _scale(total, e_m)
+        weights, means = table[has, 0] / n_all, table[has, 1:]
+        w = weights[:, None]
+        diffs = means - means[0]
+        finite = torch.isfinite(diffs).all(0)  # per column: each at its own scale
+        mean_all = means[0] + (w * diffs).sum(0)
+        if not bool(finite.all()):  # where a difference overflows: two half steps
+            half = (w * (means * 0.5 - means[0] * 0.5)).sum(0)
+            mean_all = torch.where(finite, mean_all, (means[0] + half) + half)
         # the scatter's exponent follows mean_r - mean, not the means (translation invariance)
         delta, e_dl = _difference(self._mean, mean_all)
         top = torch.tensor([float(self._e), float(e_dl)], dtype=torch.float64, device=device)

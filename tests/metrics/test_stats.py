@@ -234,3 +234,19 @@ def test_load_refuses_non_finite_statistics(tmp_path):
     np.savez(tmp_path / "neg.npz", mu=np.zeros(2), sigma=np.diag([1.0, -1.0]) * 1e-200)
     with pytest.raises(ValueError, match="cov must be positive semi-definite"):
         FeatureStats.load(tmp_path / "neg.npz")
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_a_column_far_below_another_keeps_its_own_precision(separate):
+    # hypothesis found it: a shared exponent for the mean's merge flushed the small column to
+    # subnormals (relative error 7e-13); the float64 reference is exact to one rounding here
+    x = np.array([[1.59667225e293, -1.32104863e-17], [1.59667225e293, 1.04900117e-17]])
+    s = FeatureStats().update(x[:1])
+    s = s.merge(FeatureStats().update(x[1:])) if separate else s.update(x[1:])
+    mean = s.mean.numpy()
+    assert mean[0] == x[0, 0]
+    np.testing.assert_allclose(mean[1], (x[0, 1] + x[1, 1]) / 2, rtol=4 * np.finfo(float).eps)
+    far = np.array([[-1.7e308, 1e-300], [1.7e308, 3e-300]])  # b - a overflows in column 0
+    s = FeatureStats().update(far[:1]).merge(FeatureStats().update(far[1:]))
+    np.testing.assert_allclose(s.mean.numpy(), [0.0, 2e-300], rtol=4 * np.finfo(float).eps,
+                               atol=1e-292)  # fmt: skip
