@@ -102,6 +102,7 @@ class TrainConfig:
     channels: int = 64  # DCGAN base channels
     g_channels: int = 0  # DCGAN base channels of G (0: channels)
     label_in_z: bool = False  # conditional DCGAN: G's first layer also takes the one-hot label
+    g_refine: int = 0  # DCGAN G: channels of a last 3×3 convolution at full size (0: none)
     spectral_norm: bool = False  # spectral normalisation on every layer of D
     pac: int = 1  # PacGAN packing: D sees `pac` samples at once
     # --- optimisation ---------------------------------------------------------------------
@@ -212,6 +213,7 @@ class TrainConfig:
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         _positive_int(self.resnet_ch, "resnet_ch", minimum=0)
         _positive_int(self.g_channels, "g_channels", minimum=0)
+        _positive_int(self.g_refine, "g_refine", minimum=0)
         _positive_int(self.clusters, "clusters", minimum=0)
         if self.clusters == 1:
             raise ValueError("clusters must be 0 (off) or >= 2, got 1")

@@ -193,7 +193,9 @@ class DCGANGenerator(nn.Module):
 
     ConvTranspose(z → 2^(n−1)·ch, s0×s0) then n ConvTranspose(4, 2, 1) doublings with
     BatchNorm + ReLU, tanh output; with S = 64, ch = 64 it is Radford et al.'s network
-    (as in pytorch/examples ``dcgan/main.py``).
+    (as in pytorch/examples ``dcgan/main.py``). With ``refine = r > 0`` the last doubling goes
+    to r channels, BatchNorm + ReLU, then a 3×3 convolution makes the image: one layer that
+    works at full size, where DCGAN's last layer is the image itself.
 
     Example:
         >>> g = DCGANGenerator(8, (1, 28, 28), channels=8)
@@ -201,9 +203,12 @@ class DCGANGenerator(nn.Module):
         (2, 1, 28, 28)
     """
 
-    def __init__(self, z_dim: int, out_shape: tuple[int, int, int], *, channels: int = 64):
+    def __init__(
+        self, z_dim: int, out_shape: tuple[int, int, int], *, channels: int = 64, refine: int = 0
+    ):
         super().__init__()
         z_dim, channels = _int(z_dim, "z_dim"), _int(channels, "channels")
+        refine = _int(refine, "refine", 0)
         c_out, size, _ = _image_shape(out_shape, "out_shape")
         s0, n = _start_size(size)
         self.z_dim, self.out_shape = z_dim, tuple(out_shape)
@@ -215,7 +220,12 @@ class DCGANGenerator(nn.Module):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
                        nn.BatchNorm2d(ch // 2), nn.ReLU(True)]  # fmt: skip
             ch //= 2
-        layers += [nn.ConvTranspose2d(ch, c_out, 4, 2, 1, bias=False), nn.Tanh()]
+        if refine:
+            layers += [nn.ConvTranspose2d(ch, refine, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(refine), nn.ReLU(True),
+                       nn.Conv2d(refine, c_out, 3, 1, 1, bias=False), nn.Tanh()]  # fmt: skip
+        else:
+            layers += [nn.ConvTranspose2d(ch, c_out, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         _dcgan_init(self)
 
@@ -287,7 +297,8 @@ def build_models(cfg, shape: tuple[int, ...], n_classes: int = 0) -> tuple[nn.Mo
     else; the trainer records its device-dependent choice, see
     :func:`gan.speed.resolve_arch`). The DCGAN pair's base width is ``cfg.channels``, G's
     alone ``cfg.g_channels`` when non-zero; ``cfg.label_in_z`` feeds the one-hot label to the
-    conditional DCGAN G's first layer too. With ``n_classes > 0`` both are class-conditional:
+    conditional DCGAN G's first layer too, and ``cfg.g_refine`` adds a last 3×3 convolution
+    at full size to either DCGAN G. With ``n_classes > 0`` both are class-conditional:
     ``g(z, y)``, ``d(x, y)`` (an MLP with a label embedding and a projection head, or
     conditional batch norm in G and projection in D for the DCGAN and the ResNets; PacGAN
     packing is unconditional only).
@@ -359,6 +370,9 @@ def _build(cfg, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.M
     arch = cfg.arch
     if arch == "auto":
         arch = "dcgan" if len(shape) == 3 else "mlp"
+    if cfg.g_refine and arch != "dcgan":
+        raise ValueError(f"g_refine is for the DCGAN generator (arch='dcgan'); this run has "
+                         f"arch={arch!r}: drop --g-refine")  # fmt: skip
     if cfg.label_in_z and (arch != "dcgan" or not n_classes):
         raise ValueError(f"label_in_z is for the conditional DCGAN generator (arch='dcgan' with "
                          f"conditional or clusters); this run has arch={arch!r} and "
@@ -388,11 +402,11 @@ def _build(cfg, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.M
         from gan.nets.dcgan import ConditionalDCGANGenerator, ProjectionDCGANDiscriminator
 
         g = ConditionalDCGANGenerator(cfg.z_dim, shape, n_classes=n_classes, channels=g_ch,
-                                      label_input=cfg.label_in_z)  # fmt: skip
+                                      label_input=cfg.label_in_z, refine=cfg.g_refine)  # fmt: skip
         d = ProjectionDCGANDiscriminator(shape, n_classes=n_classes, channels=cfg.channels,
                                          spectral_norm=cfg.spectral_norm)  # fmt: skip
         return g, d
-    g = DCGANGenerator(cfg.z_dim, shape, channels=g_ch)
+    g = DCGANGenerator(cfg.z_dim, shape, channels=g_ch, refine=cfg.g_refine)
     d = DCGANDiscriminator(shape, channels=cfg.channels, spectral_norm=cfg.spectral_norm,
                            pac=cfg.pac)  # fmt: skip
     return g, d

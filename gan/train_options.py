@@ -58,6 +58,8 @@ OPTIONS: dict[str, Option] = {
     "g_channels": _o("model", "DCGAN base channels of G alone (0: --channels)"),
     "label_in_z": _o("model", "conditional DCGAN (labels or clusters): G's first layer also "
                      "takes the one-hot label, beside its conditional batch norms"),
+    "g_refine": _o("model", "DCGAN G: upsample to this many channels at full size, then a 3x3 "
+                   "convolution to the image (0: straight to the image)"),
     "resnet_ch": _o("model", "ResNet base width (0: the paper's)"),
     "spectral_norm": _o("model", "spectral normalisation on every layer of D"),
     "pac": _o("model", "PacGAN packing: D sees this many samples at once"),

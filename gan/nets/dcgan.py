@@ -63,7 +63,9 @@ class ConditionalDCGANGenerator(nn.Module):
     each followed by a conditional batch norm (per-class γ, β) and ReLU, then
     ConvTranspose(4, 2, 1) to C channels and tanh. With ``label_input`` the first layer takes
     ``[z, onehot(y)]`` (the cGAN input of Mirza & Osindero 2014): a learned s₀×s₀ map per class,
-    where conditional batch norm alone can only scale and shift each channel.
+    where conditional batch norm alone can only scale and shift each channel. With
+    ``refine = r > 0`` the last ConvTranspose goes to r channels, conditional batch norm and
+    ReLU, then a 3×3 convolution makes the image (a layer at full size).
 
     Example:
         >>> g = ConditionalDCGANGenerator(8, (1, 28, 28), n_classes=3, channels=4)
@@ -73,7 +75,7 @@ class ConditionalDCGANGenerator(nn.Module):
 
     def __init__(
         self, z_dim: int, out_shape: tuple[int, int, int], *, n_classes: int, channels: int = 64,
-        label_input: bool = False,
+        label_input: bool = False, refine: int = 0,
     ):  # fmt: skip
         super().__init__()
         if not isinstance(label_input, bool):
@@ -81,6 +83,7 @@ class ConditionalDCGANGenerator(nn.Module):
         z_dim = _check_count("z_dim", z_dim, minimum=1)
         n_classes = _check_count("n_classes", n_classes, minimum=2)
         channels = _check_count("channels", channels, minimum=1)
+        refine = _check_count("refine", refine, minimum=0)
         c_out, size = _check_shape(out_shape, "out_shape")
         s0, n = start_size(size)
         self.z_dim, self.out_shape, self.n_classes = z_dim, tuple(out_shape), n_classes
@@ -93,7 +96,11 @@ class ConditionalDCGANGenerator(nn.Module):
             self.ups.append(nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False))
             self.norms.append(ConditionalBatchNorm2d(ch // 2, n_classes=n_classes))
             ch //= 2
-        self.out = nn.ConvTranspose2d(ch, c_out, 4, 2, 1, bias=False)
+        self.out = nn.ConvTranspose2d(ch, refine or c_out, 4, 2, 1, bias=False)
+        self.refine = None
+        if refine:
+            self.norms.append(ConditionalBatchNorm2d(refine, n_classes=n_classes))
+            self.refine = nn.Conv2d(refine, c_out, 3, 1, 1, bias=False)
         _dcgan_init(self)
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
@@ -103,7 +110,9 @@ class ConditionalDCGANGenerator(nn.Module):
         h = F.relu(self.norms[0](self.first(z[:, :, None, None]), y))
         for up, norm in zip(self.ups, self.norms[1:]):
             h = F.relu(norm(up(h), y))
-        return torch.tanh(self.out(h))
+        if self.refine is None:
+            return torch.tanh(self.out(h))
+        return torch.tanh(self.refine(F.relu(self.norms[-1](self.out(h), y))))
 
 
 class ProjectionDCGANDiscriminator(nn.Module):

@@ -325,3 +325,38 @@ def test_evaluation_fits_scale_with_the_run(steps, n_critic, batch, eval_batch, 
     assert fit_steps(cfg.replace(steps=2 * steps), configured) >= k  # monotone in the run
     n = sample_count(cfg.replace(eval_samples=max(1, configured)), 20)
     assert 20 <= n and (n <= max(1, configured) or n == 20) and n <= max(20, seen // 4)
+
+
+@pytest.mark.parametrize("n_classes", [0, 3])
+@pytest.mark.parametrize("size", [28, 32])
+def test_g_refine_ends_with_a_3x3_convolution_at_full_size(n_classes, size):
+    from scipy.signal import correlate2d
+
+    cfg = TrainConfig(arch="dcgan", channels=4, z_dim=8, g_refine=5).replace(
+        label_in_z=n_classes > 0
+    )  # fmt: skip
+    g = build_models(cfg, (2, size, size), n_classes=n_classes)[0].double().eval()
+    conv = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(conv) == 1 and conv[0].weight.shape == (2, 5, 3, 3)
+    seen = {}
+    conv[0].register_forward_hook(lambda m, args, out: seen.update(h=args[0]))
+    z = torch.randn(3, 8, dtype=torch.float64)
+    x = g(z, torch.tensor([0, 1, 2])) if n_classes else g(z)
+    h, w = seen["h"].detach().numpy(), conv[0].weight.detach().numpy()
+    assert h.shape == (3, 5, size, size) and h.min() >= 0.0  # after ReLU, at full size
+    want = np.tanh([[sum(correlate2d(h[b, i], w[o, i], mode="same") for i in range(5))
+                     for o in range(2)] for b in range(3)])  # fmt: skip
+    np.testing.assert_allclose(x.detach().numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_g_refine_refuses_what_it_cannot_build():
+    with pytest.raises(ValueError, match=r"g_refine .*arch='mlp'"):
+        build_models(TrainConfig(arch="mlp", g_refine=4), (2,))
+    with pytest.raises(ValueError, match=r"g_refine .*arch='resnet'"):
+        build_models(TrainConfig(arch="resnet", g_refine=4), (1, 28, 28))
+    with pytest.raises(ValueError, match="g_refine"):
+        TrainConfig(g_refine=-1)
+    with pytest.raises(TypeError, match="g_refine"):
+        TrainConfig(g_refine=2.0)
+    with pytest.raises(TypeError, match="refine"):
+        ConditionalDCGANGenerator(8, (1, 28, 28), n_classes=3, refine=True)
