@@ -16,6 +16,7 @@ checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "PRESET_DIR",
     "TrainConfig",
     "load_toml",
+    "parse_class_weights",
     "preset_for",
     "preset_names",
     "resolve_config",
@@ -121,7 +123,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False  # torch.use_deterministic_algorithms, no cudnn autotuning
     device: str = "auto"  # auto (CUDA if present, else CPU) | cpu | cuda
-    amp: bool = True  # bf16 autocast (CUDA only)
+    amp: bool = True  # bf16 autocast on CUDA, and for images on a CPU with native bf16
     compile: bool = False  # torch.compile G and D (D stays eager with R1 / gradient penalty)
     threads: int = 0  # CPU threads of torch during the run (0: leave torch's setting)
     # --- logging, evaluation, checkpoints -------------------------------------------------
@@ -150,6 +152,7 @@ class TrainConfig:
     # --- conditional models, ResNet widths, augmentation, watchdog ----------------------
     conditional: bool = False  # class-conditional G and D; labels come from the data
     clusters: int = 0  # unconditional: conditional G and D on K k-means clusters (0: off)
+    class_weights: str = ""  # conditional: "K:W,...", class K drawn W times as often in training
     resnet_ch: int = 0  # base width of arch=resnet (0: the paper's, 256/128 at 32 px, 64/64 else)
     augment: str = "none"  # none | diffaug (DiffAugment, p = 1) | ada (DiffAugment, adaptive p)
     augment_policy: str = "color,translation,cutout"  # DiffAugment's transforms
@@ -223,6 +226,11 @@ class TrainConfig:
         if self.clusters and self.pac > 1:
             raise ValueError(f"clusters={self.clusters} makes D conditional, which PacGAN "
                              f"packing (pac={self.pac}) does not support")  # fmt: skip
+        if self.class_weights:
+            if not self.conditional:
+                raise ValueError(f"class_weights={self.class_weights!r} needs a conditional run "
+                                 "(conditional=True): it weights the data's classes")  # fmt: skip
+            parse_class_weights(self.class_weights)
         _choice(self.augment, "augment", AUGMENTS)
         from gan.augment import POLICIES
 
@@ -292,6 +300,38 @@ def field_types() -> dict[str, type]:
     """The Python type of each configurable field (for the CLI and TOML checks)."""
     kinds = {"int": int, "float": float, "str": str, "bool": bool}
     return {f.name: kinds[str(f.type)] for f in fields(TrainConfig) if f.name != "extra"}
+
+
+def parse_class_weights(spec: str) -> dict[int, float]:
+    """``"5:2,8:2"`` → ``{5: 2.0, 8: 2.0}``: class index → weight (classes not named keep 1).
+
+    Example:
+        >>> parse_class_weights("5:2, 8:1.5")
+        {5: 2.0, 8: 1.5}
+        >>> parse_class_weights("5:0")
+        Traceback (most recent call last):
+        ...
+        ValueError: class_weights: the weight of class 5 must be a finite number > 0, got '0'
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"class_weights must be a string like '5:2,8:2', got {spec!r}")
+    out: dict[int, float] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        k, sep, w = (t.strip() for t in part.partition(":"))
+        if not sep or not k.isdigit():
+            raise ValueError(f"class_weights must be comma-separated CLASS:WEIGHT pairs, "
+                             f"class >= 0, like '5:2,8:2'; got {part!r} in {spec!r}")  # fmt: skip
+        try:
+            value = float(w)
+        except ValueError:
+            value = float("nan")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"class_weights: the weight of class {int(k)} must be a finite "
+                             f"number > 0, got {w!r}")  # fmt: skip
+        if int(k) in out:
+            raise ValueError(f"class_weights names class {int(k)} twice in {spec!r}")
+        out[int(k)] = value
+    return out
 
 
 def preset_names() -> tuple[str, ...]:

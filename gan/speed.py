@@ -17,10 +17,19 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["SLOW_STEP_S", "StepTimer", "faster_choices", "resolve_arch"]
+__all__ = ["SLOW_STEP_S", "StepTimer", "cpu_bf16", "faster_choices", "resolve_arch"]
 
 #: A step slower than this (seconds) gets a warning.
 SLOW_STEP_S = 1.0
+
+
+def cpu_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX), where autocast pays.
+
+    Without either, torch emulates bf16 products in float32 and autocast slows a step down.
+    """
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 def resolve_arch(arch: str, shape: Sequence[int], device: torch.device, *, pac: int = 1) -> str:

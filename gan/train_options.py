@@ -40,6 +40,9 @@ OPTIONS: dict[str, Option] = {
                       "class subfolders, an .npz with x and y)"),
     "clusters": _o("data", "unconditional runs: train conditional G and D on K k-means "
                    "clusters of the data, generated in proportion (0: off)"),
+    "class_weights": _o("data", "conditional runs: 'K:W,...' draws class K W times as often in "
+                        "training, real and generated alike (sampling and evaluation keep the "
+                        "data's proportions)"),
     "normalize": _o("data", "G and D work in standardised coordinates (x - mean) / scale"),
     "data_fraction": _o("data", "train on this share of the training set (one fixed subset)"),
     "augment": _o("data", "augment every image D sees: none, diffaug (DiffAugment), ada "
@@ -122,7 +125,7 @@ OPTIONS: dict[str, Option] = {
     "seed": _o("execution", "random seed"),
     "device": _o("execution", "auto (CUDA if present), cpu or cuda"),
     "threads": _o("execution", "CPU threads (0: leave torch's setting)"),
-    "amp": _o("execution", "bf16 autocast on CUDA"),
+    "amp": _o("execution", "bf16 autocast on CUDA, and for images on a CPU with native bf16"),
     "compile": _o("execution", "torch.compile G and D"),
     "deterministic": _o("execution", "deterministic algorithms (bit-for-bit resume on CUDA)"),
 }  # fmt: skip

@@ -14,17 +14,17 @@ from torch import nn
 from gan import _dist, rundir
 from gan.augment import AdaptiveProbability, DiffAugment
 from gan.clusters import check_clusterable, cluster_labels, with_clusters
-from gan.config import TrainConfig
+from gan.config import TrainConfig, parse_class_weights
 from gan.data import DATASETS, Data, load_data
 from gan.ema import EMA
 from gan.losses import get_loss
 from gan.models import build_models
-from gan.speed import resolve_arch
+from gan.speed import cpu_bf16, resolve_arch
 from gan.training.settings import pick_device
 from gan.training.state import Nets, Run, State
 from gan.watchdog import Watchdog
 
-__all__ = ["build", "on_rank0", "start", "subset"]
+__all__ = ["autocast_kind", "build", "class_probabilities", "on_rank0", "start", "subset"]
 
 T = TypeVar("T")
 
@@ -112,23 +112,61 @@ def _build_nets(cfg: TrainConfig, data: Data, device: torch.device, aug_seed: in
     gp_weight = cfg.gp if (cfg.gp > 0 or cfg.loss != "wgan-gp") else 10.0
     # R1 / WGAN-GP need double backward through D, which torch.compile does not support.
     d_eager = cfg.r1 > 0 or gp_weight > 0
-    on_cuda = device.type == "cuda"
     return Nets(
         g=g, d=d, g_fwd=torch.compile(g) if cfg.compile else g,
         d_fwd=torch.compile(d) if cfg.compile and not d_eager else d,
         opt_g=_adam(g.parameters(), cfg.lr_g, betas, device),
         opt_d=_adam(d.parameters(), cfg.lr_d, betas, device),
         ema=EMA(g, cfg.ema) if cfg.ema > 0 else None,
-        amp=torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and on_cuda
-        else contextlib.nullcontext(),
+        amp=_autocast(cfg, device, data),
         joint_d=not _batch_coupled(d),
         # R1 is measured in the coordinates D works in (standardised ones with cfg.normalize).
         r1_scale=float(d.scale) ** 2 if cfg.normalize else 1.0,
         gp_weight=gp_weight, n_classes=data.n_classes,
+        class_p=class_probabilities(cfg, data, device),
         aug=None if cfg.augment == "none" else DiffAugment(
             cfg.augment_policy, p=0.0 if cfg.augment == "ada" else 1.0, seed=aug_seed),
         ada=AdaptiveProbability(target=cfg.ada_target) if cfg.augment == "ada" else None,
     )  # fmt: skip
+
+
+def class_probabilities(cfg: TrainConfig, data: Data, device: torch.device) -> torch.Tensor | None:
+    """Training's class probabilities ``p_k ∝ n_k · w_k`` under ``cfg.class_weights`` (else None).
+
+    Raises:
+        ValueError: a weighted class the data does not have.
+    """
+    if not cfg.class_weights:
+        return None
+    weights = parse_class_weights(cfg.class_weights)
+    if max(weights) >= data.n_classes:
+        raise ValueError(f"class_weights={cfg.class_weights!r} names class {max(weights)}, but "
+                         f"{data.name} has classes 0 to {data.n_classes - 1}")  # fmt: skip
+    w = torch.ones(data.n_classes, dtype=torch.float64)
+    for k, v in weights.items():
+        w[k] = v
+    p = data.class_counts().cpu().double() * w
+    return (p / p.sum()).to(device)
+
+
+def autocast_kind(cfg: TrainConfig, device: torch.device, data: Data) -> str | None:
+    """Where ``cfg.amp`` runs the networks in bf16: ``"cuda"``, ``"cpu"`` or None (float32).
+
+    CUDA always; the CPU for image networks when it multiplies bf16 natively
+    (:func:`gan.speed.cpu_bf16`); never for vector data, whose outputs bf16 would quantize.
+    """
+    if not cfg.amp:
+        return None
+    if device.type == "cuda":
+        return "cuda"
+    if device.type == "cpu" and data.is_image and cpu_bf16():
+        return "cpu"
+    return None
+
+
+def _autocast(cfg: TrainConfig, device: torch.device, data: Data) -> Any:
+    kind = autocast_kind(cfg, device, data)
+    return contextlib.nullcontext() if kind is None else torch.autocast(kind, torch.bfloat16)
 
 
 def subset(data: Data, fraction: float) -> Data:

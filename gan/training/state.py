@@ -77,11 +77,12 @@ class Nets:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     ema: EMA | None
-    amp: Any  # bf16 autocast on CUDA, else a null context
+    amp: Any  # bf16 autocast (start.autocast_kind), else a null context
     joint_d: bool  # one D forward on cat(real, fake): exact when D has no batch coupling
     r1_scale: float
     gp_weight: float
     n_classes: int = 0  # > 0: g(z, y) and d(x, y)
+    class_p: torch.Tensor | None = None  # training's class probabilities (None: the data's)
     aug: DiffAugment | None = None  # applied to every image D sees
     ada: AdaptiveProbability | None = None  # sets aug.p from D's real logits
     d_params: list = field(default_factory=list)  # D's parameters, listed once (not per step)

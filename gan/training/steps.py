@@ -32,10 +32,15 @@ def _batch(run: Run, nets: Nets, state: State):
     """``(real, y_real, y_fake)``: a real batch, its labels and fake labels (None if unconditional).
 
     Fake labels are those of uniformly drawn training samples: classes in proportion to the data.
+    With ``class_weights`` both sides draw their classes from ``nets.class_p`` (real samples
+    uniformly within their class), so D sees each class as often real as generated.
     """
     b, data = run.cfg.batch_size, run.data
     if not nets.n_classes:
         return data.sample(b, state.rng), None, None
+    if nets.class_p is not None:
+        y = torch.multinomial(nets.class_p, 2 * b, replacement=True, generator=state.rng)
+        return data.sample(b, state.rng, labels=y[:b]), y[:b], y[b:]
     real, y_r = data.sample_labelled(b, state.rng)
     pick = torch.randint(len(data.labels), (b,), generator=state.rng, device=run.device)
     return real, y_r, data.labels[pick]
