@@ -318,7 +318,7 @@ def parse_class_weights(spec: str) -> dict[int, float]:
     out: dict[int, float] = {}
     for part in (p.strip() for p in spec.split(",")):
         k, sep, w = (t.strip() for t in part.partition(":"))
-        if not sep or not k.isdigit():
+        if not sep or not (k.isascii() and k.isdigit()):
             raise ValueError(f"class_weights must be comma-separated CLASS:WEIGHT pairs, "
                              f"class >= 0, like '5:2,8:2'; got {part!r} in {spec!r}")  # fmt: skip
         try:

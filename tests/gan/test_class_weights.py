@@ -32,7 +32,7 @@ def test_parse_class_weights_accepts_and_refuses():
     assert parse_class_weights("0:3") == {0: 3.0}
     assert parse_class_weights(" 1:0.5 ,2:4e0") == {1: 0.5, 2: 4.0}
     for bad, words in [("", "CLASS:WEIGHT"), ("1", "CLASS:WEIGHT"), ("x:1", "CLASS:WEIGHT"),
-                       ("-1:2", "CLASS:WEIGHT"), ("1:0", "> 0"), ("1:-2", "> 0"),
+                       ("²:1", "CLASS"), ("-1:2", "CLASS:WEIGHT"), ("1:0", "> 0"), ("1:-2", "> 0"),
                        ("1:nan", "> 0"), ("1:inf", "> 0"), ("1:two", "> 0"),
                        ("1:2,1:3", "twice")]:  # fmt: skip
         with pytest.raises(ValueError, match="class_weights") as e:
