@@ -50,7 +50,7 @@ RESUMABLE_FIELDS = frozenset(
     {"steps", "log_every", "eval_every", "ckpt_every", "eval_samples", "progress", "out",
      "tensorboard", "rejection", "plots", "eval_seed_stride", "eval_batch_size",
      "eval_js_steps", "final_js_steps", "drs_steps", "fresh_eval_js_steps",
-     "fresh_final_js_steps", "fresh_drs_steps", "data_root"}
+     "fresh_final_js_steps", "fresh_drs_steps", "data_root", "time_budget"}
 )  # fmt: skip
 
 #: The evaluation policy: the fields of :class:`TrainConfig` that only shape evaluations.
@@ -126,6 +126,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA, and for images on a CPU with native bf16
     compile: bool = False  # torch.compile G and D (D stays eager with R1 / gradient penalty)
     threads: int = 0  # CPU threads of torch during the run (0: leave torch's setting)
+    time_budget: float = 0.0  # minutes for the whole run; steps are lowered to fit (0: off)
     # --- logging, evaluation, checkpoints -------------------------------------------------
     out: str = ""  # run directory ("" chooses runs/<data>-<loss>-<timestamp>)
     log_every: int = 100  # host sync, JSONL line, progress bar update
@@ -246,6 +247,7 @@ class TrainConfig:
         _positive_int(self.lr_spike_at, "lr_spike_at", minimum=0)
         _finite(self.lr_spike, "lr_spike", lo=0.0, lo_open=True)
         _finite(self.data_fraction, "data_fraction", lo=0.0, hi=1.0, lo_open=True)
+        _finite(self.time_budget, "time_budget", lo=0.0)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:

@@ -125,6 +125,8 @@ OPTIONS: dict[str, Option] = {
     "seed": _o("execution", "random seed"),
     "device": _o("execution", "auto (CUDA if present), cpu or cuda"),
     "threads": _o("execution", "CPU threads (0: leave torch's setting)"),
+    "time_budget": _o("execution", "minutes for the whole run, evaluations included: steps are "
+                      "lowered to what the measured times allow (0: off)"),
     "amp": _o("execution", "bf16 autocast on CUDA, and for images on a CPU with native bf16"),
     "compile": _o("execution", "torch.compile G and D"),
     "deterministic": _o("execution", "deterministic algorithms (bit-for-bit resume on CUDA)"),

@@ -8,11 +8,13 @@ NVlabs/stylegan2-ada-pytorch ``training/training_loop.py``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from gan import _dist, rundir
 from gan.config import TrainConfig
 from gan.speed import StepTimer
+from gan.training.budget import Budget, apply_plan
 from gan.training.checkpoints import restore, save_checkpoint, weights_finite
 from gan.training.evaluate import evaluate
 from gan.training.monitor import Monitor
@@ -80,6 +82,7 @@ def train(
         >>> res.step, sorted(res.evaluation)[:2]
         (20, ['high_quality', 'js'])
     """
+    t0 = time.perf_counter()  # a time budget covers the whole call, data loading included
     run = start(cfg, resume, overwrite)  # phases 0-1: processes, data, run directory
     cfg = run.cfg
     with global_settings(cfg, run.device):
@@ -91,6 +94,7 @@ def train(
                  run.rank)  # fmt: skip
         mon = Monitor(run, state.step)
         timer = StepTimer(cfg, run.device, first=state.step, warn=run.rank == 0)
+        budget = Budget(cfg, t0=t0, step=state.step)
         last = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
         try:
             while state.step < last and not state.stopped:  # phase 3: the loop
@@ -100,7 +104,8 @@ def train(
                 state.step += 1
                 timer.after_step(state.step)  # warns once when a step takes seconds
                 mon.add(run.loss, logit_r, logit_f, loss_d, loss_g)
-                _sync_points(run, nets, state, mon, last)  # logging, evaluation, checkpoint
+                _sync_points(run, nets, state, mon, last, budget)  # logging, evaluation, ...
+                last = run.cfg.steps if stop_at is None else min(run.cfg.steps, stop_at)
             result = _finish(run, nets, state, mon)  # phase 4
         finally:
             mon.close()
@@ -109,15 +114,22 @@ def train(
                        mon.seconds_per_step())  # fmt: skip
 
 
-def _sync_points(run: Run, nets: Nets, state: State, mon: Monitor, last: int) -> None:
-    """Sync points 1-3 after a step: logging, periodic evaluation (+ watchdog), checkpoint."""
+def _sync_points(
+    run: Run, nets: Nets, state: State, mon: Monitor, last: int, budget: Budget
+) -> None:
+    """Sync points 1-3 after a step: logging (+ time plan), evaluation (+ watchdog), checkpoint."""
     cfg, step, wd = run.cfg, state.step, state.watchdog
     if step % cfg.log_every == 0 or step == cfg.steps:  # sync point 1: logging
         if not mon.sync(run, nets, step):  # non-finite values, and the watchdog is on
             watch(run, nets, state, mon, None)
             return
+        if step < last and (steps := budget.at_log(cfg, step, run.rank)) is not None:
+            apply_plan(run, steps, step, budget, mon.log, mon.bar)
+            cfg, last = run.cfg, min(last, steps)
     if cfg.eval_every and cfg.eval_samples and step % cfg.eval_every == 0 and step < last:
+        t = time.perf_counter()
         res = evaluate(run, nets, step, final=False)  # sync point 2: periodic evaluation
+        budget.evaluated(time.perf_counter() - t)
         if mon.log is not None:
             mon.log.write({"kind": "eval", "step": step, **res})
         if wd is not None and watch(run, nets, state, mon, res) in ("rollback", "stop"):

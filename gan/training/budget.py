@@ -1,0 +1,157 @@
+"""A wall-clock budget for a run: ``steps`` set from the measured step and evaluation times.
+
+``time_budget`` minutes cover the whole :func:`~gan.train` call: data loading, the steps,
+the periodic evaluations, the checkpoints and the final evaluation with its plots. While the
+learning rate is still constant (before ``lr_decay_start · steps``) the plan is redone at
+every log step: ``steps`` becomes the largest count, at most the asked one, whose predicted
+end fits the budget; nothing already done changes, because a constant learning rate does not
+depend on ``steps``. Once the decay has begun the plan is kept, except that the run stops
+early if the measured times leave no room for the final evaluation. Each change of plan is
+a ``{"kind": "budget"}`` line in ``log.jsonl`` and is written to ``config.json``, so a resume
+continues the planned run, and ``--steps N`` with no budget repeats it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+from gan import _dist, rundir
+from gan.config import TrainConfig
+
+__all__ = ["Budget", "apply_plan", "plan_steps"]
+
+#: Before an evaluation has been timed, each is assumed to take this share of the budget.
+EVAL_SHARE = 0.025
+#: The final evaluation and plots are given at least this share of the budget.
+FINAL_SHARE = 0.05
+#: The final evaluation is assumed to cost this many periodic ones (it fits longer classifiers).
+FINAL_EVALS = 2.0
+#: A plan that moves ``steps`` by less than this share is not worth a new config.json.
+HYSTERESIS = 0.02
+
+
+def _evals_between(cfg: TrainConfig, step: int, steps: int) -> int:
+    """Periodic evaluations after ``step`` and before ``steps`` (the final one not counted)."""
+    if not cfg.eval_every or not cfg.eval_samples or steps <= step + 1:
+        return 0
+    return (steps - 1) // cfg.eval_every - step // cfg.eval_every
+
+
+def plan_steps(
+    cfg: TrainConfig,
+    *,
+    asked: int,
+    step: int,
+    left: float,
+    sec_per_step: float,
+    sec_per_eval: float,
+    final: float,
+) -> int:
+    """The largest ``steps`` in ``[step, asked]`` whose predicted run fits ``left`` seconds.
+
+    Predicted time from ``step`` on: ``(steps - step) · sec_per_step`` plus ``sec_per_eval``
+    per periodic evaluation before ``steps`` plus ``final`` for the final evaluation. The
+    answer is a multiple of ``cfg.log_every`` (or ``asked``, or ``step`` when nothing fits).
+
+    Example:
+        >>> cfg = TrainConfig(steps=10_000, log_every=100, eval_every=1000, eval_samples=100)
+        >>> plan_steps(cfg, asked=10_000, step=200, left=100.0, sec_per_step=0.01,
+        ...            sec_per_eval=1.0, final=10.0)
+        8400
+    """
+    room = left - final
+
+    def fits(n: int) -> bool:
+        return (n - step) * sec_per_step + _evals_between(cfg, step, n) * sec_per_eval <= room
+
+    if room <= 0:
+        return step
+    if not math.isfinite(sec_per_step) or sec_per_step <= 0 or fits(asked):
+        return asked
+    every = cfg.log_every
+    lo, hi = step // every + 1, (asked - 1) // every  # multiples of log_every in (step, asked)
+    best = step
+    while lo <= hi:  # the predicted time grows with n: bisect for the last n that fits
+        mid = (lo + hi) // 2
+        if fits(mid * every):
+            best, lo = mid * every, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+class Budget:
+    """The time plan of a budgeted run (inactive with ``time_budget = 0`` or when resuming).
+
+    Call :meth:`evaluated` with the seconds of each periodic evaluation and :meth:`at_log`
+    at each log step; :meth:`at_log` returns the new ``steps`` when the plan changes.
+    """
+
+    def __init__(self, cfg: TrainConfig, *, t0: float, step: int):
+        self.seconds = 60.0 * cfg.time_budget
+        self.active = self.seconds > 0 and step == 0  # a resumed run keeps its planned steps
+        self.asked, self.t0 = cfg.steps, t0
+        self.eval_times: list[float] = []
+        self.paused = 0.0  # seconds of evaluations since the step clock started
+        self.mark: tuple[float, float, int] | None = None  # (time, paused, step) after warm-up
+
+    def evaluated(self, seconds: float) -> None:
+        """Record one periodic evaluation's wall time."""
+        self.eval_times.append(seconds)
+        self.paused += seconds
+
+    def _final(self) -> float:
+        ev = max(self.eval_times, default=0.0)
+        return max(FINAL_SHARE * self.seconds, FINAL_EVALS * ev)
+
+    def at_log(self, cfg: TrainConfig, step: int, rank: int) -> int | None:
+        """Redo the plan after ``step``; the new ``steps`` (same on every rank), or None."""
+        if not self.active:
+            return None
+        now = time.perf_counter()
+        if self.mark is None:  # the first log interval holds warm-up costs: not a step time
+            self.mark = (now, self.paused, step)
+            return None
+        new = None
+        if rank == 0:
+            new = self._plan(cfg, step, now)
+        return _dist.broadcast_object(new)
+
+    def _plan(self, cfg: TrainConfig, step: int, now: float) -> int | None:
+        t, paused, s = self.mark  # type: ignore[misc]
+        left = self.seconds - (now - self.t0)
+        if step >= cfg.lr_decay_start * cfg.steps and cfg.lr_schedule != "constant":
+            # the decay has begun: keep the plan unless the final evaluation would not fit
+            return step if left < self._final() else None
+        rate = (now - t - (self.paused - paused)) / max(1, step - s)
+        ev = (sum(self.eval_times) / len(self.eval_times) if self.eval_times
+              else EVAL_SHARE * self.seconds)  # fmt: skip
+        n = plan_steps(cfg, asked=self.asked, step=step, left=left, sec_per_step=rate,
+                       sec_per_eval=ev, final=self._final())  # fmt: skip
+        moved = abs(n - cfg.steps) > max(HYSTERESIS * cfg.steps, cfg.log_every)
+        if n == step or moved or n == self.asked != cfg.steps:
+            return n
+        return None
+
+
+def apply_plan(run: Any, steps: int, step: int, budget: Budget, log: Any, bar: Any) -> None:
+    """Set ``run.cfg.steps`` to the plan, write ``config.json`` and a log line (rank 0)."""
+    old = run.cfg.steps
+    run.cfg = run.cfg.replace(steps=steps)
+    if run.rank != 0:
+        return
+    rundir.write_config(run.run_dir, run.cfg)
+    if log is not None:
+        log.write({"kind": "budget", "step": step, "steps": steps, "previous_steps": old,
+                   "asked_steps": budget.asked, "budget_s": budget.seconds,
+                   "elapsed_s": time.perf_counter() - budget.t0})  # fmt: skip
+    if old == budget.asked and steps < old:  # said once, when the plan first cuts the run
+        print(f"time budget {budget.seconds / 60:g} min: {steps} of the {old} steps fit on this "
+              "machine (the plan is redone until the learning rate decays; --time-budget 0 "
+              "runs them all)", file=sys.stderr, flush=True)  # fmt: skip
+    if bar is not None:
+        bar.total = steps
+        bar.refresh()

@@ -1,0 +1,143 @@
+"""The time budget: the plan's laws, the planner on a fake clock, and a whole run under it."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gan import rundir, train
+from gan.config import TrainConfig
+from gan.training import budget as budget_mod
+from gan.training import loop as loop_mod
+from gan.training.budget import Budget, _evals_between, plan_steps
+
+
+def _predicted(cfg, step, n, rate, ev, final):
+    return (n - step) * rate + _evals_between(cfg, step, n) * ev + final
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    step=st.integers(0, 5000),
+    extra=st.integers(0, 50_000),
+    log_every=st.sampled_from([1, 10, 100]),
+    eval_every=st.sampled_from([0, 7, 500, 5000]),
+    left=st.floats(0.0, 1e5),
+    rate=st.floats(1e-4, 10.0),
+    ev=st.floats(0.0, 100.0),
+    final=st.floats(0.0, 500.0),
+)
+def test_plan_is_the_largest_count_that_fits(step, extra, log_every, eval_every, left, rate, ev,
+                                             final):  # fmt: skip
+    asked = step + extra + 1
+    cfg = TrainConfig(steps=asked, log_every=log_every, eval_every=eval_every, eval_samples=10)
+    n = plan_steps(cfg, asked=asked, step=step, left=left, sec_per_step=rate, sec_per_eval=ev,
+                   final=final)  # fmt: skip
+    assert step <= n <= asked
+    if n > step:  # what it plans fits (to rounding of the float division)
+        assert _predicted(cfg, step, n, rate, ev, final) <= left * (1 + 1e-9) + 1e-9
+    if n < asked:  # and the next log step would not fit, or it is a multiple of log_every
+        assert n == step or n % log_every == 0
+        nxt = min(asked, n - n % log_every + log_every)
+        if left > final:
+            assert _predicted(cfg, step, nxt, rate, ev, final) > left * (1 - 1e-9) - rate
+
+
+def test_plan_edges():
+    cfg = TrainConfig(steps=1000, log_every=10)
+    kw = dict(asked=1000, step=100, sec_per_step=0.1, sec_per_eval=0.0)
+    assert plan_steps(cfg, left=5.0, final=6.0, **kw) == 100  # no room: stop now
+    assert plan_steps(cfg, left=1e9, final=0.0, **kw) == 1000  # all of it fits
+    assert plan_steps(cfg, left=50.0, final=0.0, **kw) == 600
+    assert plan_steps(cfg, left=50.0, final=0.0, **{**kw, "sec_per_step": float("inf")}) == 1000
+
+
+class _Clock:
+    """A fake ``time`` module: perf_counter advances by ``tick`` seconds per reading."""
+
+    def __init__(self, tick: float):
+        self.now, self.tick = 0.0, tick
+
+    def perf_counter(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_planner_on_a_fake_clock(monkeypatch):
+    clock = _Clock(0.0)
+    monkeypatch.setattr(budget_mod, "time", clock)
+    cfg = TrainConfig(steps=100_000, log_every=100, time_budget=10.0, lr_schedule="linear",
+                      lr_decay_start=0.5)  # fmt: skip
+    b = Budget(cfg, t0=0.0, step=0)
+    assert b.active and b.seconds == 600.0
+    clock.now = 5.0  # data loading and warm-up
+    assert b.at_log(cfg, 100, 0) is None  # the first interval only marks the clock
+    clock.now = 5.0 + 100 * 0.05  # 50 ms per step
+    n = b.at_log(cfg, 200, 0)
+    # 590 s left, 30 s for the final evaluation (5 %), no periodic evaluations
+    assert n == 200 + int((600 - 10 - 30) / 0.05) // 100 * 100 - 0
+    cfg = cfg.replace(steps=n)
+    clock.now += 0.05 * 100
+    assert b.at_log(cfg, 300, 0) is None  # same rate: the plan stands
+    # past the decay's start the plan is kept until the final evaluation would not fit
+    step = int(cfg.lr_decay_start * n) + 100
+    clock.now = 500.0
+    assert b.at_log(cfg, step, 0) is None
+    clock.now = 600 - 29.0
+    assert b.at_log(cfg, step + 100, 0) == step + 100
+
+
+def test_no_budget_and_resumed_runs_are_not_planned(monkeypatch):
+    monkeypatch.setattr(budget_mod, "time", _Clock(1.0))
+    assert not Budget(TrainConfig(), t0=0.0, step=0).active
+    b = Budget(TrainConfig(time_budget=1.0), t0=0.0, step=500)
+    assert not b.active and b.at_log(TrainConfig(time_budget=1.0), 600, 0) is None
+
+
+def test_evaluations_are_not_counted_as_step_time(monkeypatch):
+    clock = _Clock(0.0)
+    monkeypatch.setattr(budget_mod, "time", clock)
+    cfg = TrainConfig(steps=10_000, log_every=100, eval_every=1000, eval_samples=100,
+                      time_budget=1.0)  # fmt: skip
+    b = Budget(cfg, t0=0.0, step=0)
+    b.at_log(cfg, 100, 0)
+    clock.now = 10.0  # of which 8 s were one evaluation: 2 s for 100 steps
+    b.evaluated(8.0)
+    n = b.at_log(cfg, 200, 0)
+    # 50 s left; final max(3 s, 2 x 8 s) = 16 s; 34 s at 20 ms per step and 8 s per evaluation
+    assert n is not None
+    assert _predicted(cfg, 200, n, 0.02, 8.0, 16.0) <= 50.0
+    assert _predicted(cfg, 200, n + 100, 0.02, 8.0, 16.0) > 50.0
+
+
+def test_a_budgeted_run_ends_in_time_and_records_its_steps(tmp_path, monkeypatch):
+    clock = _Clock(1.0)  # one fake second per reading of the clock: a machine-free run
+    fake = types.SimpleNamespace(perf_counter=clock.perf_counter)
+    monkeypatch.setattr(budget_mod, "time", fake)
+    monkeypatch.setattr(loop_mod, "time", fake)
+    out = tmp_path / "run"
+    cfg = TrainConfig.from_preset(
+        "ring8", steps=100_000, hidden=16, g_layers=1, d_layers=1, batch_size=32, log_every=5,
+        eval_every=50, eval_samples=200, eval_js_steps=5, final_js_steps=5, rejection=False,
+        plots=False, progress=False, time_budget=1.0, out=str(out))  # fmt: skip
+    res = train(cfg)
+    saved = json.loads((out / "config.json").read_text())
+    lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    plans = [x for x in lines if x["kind"] == "budget"]
+    assert plans and plans[0]["asked_steps"] == 100_000
+    assert 0 < res.step < 100_000
+    assert saved["steps"] == res.step == plans[-1]["steps"]
+    assert saved["time_budget"] == 1.0
+    assert all(x["elapsed_s"] <= 60.0 for x in plans)
+    assert lines[-1]["kind"] == "eval" and lines[-1].get("final") and res.evaluation
+    assert rundir.resume_config(out).steps == res.step  # a resume continues the plan
+
+
+def test_time_budget_is_validated():
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="time_budget"):
+            TrainConfig(time_budget=bad)
