@@ -9,10 +9,56 @@ import torch
 
 from gan import _dist, rundir
 from gan.losses import GANLoss
-from gan.reporting import JSONLWriter, ScalarAccumulator
+from gan.reporting import JSONLWriter
 from gan.training.state import Nets, Run, TrainingDiverged
 
-__all__ = ["Monitor"]
+__all__ = ["Monitor", "StepScalars"]
+
+
+class StepScalars:
+    """Each step's logits and losses, kept on the device until the next sync point.
+
+    A step only appends references; :meth:`means` turns the interval into the logged means in a
+    few batched operations, where a running sum cost about 20 small operations per step. Every
+    :class:`~gan.losses.GANLoss` estimate is a mean of per-sample terms, so on the interval's
+    stacked logits it equals the mean of the per-step estimates (steps have equal batches).
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def add(self, logit_r, logit_f, loss_d, loss_g) -> None:
+        """One step's detached tensors (no operation on them here)."""
+        self.rows.append((logit_r, logit_f, loss_d, loss_g))
+
+    def means(self, loss: GANLoss, reduce=None) -> dict[str, float]:
+        """The interval's means (``reduce`` averages the stacked means over processes), then reset.
+
+        One host synchronisation for all values.
+        """
+        if not self.rows:
+            return {}
+        r, f, ld, lg = zip(*self.rows, strict=True)
+        self.rows = []
+        if len({t.shape for t in r}) == 1 and len({t.shape for t in f}) == 1:
+            r_all, f_all = torch.stack(r).float(), torch.stack(f).float()
+            est = loss.estimate(r_all.reshape(-1), f_all.reshape(-1))
+            if loss.logistic:
+                r_all, f_all = torch.sigmoid(r_all), torch.sigmoid(f_all)
+            d_real, d_fake = r_all.mean(), f_all.mean()
+        else:  # batches of other sizes: each step's means, then their mean
+            act = torch.sigmoid if loss.logistic else (lambda t: t)
+            est = torch.stack(
+                [loss.estimate(a.float(), b.float()) for a, b in zip(r, f, strict=True)]
+            )
+            d_real = torch.stack([act(a.float()).mean() for a in r]).mean()
+            d_fake = torch.stack([act(b.float()).mean() for b in f]).mean()
+        stacked = torch.stack([torch.stack(ld).float().mean(), torch.stack(lg).float().mean(),
+                               d_real, d_fake, est.mean()])  # fmt: skip
+        if reduce is not None:
+            stacked = reduce(stacked)
+        keys = ("loss_d", "loss_g", "d_real", "d_fake", loss.estimate_name)
+        return dict(zip(keys, stacked.tolist(), strict=True))
 
 
 class Monitor:
@@ -24,7 +70,7 @@ class Monitor:
     """
 
     def __init__(self, run: Run, step: int):
-        self.acc, self.log, self.bar, self.times = ScalarAccumulator(), None, None, []
+        self.acc, self.log, self.bar, self.times = StepScalars(), None, None, []
         self.t_last, self.step_last = time.perf_counter(), step
         if run.rank == 0:
             tb = run.run_dir / "tensorboard" if run.cfg.tensorboard else None
@@ -36,11 +82,8 @@ class Monitor:
                                 dynamic_ncols=True)  # fmt: skip
 
     def add(self, loss: GANLoss, logit_r, logit_f, loss_d, loss_g) -> None:
-        """Accumulate one step's scalars on the device (no sync)."""
-        d_real = torch.sigmoid(logit_r).mean() if loss.logistic else logit_r.mean()
-        d_fake = torch.sigmoid(logit_f).mean() if loss.logistic else logit_f.mean()
-        self.acc.add(loss_d=loss_d, loss_g=loss_g, d_real=d_real, d_fake=d_fake,
-                     **{loss.estimate_name: loss.estimate(logit_r, logit_f)})  # fmt: skip
+        """Keep one step's logits and losses on the device (no sync, no operation)."""
+        self.acc.add(logit_r, logit_f, loss_d, loss_g)
 
     def sync(self, run: Run, nets: Nets, step: int) -> bool:
         """One host sync: means over ranks, a finiteness check, a log line, the bar.
@@ -48,7 +91,7 @@ class Monitor:
         Returns False for non-finite values when the watchdog is on (it then decides);
         without it they raise :class:`~gan.training.TrainingDiverged`.
         """
-        values = self.acc.means(reduce=_dist.all_reduce_mean)
+        values = self.acc.means(run.loss, reduce=_dist.all_reduce_mean)
         now = time.perf_counter()
         self.times.append((now - self.t_last, step - self.step_last))
         self.t_last, self.step_last = now, step
@@ -73,7 +116,7 @@ class Monitor:
 
     def rewind(self, step: int) -> None:
         """After a rollback to ``step``: drop the running means, restart the timer and bar."""
-        self.acc = ScalarAccumulator()
+        self.acc = StepScalars()
         self.t_last, self.step_last = time.perf_counter(), step
         if self.bar is not None:
             self.bar.n = step

@@ -94,17 +94,12 @@ def improve_d(run: Run, nets: Nets, state: State):
 
 def move_g(run: Run, nets: Nets, fake_g: torch.Tensor, y_fake) -> torch.Tensor:
     """One G step through the updated D (on ``aug(fake)``), then the EMA update; G's loss."""
-    for p in nets.d_params:  # no gradients for D's weights: they would be discarded
-        p.requires_grad_(False)
-    try:
-        x = fake_g if nets.aug is None else nets.aug(fake_g)
-        with nets.amp:
-            loss_g = run.loss.g_loss(_call(nets.d_fwd, x, y_fake).float())
-        _clear(nets.g_params)
-        loss_g.backward()
-    finally:
-        for p in nets.d_params:
-            p.requires_grad_(True)
+    x = fake_g if nets.aug is None else nets.aug(fake_g)
+    with nets.amp:
+        loss_g = run.loss.g_loss(_call(nets.d_fwd, x, y_fake).float())
+    _clear(nets.g_params)
+    # only G's gradients: autograd then skips D's weight gradients, with no flags to toggle
+    loss_g.backward(inputs=nets.g_params)
     _dist.all_reduce_grads(nets.g)
     nets.opt_g.step()
     if nets.ema is not None:
