@@ -97,6 +97,7 @@ class Budget:
         self.eval_times: list[float] = []
         self.paused = 0.0  # seconds of evaluations since the step clock started
         self.mark: tuple[float, float, int] | None = None  # (time, paused, step) after warm-up
+        self.last = -1  # the step of the last call
 
     def evaluated(self, seconds: float) -> None:
         """Record one periodic evaluation's wall time."""
@@ -112,9 +113,12 @@ class Budget:
         if not self.active:
             return None
         now = time.perf_counter()
-        if self.mark is None:  # the first log interval holds warm-up costs: not a step time
-            self.mark = (now, self.paused, step)
+        if self.mark is None or step <= self.last:
+            # the first log interval holds warm-up costs, and after a watchdog rollback the
+            # steps since the mark are not the steps done: only mark the clock
+            self.mark, self.last = (now, self.paused, step), step
             return None
+        self.last = step
         new = None
         if rank == 0:
             new = self._plan(cfg, step, now)

@@ -91,6 +91,20 @@ def test_planner_on_a_fake_clock(monkeypatch):
     assert b.at_log(cfg, step + 100, 0) == step + 100
 
 
+def test_a_rollback_restarts_the_step_clock(monkeypatch):
+    clock = _Clock(0.0)
+    monkeypatch.setattr(budget_mod, "time", clock)
+    cfg = TrainConfig(steps=100_000, log_every=100, time_budget=10.0)
+    b = Budget(cfg, t0=0.0, step=0)
+    b.at_log(cfg, 100, 0)
+    clock.now = 100.0  # 900 steps in 100 s
+    cfg = cfg.replace(steps=b.at_log(cfg, 1000, 0))
+    clock.now = 200.0  # the watchdog went back to step 500: not a step rate
+    assert b.at_log(cfg, 600, 0) is None and b.mark == (200.0, 0.0, 600)
+    clock.now = 201.0  # 100 steps in 1 s from the new mark: the plan grows
+    assert b.at_log(cfg, 700, 0) > cfg.steps
+
+
 def test_no_budget_and_resumed_runs_are_not_planned(monkeypatch):
     monkeypatch.setattr(budget_mod, "time", _Clock(1.0))
     assert not Budget(TrainConfig(), t0=0.0, step=0).active
