@@ -20,6 +20,7 @@ from typing import Any
 
 from gan import _dist, rundir
 from gan.config import TrainConfig
+from gan.training.schedule import lr_factor
 
 __all__ = ["Budget", "apply_plan", "plan_steps"]
 
@@ -141,10 +142,20 @@ class Budget:
         return None
 
 
-def apply_plan(run: Any, steps: int, step: int, budget: Budget, log: Any, bar: Any) -> None:
-    """Set ``run.cfg.steps`` to the plan, write ``config.json`` and a log line (rank 0)."""
+def apply_plan(
+    run: Any, state: Any, steps: int, step: int, budget: Budget, log: Any, bar: Any
+) -> None:
+    """Set ``run.cfg.steps`` to the plan, write ``config.json`` and a log line (rank 0).
+
+    When the plan moves the learning rate at ``step`` (a stop during the decay), the
+    schedule's anchor becomes ``(step, the rate's factor before)``, so the rate stays where it
+    was and a later ``--resume --steps N`` decays from there, not from ``lr_final``.
+    """
     old = run.cfg.steps
+    before = lr_factor(run.cfg, step, state.anchor)
     run.cfg = run.cfg.replace(steps=steps)
+    if lr_factor(run.cfg, step, state.anchor) != before:
+        state.anchor = (step, before)
     if run.rank != 0:
         return
     rundir.write_config(run.run_dir, run.cfg)

@@ -124,7 +124,7 @@ def _sync_points(
             watch(run, nets, state, mon, None)
             return
         if step < last and (steps := budget.at_log(cfg, step, run.rank)) is not None:
-            apply_plan(run, steps, step, budget, mon.log, mon.bar)
+            apply_plan(run, state, steps, step, budget, mon.log, mon.bar)
             cfg, last = run.cfg, min(last, steps)
     if cfg.eval_every and cfg.eval_samples and step % cfg.eval_every == 0 and step < last:
         t = time.perf_counter()

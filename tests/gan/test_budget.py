@@ -13,7 +13,8 @@ from gan import rundir, train
 from gan.config import TrainConfig
 from gan.training import budget as budget_mod
 from gan.training import loop as loop_mod
-from gan.training.budget import Budget, _evals_between, plan_steps
+from gan.training.budget import Budget, _evals_between, apply_plan, plan_steps
+from gan.training.schedule import extended_anchor, lr_factor
 
 
 def _predicted(cfg, step, n, rate, ev, final):
@@ -149,6 +150,43 @@ def test_a_budgeted_run_ends_in_time_and_records_its_steps(tmp_path, monkeypatch
     assert all(x["elapsed_s"] <= 60.0 for x in plans)
     assert lines[-1]["kind"] == "eval" and lines[-1].get("final") and res.evaluation
     assert rundir.resume_config(out).steps == res.step  # a resume continues the plan
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.integers(2, 10_000),
+    frac=st.floats(0.0, 1.0),
+    new_frac=st.floats(0.0, 2.0),
+    schedule=st.sampled_from(["linear", "cosine", "constant"]),
+    start=st.floats(0.0, 0.9),  # a decay that starts before the end
+)
+def test_a_new_plan_never_moves_the_rate_at_its_step(steps, frac, new_frac, schedule, start):
+    cfg = TrainConfig(steps=steps, lr_schedule=schedule, lr_decay_start=start, lr_final=0.1)
+    step = 1 + int(frac * (steps - 1))  # a plan is made after a log step, never at 0
+    new = max(step, int(new_frac * steps))
+    run = types.SimpleNamespace(cfg=cfg, rank=1)  # rank 1 writes nothing
+    state = types.SimpleNamespace(anchor=(0, 1.0))
+    before = lr_factor(cfg, step)
+    apply_plan(run, state, new, step, Budget(cfg, t0=0.0, step=0), None, None)
+    assert run.cfg.steps == new
+    assert lr_factor(run.cfg, step, state.anchor) == pytest.approx(before, abs=1e-12)
+    if new > step:  # and the new schedule still ends at lr_final, never rising
+        assert lr_factor(run.cfg, new, state.anchor) <= before + 1e-12
+        if schedule != "constant":
+            assert lr_factor(run.cfg, new, state.anchor) == pytest.approx(0.1)
+
+
+def test_a_stopped_run_extended_decays_from_where_it_stopped():
+    cfg = TrainConfig(steps=1000, lr_schedule="linear", lr_decay_start=0.5, lr_final=0.1)
+    run, state = types.SimpleNamespace(cfg=cfg, rank=1), types.SimpleNamespace(anchor=(0, 1.0))
+    before = lr_factor(cfg, 800)  # 0.64: the rate when the budget stops the run
+    apply_plan(run, state, 800, 800, Budget(cfg, t0=0.0, step=0), None, None)
+    assert state.anchor == (800, pytest.approx(before))
+    longer = cfg.replace(steps=2000)  # --resume --steps 2000 from the stop's checkpoint
+    anchor = extended_anchor({"steps": 800}, longer, 800, state.anchor)
+    assert lr_factor(longer, 800, anchor) == pytest.approx(before)  # not lr_final
+    assert lr_factor(longer, 1000, anchor) == pytest.approx(before)  # decay from 1000 = 0.5 · 2000
+    assert lr_factor(longer, 2000, anchor) == pytest.approx(0.1)
 
 
 def test_time_budget_is_validated():
