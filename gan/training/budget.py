@@ -28,6 +28,8 @@ __all__ = ["Budget", "apply_plan", "plan_steps"]
 EVAL_SHARE = 0.025
 #: The final evaluation and plots are given at least this share of the budget.
 FINAL_SHARE = 0.05
+#: Without evaluations only the final plots and checkpoint follow the last step.
+FINAL_SHARE_NO_EVAL = 0.01
 #: The final evaluation is assumed to cost this many periodic ones (it fits longer classifiers).
 FINAL_EVALS = 2.0
 #: A plan that moves ``steps`` by less than this share is not worth a new config.json.
@@ -95,6 +97,7 @@ class Budget:
         self.seconds = 60.0 * cfg.time_budget
         self.active = self.seconds > 0 and step == 0  # a resumed run keeps its planned steps
         self.asked, self.t0 = cfg.steps, t0
+        self.final_share = FINAL_SHARE if cfg.eval_samples else FINAL_SHARE_NO_EVAL
         self.eval_times: list[float] = []
         self.paused = 0.0  # seconds of evaluations since the step clock started
         self.mark: tuple[float, float, int] | None = None  # (time, paused, step) after warm-up
@@ -107,7 +110,7 @@ class Budget:
 
     def _final(self) -> float:
         ev = max(self.eval_times, default=0.0)
-        return max(FINAL_SHARE * self.seconds, FINAL_EVALS * ev)
+        return max(self.final_share * self.seconds, FINAL_EVALS * ev)
 
     def at_log(self, cfg: TrainConfig, step: int, rank: int) -> int | None:
         """Redo the plan after ``step``; the new ``steps`` (same on every rank), or None."""

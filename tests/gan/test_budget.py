@@ -92,6 +92,18 @@ def test_planner_on_a_fake_clock(monkeypatch):
     assert b.at_log(cfg, step + 100, 0) == step + 100
 
 
+def test_without_evaluations_the_final_reserve_is_small(monkeypatch):
+    clock = _Clock(0.0)
+    monkeypatch.setattr(budget_mod, "time", clock)
+    cfg = TrainConfig(steps=100_000, log_every=100, time_budget=10.0, eval_samples=0)
+    b = Budget(cfg, t0=0.0, step=0)
+    clock.now = 5.0
+    b.at_log(cfg, 100, 0)
+    clock.now = 10.0  # 50 ms per step
+    # 590 s left, 6 s (1 %) for the final checkpoint and plots: no evaluation to wait for
+    assert b.at_log(cfg, 200, 0) == 200 + int((600 - 10 - 6) / 0.05) // 100 * 100
+
+
 def test_a_rollback_restarts_the_step_clock(monkeypatch):
     clock = _Clock(0.0)
     monkeypatch.setattr(budget_mod, "time", clock)
