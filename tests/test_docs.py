@@ -43,7 +43,13 @@ def test_every_public_package_has_a_page():
         assert f"api/{top}\n" in toc, f"docs/reference.md does not list api/{top}"
 
 
+def _needs_sphinx() -> None:
+    # the API pages read `#:` comments with Sphinx's analyser; `make docs` installs it (CI does)
+    pytest.importorskip("sphinx", reason="the docs extras are not installed (make docs)")
+
+
 def test_every_name_in_every_all_is_documented():
+    _needs_sphinx()
     pages = public_api.api_source()
     missing = []
     for package, text in pages.items():
@@ -60,6 +66,7 @@ def test_every_name_in_every_all_is_documented():
 
 
 def test_each_object_is_documented_once():
+    _needs_sphinx()
     pages = "\n".join(public_api.api_source().values())
     targets = re.findall(r"^\.\. (?:autoclass|autofunction|automodule):: (\S+)$", pages, re.M)
     targets += [
