@@ -33,9 +33,10 @@ def lr_factor(cfg: TrainConfig, step: int, anchor: tuple[int, float] = (0, 1.0))
     """
     s0, f0 = anchor
     start = max(float(s0), cfg.lr_decay_start * cfg.steps)
-    if cfg.lr_schedule == "constant" or step < start:
+    if cfg.lr_schedule == "constant" or step <= start:
         return f0
-    t = min(1.0, (step - start) / max(1.0, cfg.steps - start))
+    # a decay shorter than a step still ends at lr_final at `steps`
+    t = 1.0 if cfg.steps <= start else min(1.0, (step - start) / (cfg.steps - start))
     if cfg.lr_schedule == "linear":
         return f0 - (f0 - cfg.lr_final) * t
     return cfg.lr_final + (f0 - cfg.lr_final) * 0.5 * (1 + math.cos(math.pi * t))

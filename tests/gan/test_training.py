@@ -95,6 +95,9 @@ def test_lr_schedule_shapes():
     assert lr_factor(cfg, 100) == pytest.approx(0.1) and lr_factor(cfg, 75) == pytest.approx(0.55)
     cos = cfg.replace(lr_schedule="cosine")
     assert lr_factor(cos, 75) == pytest.approx(0.55) and lr_factor(cos, 100) == pytest.approx(0.1)
+    # a decay that starts less than a step before the end still ends at lr_final
+    short = TrainConfig(steps=2, lr_schedule="linear", lr_decay_start=0.75, lr_final=0.1)
+    assert lr_factor(short, 1) == 1.0 and lr_factor(short, 2) == pytest.approx(0.1)
 
 
 def test_refuses_to_overwrite_a_run(tmp_path):
