@@ -24,6 +24,11 @@ settings.register_profile(
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+# under pytest-xdist the workers share the cores: torch's pools per worker would oversubscribe
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(max(1, (_cores or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
 CUDA = torch.cuda.is_available()
 # the CUDA instances carry the gpu mark, so `pytest -m gpu` (benchmarks/gpu_check.sh) runs them
 DEVICES = ["cpu"] + ([pytest.param("cuda", marks=pytest.mark.gpu)] if CUDA else [])
