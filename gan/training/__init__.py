@@ -7,6 +7,7 @@
   :class:`~gan.TrainingDiverged`;
 - ``settings``: the process-wide torch settings, restored after a run;
 - ``schedule``: the learning-rate schedule (:func:`lr_factor`);
+- ``adam``: the optimisers, torch's fused Adam with a lean step;
 - ``monitor``: ``log.jsonl``, the progress bar and the running means;
 - ``checkpoints``: saving finite weights, restoring for a resume or a rollback;
 - ``watch``: the watchdog's decisions applied (``best.pt``, rollback, stop);

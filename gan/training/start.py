@@ -20,6 +20,7 @@ from gan.ema import EMA
 from gan.losses import get_loss
 from gan.models import build_models
 from gan.speed import cpu_bf16, resolve_arch
+from gan.training.adam import LeanAdam
 from gan.training.settings import pick_device
 from gan.training.state import Nets, Run, State
 from gan.watchdog import Watchdog
@@ -85,7 +86,9 @@ def build(run: Run) -> tuple[Nets, State]:
 
 def _adam(params, lr: float, betas: tuple[float, float], device: torch.device):
     # One fused kernel per step instead of several small operations per parameter.
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+    if device.type in ("cpu", "cuda"):
+        return LeanAdam(params, lr=lr, betas=betas)
+    return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 def _batch_coupled(d: nn.Module) -> bool:

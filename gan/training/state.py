@@ -78,7 +78,7 @@ class Nets:
     opt_d: torch.optim.Optimizer
     ema: EMA | None
     amp: Any  # bf16 autocast (start.autocast_kind), else a null context
-    joint_d: bool  # one D forward on cat(real, fake): exact when D has no batch coupling
+    joint_d: bool  # one D forward on cat(real, fake) off R1 steps: exact without batch coupling
     r1_scale: float
     gp_weight: float
     n_classes: int = 0  # > 0: g(z, y) and d(x, y)

@@ -67,7 +67,8 @@ def improve_d(run: Run, nets: Nets, state: State):
             real.requires_grad_(True)
         real_d, fake_d = (real, fake) if aug is None else (aug(real), aug(fake))
         with nets.amp:
-            if nets.joint_d:
+            # R1's double backward would run over the fake rows too: real alone on its steps
+            if nets.joint_d and not r1:
                 y_rf = None if y_r is None else torch.cat([y_r, y_f])
                 logit_r, logit_f = _call(nets.d_fwd, torch.cat([real_d, fake_d]), y_rf).float()\
                     .chunk(2)  # fmt: skip

@@ -236,3 +236,18 @@ def test_lazy_r1_weights_the_penalty_by_k(tmp_path):
         torch.testing.assert_close(a["d"][key], b["d"][key], rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="r1_every"):
         TrainConfig(r1_every=0)
+
+
+def test_d_sees_real_and_fake_in_one_forward_except_on_r1_steps(tmp_path, monkeypatch):
+    # one forward of 2B rows is cheaper, but R1's double backward would then run over fakes too
+    from gan.models import MLPDiscriminator
+
+    rows = []
+    orig = MLPDiscriminator.forward
+    monkeypatch.setattr(
+        MLPDiscriminator, "forward", lambda self, x: rows.append(len(x)) or orig(self, x)
+    )
+    kw = dict(FAST, steps=3, batch_size=16, r1=0.5, r1_every=2, eval_samples=0)
+    train(TrainConfig(out=str(tmp_path / "r"), **kw))
+    # per step, D's forward(s), then G's step through D on B fakes; R1 on steps 0 and 2
+    assert rows[:8] == [16, 16, 16, 32, 16, 16, 16, 16]
