@@ -16,7 +16,7 @@ test: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n auto  # one worker per core (pytest-xdist), one torch thread each
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -n auto  # one worker per core, the same examples each run
 
 lint: setup
 	$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
-# CI replays the same examples on every run (derandomized): a red CI then means a change
-# broke a law, not that a new random example was drawn; local runs keep exploring.
+# `make test` and CI replay the same examples on every run (derandomized): red then means a
+# change broke a law, not that a new random example was drawn; a plain `pytest` keeps exploring.
 settings.register_profile(
     "ci",
     deadline=None,
@@ -22,7 +22,9 @@ settings.register_profile(
     derandomize=True,
     database=None,
 )
-settings.load_profile("ci" if os.environ.get("CI") else "default")
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
+)
 
 # under pytest-xdist the workers share the cores: torch's pools per worker would oversubscribe
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
