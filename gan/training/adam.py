@@ -45,6 +45,8 @@ class LeanAdam(torch.optim.Adam):
             return super().step(closure)
         with torch.no_grad():
             for group, (params, grads, avgs, sqs, steps) in zip(self.param_groups, lists):
+                if not params:
+                    continue
                 if steps[0].device.type == "cpu":  # scalar adds: half a CPU foreach's cost
                     for s in steps:
                         s.add_(_ONE)

@@ -139,3 +139,18 @@ def test_other_settings_take_torch_step(bad):
         opt.step()
         ref.step()
     _same(params, ref_params)
+
+
+def test_on_each_device_and_with_an_empty_group(device):
+    # on CUDA the step counts live on the device and take torch's one foreach add
+    def run(cls, **kw):
+        params = [p.to(device).detach().requires_grad_(True) for p in _params(4)]
+        opt = cls([{"params": params}, {"params": []}], lr=1e-2, betas=(0.5, 0.9), **kw)
+        g = torch.Generator().manual_seed(9)
+        for _ in range(4):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=g).to(device)
+            opt.step()
+        return params
+
+    _same(run(LeanAdam), run(torch.optim.Adam, fused=True))
