@@ -56,6 +56,7 @@ def curves(run: Path, out: Path, overwrite: bool = False) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     ev = [r for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())
           if r.get("kind") == "eval"]  # fmt: skip
@@ -63,7 +64,14 @@ def curves(run: Path, out: Path, overwrite: bool = False) -> None:
     fig, ax = plt.subplots(1, 3, figsize=(9, 2.4))
     ax[0].plot(steps, [e["fid"] for e in ev], "o-", label="FID(gen, test)")
     ax[0].axhline(ev[0]["fid_train_test"], color="0.5", ls="--", label="FID(train, test)")
+    ax[0].axhline(3 * ev[0]["fid_train_test"], color="0.5", ls=":", label="3 × FID(train, test)")
     ax[0].set_yscale("log")
+    # plain numbers on the log axis: 20 and 50 read faster than 2 × 10¹ and 5 × 10¹
+    ax[0].set_yticks([t for t in (5, 10, 20, 50, 100, 200, 500, 1000)
+                      if min(ev[0]["fid_train_test"], *(e["fid"] for e in ev)) / 1.5 <= t
+                      <= 1.5 * max(e["fid"] for e in ev)], minor=False)  # fmt: skip
+    ax[0].yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax[0].yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax[0].set_title("FID, fashion features", fontsize=9)
     ax[0].legend(fontsize=7)
     ax[1].plot(steps, [e["kid"] for e in ev], "o-")
