@@ -26,12 +26,13 @@ __all__ = ["Budget", "apply_plan", "plan_steps"]
 
 #: Before an evaluation has been timed, each is assumed to take this share of the budget.
 EVAL_SHARE = 0.025
-#: The final evaluation and plots are given at least this share of the budget.
+#: Before an evaluation has been timed, the final evaluation and plots get this share.
 FINAL_SHARE = 0.05
-#: Without evaluations only the final plots and checkpoint follow the last step.
+#: The least reserve for the final checkpoint and plots (and all of it without evaluations).
 FINAL_SHARE_NO_EVAL = 0.01
-#: The final evaluation is assumed to cost this many periodic ones (it fits longer classifiers).
-FINAL_EVALS = 2.0
+#: Once timed, the final evaluation is assumed to cost this many of the slowest periodic one
+#: (it fits its JS classifier longer and plots the run).
+FINAL_EVALS = 3.0
 #: A plan that moves ``steps`` by less than this share is not worth a new config.json.
 HYSTERESIS = 0.02
 
@@ -109,8 +110,10 @@ class Budget:
         self.paused += seconds
 
     def _final(self) -> float:
-        ev = max(self.eval_times, default=0.0)
-        return max(self.final_share * self.seconds, FINAL_EVALS * ev)
+        """Seconds kept for the final evaluation: a share of the budget until one is timed."""
+        if not self.eval_times:
+            return self.final_share * self.seconds
+        return max(FINAL_SHARE_NO_EVAL * self.seconds, FINAL_EVALS * max(self.eval_times))
 
     def at_log(self, cfg: TrainConfig, step: int, rank: int) -> int | None:
         """Redo the plan after ``step``; the new ``steps`` (same on every rank), or None."""

@@ -135,10 +135,30 @@ def test_evaluations_are_not_counted_as_step_time(monkeypatch):
     clock.now = 10.0  # of which 8 s were one evaluation: 2 s for 100 steps
     b.evaluated(8.0)
     n = b.at_log(cfg, 200, 0)
-    # 50 s left; final max(3 s, 2 x 8 s) = 16 s; 34 s at 20 ms per step and 8 s per evaluation
+    # 50 s left; final max(0.6 s, 3 x 8 s) = 24 s; 26 s at 20 ms per step and 8 s per evaluation
     assert n is not None
-    assert _predicted(cfg, 200, n, 0.02, 8.0, 16.0) <= 50.0
-    assert _predicted(cfg, 200, n + 100, 0.02, 8.0, 16.0) > 50.0
+    assert _predicted(cfg, 200, n, 0.02, 8.0, 24.0) <= 50.0
+    assert _predicted(cfg, 200, n + 100, 0.02, 8.0, 24.0) > 50.0
+
+
+def test_a_timed_evaluation_replaces_the_share_kept_for_the_final_one(monkeypatch):
+    clock = _Clock(0.0)
+    monkeypatch.setattr(budget_mod, "time", clock)
+    cfg = TrainConfig(steps=100_000, log_every=100, eval_every=50_000, eval_samples=100,
+                      time_budget=10.0)  # fmt: skip
+    b = Budget(cfg, t0=0.0, step=0)
+    assert b._final() == pytest.approx(30.0)  # nothing timed yet: 5 % of 600 s
+    clock.now = 5.0
+    b.at_log(cfg, 100, 0)
+    clock.now = 14.0  # 100 steps in 5 s and a 4 s evaluation: 50 ms per step
+    b.evaluated(4.0)
+    n = b.at_log(cfg, 200, 0)
+    # 586 s left, 3 x 4 s = 12 s for the final evaluation, one more periodic one at 50,000
+    assert n == 200 + int((600 - 14 - 12 - 4) / 0.05) // 100 * 100
+    b.evaluated(1.0)  # the slowest evaluation sets the reserve, never less than 1 %
+    assert b._final() == pytest.approx(12.0)
+    b.eval_times = [0.5]
+    assert b._final() == pytest.approx(6.0)
 
 
 def test_a_budgeted_run_ends_in_time_and_records_its_steps(tmp_path, monkeypatch):
