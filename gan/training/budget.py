@@ -1,14 +1,17 @@
 """A wall-clock budget for a run: ``steps`` set from the measured step and evaluation times.
 
 ``time_budget`` minutes cover the whole :func:`~gan.train` call: data loading, the steps,
-the periodic evaluations, the checkpoints and the final evaluation with its plots. While the
-learning rate is still constant (before ``lr_decay_start · steps``) the plan is redone at
-every log step: ``steps`` becomes the largest count, at most the asked one, whose predicted
-end fits the budget; nothing already done changes, because a constant learning rate does not
-depend on ``steps``. Once the decay has begun the plan is kept, except that the run stops
-early if the measured times leave no room for the final evaluation. Each change of plan is
-a ``{"kind": "budget"}`` line in ``log.jsonl`` and is written to ``config.json``, so a resume
-continues the planned run, and ``--steps N`` with no budget repeats it.
+the periodic evaluations, the checkpoints and the final evaluation with its plots. The plan
+is redone at every log step: ``steps`` becomes the largest count, at most the asked one,
+whose predicted end fits the budget (``steps = step`` stops the run now). While the learning
+rate is still constant (before ``lr_decay_start · steps``) nothing already done changes,
+because a constant rate does not depend on ``steps``; once the decay has begun, a new plan
+decays from the rate reached to ``lr_final`` at the new ``steps`` (the schedule's anchor,
+:func:`apply_plan`), so a machine that speeds up or slows down halfway is followed to the end
+of the budget. A plan is changed only when it moves by more than ``HYSTERESIS`` of the steps
+left. Each change of plan is a ``{"kind": "budget"}`` line in ``log.jsonl`` and is written to
+``config.json``, so a resume continues the planned run, and ``--steps N`` with no budget
+repeats a run whose plan did not move after its decay began.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ FINAL_SHARE_NO_EVAL = 0.01
 #: Once timed, the final evaluation is assumed to cost this many of the slowest periodic one
 #: (it fits its JS classifier longer and plots the run).
 FINAL_EVALS = 3.0
-#: A plan that moves ``steps`` by less than this share is not worth a new config.json.
+#: A plan that moves ``steps`` by less than this share of the steps left is not worth a change.
 HYSTERESIS = 0.02
 
 
@@ -134,15 +137,13 @@ class Budget:
     def _plan(self, cfg: TrainConfig, step: int, now: float) -> int | None:
         t, paused, s = self.mark  # type: ignore[misc]
         left = self.seconds - (now - self.t0)
-        if step >= cfg.lr_decay_start * cfg.steps and cfg.lr_schedule != "constant":
-            # the decay has begun: keep the plan unless the final evaluation would not fit
-            return step if left < self._final() else None
         rate = (now - t - (self.paused - paused)) / max(1, step - s)
         ev = (sum(self.eval_times) / len(self.eval_times) if self.eval_times
               else EVAL_SHARE * self.seconds)  # fmt: skip
         n = plan_steps(cfg, asked=self.asked, step=step, left=left, sec_per_step=rate,
                        sec_per_eval=ev, final=self._final())  # fmt: skip
-        moved = abs(n - cfg.steps) > max(HYSTERESIS * cfg.steps, cfg.log_every)
+        # relative to the steps left, so that the plan is finer as the end nears
+        moved = abs(n - cfg.steps) > max(HYSTERESIS * (cfg.steps - step), cfg.log_every)
         if n == step or moved or n == self.asked != cfg.steps:
             return n
         return None
@@ -171,8 +172,8 @@ def apply_plan(
                    "elapsed_s": time.perf_counter() - budget.t0})  # fmt: skip
     if old == budget.asked and steps < old:  # said once, when the plan first cuts the run
         print(f"time budget {budget.seconds / 60:g} min: {steps} of the {old} steps fit on this "
-              "machine (the plan is redone until the learning rate decays; --time-budget 0 "
-              "runs them all)", file=sys.stderr, flush=True)  # fmt: skip
+              "machine (the plan is redone at every log step; --time-budget 0 runs them all)",
+              file=sys.stderr, flush=True)  # fmt: skip
     if bar is not None:
         bar.total = steps
         bar.refresh()

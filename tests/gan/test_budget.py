@@ -84,12 +84,23 @@ def test_planner_on_a_fake_clock(monkeypatch):
     cfg = cfg.replace(steps=n)
     clock.now += 0.05 * 100
     assert b.at_log(cfg, 300, 0) is None  # same rate: the plan stands
-    # past the decay's start the plan is kept until the final evaluation would not fit
-    step = int(cfg.lr_decay_start * n) + 100
-    clock.now = 500.0
+    # past the decay's start: the same rate keeps the plan, a slower machine shortens it
+    step = int(cfg.lr_decay_start * n) // 100 * 100
+    clock.now = 5.0 + (step - 100) * 0.05
     assert b.at_log(cfg, step, 0) is None
-    clock.now = 600 - 29.0
-    assert b.at_log(cfg, step + 100, 0) == step + 100
+    clock.now += 100 * 0.05 + 60.0  # a minute lost, and the mean step time up with it
+    shorter = b.at_log(cfg, step + 100, 0)
+    rate = (clock.now - 5.0) / step
+    assert shorter == plan_steps(cfg, asked=100_000, step=step + 100, left=600 - clock.now,
+                                 sec_per_step=rate, sec_per_eval=0.0, final=30.0)  # fmt: skip
+    assert shorter < n - 1200  # at least the minute's steps at 50 ms
+    cfg = cfg.replace(steps=shorter)
+    # and a faster one lengthens it again: 20 s gained
+    clock.now += 100 * 0.05 - 20.0
+    longer = b.at_log(cfg, step + 200, 0)
+    assert longer is not None and shorter < longer <= n
+    clock.now = 600 - 29.0  # no room for the final evaluation: stop now
+    assert b.at_log(cfg.replace(steps=longer), step + 300, 0) == step + 300
 
 
 def test_without_evaluations_the_final_reserve_is_small(monkeypatch):
