@@ -68,12 +68,17 @@ class _Clock:
         return self.now
 
 
-def test_planner_on_a_fake_clock(monkeypatch):
+def _on_fake_clock(monkeypatch, **cfg_kw):
+    """``(clock, cfg, budget)``: a budget of ``TrainConfig(**cfg_kw)`` on a stopped fake clock."""
     clock = _Clock(0.0)
     monkeypatch.setattr(budget_mod, "time", clock)
-    cfg = TrainConfig(steps=100_000, log_every=100, time_budget=10.0, lr_schedule="linear",
-                      lr_decay_start=0.5)  # fmt: skip
-    b = Budget(cfg, t0=0.0, step=0)
+    cfg = TrainConfig(**cfg_kw)
+    return clock, cfg, Budget(cfg, t0=0.0, step=0)
+
+
+def test_planner_on_a_fake_clock(monkeypatch):
+    clock, cfg, b = _on_fake_clock(monkeypatch, steps=100_000, log_every=100, time_budget=10.0,
+                                   lr_schedule="linear", lr_decay_start=0.5)  # fmt: skip
     assert b.active and b.seconds == 600.0
     clock.now = 5.0  # data loading and warm-up
     assert b.at_log(cfg, 100, 0) is None  # the first interval only marks the clock
@@ -104,10 +109,8 @@ def test_planner_on_a_fake_clock(monkeypatch):
 
 
 def test_without_evaluations_the_final_reserve_is_small(monkeypatch):
-    clock = _Clock(0.0)
-    monkeypatch.setattr(budget_mod, "time", clock)
-    cfg = TrainConfig(steps=100_000, log_every=100, time_budget=10.0, eval_samples=0)
-    b = Budget(cfg, t0=0.0, step=0)
+    clock, cfg, b = _on_fake_clock(monkeypatch, steps=100_000, log_every=100, time_budget=10.0,
+                                   eval_samples=0)  # fmt: skip
     clock.now = 5.0
     b.at_log(cfg, 100, 0)
     clock.now = 10.0  # 50 ms per step
@@ -116,10 +119,7 @@ def test_without_evaluations_the_final_reserve_is_small(monkeypatch):
 
 
 def test_a_rollback_restarts_the_step_clock(monkeypatch):
-    clock = _Clock(0.0)
-    monkeypatch.setattr(budget_mod, "time", clock)
-    cfg = TrainConfig(steps=100_000, log_every=100, time_budget=10.0)
-    b = Budget(cfg, t0=0.0, step=0)
+    clock, cfg, b = _on_fake_clock(monkeypatch, steps=100_000, log_every=100, time_budget=10.0)
     b.at_log(cfg, 100, 0)
     clock.now = 100.0  # 900 steps in 100 s
     cfg = cfg.replace(steps=b.at_log(cfg, 1000, 0))
@@ -137,11 +137,8 @@ def test_no_budget_and_resumed_runs_are_not_planned(monkeypatch):
 
 
 def test_evaluations_are_not_counted_as_step_time(monkeypatch):
-    clock = _Clock(0.0)
-    monkeypatch.setattr(budget_mod, "time", clock)
-    cfg = TrainConfig(steps=10_000, log_every=100, eval_every=1000, eval_samples=100,
-                      time_budget=1.0)  # fmt: skip
-    b = Budget(cfg, t0=0.0, step=0)
+    clock, cfg, b = _on_fake_clock(monkeypatch, steps=10_000, log_every=100, eval_every=1000,
+                                   eval_samples=100, time_budget=1.0)  # fmt: skip
     b.at_log(cfg, 100, 0)
     clock.now = 10.0  # of which 8 s were one evaluation: 2 s for 100 steps
     b.evaluated(8.0)
@@ -153,11 +150,8 @@ def test_evaluations_are_not_counted_as_step_time(monkeypatch):
 
 
 def test_a_timed_evaluation_replaces_the_share_kept_for_the_final_one(monkeypatch):
-    clock = _Clock(0.0)
-    monkeypatch.setattr(budget_mod, "time", clock)
-    cfg = TrainConfig(steps=100_000, log_every=100, eval_every=50_000, eval_samples=100,
-                      time_budget=10.0)  # fmt: skip
-    b = Budget(cfg, t0=0.0, step=0)
+    clock, cfg, b = _on_fake_clock(monkeypatch, steps=100_000, log_every=100, eval_every=50_000,
+                                   eval_samples=100, time_budget=10.0)  # fmt: skip
     assert b._final() == pytest.approx(30.0)  # nothing timed yet: 5 % of 600 s
     clock.now = 5.0
     b.at_log(cfg, 100, 0)
