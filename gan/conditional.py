@@ -34,6 +34,7 @@ __all__ = [
     "generate",
     "intra_fid",
     "n_classes_of",
+    "proportional_counts",
     "proportional_labels",
 ]
 
@@ -43,18 +44,15 @@ def n_classes_of(g: nn.Module) -> int:
     return int(getattr(g, "n_classes", 0) or 0)
 
 
-def proportional_labels(
-    n: int, counts: torch.Tensor | list[int], generator: torch.Generator
-) -> torch.Tensor:
-    """``n`` labels ``(n,)`` whose class frequencies follow ``counts``, in a random order.
+def proportional_counts(n: int, counts: torch.Tensor | list[int]) -> torch.Tensor:
+    """Draws per class (int64 ``(K,)``, CPU) among ``n`` for class frequencies ``counts``.
 
-    Class k appears ⌊n·p_k⌋ times plus one for the largest remainders (Hamilton's method), so
-    the frequencies are as close to p_k = counts_k / Σ counts as n allows; the order is a
-    permutation drawn from ``generator`` (on its device).
+    Class k gets ⌊n·p_k⌋ plus one for the largest remainders (Hamilton's method), so the
+    frequencies are as close to p_k = counts_k / Σ counts as n allows; ties go to the lower
+    class.
 
     Example:
-        >>> y = proportional_labels(10, [1, 1, 3], torch.Generator().manual_seed(0))
-        >>> torch.bincount(y).tolist()
+        >>> proportional_counts(10, [1, 1, 3]).tolist()
         [2, 2, 6]
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -67,7 +65,24 @@ def proportional_labels(
     rest = n - int(k.sum())
     if rest:
         k[torch.argsort(share - k, descending=True, stable=True)[:rest]] += 1
-    y = torch.repeat_interleave(torch.arange(len(c)), k).to(generator.device)
+    return k
+
+
+def proportional_labels(
+    n: int, counts: torch.Tensor | list[int], generator: torch.Generator
+) -> torch.Tensor:
+    """``n`` labels ``(n,)`` whose class frequencies follow ``counts``, in a random order.
+
+    The class counts are :func:`proportional_counts`; the order is a permutation drawn from
+    ``generator`` (on its device).
+
+    Example:
+        >>> y = proportional_labels(10, [1, 1, 3], torch.Generator().manual_seed(0))
+        >>> torch.bincount(y).tolist()
+        [2, 2, 6]
+    """
+    k = proportional_counts(n, counts)
+    y = torch.repeat_interleave(torch.arange(len(k)), k).to(generator.device)
     return y[torch.randperm(n, generator=generator, device=generator.device)]
 
 

@@ -50,13 +50,13 @@ RESUMABLE_FIELDS = frozenset(
     {"steps", "log_every", "eval_every", "ckpt_every", "eval_samples", "progress", "out",
      "tensorboard", "rejection", "plots", "eval_seed_stride", "eval_batch_size",
      "eval_js_steps", "final_js_steps", "drs_steps", "fresh_eval_js_steps",
-     "fresh_final_js_steps", "fresh_drs_steps", "data_root", "time_budget"}
+     "fresh_final_js_steps", "fresh_drs_steps", "final_fid_draws", "data_root", "time_budget"}
 )  # fmt: skip
 
 #: The evaluation policy: the fields of :class:`TrainConfig` that only shape evaluations.
 EVAL_FIELDS = (
     "eval_seed_stride", "eval_batch_size", "eval_js_steps", "final_js_steps", "drs_steps",
-    "fresh_eval_js_steps", "fresh_final_js_steps", "fresh_drs_steps",
+    "fresh_eval_js_steps", "fresh_final_js_steps", "fresh_drs_steps", "final_fid_draws",
 )  # fmt: skip
 
 ARCHS = ("auto", "mlp", "dcgan", "resnet")
@@ -150,6 +150,7 @@ class TrainConfig:
     fresh_eval_js_steps: int = 1000  # eval_js_steps when pac > 1
     fresh_final_js_steps: int = 2000  # final_js_steps when pac > 1
     fresh_drs_steps: int = 6000  # drs_steps when pac > 1
+    final_fid_draws: int = 4  # sets of generated samples the final FID averages (its stderr)
     # --- conditional models, ResNet widths, augmentation, watchdog ----------------------
     conditional: bool = False  # class-conditional G and D; labels come from the data
     clusters: int = 0  # unconditional: conditional G and D on K k-means clusters (0: off)
@@ -186,7 +187,8 @@ class TrainConfig:
             _positive_int(getattr(self, name), name, minimum=0 if name != "log_every" else 1)
         _positive_int(self.threads, "threads", minimum=0)
         for name in EVAL_FIELDS:
-            _positive_int(getattr(self, name), name, minimum=1 if "batch" in name else 0)
+            _positive_int(getattr(self, name), name,
+                          minimum=1 if "batch" in name or "draws" in name else 0)  # fmt: skip
         _positive_int(self.eval_every, "eval_every", minimum=0)
         _positive_int(self.image_size, "image_size", minimum=0)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):

@@ -219,23 +219,63 @@ def sample_metrics(samples: torch.Tensor, data: Data) -> dict[str, Any]:
         rec = _as_dict(mode_coverage_from_counts(state[:-1], int(state[-1])))
         out.update({k: v for k, v in rec.items() if isinstance(v, (int, float))})
     elif (net := feature_network(data, samples.device)) is not None:  # digits, 28-px grey
-        with torch.no_grad():
-            f_fake = _batched(net, samples.float()).double().cpu()
-        fake_stats = FeatureStats(dim=f_fake.shape[1]).update(f_fake)
-        if is_distributed():  # alone, all_reduce would recompute the mean (last-bit changes)
-            fake_stats.all_reduce()
+        f_fake, fake_stats = _features_and_stats(samples, net)
         f_fake = _dist.all_gather_cat(f_fake)
         if rank0:
             f_test, f_train = reference_features(data, net, len(f_fake))
             test_stats = FeatureStats().update(f_test)
             out["fid"] = fid_from_stats(test_stats, fake_stats)
             if f_train is not None:  # the yardstick, at the generated sample count
-                out["fid_train_test"] = fid_from_stats(test_stats, FeatureStats().update(f_train))
+                out.update(_mean_and_stderr(
+                    "fid_train_test", [fid_from_stats(test_stats, FeatureStats().update(f))
+                                       for f in f_train]))  # fmt: skip
             m = min(len(f_test), len(f_fake), 1000)
             out["kid"] = float(kid(f_test, f_fake, subset_size=m).mean)
             pr = _as_dict(metrics.precision_recall(f_test, f_fake, k=3))
             out.update({k: float(v) for k, v in pr.items() if isinstance(v, (int, float))})
     return out if rank0 else {}
+
+
+def _features_and_stats(samples: torch.Tensor, net: Callable) -> tuple[torch.Tensor, Any]:
+    """This rank's features (float64, CPU) of ``samples`` and the moments of all ranks' union."""
+    from metrics.stats import FeatureStats
+
+    with torch.no_grad():
+        f = _batched(net, samples.float()).double().cpu()
+    stats = FeatureStats(dim=f.shape[1]).update(f)
+    if is_distributed():  # alone, all_reduce would recompute the mean (last-bit changes)
+        stats.all_reduce()
+    return f, stats
+
+
+def _mean_and_stderr(name: str, values: list[float]) -> dict[str, float]:
+    """``name``: the mean of ``values``; from two on, ``name_stderr`` (s / √r), ``name_draws``."""
+    r = len(values)
+    mean = math.fsum(values) / r
+    if r < 2:
+        return {name: mean}
+    s = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (r - 1))
+    return {name: mean, f"{name}_stderr": s / math.sqrt(r), f"{name}_draws": r}
+
+
+def generated_fid(samples: torch.Tensor, data: Data) -> float | None:
+    """FID of ``samples`` (this rank's shard) against ``data``'s reference, in its features.
+
+    A collective under ``torch.distributed``: every rank calls it; rank 0 gets the float,
+    the other ranks (and data without a feature network) None.
+    """
+    from metrics.fid import fid_from_stats
+    from metrics.stats import FeatureStats
+
+    net = feature_network(data, samples.device)
+    if net is None:
+        return None
+    f_fake, fake_stats = _features_and_stats(samples, net)
+    n = int(all_reduce_sum(torch.tensor([len(f_fake)], dtype=torch.int64))[0])
+    if _dist.get_rank() != 0:
+        return None
+    f_test = reference_features(data, net, n)[0]
+    return fid_from_stats(FeatureStats().update(f_test), fake_stats)
 
 
 def evaluate_generator(
@@ -250,6 +290,7 @@ def evaluate_generator(
     calibration_steps: int = 1000,
     drs_calibration_steps: int = 3000,
     batch_size: int = 512,
+    fid_draws: int = 1,
 ) -> dict[str, Any]:
     """Evaluate ``g`` on ``data``: sample metrics, JS estimate, optionally DRS (``drs_`` keys).
 
@@ -270,6 +311,10 @@ def evaluate_generator(
             exact rejection, γ = 0, see :mod:`gan.rejection`).
         batch_size: samples of each class per Adam step of the JS classifiers and of the
             DRS calibration.
+        fid_draws: independent sets of ``n`` samples whose FIDs ``fid`` averages (data with
+            a feature network), with ``fid_stderr`` (s / √r) when more than one; KID,
+            precision and recall are the first set's: FID varies from one set of a few
+            thousand samples to the next by more than most changes a run is compared on.
 
     Returns:
         A flat dict of floats, e.g. ``modes``, ``high_quality``, ``reverse_kl``, ``js``,
@@ -290,6 +335,8 @@ def evaluate_generator(
     rank, world = _dist.rank_and_world()
     if isinstance(n, bool) or not isinstance(n, int) or n < 2 * world:
         raise ValueError(f"n must be an integer >= 2 per process ({2 * world}), got {n!r}")
+    if isinstance(fid_draws, bool) or not isinstance(fid_draws, int) or fid_draws < 1:
+        raise ValueError(f"fid_draws must be a positive integer, got {fid_draws!r}")
     if rejection and getattr(d, "pac", 1) != 1:  # checked on every rank before any collective
         raise ValueError("rejection sampling needs an unpacked discriminator (pac = 1)")
     n_local = len(shard_range(n, rank, world))
@@ -312,6 +359,12 @@ def evaluate_generator(
         )
         counts = all_reduce_sum(torch.tensor([drs.accepted, drs.proposed], dtype=torch.int64))
         out["drs_acceptance_rate"] = int(counts[0]) / int(counts[1])
+    if fid_draws > 1 and feature_network(data, fake.device) is not None:  # the same on every rank
+        fids = [out.get("fid")]
+        for _ in range(fid_draws - 1):  # after JS and DRS: their numbers do not move with it
+            fids.append(generated_fid(generate(g, n_local, z_dim, generator), data))
+        if rank == 0:
+            out.update(_mean_and_stderr("fid", [float(f) for f in fids if f is not None]))
     return out if rank == 0 else {}
 
 

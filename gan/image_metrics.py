@@ -4,7 +4,8 @@
   shipped digits network for ``digits``, the shipped Fashion-MNIST network for grey
   28 × 28 images (Fashion-MNIST, MNIST, such folders and arrays); none for other data;
 * :func:`reference_side` / :func:`reference_features` — the real side's features (a subset
-  sized to the evaluation), cached on the data;
+  sized to the evaluation) and the yardstick's (disjoint training subsets of the generated
+  sample count, :func:`train_subsets`), cached on the data;
 * :func:`classifier` — the shipped classifier of the data set (``digits``, ``fashion-mnist``
   at 28 px), for the per-class accuracy of conditional samples.
 
@@ -20,7 +21,14 @@ from torch import nn
 
 from gan.data import Data
 
-__all__ = ["classifier", "feature_network", "reference_features", "reference_side"]
+__all__ = [
+    "YARDSTICK_SUBSETS",
+    "classifier",
+    "feature_network",
+    "reference_features",
+    "reference_side",
+    "train_subsets",
+]
 
 
 def _batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -98,32 +106,71 @@ def reference_side(
     return cache[key]
 
 
+#: Most disjoint training subsets whose FIDs against the reference average into the yardstick.
+YARDSTICK_SUBSETS = 8
+
+
+def train_subsets(
+    size: int, n: int, labels: torch.Tensor | None = None, *, most: int = YARDSTICK_SUBSETS
+) -> list[torch.Tensor]:
+    """Disjoint subsets of ``n`` of ``size`` training indices (seed 0): as many as fit, ≤ ``most``.
+
+    With ``labels`` ``(size,)`` each subset holds every label in its exact proportion
+    (:func:`gan.conditional.proportional_counts`), as a conditional generator's samples do.
+    One subset of all indices, in order, when ``n >= size``.
+
+    Example:
+        >>> [len(s) for s in train_subsets(10, 4)]
+        [4, 4]
+        >>> y = torch.tensor([0] * 6 + [1] * 3)
+        >>> [torch.bincount(y[s]).tolist() for s in train_subsets(9, 3, y)]
+        [[2, 1], [2, 1], [2, 1]]
+    """
+    if n >= size:
+        return [torch.arange(size)]
+    g = torch.Generator().manual_seed(0)
+    if labels is None:
+        perm = torch.randperm(size, generator=g)
+        return list(perm[: min(most, size // n) * n].split(n))
+    from gan.conditional import proportional_counts
+
+    labels = labels.cpu()
+    counts = torch.bincount(labels)
+    per = proportional_counts(n, counts)
+    fits = min([most] + [int(counts[k]) // int(per[k]) for k in range(len(per)) if per[k]])
+    members = [torch.nonzero(labels == k).flatten() for k in range(len(counts))]
+    members = [m[torch.randperm(len(m), generator=g)] for m in members]
+    return [torch.cat([m[j * int(p) : (j + 1) * int(p)] for m, p in zip(members, per)])
+            for j in range(fits)]  # fmt: skip
+
+
 def reference_features(
     data: Data, net: _OnSamples, n: int
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
     """``(reference, train)`` features (float64, CPU) for FID of ``n`` samples against ``data``.
 
     The reference is :func:`reference_side` (the test split, or the training set without
-    one); ``train`` is the yardstick: ``n`` training samples (a fixed subset, seed 0; all
-    when fewer), None without a test split. Cached on ``data`` per feature map and ``n``.
+    one); ``train`` is the yardstick's: :func:`train_subsets` of ``n`` training samples (in
+    the labels' proportions when the data has labels, as its generated samples are), None
+    without a test split. Cached on ``data`` per feature map and ``n``.
 
     Example:
         >>> from gan.data import load_data
         >>> d = load_data("digits")
         >>> ref, train = reference_features(d, feature_network(d, torch.device("cpu")), 100)
-        >>> tuple(ref.shape), tuple(train.shape), ref.dtype
-        ((360, 64), (100, 64), torch.float64)
+        >>> tuple(ref.shape), [tuple(t.shape) for t in train][:2], len(train), ref.dtype
+        ((360, 64), [(100, 64), (100, 64)], 8, torch.float64)
     """
     ref = reference_side(data, net, n)[0]
     if data.test is None:
         return ref, None
     cache = data.__dict__.setdefault("_feature_cache", {})
-    key = ("train", net.key, n)
+    key = ("train", net.key, n, data.labels is not None)
     if key not in cache:
-        keep = _subset(len(data.train), n)
+        subsets = train_subsets(len(data.train), n, data.labels)
         with torch.no_grad():
-            sub = data.train[keep.to(data.train.device)].float()
-            cache[key] = _batched(net, sub).double().cpu()
+            cache[key] = [_batched(net, data.train[s.to(data.train.device)].float()).double().cpu()
+                          for s in subsets]  # fmt: skip
     return ref, cache[key]
 
 

@@ -113,6 +113,8 @@ OPTIONS: dict[str, Option] = {
                     advanced=True),
     "fresh_eval_js_steps": _o("evaluation", "eval_js_steps when pac > 1", advanced=True),
     "fresh_final_js_steps": _o("evaluation", "final_js_steps when pac > 1", advanced=True),
+    "final_fid_draws": _o("evaluation", "sets of generated samples whose FIDs the final "
+                          "evaluation averages", advanced=True),
     "fresh_drs_steps": _o("evaluation", "drs_steps when pac > 1", advanced=True),
     # output
     "out": _o("output", "run directory (default runs/DATA-LOSS-TIME)"),

@@ -215,7 +215,8 @@ def _evaluate_run(args: argparse.Namespace) -> int:
                                                          else cfg.final_js_steps),
                              drs_calibration_steps=fit_steps(cfg, cfg.fresh_drs_steps if fresh
                                                              else cfg.drs_steps),
-                             batch_size=cfg.eval_batch_size)  # fmt: skip
+                             batch_size=cfg.eval_batch_size,
+                             fid_draws=cfg.final_fid_draws)  # fmt: skip
     if k and not cfg.clusters:  # per-class metrics need the data's own labels
         from gan.conditional import evaluate_conditional
 

@@ -44,6 +44,7 @@ def evaluate(run: Run, nets: Nets, step: int, *, final: bool) -> dict[str, Any]:
             generator=torch.Generator(run.device).manual_seed(seed),
             rejection=final and cfg.rejection, calibration_steps=js_steps,
             drs_calibration_steps=drs_steps, batch_size=cfg.eval_batch_size,
+            fid_draws=cfg.final_fid_draws if final else 1,
         )  # fmt: skip
         if run.rank == 0:  # the evaluation states its own effort
             res.update(n_generated=n, js_fit_steps=js_steps)

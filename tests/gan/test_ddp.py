@@ -56,6 +56,7 @@ def _work(rank: int, out: str) -> dict:
     res = {
         "ring": evaluation.sample_metrics(_ring_shard(ring, rank), ring),
         "digits": evaluation.sample_metrics(_digit_shard(digits, rank), digits),
+        "digits_fid": evaluation.generated_fid(_digit_shard(digits, rank), digits),
     }
     with torch.no_grad():
         real, fake = (
@@ -115,7 +116,7 @@ def test_mode_coverage_merged_equals_union(ranks):
 
 
 def test_digits_fid_kid_pr_merged_equal_union(ranks):
-    _, (r0, _) = ranks
+    _, (r0, r1) = ranks
     digits = load_data("digits")
     net = digits_features()  # images in [0, 1]; the GAN's are in [-1, 1]
     union = torch.cat([_digit_shard(digits, r) for r in range(WORLD)])
@@ -128,6 +129,7 @@ def test_digits_fid_kid_pr_merged_equal_union(ranks):
     pr = precision_recall(f_test, f_fake, k=3)
     assert (got["precision"], got["recall"]) == pytest.approx((pr.precision, pr.recall))
     assert 10 < got["fid"] < 1000
+    assert r0["digits_fid"] == pytest.approx(got["fid"], rel=1e-12) and r1["digits_fid"] is None
 
 
 def test_js_gathers_logits_and_the_classifier_is_the_union_fit(ranks):
