@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan.data import Data
+from gan.data import Data, proportional_counts
 
 __all__ = [
     "MarginalGenerator",
@@ -34,7 +34,6 @@ __all__ = [
     "generate",
     "intra_fid",
     "n_classes_of",
-    "proportional_counts",
     "proportional_labels",
 ]
 
@@ -44,37 +43,13 @@ def n_classes_of(g: nn.Module) -> int:
     return int(getattr(g, "n_classes", 0) or 0)
 
 
-def proportional_counts(n: int, counts: torch.Tensor | list[int]) -> torch.Tensor:
-    """Draws per class (int64 ``(K,)``, CPU) among ``n`` for class frequencies ``counts``.
-
-    Class k gets ⌊n·p_k⌋ plus one for the largest remainders (Hamilton's method), so the
-    frequencies are as close to p_k = counts_k / Σ counts as n allows; ties go to the lower
-    class.
-
-    Example:
-        >>> proportional_counts(10, [1, 1, 3]).tolist()
-        [2, 2, 6]
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    c = torch.as_tensor(counts, dtype=torch.float64).cpu()
-    if c.ndim != 1 or len(c) < 1 or bool((c < 0).any()) or float(c.sum()) <= 0:
-        raise ValueError(f"counts must be non-negative class counts with a positive sum, got {c}")
-    share = n * c / c.sum()
-    k = share.floor().long()
-    rest = n - int(k.sum())
-    if rest:
-        k[torch.argsort(share - k, descending=True, stable=True)[:rest]] += 1
-    return k
-
-
 def proportional_labels(
     n: int, counts: torch.Tensor | list[int], generator: torch.Generator
 ) -> torch.Tensor:
     """``n`` labels ``(n,)`` whose class frequencies follow ``counts``, in a random order.
 
-    The class counts are :func:`proportional_counts`; the order is a permutation drawn from
-    ``generator`` (on its device).
+    The class counts are :func:`gan.data.proportional_counts`; the order is a permutation
+    drawn from ``generator`` (on its device).
 
     Example:
         >>> y = proportional_labels(10, [1, 1, 3], torch.Generator().manual_seed(0))

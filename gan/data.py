@@ -37,8 +37,8 @@ import torch
 
 from metrics.io import IMAGE_SUFFIXES, image_files, load_array, read_images
 
-__all__ = ["DATASETS", "LABEL_SOURCES", "Data", "load_array", "load_data", "resize_images",
-           "standardization"]  # fmt: skip
+__all__ = ["DATASETS", "LABEL_SOURCES", "Data", "load_array", "load_data",
+           "proportional_counts", "resize_images", "standardization"]  # fmt: skip
 
 DATASETS = ("ring8", "grid25", "swissroll", "digits", "fashion-mnist", "mnist")
 IDX_SETS = ("fashion-mnist", "mnist")
@@ -424,3 +424,27 @@ def _npz_labelled(path: Path):
         raise ValueError(f"{path}: y holds a single class ({values.tolist()}); need >= 2")
     labels = torch.from_numpy(inverse.astype(np.int64).reshape(-1))
     return torch.from_numpy(np.array(x, copy=True)).float(), labels, tuple(map(str, values))
+
+
+def proportional_counts(n: int, counts: torch.Tensor | list[int]) -> torch.Tensor:
+    """Draws per class (int64 ``(K,)``, CPU) among ``n`` for class frequencies ``counts``.
+
+    Class k gets ⌊n·p_k⌋ plus one for the largest remainders (Hamilton's method), so the
+    frequencies are as close to p_k = counts_k / Σ counts as n allows; ties go to the lower
+    class.
+
+    Example:
+        >>> proportional_counts(10, [1, 1, 3]).tolist()
+        [2, 2, 6]
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    c = torch.as_tensor(counts, dtype=torch.float64).cpu()
+    if c.ndim != 1 or len(c) < 1 or bool((c < 0).any()) or float(c.sum()) <= 0:
+        raise ValueError(f"counts must be non-negative class counts with a positive sum, got {c}")
+    share = n * c / c.sum()
+    k = share.floor().long()
+    rest = n - int(k.sum())
+    if rest:
+        k[torch.argsort(share - k, descending=True, stable=True)[:rest]] += 1
+    return k

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from gan.data import Data
+from gan.data import Data, proportional_counts
 
 __all__ = [
     "YARDSTICK_SUBSETS",
@@ -116,7 +116,7 @@ def train_subsets(
     """Disjoint subsets of ``n`` of ``size`` training indices (seed 0): as many as fit, ≤ ``most``.
 
     With ``labels`` ``(size,)`` each subset holds every label in its exact proportion
-    (:func:`gan.conditional.proportional_counts`), as a conditional generator's samples do.
+    (:func:`gan.data.proportional_counts`), as a conditional generator's samples do.
     One subset of all indices, in order, when ``n >= size``.
 
     Example:
@@ -132,8 +132,6 @@ def train_subsets(
     if labels is None:
         perm = torch.randperm(size, generator=g)
         return list(perm[: min(most, size // n) * n].split(n))
-    from gan.conditional import proportional_counts
-
     labels = labels.cpu()
     counts = torch.bincount(labels)
     per = proportional_counts(n, counts)
