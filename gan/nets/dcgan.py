@@ -107,7 +107,9 @@ class ConditionalDCGANGenerator(nn.Module):
         """Images of classes ``y`` ``(B,)`` from noise ``z`` ``(B, z_dim)``."""
         if self.label_input:
             z = torch.cat([z, F.one_hot(y, self.n_classes).to(z.dtype)], 1)
-        h = F.relu(self.norms[0](self.first(z[:, :, None, None]), y))
+        # on a 1 × 1 input the first transposed convolution is one matrix product, done as one
+        w = self.first.weight
+        h = F.relu(self.norms[0]((z @ w.flatten(1)).view(len(z), *w.shape[1:]), y))
         for up, norm in zip(self.ups, self.norms[1:]):
             h = F.relu(norm(up(h), y))
         if self.refine is None:

@@ -127,7 +127,11 @@ class ConditionalBatchNorm2d(nn.Module):
         gamma, beta = self.gain(c), self.shift(c)
         if self.embed_dim:
             gamma = gamma + 1
-        return torch.addcmul(beta[:, :, None, None], self.bn(x), gamma[:, :, None, None])
+        h = self.bn(x)
+        # under autocast h is bf16: float32 tables would promote the output and cast it back at
+        # the next convolution, four copies of the largest activation per step
+        gamma, beta = gamma.to(h.dtype), beta.to(h.dtype)
+        return torch.addcmul(beta[:, :, None, None], h, gamma[:, :, None, None])
 
 
 class ProjectionHead(nn.Module):
@@ -162,10 +166,12 @@ class ProjectionHead(nn.Module):
 
     def forward(self, phi: Tensor, y: Tensor | None = None) -> Tensor:
         """Logits ``(B,)`` from features ``phi``, plus the projection term for labels ``y``."""
-        out = self.psi(phi).squeeze(-1)
-        if self.embed is not None:
-            out = out + (self.embed(y) * phi).sum(dim=1)
-        return out
+        if self.embed is None:
+            return self.psi(phi).squeeze(-1)
+        # one product with [ψ; e(0..K-1)] and a gather: ⟨e(y), φ⟩ as a matrix product (bf16
+        # under autocast), not a float32 (B, C) elementwise product, its casts and its sum
+        scores = F.linear(phi, torch.cat([self.psi.weight, self.embed.weight]))
+        return scores[:, 0] + scores[:, 1:].gather(1, y[:, None]).squeeze(1)
 
 
 class SelfAttention2d(nn.Module):

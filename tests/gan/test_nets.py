@@ -16,6 +16,7 @@ from gan.nets import (
     ProjectionHead,
     SelfAttention2d,
 )
+from gan.nets.dcgan import ConditionalDCGANGenerator, ProjectionDCGANDiscriminator
 from gan.nets.resnet import DBlock
 
 
@@ -200,6 +201,74 @@ def test_conditional_batch_norm_equals_bn_then_per_class_affine():
     rm, rv = 0.1 * mean, 0.9 + 0.1 * x.var(dim=(0, 2, 3), keepdim=True)
     expected = (x - rm) / torch.sqrt(rv + 1e-5) * g[:, :, None, None] + b[:, :, None, None]
     assert torch.allclose(cbn(x, y), expected, atol=1e-12)
+
+
+def test_conditional_batch_norm_keeps_the_autocast_dtype():
+    # Under bf16 autocast the output stays bf16 (no float32 copy of the activation for the next
+    # convolution to cast back) and agrees with float32 to bf16's precision.
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(4, n_classes=3)
+    with torch.no_grad():
+        cbn.gain.weight.copy_(torch.randn(3, 4))
+        cbn.shift.weight.copy_(torch.randn(3, 4))
+    x = torch.randn(6, 4, 5, 5) * 3 + 1
+    y = torch.tensor([0, 1, 2, 2, 1, 0])
+    ref = cbn(x, y)
+    ref.sum().backward()
+    g_ref = cbn.gain.weight.grad.clone()
+    cbn.gain.weight.grad = None
+    with torch.autocast("cpu", torch.bfloat16):
+        out = cbn(x.bfloat16(), y)
+    assert out.dtype == torch.bfloat16
+    u = 2.0**-9  # bf16's unit roundoff
+    xh = (x - x.mean((0, 2, 3), keepdim=True)) / torch.sqrt(
+        x.var((0, 2, 3), unbiased=False, keepdim=True) + 1e-5
+    )
+    gam, bet = cbn.gain.weight[y][:, :, None, None], cbn.shift.weight[y][:, :, None, None]
+    # five roundings, each at most u relative: x, its normalised value, γ, β and the output
+    bound = 5 * u * (gam.abs() * (xh.abs() + 1) + bet.abs())
+    assert ((out.float() - ref).abs() <= bound.detach()).all()
+    out.float().sum().backward()
+    # the tables keep float32 gradients; each sums its class's normalised values, each rounded
+    # (input, normalised value, product) and the per-sample sums rounded once more
+    assert cbn.gain.weight.grad.dtype == torch.float32
+    g_bound = 4 * u * torch.stack([(xh[y == k].abs() + 1).sum((0, 2, 3)) for k in range(3)])
+    assert ((cbn.gain.weight.grad - g_ref).abs() <= g_bound).all()
+
+
+def test_conditional_dcgan_first_layer_is_its_transposed_convolution():
+    # G computes its first layer (a transposed convolution of a 1 × 1 input) as a matrix product
+    torch.manual_seed(0)
+    g = ConditionalDCGANGenerator(8, (1, 28, 28), n_classes=3, channels=4, label_input=True)
+    g = g.double()
+    z, y = torch.randn(5, 8, dtype=torch.float64), torch.tensor([0, 2, 1, 1, 0])
+    h = g.first(torch.cat([z, F.one_hot(y, 3).double()], 1)[:, :, None, None])
+    h = F.relu(g.norms[0](h, y))
+    for up, norm in zip(g.ups, g.norms[1:]):
+        h = F.relu(norm(up(h), y))
+    assert torch.allclose(g(z, y), torch.tanh(g.out(h)), atol=1e-12)
+
+
+@pytest.mark.parametrize("sn", [False, True])
+def test_dcgan_projection_discriminator_equals_its_direct_formula(sn):
+    torch.manual_seed(2)
+    d = ProjectionDCGANDiscriminator((1, 28, 28), n_classes=4, channels=3, spectral_norm=sn)
+    d = d.double()
+    for _ in range(3):  # a few power iterations, then none while the weights are read
+        d(torch.randn(2, 1, 28, 28, dtype=torch.float64), torch.tensor([0, 3]))
+    d.eval()
+    x = torch.randn(6, 1, 28, 28, dtype=torch.float64)
+    y = torch.tensor([0, 3, 3, 1, 0, 1])
+    phi = d.trunk(x).flatten(1)
+    w_psi, emb = d.head.psi.weight, d.head.embed.weight
+    expected = (phi @ w_psi.T).squeeze(1) + (emb[y] * phi).sum(1)
+    got = d(x, y)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-12)
+    if not sn:  # ⟨e(y), φ⟩'s gradient: class k's row sums the features of its samples, absent 0
+        got.sum().backward()
+        rows = torch.stack([phi[y == k].sum(0) for k in range(4)]).detach()
+        assert torch.allclose(d.head.embed.weight.grad, rows, atol=1e-12)
+        assert (d.head.embed.weight.grad[2] == 0).all()
 
 
 def test_shared_embedding_batch_norm_equals_bn_then_projected_affine():
