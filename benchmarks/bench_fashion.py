@@ -39,7 +39,9 @@ from gan.conditional import class_accuracy, generate, proportional_labels
 from gan.config import resolve_config
 from gan.models import DCGANDiscriminator, DCGANGenerator, build_models
 from gan.reporting import read_jsonl
+from gan.speed import cpu_bf16
 from gan.training import train
+from gan.training.start import float32_width
 from metrics.fid import fid_from_stats
 from metrics.io.datasets import load_split
 from metrics.networks.features import fashion_features, fashion_logits
@@ -187,6 +189,8 @@ def _step_times(args, data: torch.Tensor) -> dict[str, float]:
     if args.data_root:
         over["data_root"] = args.data_root
     cfg = resolve_config(over)
+    # the widths the trainer picks on this CPU (gan.training.start.float32_width)
+    cfg = float32_width(cfg, not (cfg.amp and cpu_bf16()))
     labels = None
     if cfg.clusters:  # the preset's networks are conditional on k-means clusters
         labels = cluster_labels(data, cfg.clusters)

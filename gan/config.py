@@ -35,6 +35,7 @@ __all__ = [
     "PRESET_DIR",
     "TrainConfig",
     "load_toml",
+    "merge_layers",
     "parse_class_weights",
     "preset_for",
     "preset_names",
@@ -103,6 +104,7 @@ class TrainConfig:
     d_layers: int = 4  # MLP hidden layers of D
     channels: int = 64  # DCGAN base channels
     g_channels: int = 0  # DCGAN base channels of G (0: channels)
+    float32_channels: int = 0  # DCGAN D's base channels when the networks run in float32 (0: off)
     label_in_z: bool = False  # conditional DCGAN: G's first layer also takes the one-hot label
     g_refine: int = 0  # DCGAN G: channels of a last 3×3 convolution at full size (0: none)
     spectral_norm: bool = False  # spectral normalisation on every layer of D
@@ -219,6 +221,7 @@ class TrainConfig:
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         _positive_int(self.resnet_ch, "resnet_ch", minimum=0)
         _positive_int(self.g_channels, "g_channels", minimum=0)
+        _positive_int(self.float32_channels, "float32_channels", minimum=0)
         _positive_int(self.g_refine, "g_refine", minimum=0)
         _positive_int(self.clusters, "clusters", minimum=0)
         if self.clusters == 1:
@@ -409,10 +412,27 @@ def resolve_config(
     from_file = load_toml(config_file) if config_file is not None else {}
     data = overrides.get("data", from_file.get("data", TrainConfig.data))
     conditional = overrides.get("conditional", from_file.get("conditional", False))
-    merged: dict[str, Any] = {}
     preset = preset_for(data, conditional is True)
-    if preset is not None:
-        merged.update(load_toml(PRESET_DIR / f"{preset}.toml"))
-    merged.update(from_file)
-    merged.update(overrides)
-    return TrainConfig(**merged)
+    base = load_toml(PRESET_DIR / f"{preset}.toml") if preset is not None else {}
+    return TrainConfig(**merge_layers(base, from_file, overrides))
+
+
+def merge_layers(preset: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
+    """A preset's values updated by later layers (a config file, the command line), in order.
+
+    A preset's ``float32_channels`` is a width for its own ``channels``: a later layer that
+    sets ``channels`` and not ``float32_channels`` sets D's width on every device.
+
+    Example:
+        >>> merge_layers({"channels": 48, "float32_channels": 32}, {"channels": 64})
+        {'channels': 64, 'float32_channels': 0}
+        >>> merge_layers({"channels": 48, "float32_channels": 32}, {"steps": 9})["float32_channels"]
+        32
+    """
+    merged = dict(preset)
+    for layer in layers:
+        merged.update(layer)
+    later = {k for layer in layers for k in layer}
+    if "channels" in later and "float32_channels" not in later and "float32_channels" in preset:
+        merged["float32_channels"] = 0
+    return merged

@@ -59,6 +59,8 @@ OPTIONS: dict[str, Option] = {
     "d_layers": _o("model", "hidden layers of the MLP discriminator"),
     "channels": _o("model", "DCGAN base channels"),
     "g_channels": _o("model", "DCGAN base channels of G alone (0: --channels)"),
+    "float32_channels": _o("model", "DCGAN base channels of D where the networks run in float32 "
+                           "(a CPU without native bf16, or --no-amp) (0: --channels)"),
     "label_in_z": _o("model", "conditional DCGAN (labels or clusters): G's first layer also "
                      "takes the one-hot label, beside its conditional batch norms"),
     "g_refine": _o("model", "DCGAN G: upsample to this many channels at full size, then a 3x3 "

@@ -69,13 +69,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _preset_config(args: argparse.Namespace, overrides: dict):
     """Defaults < the named preset < ``--config`` < the command line (no data set preset)."""
-    from gan.config import PRESET_DIR, TrainConfig, load_toml, preset_names
+    from gan.config import PRESET_DIR, TrainConfig, load_toml, merge_layers, preset_names
 
     if args.preset not in preset_names():
         raise ValueError(f"unknown preset {args.preset!r}; presets: {', '.join(preset_names())}")
-    merged = load_toml(PRESET_DIR / f"{args.preset}.toml")
-    merged.update(load_toml(args.config) if args.config is not None else {})
-    merged.update(overrides)
+    from_file = load_toml(args.config) if args.config is not None else {}
+    merged = merge_layers(load_toml(PRESET_DIR / f"{args.preset}.toml"), from_file, overrides)
     if "data" not in merged:
         raise ValueError(f"--preset {args.preset} needs --data (the image folder or file to "
                          "train on)")  # fmt: skip

@@ -25,7 +25,15 @@ from gan.training.settings import pick_device
 from gan.training.state import Nets, Run, State
 from gan.watchdog import Watchdog
 
-__all__ = ["autocast_kind", "build", "class_probabilities", "on_rank0", "start", "subset"]
+__all__ = [
+    "autocast_kind",
+    "build",
+    "class_probabilities",
+    "float32_width",
+    "on_rank0",
+    "start",
+    "subset",
+]
 
 T = TypeVar("T")
 
@@ -65,6 +73,7 @@ def start(cfg: TrainConfig, resume: bool, overwrite: bool) -> Run:
     if cfg.arch == "auto":  # recorded in config.json: another device builds the same networks
         saved = _saved_arch(run_dir) if resume else None  # a resumed run keeps its own
         cfg = cfg.replace(arch=saved or resolve_arch(cfg.arch, data.shape, device, pac=cfg.pac))
+    cfg = float32_width(cfg, autocast_kind(cfg, device, data) is None)
     # Decide first, change nothing: a refused or failed start leaves the folder as it was.
     on_rank0(lambda: rundir.check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite), rank)
     return Run(cfg, device, rank, world, run_dir, data, loss)
@@ -150,6 +159,28 @@ def class_probabilities(cfg: TrainConfig, data: Data, device: torch.device) -> t
         w[k] = v
     p = data.class_counts().cpu().double() * w
     return (p / p.sum()).to(device)
+
+
+def float32_width(cfg: TrainConfig, float32: bool) -> TrainConfig:
+    """``cfg`` with D's width decided: ``float32_channels`` in place of ``channels`` in float32.
+
+    A float32 step on a CPU costs more than a bf16 one, and a time budget's fewer steps favour
+    the narrower D. G keeps its width (``g_channels``, or the old ``channels``). The result has
+    ``float32_channels = 0``, so its ``config.json`` builds the same networks on any device.
+
+    Example:
+        >>> c = float32_width(TrainConfig(arch="dcgan", channels=48, float32_channels=32), True)
+        >>> c.channels, c.g_channels, c.float32_channels
+        (32, 48, 0)
+        >>> float32_width(TrainConfig(channels=48, float32_channels=32), False).channels
+        48
+    """
+    if not cfg.float32_channels:
+        return cfg
+    if float32 and cfg.arch == "dcgan":
+        g = cfg.g_channels or cfg.channels
+        return cfg.replace(channels=cfg.float32_channels, g_channels=g, float32_channels=0)
+    return cfg.replace(float32_channels=0)
 
 
 def autocast_kind(cfg: TrainConfig, device: torch.device, data: Data) -> str | None:

@@ -234,6 +234,64 @@ def test_tiny_conditional_run_from_idx_files(root, tmp_path, capsys):
     assert "class_accuracy_test" in capsys.readouterr().out
 
 
+def test_conditional_presets_narrow_d_in_float32_unless_channels_are_set(tmp_path):
+    for data in ("fashion-mnist", "mnist"):
+        cfg = resolve_config({"data": data, "conditional": True})
+        assert (cfg.channels, cfg.float32_channels, cfg.g_channels) == (48, 32, 64)
+        # a width the user sets holds on every device; both set: both hold
+        mine = resolve_config({"data": data, "conditional": True, "channels": 40})
+        assert (mine.channels, mine.float32_channels) == (40, 0)
+        both = resolve_config({"data": data, "conditional": True, "channels": 40,
+                               "float32_channels": 24})  # fmt: skip
+        assert (both.channels, both.float32_channels) == (40, 24)
+    toml = tmp_path / "c.toml"
+    toml.write_text("channels = 40\n")
+    assert resolve_config({"data": "fashion-mnist", "conditional": True},
+                          config_file=toml).float32_channels == 0  # fmt: skip
+
+
+@pytest.mark.parametrize("g_channels", [0, 6])
+def test_float32_width_changes_d_alone_and_is_recorded(g_channels):
+    from gan.training.start import float32_width
+
+    cfg = TrainConfig(arch="dcgan", channels=8, g_channels=g_channels, float32_channels=4, z_dim=8)
+    f32, bf16 = float32_width(cfg, True), float32_width(cfg, False)
+    assert (f32.channels, f32.float32_channels) == (4, 0)
+    assert (bf16.channels, bf16.float32_channels) == (8, 0)
+    g0, d0 = build_models(cfg, (1, 28, 28), n_classes=3)
+    g1, d1 = build_models(f32, (1, 28, 28), n_classes=3)
+    shapes = lambda m: [v.shape for v in m.state_dict().values()]  # noqa: E731
+    assert shapes(g1) == shapes(g0)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(d1) < n(d0) and n(d1) == n(build_models(cfg.replace(channels=4), (1, 28, 28), 3)[1])
+    assert float32_width(f32, True) == f32  # decided once: a resumed run builds the same D
+    mlp = TrainConfig(arch="mlp", float32_channels=4)
+    assert float32_width(mlp, True).channels == mlp.channels
+    with pytest.raises(ValueError, match="float32_channels"):
+        TrainConfig(float32_channels=-1)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_run_records_the_width_its_precision_chose_and_resumes(root, tmp_path, monkeypatch,
+                                                                  bf16):  # fmt: skip
+    from gan.sampling import load_run
+
+    monkeypatch.setattr("gan.training.start.cpu_bf16", lambda: bf16)
+    run = tmp_path / "run"
+    args = ["train", "--data", "fashion-mnist", "--conditional", "--data-root", str(root),
+            "--out", str(run), *TINY, "--channels", "8", "--float32-channels", "4",
+            "--eval-samples", "0"]  # fmt: skip
+    assert main(args) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["channels"], cfg["float32_channels"], cfg["g_channels"]) == (8 if bf16 else 4, 0, 4)
+    assert main(["train", "--resume", "--out", str(run), "--steps", "6"]) == 0
+    _, _, d, data = load_run(run)
+    want = build_models(TrainConfig(**{k: v for k, v in cfg.items() if k != "extra"}),
+                        data.shape, n_classes=10)[1]  # fmt: skip
+    assert [v.shape for v in d.state_dict().values()] == [
+        v.shape for v in want.state_dict().values()]  # fmt: skip
+
+
 def test_missing_files_refuse_the_run_in_one_line_and_write_nothing(root, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--data", "mnist", "--out", str(run), *TINY]) == 2
