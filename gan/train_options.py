@@ -38,8 +38,11 @@ OPTIONS: dict[str, Option] = {
                     "$DIVERGENCES_DATA, torchvision's layout, Debian's location)"),
     "conditional": _o("data", "class-conditional G and D, labels from the data (digits, "
                       "class subfolders, an .npz with x and y)"),
-    "clusters": _o("data", "unconditional runs: train conditional G and D on K k-means "
-                   "clusters of the data, generated in proportion (0: off)"),
+    "clusters": _o("data", "unconditional runs: train conditional G and D on K clusters "
+                   "of the data (--cluster-method), generated in proportion (0: off)"),
+    "cluster_method": _o("data", "how --clusters finds its clusters in the data's first 50 "
+                         "principal components: kmeans, or spectral (k-means on the spectral "
+                         "embedding of their 10-nearest-neighbour graph)"),
     "class_weights": _o("data", "conditional runs: 'K:W,...' draws class K W times as often in "
                         "training, real and generated alike (sampling and evaluation keep the "
                         "data's proportions)"),

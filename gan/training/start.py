@@ -219,13 +219,15 @@ def subset(data: Data, fraction: float) -> Data:
 
 
 def _cluster_labels(cfg: TrainConfig, data: Data, run_dir: Path, resume: bool, rank: int):
-    """The run's cluster labels: its checkpoint's when resuming, else k-means on rank 0."""
+    """The run's cluster labels: its checkpoint's when resuming, else clustered on rank 0."""
     from gan.checkpoint import load_checkpoint
 
     check_clusterable(data)
     path = run_dir / rundir.CHECKPOINT
     if not (resume and path.is_file()):
-        labels = on_rank0(lambda: cluster_labels(data.train, cfg.clusters), rank)
+        labels = on_rank0(
+            lambda: cluster_labels(data.train, cfg.clusters, method=cfg.cluster_method), rank
+        )
         return _dist.broadcast_object(labels)
     labels = load_checkpoint(path).get("clusters")  # the clusters it trained on, not new ones
     if not isinstance(labels, torch.Tensor):

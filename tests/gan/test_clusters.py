@@ -1,6 +1,8 @@
-"""Self-conditioned training on k-means clusters (gan.clusters, ``clusters = K``)."""
+"""Self-conditioned training on k-means or spectral clusters (gan.clusters, ``clusters = K``)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -45,6 +47,39 @@ def test_separated_blobs_are_recovered_and_numbered_by_size(sizes, d, seed):
                for c in range(len(sizes) - 1))  # fmt: skip
 
 
+@settings(max_examples=10, deadline=None)
+@given(sizes=st.lists(st.integers(15, 60), min_size=2, max_size=5), d=st.sampled_from([1, 3, 64]),
+       seed=st.integers(0, 2**16))  # fmt: skip
+def test_spectral_recovers_separated_blobs_of_more_than_the_graphs_neighbours(sizes, d, seed):
+    # a blob of more than 10 samples is a connected component of the 10-NN graph by itself
+    x, truth = _blobs(sizes, d, seed)
+    perm = np.random.default_rng(seed).permutation(len(x))
+    x, truth = x[perm], truth[perm]
+    lab = cluster_labels(x, len(sizes), method="spectral").numpy()
+    pairs = set(zip(truth.tolist(), lab.tolist()))
+    assert len(pairs) == len(sizes) == len({b for _, b in pairs})
+    assert sorted(np.bincount(lab).tolist(), reverse=True) == np.bincount(lab).tolist()
+
+
+def _rings(n_inner, n_outer, seed=0):
+    """Two concentric circles in the plane (radius 1 and 4), a little noise."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for n, r in ((n_inner, 1.0), (n_outer, 4.0)):
+        t = rng.uniform(0, 2 * np.pi, n)
+        parts.append(np.stack([r * np.cos(t), r * np.sin(t)], 1) + 0.02 * rng.normal(size=(n, 2)))
+    return torch.from_numpy(np.concatenate(parts)), np.repeat([0, 1], [n_inner, n_outer])
+
+
+@pytest.mark.parametrize("n_inner, n_outer", [(30, 60), (150, 300)])  # dense and ARPACK paths
+def test_spectral_follows_the_graph_where_kmeans_cuts_across(n_inner, n_outer):
+    x, truth = _rings(n_inner, n_outer)
+    spectral = cluster_labels(x, 2, method="spectral").numpy()
+    assert (spectral == 1 - truth).all()  # exactly the two rings, the larger first
+    kmeans = cluster_labels(x, 2).numpy()  # k-means splits the plane by a line: both rings
+    assert len(set(zip(truth.tolist(), kmeans.tolist()))) > 2
+
+
 def test_high_dimensional_samples_go_through_pca_and_keep_the_partition():
     x, truth = _blobs([40, 25, 35], 784, seed=1, spread=0.05)  # 784 > 50 principal components
     lab = cluster_labels(x.reshape(100, 1, 28, 28), 3).numpy()
@@ -52,11 +87,13 @@ def test_high_dimensional_samples_go_through_pca_and_keep_the_partition():
     assert np.bincount(lab).tolist() == [40, 35, 25]
 
 
-def test_labels_are_invariant_to_translation_and_scale():
+@pytest.mark.parametrize("method", ["kmeans", "spectral"])
+def test_labels_are_invariant_to_translation_and_scale(method):
     x, _ = _blobs([30, 20, 10], 5, seed=2, spread=0.5)
-    a = cluster_labels(x, 3)
-    b = cluster_labels(3.0 * x - 7.0, 3)
+    a = cluster_labels(x, 3, method=method)
+    b = cluster_labels(3.0 * x - 7.0, 3, method=method)
     assert torch.equal(a, b)
+    assert torch.equal(a, cluster_labels(x, 3, method=method))  # repeatable
 
 
 def test_cluster_labels_refusals():
@@ -70,8 +107,11 @@ def test_cluster_labels_refusals():
         cluster_labels(torch.tensor(1.0), 2)
     with pytest.raises(ValueError, match="at least 5 training samples"):
         cluster_labels(torch.randn(4, 2), 5)
-    with pytest.raises(ValueError, match="distinct"):
-        cluster_labels(torch.zeros(6, 2), 2)  # duplicates: one distinct sample
+    with pytest.raises(ValueError, match="cluster_method must be one of kmeans, spectral"):
+        cluster_labels(torch.randn(6, 2), 2, method="dbscan")
+    for method in ("kmeans", "spectral"):
+        with pytest.raises(ValueError, match="distinct"):
+            cluster_labels(torch.zeros(6, 2), 2, method=method)  # duplicates: one distinct sample
     bad = torch.randn(6, 2)
     bad[2, 1] = float("nan")
     with pytest.raises(ValueError, match="finite"):
@@ -103,6 +143,8 @@ def test_config_refusals():
         TrainConfig(clusters=3, pac=2, batch_size=64)
     with pytest.raises(ValueError, match="clusters"):
         TrainConfig(clusters=-2)
+    with pytest.raises(ValueError, match="cluster_method"):
+        TrainConfig(clusters=3, cluster_method="Spectral")
 
 
 def _cfg(tmp_path, **kw):
@@ -178,6 +220,13 @@ def test_cli_clusters_end_to_end(tmp_path, capsys):
     assert "fid" in out and "class_accuracy" not in out
     assert main(["evaluate", str(run), "-n", "40", "--rejection"]) == 2
     assert "k-means clusters" in capsys.readouterr().err
+    spectral = tmp_path / "sp"
+    assert main(["train", *args[:-1], str(spectral), "--cluster-method", "spectral"]) == 0
+    cfg = json.loads((spectral / "config.json").read_text())
+    assert cfg["cluster_method"] == "spectral"
+    expect = cluster_labels(load_data("digits").train, 4, method="spectral")
+    ck = torch.load(spectral / "checkpoint.pt", weights_only=True)
+    assert torch.equal(ck["clusters"].long(), expect)
     for bad, what in ((["--clusters", "1"], "or >= 2"), (["--clusters", "3", "--conditional"],
                       "unconditional runs")):  # fmt: skip
         assert main(["train", "--data", "digits", *bad, "--out", str(tmp_path / "x")]) == 2
