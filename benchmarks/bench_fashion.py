@@ -155,7 +155,7 @@ def _run_ours(args, seed: int, judge: Judge) -> dict:
         acc_t, per_t = judge.acc_test
         row["acc_ratio"] = acc / acc_t
         row["acc_ratio_min"] = min(a / t for a, t in zip(per_acc, per_t) if t > 0)
-    elif res.data.n_classes:  # k-means clusters (cfg.clusters): drawn in proportion
+    elif res.data.n_classes:  # clusters (cfg.clusters): drawn in proportion
         y = proportional_labels(n, res.data.class_counts().cpu(), gen)
         row["fid"] = judge.fid(generate(g, n, cfg.z_dim, gen, labels=y))
     else:
@@ -192,8 +192,8 @@ def _step_times(args, data: torch.Tensor) -> dict[str, float]:
     # the widths the trainer picks on this CPU (gan.training.start.float32_width)
     cfg = float32_width(cfg, not (cfg.amp and cpu_bf16()))
     labels = None
-    if cfg.clusters:  # the preset's networks are conditional on k-means clusters
-        labels = cluster_labels(data, cfg.clusters)
+    if cfg.clusters:  # the preset's networks are conditional on its clusters
+        labels = cluster_labels(data, cfg.clusters, method=cfg.cluster_method)
     torch.manual_seed(0)
     g0, d0 = build_models(cfg, (1, 28, 28), n_classes=cfg.clusters)
     times: dict[str, list[float]] = {"trainer": [], "plain loop": []}

@@ -65,7 +65,7 @@ def load_run(
     check_keys(ck, ("g", "d"), path)
     data = load_data(cfg.data, image_size=cfg.image_size, conditional=cfg.conditional,
                      data_root=cfg.data_root)  # fmt: skip
-    if cfg.clusters:  # the k-means labels it trained on (gan.clusters)
+    if cfg.clusters:  # the cluster labels it trained on (gan.clusters)
         from gan.clusters import with_clusters
         from gan.training.start import subset
 
@@ -126,7 +126,7 @@ def sample_run(
     k = data.n_classes
     if label is not None and (not k or cfg.clusters):
         raise ValueError(f"--label applies to conditional runs only; {run_dir} is unconditional"
-                         + (f" (its networks are conditioned on {k} k-means clusters)"
+                         + (f" (its networks are conditioned on {k} clusters of its data)"
                             if cfg.clusters else ""))  # fmt: skip
     if label is not None and not 0 <= label < k:
         names = ", ".join(f"{i} ({c})" if c != str(i) else str(i)
@@ -135,7 +135,7 @@ def sample_run(
     gen = torch.Generator(torch.device(device)).manual_seed(seed)
     if k and rejection:
         raise ValueError("rejection sampling needs an unconditional discriminator; this run's "
-                         + ("is conditioned on its k-means clusters" if cfg.clusters
+                         + ("is conditioned on its clusters of the data" if cfg.clusters
                             else "is conditional"))  # fmt: skip
     if k:
         y = (torch.full((n,), label, dtype=torch.int64, device=gen.device) if label is not None

@@ -196,7 +196,7 @@ def _evaluate_run(args: argparse.Namespace) -> int:
     k = data.n_classes
     if k and args.rejection:
         raise ValueError("--rejection needs an unconditional discriminator; this run's is "
-                         + ("conditioned on its k-means clusters" if cfg.clusters
+                         + ("conditioned on its clusters of the data" if cfg.clusters
                             else "conditional"))  # fmt: skip
     if cfg.pac > 1 or k:  # the JS classifier is unconditional and unpacked: a fresh D
         from gan.models import plain_discriminator

@@ -38,7 +38,7 @@ def save_checkpoint(run: Run, nets: Nets, state: State, name: str = rundir.CHECK
         "aug": nets.aug.state_dict() if nets.aug is not None else None,
         "ada": nets.ada.state_dict() if nets.ada is not None else None,
         "watchdog": state.watchdog.state_dict() if state.watchdog is not None else None,
-        # the k-means labels it trains on: sample/evaluate/resume reuse them, not a new k-means
+        # the cluster labels it trains on: sample/evaluate/resume reuse them, never reclustering
         "clusters": run.data.labels.to("cpu", torch.int32) if run.cfg.clusters else None,
     }  # fmt: skip
     if run.rank == 0:

@@ -21,7 +21,7 @@ def evaluate(run: Run, nets: Nets, step: int, *, final: bool) -> dict[str, Any]:
     Its noise is seeded from ``cfg.seed``, the step and the rank, not drawn from the
     training's stream. A packed or conditional D cannot score single unlabelled samples: the JS
     classifier and DRS then fit a fresh unconditional D. Rank 0 adds the effort spent, the
-    per-class metrics of a conditional run (not of a run on k-means clusters) and, for image
+    per-class metrics of a conditional run (not of a run on clusters) and, for image
     data with ``cfg.plots``, a grid of samples from the same noise at every evaluation.
     """
     from gan import evaluation  # pulls in metrics

@@ -182,9 +182,9 @@ def test_a_clustered_run_trains_samples_and_resumes_on_its_own_clusters(tmp_path
     assert torch.equal(data.labels.cpu(), changed) and g.n_classes == 3
     x, drs = sample_run(tmp_path / "run", 9)
     assert x.shape == (9, 1, 8, 8) and drs is None
-    with pytest.raises(ValueError, match="conditioned on 3 k-means clusters"):
+    with pytest.raises(ValueError, match="conditioned on 3 clusters of its data"):
         sample_run(tmp_path / "run", 4, label=0)
-    with pytest.raises(ValueError, match="k-means clusters"):
+    with pytest.raises(ValueError, match="its clusters of the data"):
         sample_run(tmp_path / "run", 4, rejection=True)
 
 
@@ -219,7 +219,7 @@ def test_cli_clusters_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "fid" in out and "class_accuracy" not in out
     assert main(["evaluate", str(run), "-n", "40", "--rejection"]) == 2
-    assert "k-means clusters" in capsys.readouterr().err
+    assert "clusters of the data" in capsys.readouterr().err
     spectral = tmp_path / "sp"
     assert main(["train", *args[:-1], str(spectral), "--cluster-method", "spectral"]) == 0
     cfg = json.loads((spectral / "config.json").read_text())

@@ -234,14 +234,18 @@ def test_tiny_conditional_run_from_idx_files(root, tmp_path, capsys):
     assert "class_accuracy_test" in capsys.readouterr().out
 
 
-def test_conditional_presets_narrow_d_in_float32_unless_channels_are_set(tmp_path):
+@pytest.mark.parametrize("conditional", [True, False])
+def test_28px_presets_narrow_d_in_float32_unless_channels_are_set(tmp_path, conditional):
     for data in ("fashion-mnist", "mnist"):
-        cfg = resolve_config({"data": data, "conditional": True})
+        cfg = resolve_config({"data": data, "conditional": conditional})
         assert (cfg.channels, cfg.float32_channels, cfg.g_channels) == (48, 32, 64)
+        # the unconditional presets: 20 spectral clusters in place of labels
+        assert (cfg.clusters, cfg.cluster_method) == ((0, "kmeans") if conditional
+                                                      else (20, "spectral"))  # fmt: skip
         # a width the user sets holds on every device; both set: both hold
-        mine = resolve_config({"data": data, "conditional": True, "channels": 40})
+        mine = resolve_config({"data": data, "conditional": conditional, "channels": 40})
         assert (mine.channels, mine.float32_channels) == (40, 0)
-        both = resolve_config({"data": data, "conditional": True, "channels": 40,
+        both = resolve_config({"data": data, "conditional": conditional, "channels": 40,
                                "float32_channels": 24})  # fmt: skip
         assert (both.channels, both.float32_channels) == (40, 24)
     toml = tmp_path / "c.toml"
@@ -359,7 +363,7 @@ def test_fashion_benchmark_runs_on_tiny_settings(root, capsys):
     assert out["rows"][0]["steps"] == 2 and "acc_ratio_min" in out["rows"][0]
     assert set(out["step_seconds"]) == {"trainer", "plain loop"}
     assert "FID ratio plain / ours" in capsys.readouterr().out
-    # unconditional: the preset's networks are conditioned on k-means clusters of the images
+    # unconditional: the preset's networks are conditioned on clusters of the images
     out = bench.main(["--steps", "2", "--eval-n", "20", "--data-root", str(root),
                       "--step-count", "2", "--step-repeats", "1", "--width", "8", "--batch",
                       "8", "--threads", "1"])  # fmt: skip
