@@ -28,16 +28,13 @@ def _blobs(sizes, d, seed=0, spread=1e-3):
     return torch.from_numpy(np.concatenate(parts)), truth
 
 
-@settings(max_examples=15, deadline=None)
-@given(sizes=st.lists(st.integers(1, 30), min_size=2, max_size=5), d=st.sampled_from([1, 3, 64]),
-       seed=st.integers(0, 2**16))  # fmt: skip
-def test_separated_blobs_are_recovered_and_numbered_by_size(sizes, d, seed):
+def _check_blobs_recovered(sizes, d, seed, method):
+    """Cluster shuffled separated blobs; each cluster must be exactly one blob. The labels."""
     x, truth = _blobs(sizes, d, seed)
     perm = np.random.default_rng(seed).permutation(len(x))
     x, truth = x[perm], truth[perm]
-    lab = cluster_labels(x, len(sizes)).numpy()
+    lab = cluster_labels(x, len(sizes), method=method).numpy()
     assert lab.dtype == np.int64 and lab.shape == (len(x),)
-    # the same partition as the blobs: each cluster is exactly one blob
     pairs = set(zip(truth.tolist(), lab.tolist()))
     assert len(pairs) == len(sizes) == len({b for _, b in pairs})
     # numbered by decreasing size, ties by the first sample's position
@@ -47,18 +44,19 @@ def test_separated_blobs_are_recovered_and_numbered_by_size(sizes, d, seed):
                for c in range(len(sizes) - 1))  # fmt: skip
 
 
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 30), min_size=2, max_size=5), d=st.sampled_from([1, 3, 64]),
+       seed=st.integers(0, 2**16))  # fmt: skip
+def test_separated_blobs_are_recovered_and_numbered_by_size(sizes, d, seed):
+    _check_blobs_recovered(sizes, d, seed, "kmeans")
+
+
 @settings(max_examples=10, deadline=None)
 @given(sizes=st.lists(st.integers(15, 60), min_size=2, max_size=5), d=st.sampled_from([1, 3, 64]),
        seed=st.integers(0, 2**16))  # fmt: skip
 def test_spectral_recovers_separated_blobs_of_more_than_the_graphs_neighbours(sizes, d, seed):
     # a blob of more than 10 samples is a connected component of the 10-NN graph by itself
-    x, truth = _blobs(sizes, d, seed)
-    perm = np.random.default_rng(seed).permutation(len(x))
-    x, truth = x[perm], truth[perm]
-    lab = cluster_labels(x, len(sizes), method="spectral").numpy()
-    pairs = set(zip(truth.tolist(), lab.tolist()))
-    assert len(pairs) == len(sizes) == len({b for _, b in pairs})
-    assert sorted(np.bincount(lab).tolist(), reverse=True) == np.bincount(lab).tolist()
+    _check_blobs_recovered(sizes, d, seed, "spectral")
 
 
 def _rings(n_inner, n_outer, seed=0):
